@@ -1,0 +1,52 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+# Each creates .venv and installs what it needs; torch is installed first, pinned to the
+# CPU build (any looser requirement pulls gigabytes of CUDA packages).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+SHARED_DATA := $(abspath ../shared/datasets)
+ifeq ($(origin USERGROUPS_DATA), undefined)
+  ifneq ($(wildcard $(SHARED_DATA)),)
+    export USERGROUPS_DATA := $(SHARED_DATA)
+  endif
+endif
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install demo test lint format bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[embed,dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/usergroups discover --dataset amazon2014:musical-instruments --out runs/demo
+	$(BIN)/usergroups assign runs/demo --text "I need strings for my acoustic guitar" -n 5
+	$(BIN)/usergroups recommend runs/demo --user A2SUAM1J3GNN3B -n 5
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+test: lint
+	$(BIN)/python -m pytest -q -ra
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

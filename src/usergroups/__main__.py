@@ -1,0 +1,7 @@
+"""`python -m usergroups`."""
+
+import sys
+
+from usergroups.cli.main import main
+
+sys.exit(main())

