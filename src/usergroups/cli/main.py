@@ -21,7 +21,22 @@ from usergroups.errors import UserGroupsError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-GROUP_COLUMNS = ("group_id", "size", "share", "label", "keywords", "top_item_titles", "top_items")
+GROUP_COLUMNS = ("group_id", "size", "share", "label", "keywords", "top_items")
+
+
+def _group_table(groups: Any, fmt: str) -> str:
+    """The groups table; in the terminal, items show their titles where they have one."""
+    df = groups.copy()
+    if fmt == "table" and "top_items" in df:
+        titles = df.get("top_item_titles", df["top_items"])
+        df["top_items"] = [
+            [t or i for i, t in zip(ids, tt, strict=False)]
+            for ids, tt in zip(df["top_items"], titles, strict=True)
+        ]
+        columns: tuple[str, ...] = GROUP_COLUMNS
+    else:
+        columns = (*GROUP_COLUMNS, "top_item_titles", "top_item_lifts", "keyword_scores")
+    return render(df, fmt, columns=columns)  # type: ignore[arg-type]
 
 
 def _fail_cleanly(func: F) -> F:
@@ -147,7 +162,7 @@ def discover(
     gd.metrics_["timings"]["total_fit"] = round(time.perf_counter() - t0, 3)
     path = gd.save(out)
     m = gd.metrics_
-    click.echo(render(gd.groups_, "table", columns=GROUP_COLUMNS[:-1]))
+    click.echo(_group_table(gd.groups_, "table"))
     cache = m["embedding_cache"]
     click.echo(
         f"\n{m['n_groups']} groups, {m['n_noise']} noise users, silhouette "
@@ -167,7 +182,7 @@ def groups(model_dir: str, fmt: str) -> None:
     from usergroups.pipeline import GroupDiscovery
 
     gd = GroupDiscovery.load(model_dir)
-    click.echo(render(gd.groups_, fmt, columns=GROUP_COLUMNS))  # type: ignore[arg-type]
+    click.echo(_group_table(gd.groups_, fmt))
 
 
 @cli.command()

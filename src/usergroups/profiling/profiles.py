@@ -1,9 +1,13 @@
 """Minimal group profiles: size, distinctive keywords, over-consumed items, a label.
 
-Keywords come from class-based TF-IDF (as in BERTopic): all texts of a group's members form
-one document, and a term scores ``tf(t, g) * log(1 + A / f(t))`` where ``tf`` is the term's
-share of the group's tokens, ``A`` the mean number of tokens per group and ``f(t)`` the
-term's count over all groups. English text drops stop words and keeps bigrams; Chinese
+Keywords come from class-based term weighting (c-TF-IDF, as in BERTopic): all texts of a
+group's members form one document. BERTopic's ``tf * log(1 + A / f(t))`` barely separates a
+handful of large groups (a word every review uses scores high in the biggest group), so the
+weight here contrasts the group with the rest of the population instead:
+``tf(t, g) * log(tf(t, g) / tf(t, rest))``, the term's share of the group's tokens times the
+log-ratio of that share to its share outside the group (one pseudo-count per term). It is the
+group's contribution to the KL divergence from the rest: frequent *and* distinctive terms
+win. English text drops stop words and keeps bigrams; Chinese
 text is tokenised with jieba and keeps multi-character words only. Groups whose members
 wrote nothing are described by the titles and categories of the items they consumed.
 
@@ -85,7 +89,11 @@ def _zh_tokenizer(text: str) -> list[str]:
 
 
 def class_tfidf_keywords(
-    documents: Sequence[str], n: int = 10, *, language: Literal["en", "zh"] = "en"
+    documents: Sequence[str],
+    n: int = 10,
+    *,
+    language: Literal["en", "zh"] = "en",
+    min_count: int = 2,
 ) -> list[list[tuple[str, float]]]:
     """The ``n`` most distinctive terms of each class document.
 
@@ -95,6 +103,8 @@ def class_tfidf_keywords(
         One document per class (all texts of a group joined).
     n : int
     language : {"en", "zh"}
+    min_count : int
+        A term must occur this often in the class to be one of its keywords.
 
     Returns
     -------
@@ -117,7 +127,7 @@ def class_tfidf_keywords(
         vec = CountVectorizer(
             stop_words="english",
             ngram_range=(1, 2),
-            token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9'\-]+\b",
+            token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9\-]+\b",
             min_df=1,
         )
     try:
@@ -125,12 +135,14 @@ def class_tfidf_keywords(
     except ValueError:  # every document was only stop words
         return [[] for _ in documents]
     terms = vec.get_feature_names_out()
-    totals = np.asarray(counts.sum(axis=1)).ravel()
-    tf = sp.diags(np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)) @ counts
-    freq = np.asarray(counts.sum(axis=0)).ravel()
-    avg = totals.mean()
-    idf = np.log1p(avg / np.maximum(freq, 1.0))
-    scores = sp.csr_matrix(tf @ sp.diags(idf))
+    c = counts.toarray()
+    totals = c.sum(axis=1, keepdims=True)
+    tf = np.divide(c, totals, out=np.zeros_like(c), where=totals > 0)
+    # the rest of the population, with one pseudo-count per term so unseen terms stay finite
+    rest = (c.sum(axis=0, keepdims=True) - c + 1.0) / (totals.sum() - totals + c.shape[1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dense = np.where(c >= min_count, tf * np.log(tf / rest), 0.0)
+    scores = sp.csr_matrix(np.where(dense > 0, dense, 0.0))
     out: list[list[tuple[str, float]]] = []
     for row in range(scores.shape[0]):
         start, end = scores.indptr[row], scores.indptr[row + 1]
