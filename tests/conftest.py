@@ -18,6 +18,7 @@ def data_dir() -> Path:
     """
     return Path(os.environ.get("USERGROUPS_DATA", str(SHARED_DATA))).expanduser()
 
+
 # the real encoder loads from the installed package; never reach for a model hub
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

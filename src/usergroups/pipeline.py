@@ -107,10 +107,8 @@ class GroupDiscovery:
         return self.encoder
 
     def _encode(self, texts: list[str], show_progress: bool) -> np.ndarray:
-        if self.config.embedding.clean:
-            from usergroups.embedding import clean_texts
-
-            texts = clean_texts(texts)
+        # make_encoder wraps the model in cleaning and caching as the config says; an
+        # encoder passed in by the caller gets the raw texts
         encoder = self._get_encoder()
         if not texts:
             return np.zeros((0, int(encoder.dim)), dtype=np.float32)
@@ -198,7 +196,7 @@ class GroupDiscovery:
             self.groups_ = pd.DataFrame(columns=["group_id", "size", "share", "label"])
         timings["profiles"] = time.perf_counter() - t
 
-        self.metrics_ = {
+        self.metrics_: dict[str, Any] = {
             "dataset": dataset.name,
             "data": dataset.summary(),
             "dropped": dataset.report.to_records(),
@@ -242,9 +240,7 @@ class GroupDiscovery:
         self.behaviour_dim_ = behaviour_dim
         self.seen_ = sp.csr_matrix(seen, dtype=np.float32)
         self.recommender_ = recommender
-        self.centroids_ = l2_normalise(
-            pool_rows(labels[members], user_vectors[members], n_groups)
-        )
+        self.centroids_ = l2_normalise(pool_rows(labels[members], user_vectors[members], n_groups))
         self.semantic_centroids_ = l2_normalise(
             pool_rows(labels[members], semantic[members], n_groups)
         )
@@ -330,9 +326,7 @@ class GroupDiscovery:
         DataFrame with columns ``text, group_id, confidence, label, items, titles``.
         """
         proba = self.predict_proba(texts)
-        groups = (
-            proba.argmax(axis=1) if proba.shape[1] else np.full(len(proba), -1, dtype=np.int64)
-        )
+        groups = proba.argmax(axis=1) if proba.shape[1] else np.full(len(proba), -1, dtype=np.int64)
         conf = proba[np.arange(len(proba)), groups] if proba.shape[1] else np.zeros(len(proba))
         idx, _ = self.recommender_.recommend_groups(groups, n=n)
         labels = dict(zip(self.groups_["group_id"], self.groups_["label"], strict=True))

@@ -21,8 +21,17 @@ def amazon_model(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     require_dataset(data_dir, "amazon2014-musical-instruments-5core")
     out = tmp_path_factory.mktemp("mi") / "model"
     code = main(
-        ["-q", "discover", "--dataset", "amazon2014:musical-instruments",
-         "--data-dir", str(data_dir), "--no-progress", "--out", str(out)]
+        [
+            "-q",
+            "discover",
+            "--dataset",
+            "amazon2014:musical-instruments",
+            "--data-dir",
+            str(data_dir),
+            "--no-progress",
+            "--out",
+            str(out),
+        ]
     )
     assert code == 0
     return out
@@ -45,23 +54,62 @@ def test_amazon_groups_have_readable_keywords(amazon_model: Path) -> None:
     assert words & {"guitar", "strings", "pedal", "cable", "tuner", "mic", "sound", "picks"}
 
 
-def test_amazon_assign_from_one_text(amazon_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["assign", str(amazon_model), "--text",
-                 "I need strings for my acoustic guitar", "--format", "json"]) == 0
+def test_amazon_assign_from_one_text(
+    amazon_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            [
+                "assign",
+                str(amazon_model),
+                "--text",
+                "I need strings for my acoustic guitar",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     [row] = json.loads(capsys.readouterr().out)
     assert row["group_id"] >= 0 and len(row["items"]) == 10
 
 
-def test_amazon_recommend_known_user(amazon_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["recommend", str(amazon_model), "--user", "A2SUAM1J3GNN3B", "-n", "10",
-                 "--format", "json"]) == 0
+def test_amazon_recommend_known_user(
+    amazon_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            [
+                "recommend",
+                str(amazon_model),
+                "--user",
+                "A2SUAM1J3GNN3B",
+                "-n",
+                "10",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     recs = json.loads(capsys.readouterr().out)
     assert len(recs) == 10 and len({r["item_id"] for r in recs}) == 10
 
 
 def test_second_run_embeds_nothing(amazon_model: Path, data_dir: Path, tmp_path: Path) -> None:
-    code = main(["-q", "discover", "--dataset", "amazon2014:musical-instruments",
-                 "--data-dir", str(data_dir), "--no-progress", "--out", str(tmp_path / "again")])
+    code = main(
+        [
+            "-q",
+            "discover",
+            "--dataset",
+            "amazon2014:musical-instruments",
+            "--data-dir",
+            str(data_dir),
+            "--no-progress",
+            "--out",
+            str(tmp_path / "again"),
+        ]
+    )
     assert code == 0
     metrics = json.loads((tmp_path / "again" / "metrics.json").read_text())
     assert metrics["embedding_cache"]["misses"] == 0
@@ -73,8 +121,19 @@ def test_second_run_embeds_nothing(amazon_model: Path, data_dir: Path, tmp_path:
 def test_movielens_100k_discover_without_texts(data_dir: Path, tmp_path: Path) -> None:
     require_dataset(data_dir, "ml-100k")
     out = tmp_path / "ml"
-    code = main(["-q", "discover", "--dataset", "ml-100k", "--data-dir", str(data_dir),
-                 "--no-progress", "--out", str(out)])
+    code = main(
+        [
+            "-q",
+            "discover",
+            "--dataset",
+            "ml-100k",
+            "--data-dir",
+            str(data_dir),
+            "--no-progress",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     gd = GroupDiscovery.load(out)
     assert len(gd.assignments_) == 943

@@ -19,12 +19,12 @@ def test_config_round_trips_through_files(tmp_path: Path, suffix: str) -> None:
 def test_bad_choice_lists_the_good_ones(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[clustering]\nmethod = "dbscan"\n')
-    with pytest.raises(ConfigError, match="clustering.method.*'kmeans'.*'hdbscan'"):
+    with pytest.raises(ConfigError, match=r"clustering.method.*'kmeans'.*'hdbscan'"):
         load_config(path)
 
 
 def test_unknown_override_is_rejected() -> None:
-    with pytest.raises(ConfigError, match="unknown setting 'clustering.nope'"):
+    with pytest.raises(ConfigError, match=r"unknown setting 'clustering.nope'"):
         DiscoveryConfig().with_overrides({"clustering.nope": 1})
 
 
@@ -38,7 +38,10 @@ def test_unknown_key_in_file_is_rejected(tmp_path: Path) -> None:
 def test_n_groups_must_be_positive_or_auto() -> None:
     with pytest.raises(ConfigError):
         DiscoveryConfig().with_overrides({"clustering.n_groups": 0})
-    assert DiscoveryConfig().with_overrides({"clustering.n_groups": "auto"}).clustering.n_groups == "auto"
+    assert (
+        DiscoveryConfig().with_overrides({"clustering.n_groups": "auto"}).clustering.n_groups
+        == "auto"
+    )
 
 
 def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:

@@ -249,9 +249,7 @@ def datasets_list(data_dir: str | None) -> None:
     root = Path(data_dir) if data_dir else datasets.data_dir()
     rows = []
     for spec in datasets.list_datasets():
-        present = all(
-            (root / spec.folder / f.name).exists() for f in spec.files if f.required
-        )
+        present = all((root / spec.folder / f.name).exists() for f in spec.files if f.required)
         rows.append(
             {
                 "name": spec.name,

@@ -9,7 +9,8 @@ Every table is a :class:`pandas.DataFrame` with fixed column names and dtypes:
     ``user_id`` (str), ``text`` (str), ``item_id`` (str or None), ``rating`` (float64),
     ``timestamp`` (float64). One row per text a user wrote.
 ``items`` (optional)
-    ``item_id`` (str), ``title`` (str), ``categories`` (str, ``|``-separated), ``description`` (str).
+    ``item_id`` (str), ``title`` (str), ``categories`` (str, ``|``-separated),
+    ``description`` (str).
 ``users`` (optional)
     ``user_id`` (str) and any attribute columns (age, gender, occupation, ...).
 
@@ -149,10 +150,9 @@ def _as_str_ids(s: pd.Series, table: str, column: str) -> pd.Series:
     if s.isna().any():
         n = int(s.isna().sum())
         raise DataError(f"{table}.{column} has {n} empty value(s); every row needs a {column}")
-    if pd.api.types.is_float_dtype(s):
-        # 12.0 -> "12": ids read from CSV with NaNs elsewhere come back as floats
-        if np.all(np.mod(s.to_numpy(), 1) == 0):
-            s = s.astype(np.int64)
+    # 12.0 -> "12": ids read from CSV with NaNs elsewhere come back as floats
+    if pd.api.types.is_float_dtype(s) and np.all(np.mod(s.to_numpy(), 1) == 0):
+        s = s.astype(np.int64)
     out = s.astype(str).str.strip()
     if (out == "").any():
         n = int((out == "").sum())
@@ -198,9 +198,7 @@ def _normalise_interactions(df: pd.DataFrame) -> pd.DataFrame:
 def _normalise_texts(df: pd.DataFrame) -> pd.DataFrame:
     _require_columns(df, ("user_id", "text"), "texts")
     text = df["text"]
-    if len(text) and not (
-        pd.api.types.is_object_dtype(text) or pd.api.types.is_string_dtype(text)
-    ):
+    if len(text) and not (pd.api.types.is_object_dtype(text) or pd.api.types.is_string_dtype(text)):
         raise DataError(
             f"texts.text must hold strings; got dtype {text.dtype}. Map the text column "
             "(e.g. --map text=reviewText)"
@@ -330,7 +328,9 @@ class Dataset:
     def n_interactions(self) -> int:
         return len(self.interactions)
 
-    def interaction_matrix(self, *, values: Literal["binary", "rating"] = "binary") -> sp.csr_matrix:
+    def interaction_matrix(
+        self, *, values: Literal["binary", "rating"] = "binary"
+    ) -> sp.csr_matrix:
         """Sparse user × item matrix of shape (n_users, n_items), float32.
 
         ``values="binary"`` puts 1 for every interaction; ``"rating"`` the rating (1 where NaN).
@@ -459,6 +459,4 @@ def build_dataset(
             )
         else:
             raise DataError(f"orphan_texts={orphan_texts!r} is not one of 'keep', 'drop', 'error'")
-    return Dataset(
-        interactions=inter, texts=tx, items=items, users=users, name=name, report=report
-    )
+    return Dataset(interactions=inter, texts=tx, items=items, users=users, name=name, report=report)

@@ -241,7 +241,9 @@ def _svd_behaviour(
     damp = 1.0 / np.sqrt(np.maximum(pop, 1.0))
     xn = sp.csr_matrix(x.multiply(damp[None, :]), dtype=np.float32)
     norms = np.sqrt(np.asarray(xn.multiply(xn).sum(axis=1)).ravel())
-    xn = sp.csr_matrix(sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)) @ xn)
+    xn = sp.csr_matrix(
+        sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)) @ xn
+    )
     svd = TruncatedSVD(n_components=k, algorithm="randomized", n_iter=7, random_state=random_state)
     factors = svd.fit_transform(xn).astype(np.float32)
     return factors, svd.components_.astype(np.float32)

@@ -47,7 +47,7 @@ G = TypeVar("G", bound="GroupDiscovery")
 
 
 def _versions(model: GroupDiscovery) -> dict[str, Any]:
-    libs = {}
+    libs: dict[str, str | None] = {}
     for name in ("usergroups", "numpy", "scipy", "scikit-learn", "pandas", "pyarrow"):
         try:
             libs[name] = metadata.version(name)
@@ -145,7 +145,9 @@ def load_model(cls: type[G], directory: Path) -> G:
         items = pd.read_parquet(directory / "items.parquet")
         groups = pd.read_parquet(directory / "groups.parquet")
     except (OSError, ValueError, KeyError) as exc:
-        raise ModelDirectoryError(f"{directory} could not be read ({exc}); re-run discover") from exc
+        raise ModelDirectoryError(
+            f"{directory} could not be read ({exc}); re-run discover"
+        ) from exc
 
     model = cls(config)
     user_ids = IdVocab.from_ordered(assignments["user_id"].astype(str).tolist())
@@ -180,5 +182,7 @@ def load_model(cls: type[G], directory: Path) -> G:
         if col in groups:
             groups[col] = groups[col].map(lambda v: [] if v is None else list(v))
     model.groups_ = groups
-    model.metrics_ = read_json(directory, "metrics.json") if (directory / "metrics.json").exists() else {}
+    model.metrics_ = (
+        read_json(directory, "metrics.json") if (directory / "metrics.json").exists() else {}
+    )
     return model

@@ -35,9 +35,11 @@ logger = logging.getLogger(__name__)
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _ZH_STOP = set(
-    "的 了 是 我 你 他 她 它 们 在 也 有 就 不 和 与 都 而 及 着 或 一个 没有 我们 你们 他们 这个 那个 "
-    "什么 这样 还是 就是 但是 因为 所以 如果 自己 这部 一部 电影 感觉 觉得 真的 还有 已经 可以 没有 "
-    "这么 那么 一样 一些 一点 不是 只是 非常 其实 还是 时候 最后 看到 知道 这种 之后".split()
+    (
+        "的 了 是 我 你 他 她 它 们 在 也 有 就 不 和 与 都 而 及 着 或 一个 没有 我们 你们 他们 "
+        "这个 那个 什么 这样 还是 就是 但是 因为 所以 如果 自己 这部 一部 电影 感觉 觉得 真的 "
+        "还有 已经 可以 这么 那么 一样 一些 一点 不是 只是 非常 其实 时候 最后 看到 知道 这种 之后"
+    ).split()
 )
 
 
@@ -191,7 +193,9 @@ def build_profiles(
 
     docs = _group_documents(dataset, labels, n_groups)
     lang: Literal["en", "zh"] = detect_language(docs) if language == "auto" else language
-    for profile, kws in zip(profiles, class_tfidf_keywords(docs, n_keywords, language=lang), strict=True):
+    for profile, kws in zip(
+        profiles, class_tfidf_keywords(docs, n_keywords, language=lang), strict=True
+    ):
         profile.keywords = [t for t, _ in kws]
         profile.keyword_scores = [round(s, 6) for _, s in kws]
 
@@ -228,7 +232,7 @@ def _group_documents(dataset: Dataset, labels: np.ndarray, n_groups: int) -> lis
         frame = pd.DataFrame({"g": g, "text": texts["text"].to_numpy()})
         frame = frame[frame["g"] >= 0]
         for gid, chunk in frame.groupby("g"):
-            docs[int(gid)] = "\n".join(chunk["text"].tolist())
+            docs[int(str(gid))] = "\n".join(chunk["text"].tolist())
     # groups whose members wrote nothing speak through the items they consumed
     empty = [g for g in range(n_groups) if not docs[g].strip()]
     if empty and dataset.items is not None:

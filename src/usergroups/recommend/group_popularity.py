@@ -98,9 +98,7 @@ class GroupPopularity(BaseEstimator):
         )
         self.counts_ = np.asarray((assign @ x).todense(), dtype=np.float32)
         self.sizes_ = np.bincount(labels[members], minlength=n_groups).astype(np.float32)
-        self.popularity_ = np.asarray(x.sum(axis=0)).ravel().astype(np.float32) / max(
-            x.shape[0], 1
-        )
+        self.popularity_ = np.asarray(x.sum(axis=0)).ravel().astype(np.float32) / max(x.shape[0], 1)
         self._compute_scores()
         return self
 

@@ -18,9 +18,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("files")
     ds = make_planted(n_users=120, n_groups=3, random_state=0).dataset
     # written with *their* column names, to exercise --map
-    ds.texts.rename(columns={"user_id": "reviewerID", "item_id": "asin", "text": "reviewText"}).to_parquet(
-        root / "reviews.parquet"
-    )
+    ds.texts.rename(
+        columns={"user_id": "reviewerID", "item_id": "asin", "text": "reviewText"}
+    ).to_parquet(root / "reviews.parquet")
     ds.interactions.rename(columns={"user_id": "reviewerID", "item_id": "asin"}).to_csv(
         root / "ratings.csv", index=False
     )
@@ -32,12 +32,23 @@ def model_dir(files: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run") / "m"
     code = main(
         [
-            "-q", "discover",
-            "--interactions", str(files / "ratings.csv"),
-            "--texts", str(files / "reviews.parquet"),
-            "--map", "user_id=reviewerID,item_id=asin,text=reviewText",
-            "--model", "hashing", "--n-groups", "3", "--seed", "1", "--no-progress",
-            "--out", str(out),
+            "-q",
+            "discover",
+            "--interactions",
+            str(files / "ratings.csv"),
+            "--texts",
+            str(files / "reviews.parquet"),
+            "--map",
+            "user_id=reviewerID,item_id=asin,text=reviewText",
+            "--model",
+            "hashing",
+            "--n-groups",
+            "3",
+            "--seed",
+            "1",
+            "--no-progress",
+            "--out",
+            str(out),
         ]
     )
     assert code == 0
@@ -65,8 +76,10 @@ def test_groups_markdown(model_dir: Path, capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_assign_and_recommend(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["assign", str(model_dir), "--text", "guitar strings", "-n", "3",
-                 "--format", "json"]) == 0
+    assert (
+        main(["assign", str(model_dir), "--text", "guitar strings", "-n", "3", "--format", "json"])
+        == 0
+    )
     [row] = json.loads(capsys.readouterr().out)
     assert len(row["items"]) == 3 and 0 < row["confidence"] <= 1
     assert main(["recommend", str(model_dir), "--user", "u1", "-n", "4", "--format", "json"]) == 0
@@ -89,9 +102,19 @@ def test_missing_model_dir_is_exit_1(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_bad_mapping_column_is_exit_1(
     files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["discover", "--texts", str(files / "reviews.parquet"), "--map",
-                 "user_id=nope,item_id=asin,text=reviewText", "--model", "hashing",
-                 "--out", str(tmp_path / "x")])
+    code = main(
+        [
+            "discover",
+            "--texts",
+            str(files / "reviews.parquet"),
+            "--map",
+            "user_id=nope,item_id=asin,text=reviewText",
+            "--model",
+            "hashing",
+            "--out",
+            str(tmp_path / "x"),
+        ]
+    )
     assert code == 1
     assert "nope" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
@@ -103,9 +126,19 @@ def test_usage_errors_are_exit_2(tmp_path: Path) -> None:
 
 
 def test_unknown_setting_is_exit_1(files: Path, tmp_path: Path) -> None:
-    code = main(["discover", "--texts", str(files / "reviews.parquet"), "--map",
-                 "user_id=reviewerID,item_id=asin,text=reviewText",
-                 "--set", "clustering.bogus=1", "--out", str(tmp_path / "x")])
+    code = main(
+        [
+            "discover",
+            "--texts",
+            str(files / "reviews.parquet"),
+            "--map",
+            "user_id=reviewerID,item_id=asin,text=reviewText",
+            "--set",
+            "clustering.bogus=1",
+            "--out",
+            str(tmp_path / "x"),
+        ]
+    )
     assert code == 1
 
 

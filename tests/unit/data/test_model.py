@@ -32,14 +32,18 @@ def test_missing_column_error_names_column_and_fix() -> None:
 
 
 def test_non_numeric_rating_is_an_error_with_example() -> None:
-    with pytest.raises(DataError, match="interactions.rating must be numeric.*'five'"):
+    with pytest.raises(DataError, match=r"interactions.rating must be numeric.*'five'"):
         build_dataset(_inter(rating=[1, "five", 3]))
 
 
 def test_duplicates_keep_latest_and_are_counted() -> None:
     inter = pd.DataFrame(
-        {"user_id": ["u", "u", "u"], "item_id": ["a", "a", "b"], "rating": [1, 5, 3],
-         "timestamp": [20, 10, 5]}
+        {
+            "user_id": ["u", "u", "u"],
+            "item_id": ["a", "a", "b"],
+            "rating": [1, 5, 3],
+            "timestamp": [20, 10, 5],
+        }
     )
     ds = build_dataset(inter)
     assert ds.n_interactions == 2
@@ -119,7 +123,11 @@ def test_report_renders_every_entry() -> None:
 
 def test_missing_text_item_ids_stay_none() -> None:
     texts = pd.DataFrame(
-        {"user_id": ["u1", "u2"], "text": ["x", "y"], "item_id": pd.Series(["a", None], dtype="str")}
+        {
+            "user_id": ["u1", "u2"],
+            "text": ["x", "y"],
+            "item_id": pd.Series(["a", None], dtype="str"),
+        }
     )
     ds = build_dataset(_inter(), texts)
     assert ds.texts["item_id"].tolist() == ["a", None]

@@ -30,7 +30,9 @@ def test_behaviour_part_recovers_planted_groups() -> None:
 
 def test_fused_vectors_are_unit_norm_with_expected_shape() -> None:
     ds = make_planted(n_users=60, n_groups=2).dataset
-    b = UserVectorBuilder(n_components=8, random_state=0).fit(ds, _random_text_vectors(len(ds.texts)))
+    b = UserVectorBuilder(n_components=8, random_state=0).fit(
+        ds, _random_text_vectors(len(ds.texts))
+    )
     assert b.vectors_.shape == (60, 16 + 8)
     assert np.allclose(np.linalg.norm(b.vectors_, axis=1), 1.0, atol=1e-5)
     assert b.vectors_.dtype == np.float32
@@ -38,8 +40,9 @@ def test_fused_vectors_are_unit_norm_with_expected_shape() -> None:
 
 def test_users_without_text_or_interactions_still_get_a_vector() -> None:
     inter = pd.DataFrame({"user_id": ["a", "a", "b"], "item_id": ["x", "y", "x"]})
-    texts = pd.DataFrame({"user_id": ["a", "talker"], "text": ["hello", "only words"],
-                          "item_id": ["x", None]})
+    texts = pd.DataFrame(
+        {"user_id": ["a", "talker"], "text": ["hello", "only words"], "item_id": ["x", None]}
+    )
     ds = build_dataset(inter, texts)
     b = UserVectorBuilder(n_components=4, random_state=0).fit(ds, _random_text_vectors(2, 4))
     norms = np.linalg.norm(b.vectors_, axis=1)

@@ -141,8 +141,15 @@ def test_model_directory_holds_tables_readable_without_usergroups(
 ) -> None:
     out = fitted.save(tmp_path / "m")
     names = {p.name for p in out.iterdir()}
-    assert {"config.json", "versions.json", "arrays.npz", "assignments.parquet",
-            "groups.parquet", "recommendations.parquet", "items.parquet"} <= names
+    assert {
+        "config.json",
+        "versions.json",
+        "arrays.npz",
+        "assignments.parquet",
+        "groups.parquet",
+        "recommendations.parquet",
+        "items.parquet",
+    } <= names
     assert not any(n.endswith((".pkl", ".pickle", ".tmp")) for n in names)
     recs = pd.read_parquet(out / "recommendations.parquet")
     assert len(recs) == 240 * 10
@@ -150,9 +157,7 @@ def test_model_directory_holds_tables_readable_without_usergroups(
         assert npz["labels"].shape == (240,)
 
 
-def test_save_replaces_an_existing_model_atomically(
-    fitted: GroupDiscovery, tmp_path: Path
-) -> None:
+def test_save_replaces_an_existing_model_atomically(fitted: GroupDiscovery, tmp_path: Path) -> None:
     target = tmp_path / "m"
     fitted.save(target)
     fitted.save(target)

@@ -30,8 +30,10 @@ def test_generic_words_do_not_become_keywords_of_the_biggest_group() -> None:
 
 
 def test_chinese_keywords_are_multi_character_words() -> None:
-    docs = ["这部电影的剧情非常精彩，导演的镜头语言很棒。剧情紧凑，演员演技出色。" * 3,
-            "配乐太好听了，音乐和画面完美结合。配乐让人感动，音乐很美。" * 3]
+    docs = [
+        "这部电影的剧情非常精彩，导演的镜头语言很棒。剧情紧凑，演员演技出色。" * 3,
+        "配乐太好听了，音乐和画面完美结合。配乐让人感动，音乐很美。" * 3,
+    ]
     assert detect_language(docs) == "zh"
     kws = class_tfidf_keywords(docs, n=3, language="zh")
     for group in kws:
@@ -44,8 +46,11 @@ def test_chinese_keywords_are_multi_character_words() -> None:
 def test_groups_without_texts_are_described_by_item_titles() -> None:
     inter = pd.DataFrame({"user_id": ["a", "a", "b", "b"], "item_id": ["x", "y", "z", "w"]})
     items = pd.DataFrame(
-        {"item_id": ["x", "y", "z", "w"], "title": ["Toy Story", "Toy Story 2", "Alien", "Aliens"],
-         "categories": ["Animation", "Animation", "Horror", "Horror"]}
+        {
+            "item_id": ["x", "y", "z", "w"],
+            "title": ["Toy Story", "Toy Story 2", "Alien", "Aliens"],
+            "categories": ["Animation", "Animation", "Horror", "Horror"],
+        }
     )
     ds = build_dataset(inter, items=items)
     profiles = build_profiles(ds, np.array([0, 1]), min_support=1)
