@@ -1,0 +1,68 @@
+"""Group users by their vectors: k-means, mini-batch k-means, Ward, HDBSCAN.
+
+Every clusterer follows the scikit-learn estimator contract and the
+:class:`GroupClusterer` interface (``labels_``, ``centroids_``, ``n_groups_``,
+``k_scores_``, ``silhouette_``, ``predict``). :func:`make_clusterer` builds the one a
+:class:`~usergroups.config.ClusteringConfig` describes, followed by the
+post-processing of :class:`PostProcessedGroups` (merge near-duplicate groups, fold
+tiny ones, number groups by size).
+
+Examples
+--------
+>>> import numpy as np
+>>> from usergroups.config import ClusteringConfig
+>>> rng = np.random.default_rng(0)
+>>> X = np.repeat(np.eye(3, dtype=np.float32), 20, axis=0)
+>>> X += 0.05 * rng.standard_normal(X.shape).astype(np.float32)
+>>> model = make_clusterer(ClusteringConfig(k_max=6), random_state=0).fit(X)
+>>> model.n_groups_
+3
+"""
+
+from __future__ import annotations
+
+from usergroups.clustering.agglomerative import AgglomerativeGroups
+from usergroups.clustering.base import (
+    NOISE,
+    GroupClusterer,
+    check_vectors,
+    cosine_silhouette,
+    group_centroids,
+    nearest_centroid,
+    normalize_rows,
+    select_n_groups,
+)
+from usergroups.clustering.density import HDBSCANGroups
+from usergroups.clustering.factory import METHODS, make_clusterer
+from usergroups.clustering.kmeans import KMeansGroups, MiniBatchKMeansGroups
+from usergroups.clustering.postprocess import (
+    PostProcessedGroups,
+    PostProcessResult,
+    fold_small_groups,
+    merge_close_groups,
+    postprocess_groups,
+    relabel_by_size,
+)
+
+__all__ = [
+    "METHODS",
+    "NOISE",
+    "AgglomerativeGroups",
+    "GroupClusterer",
+    "HDBSCANGroups",
+    "KMeansGroups",
+    "MiniBatchKMeansGroups",
+    "PostProcessResult",
+    "PostProcessedGroups",
+    "check_vectors",
+    "cosine_silhouette",
+    "fold_small_groups",
+    "group_centroids",
+    "make_clusterer",
+    "merge_close_groups",
+    "nearest_centroid",
+    "normalize_rows",
+    "postprocess_groups",
+    "relabel_by_size",
+    "select_n_groups",
+]
