@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/usergroups discover --dataset amazon2014:musical-instruments --out runs/demo
 	$(BIN)/usergroups assign runs/demo --text "I need strings for my acoustic guitar" -n 5
-	$(BIN)/usergroups recommend runs/demo --user A2SUAM1J3GNN3B -n 5
+	$(BIN)/usergroups recommend runs/demo --user ADH0O8UVJOT10 -n 5
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench

@@ -83,7 +83,7 @@ def test_amazon_recommend_known_user(
                 "recommend",
                 str(amazon_model),
                 "--user",
-                "A2SUAM1J3GNN3B",
+                "ADH0O8UVJOT10",
                 "-n",
                 "10",
                 "--format",
