@@ -203,8 +203,10 @@ class GroupDiscovery:
             "n_groups": int(self.centroids_.shape[0]),
             "n_noise": int((labels < 0).sum()),
             "silhouette": _maybe_float(getattr(clusterer, "silhouette_", None)),
+            # NaN (silhouette undefined) becomes null so metrics.json stays valid JSON
             "k_scores": {
-                str(k): float(v) for k, v in (getattr(clusterer, "k_scores_", {}) or {}).items()
+                str(k): _maybe_float(v)
+                for k, v in (getattr(clusterer, "k_scores_", {}) or {}).items()
             },
             "merged": [list(map(int, p)) for p in getattr(clusterer, "merged_", [])],
             "folded": [int(g) for g in getattr(clusterer, "folded_", [])],
@@ -399,4 +401,8 @@ def _item_documents(dataset: Dataset) -> list[str]:
 
 
 def _maybe_float(v: object) -> float | None:
-    return None if v is None else float(v)  # type: ignore[arg-type]
+    """``float(v)``, or None for None and NaN."""
+    if v is None:
+        return None
+    f = float(v)  # type: ignore[arg-type]
+    return None if np.isnan(f) else f

@@ -164,6 +164,11 @@ def discover(
     m = gd.metrics_
     click.echo(_group_table(gd.groups_, "table"))
     cache = m["embedding_cache"]
+    if m["k_scores"]:
+        curve = "  ".join(
+            f"{k}:{'-' if v is None else format(v, '.3f')}" for k, v in m["k_scores"].items()
+        )
+        click.echo(f"\nsilhouette by number of groups: {curve}", err=True)
     click.echo(
         f"\n{m['n_groups']} groups, {m['n_noise']} noise users, silhouette "
         f"{m['silhouette'] if m['silhouette'] is None else round(m['silhouette'], 4)}; "
