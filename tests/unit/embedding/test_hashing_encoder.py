@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -109,14 +108,11 @@ def test_bad_dim_is_rejected(dim: object) -> None:
         HashingEncoder(dim)  # type: ignore[arg-type]
 
 
-def test_ten_thousand_short_texts_take_well_under_a_second() -> None:
+def test_ten_thousand_short_texts_encode_in_one_call() -> None:
+    # speed is measured in bench/, never asserted in tests (shared machines are noisy)
     rng = np.random.default_rng(0)
     words = np.array([f"w{i}" for i in range(3000)])
     texts = [" ".join(row) for row in words[rng.integers(0, 3000, size=(10_000, 15))].tolist()]
-    enc = HashingEncoder()
-    enc.encode(texts[:10])  # import scipy.sparse outside the timing
-    start = time.perf_counter()
-    X = enc.encode(texts)
-    elapsed = time.perf_counter() - start
+    X = HashingEncoder().encode(texts)
     assert X.shape == (10_000, 256)
-    assert elapsed < 1.0, f"took {elapsed:.2f} s"
+    assert np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
