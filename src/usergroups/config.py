@@ -26,6 +26,7 @@ __all__ = [
     "ClusteringConfig",
     "DiscoveryConfig",
     "EmbeddingConfig",
+    "LabelConfig",
     "ProfileConfig",
     "RecommendConfig",
     "UserVectorConfig",
@@ -110,12 +111,35 @@ class RecommendConfig(_Section):
 
 
 class ProfileConfig(_Section):
-    """Minimal group profiles."""
+    """Group profiles."""
 
     n_keywords: int = Field(10, ge=1)
     n_items: int = Field(10, ge=1)
     min_support: int = Field(3, ge=1, description="an item needs this many members to count")
     language: Literal["auto", "en", "zh"] = "auto"
+    n_texts: int = Field(3, ge=0, description="representative texts per group")
+    text_chars: int = Field(300, ge=20, description="representative texts are cut to this")
+    low_rating: float = Field(2.0, description="ratings at or below this count as low")
+    n_categories: int = Field(5, ge=0, description="over-consumed item categories per group")
+    n_attribute_values: int = Field(
+        3, ge=1, description="over-represented values shown per user attribute"
+    )
+
+
+class LabelConfig(_Section):
+    """Optional labels from an OpenAI-compatible chat endpoint (off while endpoint is None)."""
+
+    endpoint: str | None = Field(
+        None,
+        description="base URL, e.g. http://localhost:8000/v1; POST {endpoint}/chat/completions",
+    )
+    model: str = Field("gpt-4o-mini", description="model name sent to the endpoint")
+    api_key_env: str = Field(
+        "USERGROUPS_LABEL_API_KEY", description="environment variable holding the API key"
+    )
+    timeout_s: float = Field(30.0, gt=0.0, description="seconds to wait for one answer")
+    max_retries: int = Field(2, ge=0, description="extra tries after a timeout or a 5xx/429")
+    max_calls: int = Field(50, ge=0, description="at most this many requests per run")
 
 
 class DiscoveryConfig(_Section):
@@ -127,6 +151,7 @@ class DiscoveryConfig(_Section):
     assign: AssignConfig = AssignConfig()
     recommend: RecommendConfig = RecommendConfig()
     profile: ProfileConfig = ProfileConfig()
+    labels: LabelConfig = LabelConfig()
     random_state: int = 0
 
     def with_overrides(self, overrides: dict[str, Any]) -> DiscoveryConfig:

@@ -11,11 +11,14 @@ __all__ = [
     "DataError",
     "DatasetNotFoundError",
     "DownloadError",
+    "LabelingError",
+    "LabelingWarning",
     "MissingDependencyError",
     "ModelDirectoryError",
     "NotFittedError",
     "UnknownIdError",
     "UserGroupsError",
+    "UserGroupsWarning",
 ]
 
 
@@ -56,3 +59,15 @@ class ModelDirectoryError(UserGroupsError, OSError):
 
 class MissingDependencyError(UserGroupsError, ImportError):
     """An optional dependency is not installed."""
+
+
+class LabelingError(UserGroupsError, RuntimeError):
+    """An LLM endpoint gave no usable label (timeout, HTTP error, malformed answer)."""
+
+
+class UserGroupsWarning(UserWarning):
+    """Base class of every warning issued by usergroups."""
+
+
+class LabelingWarning(UserGroupsWarning):
+    """LLM labelling failed for a group; its keyword label is used instead."""

@@ -77,7 +77,10 @@ class GroupDiscovery:
     ----------
     groups_ : DataFrame
         One row per group: ``group_id, size, share, label, keywords, top_items,
-        top_item_titles, top_item_lifts``.
+        top_item_titles, top_item_lifts``, the rest of the profile (categories, rating
+        behaviour, user attributes, representative texts; see
+        :class:`usergroups.profiling.GroupProfile`) and ``llm_label, llm_description``
+        (None unless ``config.labels.endpoint`` is set and the endpoint answered).
     assignments_ : DataFrame
         ``user_id, group_id, confidence`` for every user (group -1 = noise).
     labels_ : ndarray of shape (n_users,)
@@ -183,18 +186,39 @@ class GroupDiscovery:
             seen=x,
             recommender=GroupPopularity(smoothing=cfg.recommend.smoothing).fit(x, labels),
         )
+        pc = cfg.profile
         profiles = build_profiles(
             dataset,
             labels,
-            n_keywords=cfg.profile.n_keywords,
-            n_items=cfg.profile.n_items,
-            min_support=cfg.profile.min_support,
-            language=cfg.profile.language,
+            n_keywords=pc.n_keywords,
+            n_items=pc.n_items,
+            min_support=pc.min_support,
+            language=pc.language,
+            text_vectors=text_vectors,
+            semantic_centroids=self.semantic_centroids_,
+            n_texts=pc.n_texts,
+            text_chars=pc.text_chars,
+            low_rating=pc.low_rating,
+            n_categories=pc.n_categories,
+            n_attribute_values=pc.n_attribute_values,
         )
-        self.groups_ = pd.DataFrame([p.to_record() for p in profiles])
+        timings["profiles"] = time.perf_counter() - t
+        llm_labels: list[Any] = [None] * len(profiles)
+        if cfg.labels.endpoint:
+            from usergroups.labeling import label_profiles
+
+            t = time.perf_counter()
+            llm_labels = label_profiles(profiles, cfg.labels)
+            timings["llm_labels"] = time.perf_counter() - t
+        records = []
+        for profile, llm in zip(profiles, llm_labels, strict=True):
+            record = profile.to_record()
+            record["llm_label"] = None if llm is None else llm.label
+            record["llm_description"] = None if llm is None else llm.description
+            records.append(record)
+        self.groups_ = pd.DataFrame(records)
         if self.groups_.empty:
             self.groups_ = pd.DataFrame(columns=["group_id", "size", "share", "label"])
-        timings["profiles"] = time.perf_counter() - t
 
         self.metrics_: dict[str, Any] = {
             "dataset": dataset.name,

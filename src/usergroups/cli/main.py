@@ -25,8 +25,29 @@ GROUP_COLUMNS = ("group_id", "size", "share", "label", "keywords", "top_items")
 
 
 def _group_table(groups: Any, fmt: str) -> str:
-    """The groups table; in the terminal, items show their titles where they have one."""
+    """The groups table; in the terminal, items show their titles where they have one.
+
+    JSON carries every profile field; Markdown a readable summary of the whole profile.
+    """
     df = groups.copy()
+    if fmt == "json":
+        import math
+
+        # NaN (no ratings) is not JSON; null is
+        for col in df.columns:
+            df[col] = [
+                None if isinstance(v, float) and math.isnan(v) else v for v in df[col].tolist()
+            ]
+        return render(df, "json")
+    if fmt == "markdown" and "top_items" in df:
+        from usergroups.report.text import summary_table
+
+        return render(summary_table(df), "markdown")
+    if "llm_label" in df and df["llm_label"].notna().any():
+        df["label"] = [
+            f"{llm} [{kw}]" if isinstance(llm, str) and llm else kw
+            for llm, kw in zip(df["llm_label"], df["label"], strict=True)
+        ]
     if fmt == "table" and "top_items" in df:
         titles = df.get("top_item_titles", df["top_items"])
         df["top_items"] = [
@@ -91,6 +112,14 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
 @click.option(
     "--map", "mapping", default=None, help="Column mapping OURS=THEIRS,..., e.g. user_id=reviewerID"
 )
+@click.option("--encoding", default=None, help="Text encoding of the files, e.g. latin-1.")
+@click.option(
+    "--on-bad-lines",
+    type=click.Choice(["error", "skip"]),
+    default="error",
+    show_default=True,
+    help="Unparseable lines: stop with an error, or skip and count them.",
+)
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Where datasets live.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Model directory.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML/JSON config.")
@@ -105,6 +134,14 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--seed", type=int, default=None, help="random_state.")
 @click.option("--set", "sets", multiple=True, help="Any setting, e.g. --set clustering.k_max=12.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option(
+    "--label-endpoint",
+    default=None,
+    help="OpenAI-compatible base URL for LLM group labels, e.g. http://localhost:8000/v1 "
+    "(key from $USERGROUPS_LABEL_API_KEY). Off by default.",
+)
+@click.option("--label-model", default=None, help="Model name for LLM labels.")
+@click.option("--no-report", is_flag=True, help="Do not write report.html into the model.")
 @_fail_cleanly
 def discover(
     dataset_name: str | None,
@@ -113,6 +150,8 @@ def discover(
     items: str | None,
     users: str | None,
     mapping: str | None,
+    encoding: str | None,
+    on_bad_lines: str,
     data_dir: str | None,
     out: str,
     config_path: str | None,
@@ -122,8 +161,11 @@ def discover(
     seed: int | None,
     sets: tuple[str, ...],
     no_progress: bool,
+    label_endpoint: str | None,
+    label_model: str | None,
+    no_report: bool,
 ) -> None:
-    """Discover groups, write the model directory and print the group table."""
+    """Discover groups, write the model directory and its report, print the group table."""
     from usergroups import datasets
     from usergroups.config import DiscoveryConfig, load_config
     from usergroups.pipeline import GroupDiscovery
@@ -142,6 +184,10 @@ def discover(
         overrides["embedding.model"] = model
     if seed is not None:
         overrides["random_state"] = seed
+    if label_endpoint:
+        overrides["labels.endpoint"] = label_endpoint
+    if label_model:
+        overrides["labels.model"] = label_model
     cfg = cfg.with_overrides(overrides)
 
     t0 = time.perf_counter()
@@ -154,6 +200,8 @@ def discover(
             items=items,
             users=users,
             mapping=datasets.parse_mapping(mapping) if mapping else None,
+            encoding=encoding,
+            on_bad_lines=on_bad_lines,  # type: ignore[arg-type]
         )
     click.echo(f"{ds!r}", err=True)
     if ds.report.entries:
@@ -161,6 +209,7 @@ def discover(
     gd = GroupDiscovery(cfg).fit(ds, show_progress=not no_progress)
     gd.metrics_["timings"]["total_fit"] = round(time.perf_counter() - t0, 3)
     path = gd.save(out)
+    report = None if no_report else _write_report_quietly(path, gd)
     m = gd.metrics_
     click.echo(_group_table(gd.groups_, "table"))
     cache = m["embedding_cache"]
@@ -176,6 +225,20 @@ def discover(
         f"{cache['hits']} from cache), total {time.perf_counter() - t0:.1f}s; model in {path}",
         err=True,
     )
+    if report is not None:
+        click.echo(f"report: {report}", err=True)
+
+
+def _write_report_quietly(path: Path, gd: Any) -> Path | None:
+    """The model's report.html; a missing `report` extra skips it with a note, not an error."""
+    from usergroups.errors import MissingDependencyError
+    from usergroups.report import write_report
+
+    try:
+        return write_report(path, model=gd)
+    except MissingDependencyError as exc:
+        click.echo(f"report.html not written: {exc}", err=True)
+        return None
 
 
 @cli.command()
@@ -217,6 +280,195 @@ def recommend(model_dir: str, users: tuple[str, ...], n: int, fmt: str) -> None:
 
     gd = GroupDiscovery.load(model_dir)
     click.echo(render(gd.recommend(list(users), n=n), fmt))  # type: ignore[arg-type]
+
+
+@cli.command()
+@click.option("--dataset", "dataset_name", help="A registered dataset, e.g. ml-100k.")
+@click.option("--interactions", type=click.Path(dir_okay=False), help="Interactions file.")
+@click.option("--texts", type=click.Path(dir_okay=False), help="User texts (reviews) file.")
+@click.option("--items", type=click.Path(dir_okay=False), help="Item metadata file.")
+@click.option("--users", type=click.Path(dir_okay=False), help="User attributes file.")
+@click.option(
+    "--map", "mapping", default=None, help="Column mapping OURS=THEIRS,..., e.g. user_id=reviewerID"
+)
+@click.option("--encoding", default=None, help="Text encoding of the files, e.g. latin-1.")
+@click.option(
+    "--on-bad-lines",
+    type=click.Choice(["error", "skip"]),
+    default="error",
+    show_default=True,
+    help="Unparseable lines: stop with an error, or skip and count them.",
+)
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Where datasets live.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True),
+    help="TOML/JSON config, or a model directory: its config.json is read and the model is "
+    "refitted on the training split (a saved model saw the test items, so it cannot be "
+    "evaluated as it is).",
+)
+@click.option(
+    "--protocol",
+    type=click.Choice(["warm", "cold", "all"]),
+    default="all",
+    show_default=True,
+    help="warm: leave-last-out; cold: new users known by one review.",
+)
+@click.option(
+    "--baselines",
+    default="Pop,ItemKNN,EASE,ALS,BPR",
+    show_default=True,
+    help="Comma-separated warm baselines (Pop is always measured).",
+)
+@click.option("--stability-seeds", default=5, show_default=True, help="Seeds of the ARI.")
+@click.option(
+    "--k-sweep",
+    default="2,4,8,12,16,24",
+    show_default=True,
+    help="Numbers of groups to sweep (comma-separated; empty for none).",
+)
+@click.option(
+    "--min-test-users",
+    default=50,
+    show_default=True,
+    help="Skip a protocol with fewer test users.",
+)
+@click.option("--model", default=None, help="Encoder: bundled default, a directory or 'hashing'.")
+@click.option("--set", "sets", multiple=True, help="Any setting, e.g. --set clustering.k_max=12.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the results as JSON.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
+@_fail_cleanly
+def evaluate(
+    dataset_name: str | None,
+    interactions: str | None,
+    texts: str | None,
+    items: str | None,
+    users: str | None,
+    mapping: str | None,
+    encoding: str | None,
+    on_bad_lines: str,
+    data_dir: str | None,
+    config_path: str | None,
+    protocol: str,
+    baselines: str,
+    stability_seeds: int,
+    k_sweep: str,
+    min_test_users: int,
+    model: str | None,
+    sets: tuple[str, ...],
+    out: str | None,
+    fmt: str,
+) -> None:
+    """Evaluate a configuration against the baselines on the protocols of DESIGN.md.
+
+    Our pipeline is fitted on each protocol's training split, never on the whole data;
+    a model directory is accepted for its config.json only and refitted on the split.
+    """
+    from usergroups import datasets
+    from usergroups.benchmark import evaluate_discovery, methods_frame
+    from usergroups.config import DiscoveryConfig, load_config
+    from usergroups.persistence.atomic import atomic_write_bytes
+
+    if dataset_name and (interactions or texts):
+        raise click.UsageError("pass either --dataset or --interactions/--texts, not both")
+    if not dataset_name and not (interactions or texts):
+        raise click.UsageError("pass --dataset NAME or --interactions/--texts FILES")
+    try:
+        sweep = tuple(int(k) for k in k_sweep.split(",") if k.strip())
+    except ValueError:
+        raise click.UsageError(f"--k-sweep expects integers like 2,4,8; got {k_sweep!r}") from None
+    cfg = DiscoveryConfig()
+    if config_path:
+        path = Path(config_path)
+        cfg = load_config(path / "config.json" if path.is_dir() else path)
+        if path.is_dir():
+            click.echo(f"refitting the config of {path} on the training split", err=True)
+    overrides = _parse_sets(sets)
+    if model:
+        overrides["embedding.model"] = model
+    cfg = cfg.with_overrides(overrides)
+    if dataset_name:
+        ds = datasets.load_dataset(dataset_name, data_dir=data_dir)
+    else:
+        ds = datasets.load_files(
+            interactions=interactions,
+            texts=texts,
+            items=items,
+            users=users,
+            mapping=datasets.parse_mapping(mapping) if mapping else None,
+            encoding=encoding,
+            on_bad_lines=on_bad_lines,  # type: ignore[arg-type]
+        )
+    click.echo(f"{ds!r}", err=True)
+    result = evaluate_discovery(
+        ds,
+        cfg,
+        protocols=("warm", "cold") if protocol == "all" else (protocol,),
+        baselines=tuple(b.strip() for b in baselines.split(",") if b.strip()),
+        stability_seeds=stability_seeds,
+        k_sweep=sweep,
+        min_test_users=min_test_users,
+    )
+    payload = json.dumps(result, indent=2) + "\n"
+    if out:
+        atomic_write_bytes(Path(out), payload.encode())
+        click.echo(f"wrote {out}", err=True)
+    if fmt == "json":
+        click.echo(payload, nl=False)
+        return
+    for name in ("warm", "cold"):
+        frame = methods_frame(result, name)
+        if not frame.empty:
+            n_test = result["n_test_users"] if name == "warm" else result["cold"]["n_users"]
+            click.echo(f"{name} ({n_test} test users):")
+            click.echo(render(frame, fmt))  # type: ignore[arg-type]
+        elif (result.get(name) or {}).get("skipped"):
+            click.echo(f"{name}: not run: {result[name]['skipped']}")
+    if "groups" in result:
+        g = result["groups"]
+        click.echo(
+            "groups: "
+            + ", ".join(
+                f"{key} {'-' if g.get(key) is None else round(g[key], 4)}"
+                for key in ("n_groups", "group_lift", "stability_ari", "silhouette", "noise_share")
+            )
+        )
+
+
+@cli.command()
+@click.argument("model_dir", type=click.Path(file_okay=False))
+@click.option(
+    "--out",
+    type=click.Path(),
+    help="HTML file (default MODEL_DIR/report.html) or, for png, a folder "
+    "(default MODEL_DIR/report-png).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "png"]),
+    default="html",
+    show_default=True,
+    help="One self-contained HTML file, or PNGs of the plots.",
+)
+@click.option(
+    "--map-method",
+    type=click.Choice(["auto", "umap", "pca"]),
+    default="auto",
+    show_default=True,
+    help="2-D map: UMAP (from 50 users on, when installed) or PCA.",
+)
+@_fail_cleanly
+def report(model_dir: str, out: str | None, fmt: str, map_method: str) -> None:
+    """Write the report of a model: user map, group sizes, group profiles, choice of K."""
+    from usergroups.report import write_pngs, write_report
+
+    if fmt == "png":
+        for path in write_pngs(model_dir, out, map_method=map_method):  # type: ignore[arg-type]
+            click.echo(str(path))
+    else:
+        click.echo(str(write_report(model_dir, out, map_method=map_method)))  # type: ignore[arg-type]
 
 
 @cli.command("config")

@@ -8,12 +8,17 @@
       metrics.json             timings, cache statistics, silhouette, choice-of-K curve
       arrays.npz               labels, user vectors, semantic vectors, group-item counts, ...
       assignments.parquet      user_id, group_id, confidence
-      groups.parquet           one row per group: size, share, label, keywords, top items
+      groups.parquet           one row per group: the profile (size, share, label, keywords,
+                               top items, categories, ratings, attributes, texts, LLM label)
       recommendations.parquet  user_id, rank, item_id, title, score, group_id
       items.parquet            item_id, title (the item vocabulary, in index order)
 
 The directory is written to a temporary sibling and renamed into place, so a reader sees
 the complete old model or the complete new one. Arrays load with ``allow_pickle=False``.
+``usergroups report`` (and ``discover``) add, each file written atomically::
+
+      map.parquet              user_id, group_id, x, y: the 2-D map of the report
+      report.html              the self-contained HTML report
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from usergroups.config import DiscoveryConfig, validate_config
 from usergroups.data import IdVocab
 from usergroups.errors import ModelDirectoryError
 from usergroups.persistence.atomic import atomic_dir
+from usergroups.profiling import PROFILE_LIST_COLUMNS
 from usergroups.recommend import GroupPopularity
 
 if TYPE_CHECKING:
@@ -178,11 +184,20 @@ def load_model(cls: type[G], directory: Path) -> G:
         seen=seen,
         recommender=recommender,
     )
-    for col in ("keywords", "keyword_scores", "top_items", "top_item_titles", "top_item_lifts"):
-        if col in groups:
-            groups[col] = groups[col].map(lambda v: [] if v is None else list(v))
-    model.groups_ = groups
+    model.groups_ = _groups_from_parquet(groups)
     model.metrics_ = (
         read_json(directory, "metrics.json") if (directory / "metrics.json").exists() else {}
     )
     return model
+
+
+def _groups_from_parquet(groups: pd.DataFrame) -> pd.DataFrame:
+    """Turn Parquet's arrays back into the plain lists and dicts that ``fit`` produces."""
+    for col in PROFILE_LIST_COLUMNS:
+        if col in groups:
+            groups[col] = groups[col].map(lambda v: [] if v is None else list(v))
+    if "attributes" in groups:
+        groups["attributes"] = groups["attributes"].map(
+            lambda v: [] if v is None else [dict(a) for a in v]
+        )
+    return groups

@@ -159,3 +159,61 @@ def test_console_script_runs() -> None:
         [sys.executable, "-m", "usergroups", "--help"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0 and "discover" in done.stdout
+
+
+def test_encoding_and_bad_line_options_reach_the_loader(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("user_id,item_id,text\nu1,i1,café au lait\nu2,i1,crème\n".encode("latin-1"))
+    assert (
+        main(
+            ["discover", "--texts", str(latin), "--model", "hashing", "--out", str(tmp_path / "a")]
+        )
+        == 1
+    )
+    assert "latin-1" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "-q",
+                "discover",
+                "--texts",
+                str(latin),
+                "--model",
+                "hashing",
+                "--encoding",
+                "latin-1",
+                "--out",
+                str(tmp_path / "b"),
+            ]
+        )
+        == 0
+    )
+    bad = tmp_path / "r.jsonl"
+    bad.write_text(
+        '{"user_id": "u1", "item_id": "i1", "text": "guitar"}\n{oops\n'
+        '{"user_id": "u2", "item_id": "i1", "text": "drums"}\n'
+    )
+    assert (
+        main(["discover", "--texts", str(bad), "--model", "hashing", "--out", str(tmp_path / "c")])
+        == 1
+    )
+    assert "line 2" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "discover",
+                "--texts",
+                str(bad),
+                "--model",
+                "hashing",
+                "--on-bad-lines",
+                "skip",
+                "--out",
+                str(tmp_path / "d"),
+            ]
+        )
+        == 0
+    )
+    assert "1 row(s) dropped" in capsys.readouterr().err
