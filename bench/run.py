@@ -1,0 +1,228 @@
+"""Run the benchmark of issue 3 on every shared dataset and regenerate docs/benchmarks.md.
+
+    python bench/run.py                       # every dataset that is present (make bench)
+    python bench/run.py --datasets ml-100k    # one dataset; the docs still cover all results
+    python bench/run.py --quick               # Pop/ItemKNN/EASE, 2 seeds, 3 K values
+    python bench/run.py --docs-only           # re-render docs/benchmarks.md from the JSONs
+
+Writes ``<out>/<dataset>.json`` (atomically) and ``<out>/<dataset>.png`` (group lift and
+NDCG@10 against the number of groups) per dataset, ``<out>/_bench.json`` (the run: command,
+machine, date, wall time) and ``docs/benchmarks.md`` from *all* result JSONs in ``<out>``.
+Data come from ``$USERGROUPS_DATA`` (the Makefile points it at ../shared/datasets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = (
+    "ml-100k",
+    "ml-latest-small",
+    "amazon2014:musical-instruments",
+    "yelp-10k",
+    "douban-small",
+)
+QUICK_DATASETS = ("ml-100k", "amazon2014:musical-instruments")
+RUN_FILE = "_bench.json"
+
+logger = logging.getLogger("bench")
+
+
+def machine() -> str:
+    """CPU model, cores and RAM from /proc (Linux), else what platform knows."""
+    cpu = platform.processor() or platform.machine()
+    ram = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                ram = f", {int(line.split()[1]) / 1024**2:.0f} GiB RAM"
+                break
+    except OSError:
+        pass
+    load = ""
+    if hasattr(os, "getloadavg"):
+        load = f", load average {os.getloadavg()[0]:.1f} at start (shared machine)"
+    return f"{cpu}, {os.cpu_count()} cores{ram}, Python {platform.python_version()}{load}"
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    from usergroups.persistence.atomic import atomic_write_bytes
+
+    atomic_write_bytes(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
+    path.chmod(0o644)  # the temporary file it was renamed from is private
+
+
+def plot(result: dict[str, Any], path: Path) -> bool:
+    """Group lift and NDCG@10 against the number of groups; False when there is no sweep."""
+    sweep = result.get("k_sweep") or []
+    if not sweep:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ks = [s["k"] for s in sweep]
+    fig, (ax_lift, ax_ndcg) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    lifts = [s["group_lift"] if s["group_lift"] is not None else float("nan") for s in sweep]
+    ax_lift.plot(ks, lifts, "o-", label="UserGroups (group popularity)")
+    pop = result["methods"]["Pop"]["NDCG@10"]
+    seed_lift = [s["seed_recipe_NDCG@10"] / pop if pop else float("nan") for s in sweep]
+    ax_lift.plot(ks, seed_lift, "s--", label="SeedRecipe")
+    ax_lift.axhline(1.0, color="grey", lw=1, ls=":", label="global popularity")
+    ax_lift.set_xlabel("number of groups (K asked)")
+    ax_lift.set_ylabel("group lift (NDCG@10 ÷ Pop)")
+    ax_lift.set_title("group lift, warm split")
+    ax_ndcg.plot(ks, [s["NDCG@10"] for s in sweep], "o-", label="UserGroups")
+    ax_ndcg.plot(ks, [s["seed_recipe_NDCG@10"] for s in sweep], "s--", label="SeedRecipe")
+    for name, style in (("Pop", ":"), ("EASE", "-."), ("ItemKNN", "--")):
+        if name in result["methods"]:
+            ax_ndcg.axhline(
+                result["methods"][name]["NDCG@10"], ls=style, lw=1, color="grey", label=name
+            )
+    ax_ndcg.set_xlabel("number of groups (K asked)")
+    ax_ndcg.set_ylabel("NDCG@10")
+    ax_ndcg.set_title("NDCG@10, warm split")
+    chosen = result.get("groups", {}).get("n_groups")
+    for ax in (ax_lift, ax_ndcg):
+        if chosen:
+            ax.axvline(chosen, color="tab:red", lw=1, alpha=0.5, label=f"auto K = {chosen}")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{result['dataset']}: number of groups")
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return True
+
+
+def load_results(out: Path) -> list[dict[str, Any]]:
+    results = []
+    for path in sorted(out.glob("*.json")):
+        if path.name.startswith("_"):
+            continue
+        data = json.loads(path.read_text())
+        if isinstance(data, dict) and "dataset" in data:
+            results.append(data)
+    return results
+
+
+def write_docs(out: Path, docs: Path) -> None:
+    from usergroups.benchmark import dataset_slug, render_markdown
+
+    results = load_results(out)
+    run_path = out / RUN_FILE
+    run = json.loads(run_path.read_text()) if run_path.exists() else {}
+    plots = {}
+    for r in results:
+        png = out / f"{dataset_slug(str(r['dataset']))}.png"
+        if png.exists():
+            plots[str(r["dataset"])] = os.path.relpath(png, docs.parent)
+    text = render_markdown(
+        results,
+        command=run.get("command", "make bench"),
+        machine=run.get("machine"),
+        date=run.get("date"),
+        wall_seconds=run.get("wall_seconds"),
+        plots=plots,
+    )
+    from usergroups.persistence.atomic import atomic_write_bytes
+
+    atomic_write_bytes(docs, text.encode())
+    docs.chmod(0o644)
+    logger.info("wrote %s (%d datasets)", docs, len(results))
+
+
+def run_dataset(name: str, args: argparse.Namespace, encoder: Any, meta: dict[str, Any]) -> None:
+    from usergroups import DiscoveryConfig
+    from usergroups.benchmark import DEFAULT_BASELINES, K_SWEEP, dataset_slug, evaluate_discovery
+    from usergroups.datasets import load_dataset
+    from usergroups.errors import DataError, DatasetNotFoundError
+
+    out: Path = args.out
+    slug = dataset_slug(name)
+    try:
+        dataset = load_dataset(name, data_dir=args.data_dir)
+    except DatasetNotFoundError as exc:
+        logger.warning("%s: not present, left out (%s)", name, exc)
+        return
+    logger.info("%s: %r", name, dataset)
+    t = time.perf_counter()
+    try:
+        result = evaluate_discovery(
+            dataset,
+            DiscoveryConfig(),
+            baselines=("Pop", "ItemKNN", "EASE") if args.quick else DEFAULT_BASELINES,
+            stability_seeds=2 if args.quick else 5,
+            k_sweep=(2, 8, 16) if args.quick else K_SWEEP,
+            encoder=encoder,
+        )
+    except DataError as exc:
+        logger.warning("%s: skipped: %s", name, exc)
+        result = {"dataset": name, "skipped": str(exc)}
+    result["run"] = {**meta, "quick": bool(args.quick), "seconds": time.perf_counter() - t}
+    write_json(out / f"{slug}.json", result)
+    if plot(result, out / f"{slug}.png"):
+        logger.info("%s: wrote %s", name, out / f"{slug}.png")
+    logger.info("%s: done in %.0f s", name, time.perf_counter() - t)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--datasets", nargs="+", default=None, help=f"default: {DATASETS}")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--data-dir", default=None, help="default: $USERGROUPS_DATA")
+    parser.add_argument("--quick", action="store_true", help="fewer baselines, seeds and K")
+    parser.add_argument("--docs-only", action="store_true", help="only re-render the docs")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("sentence_transformers", "transformers", "jieba", "httpx", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.docs_only:
+        write_docs(args.out, args.docs)
+        return 0
+
+    from usergroups import DiscoveryConfig
+    from usergroups.embedding import make_encoder
+
+    started = time.perf_counter()
+    command = " ".join(["python bench/run.py", *(argv if argv is not None else sys.argv[1:])])
+    meta = {
+        "command": command,
+        "machine": machine(),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    names = args.datasets or (QUICK_DATASETS if args.quick else DATASETS)
+    encoder = make_encoder(DiscoveryConfig().embedding)
+    write_json(args.out / RUN_FILE, {**meta, "datasets": list(names), "wall_seconds": None})
+    for name in names:
+        run_dataset(name, args, encoder, meta)
+        write_docs(args.out, args.docs)
+    wall = time.perf_counter() - started
+    write_json(args.out / RUN_FILE, {**meta, "datasets": list(names), "wall_seconds": wall})
+    write_docs(args.out, args.docs)
+    print(f"bench: {len(names)} dataset(s) in {wall / 60:.1f} min; see {args.docs}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
