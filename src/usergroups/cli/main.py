@@ -74,6 +74,18 @@ def _fail_cleanly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _without_empty_titles(df: Any, fmt: str) -> Any:
+    """In tables, drop title columns when no item has a title (e.g. Amazon 5-core files)."""
+    if fmt == "json":
+        return df
+    empty = [
+        c
+        for c in ("title", "titles")
+        if c in df and all(not t or (isinstance(t, list) and not any(t)) for t in df[c])
+    ]
+    return df.drop(columns=empty)
+
+
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
@@ -265,7 +277,7 @@ def assign(model_dir: str, texts: tuple[str, ...], n: int, fmt: str) -> None:
 
     gd = GroupDiscovery.load(model_dir)
     result = gd.assign(list(texts), n=n)
-    click.echo(render(result, fmt))  # type: ignore[arg-type]
+    click.echo(render(_without_empty_titles(result, fmt), fmt))  # type: ignore[arg-type]
 
 
 @cli.command()
@@ -279,7 +291,8 @@ def recommend(model_dir: str, users: tuple[str, ...], n: int, fmt: str) -> None:
     from usergroups.pipeline import GroupDiscovery
 
     gd = GroupDiscovery.load(model_dir)
-    click.echo(render(gd.recommend(list(users), n=n), fmt))  # type: ignore[arg-type]
+    recs = gd.recommend(list(users), n=n)
+    click.echo(render(_without_empty_titles(recs, fmt), fmt))  # type: ignore[arg-type]
 
 
 @cli.command()

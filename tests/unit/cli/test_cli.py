@@ -217,3 +217,32 @@ def test_encoding_and_bad_line_options_reach_the_loader(
         == 0
     )
     assert "1 row(s) dropped" in capsys.readouterr().err
+
+
+def test_tables_leave_out_titles_when_no_item_has_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reviews = tmp_path / "r.csv"
+    reviews.write_text("user_id,item_id,text\nu1,i1,guitar strings\nu2,i2,drum sticks\n")
+    assert (
+        main(
+            [
+                "-q",
+                "discover",
+                "--texts",
+                str(reviews),
+                "--model",
+                "hashing",
+                "--out",
+                str(tmp_path / "m"),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["recommend", str(tmp_path / "m"), "--user", "u1"]) == 0
+    assert "title" not in capsys.readouterr().out
+    assert main(["assign", str(tmp_path / "m"), "--text", "guitar"]) == 0
+    assert "titles" not in capsys.readouterr().out
+    assert main(["recommend", str(tmp_path / "m"), "--user", "u1", "--format", "json"]) == 0
+    assert '"title"' in capsys.readouterr().out
