@@ -115,24 +115,73 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
+_INPUT_OPTIONS = [
+    click.option("--dataset", "dataset_name", help="A registered dataset, e.g. ml-100k."),
+    click.option("--interactions", type=click.Path(dir_okay=False), help="Interactions file."),
+    click.option("--texts", type=click.Path(dir_okay=False), help="User texts (reviews) file."),
+    click.option("--items", type=click.Path(dir_okay=False), help="Item metadata file."),
+    click.option("--users", type=click.Path(dir_okay=False), help="User attributes file."),
+    click.option(
+        "--map",
+        "mapping",
+        default=None,
+        help="Column mapping OURS=THEIRS,..., e.g. user_id=reviewerID",
+    ),
+    click.option("--encoding", default=None, help="Text encoding of the files, e.g. latin-1."),
+    click.option(
+        "--on-bad-lines",
+        type=click.Choice(["error", "skip"]),
+        default="error",
+        show_default=True,
+        help="Unparseable lines: stop with an error, or skip and count them.",
+    ),
+    click.option("--data-dir", type=click.Path(file_okay=False), help="Where datasets live."),
+]
+
+
+def _input_options(func: F) -> F:
+    """The options that say where the data comes from (shared by discover and evaluate)."""
+    for option in reversed(_INPUT_OPTIONS):
+        func = option(func)
+    return func
+
+
+def _check_input(dataset_name: str | None, interactions: str | None, texts: str | None) -> None:
+    if dataset_name and (interactions or texts):
+        raise click.UsageError("pass either --dataset or --interactions/--texts, not both")
+    if not dataset_name and not (interactions or texts):
+        raise click.UsageError("pass --dataset NAME or --interactions/--texts FILES")
+
+
+def _load_input(
+    dataset_name: str | None,
+    interactions: str | None,
+    texts: str | None,
+    items: str | None,
+    users: str | None,
+    mapping: str | None,
+    encoding: str | None,
+    on_bad_lines: str,
+    data_dir: str | None,
+) -> Any:
+    """A registered dataset or the given files, as a Dataset."""
+    from usergroups import datasets
+
+    if dataset_name:
+        return datasets.load_dataset(dataset_name, data_dir=data_dir)
+    return datasets.load_files(
+        interactions=interactions,
+        texts=texts,
+        items=items,
+        users=users,
+        mapping=datasets.parse_mapping(mapping) if mapping else None,
+        encoding=encoding,
+        on_bad_lines=on_bad_lines,  # type: ignore[arg-type]
+    )
+
+
 @cli.command()
-@click.option("--dataset", "dataset_name", help="A registered dataset, e.g. ml-100k.")
-@click.option("--interactions", type=click.Path(dir_okay=False), help="Interactions file.")
-@click.option("--texts", type=click.Path(dir_okay=False), help="User texts (reviews) file.")
-@click.option("--items", type=click.Path(dir_okay=False), help="Item metadata file.")
-@click.option("--users", type=click.Path(dir_okay=False), help="User attributes file.")
-@click.option(
-    "--map", "mapping", default=None, help="Column mapping OURS=THEIRS,..., e.g. user_id=reviewerID"
-)
-@click.option("--encoding", default=None, help="Text encoding of the files, e.g. latin-1.")
-@click.option(
-    "--on-bad-lines",
-    type=click.Choice(["error", "skip"]),
-    default="error",
-    show_default=True,
-    help="Unparseable lines: stop with an error, or skip and count them.",
-)
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Where datasets live.")
+@_input_options
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Model directory.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML/JSON config.")
 @click.option("--n-groups", default=None, help="Number of groups or 'auto'.")
@@ -178,14 +227,10 @@ def discover(
     no_report: bool,
 ) -> None:
     """Discover groups, write the model directory and its report, print the group table."""
-    from usergroups import datasets
     from usergroups.config import DiscoveryConfig, load_config
     from usergroups.pipeline import GroupDiscovery
 
-    if dataset_name and (interactions or texts):
-        raise click.UsageError("pass either --dataset or --interactions/--texts, not both")
-    if not dataset_name and not (interactions or texts):
-        raise click.UsageError("pass --dataset NAME or --interactions/--texts FILES")
+    _check_input(dataset_name, interactions, texts)
     cfg = load_config(config_path) if config_path else DiscoveryConfig()
     overrides = _parse_sets(sets)
     if n_groups is not None:
@@ -203,18 +248,9 @@ def discover(
     cfg = cfg.with_overrides(overrides)
 
     t0 = time.perf_counter()
-    if dataset_name:
-        ds = datasets.load_dataset(dataset_name, data_dir=data_dir)
-    else:
-        ds = datasets.load_files(
-            interactions=interactions,
-            texts=texts,
-            items=items,
-            users=users,
-            mapping=datasets.parse_mapping(mapping) if mapping else None,
-            encoding=encoding,
-            on_bad_lines=on_bad_lines,  # type: ignore[arg-type]
-        )
+    ds = _load_input(
+        dataset_name, interactions, texts, items, users, mapping, encoding, on_bad_lines, data_dir
+    )
     click.echo(f"{ds!r}", err=True)
     if ds.report.entries:
         click.echo(f"dropped or merged:\n{ds.report}", err=True)
@@ -296,23 +332,7 @@ def recommend(model_dir: str, users: tuple[str, ...], n: int, fmt: str) -> None:
 
 
 @cli.command()
-@click.option("--dataset", "dataset_name", help="A registered dataset, e.g. ml-100k.")
-@click.option("--interactions", type=click.Path(dir_okay=False), help="Interactions file.")
-@click.option("--texts", type=click.Path(dir_okay=False), help="User texts (reviews) file.")
-@click.option("--items", type=click.Path(dir_okay=False), help="Item metadata file.")
-@click.option("--users", type=click.Path(dir_okay=False), help="User attributes file.")
-@click.option(
-    "--map", "mapping", default=None, help="Column mapping OURS=THEIRS,..., e.g. user_id=reviewerID"
-)
-@click.option("--encoding", default=None, help="Text encoding of the files, e.g. latin-1.")
-@click.option(
-    "--on-bad-lines",
-    type=click.Choice(["error", "skip"]),
-    default="error",
-    show_default=True,
-    help="Unparseable lines: stop with an error, or skip and count them.",
-)
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Where datasets live.")
+@_input_options
 @click.option(
     "--config",
     "config_path",
@@ -378,15 +398,11 @@ def evaluate(
     Our pipeline is fitted on each protocol's training split, never on the whole data;
     a model directory is accepted for its config.json only and refitted on the split.
     """
-    from usergroups import datasets
     from usergroups.benchmark import evaluate_discovery, methods_frame
     from usergroups.config import DiscoveryConfig, load_config
     from usergroups.persistence.atomic import atomic_write_bytes
 
-    if dataset_name and (interactions or texts):
-        raise click.UsageError("pass either --dataset or --interactions/--texts, not both")
-    if not dataset_name and not (interactions or texts):
-        raise click.UsageError("pass --dataset NAME or --interactions/--texts FILES")
+    _check_input(dataset_name, interactions, texts)
     try:
         sweep = tuple(int(k) for k in k_sweep.split(",") if k.strip())
     except ValueError:
@@ -401,18 +417,9 @@ def evaluate(
     if model:
         overrides["embedding.model"] = model
     cfg = cfg.with_overrides(overrides)
-    if dataset_name:
-        ds = datasets.load_dataset(dataset_name, data_dir=data_dir)
-    else:
-        ds = datasets.load_files(
-            interactions=interactions,
-            texts=texts,
-            items=items,
-            users=users,
-            mapping=datasets.parse_mapping(mapping) if mapping else None,
-            encoding=encoding,
-            on_bad_lines=on_bad_lines,  # type: ignore[arg-type]
-        )
+    ds = _load_input(
+        dataset_name, interactions, texts, items, users, mapping, encoding, on_bad_lines, data_dir
+    )
     click.echo(f"{ds!r}", err=True)
     result = evaluate_discovery(
         ds,
