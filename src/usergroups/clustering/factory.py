@@ -53,17 +53,9 @@ def make_clusterer(config: ClusteringConfig, random_state: int) -> GroupClustere
     """
     check_choice("method", config.method, METHODS)
     base: GroupClusterer
-    if config.method == "kmeans":
-        base = KMeansGroups(
-            config.n_groups,
-            k_min=config.k_min,
-            k_max=config.k_max,
-            n_init=config.n_init,
-            silhouette_sample=config.silhouette_sample,
-            random_state=random_state,
-        )
-    elif config.method == "minibatch":
-        base = MiniBatchKMeansGroups(
+    if config.method in ("kmeans", "minibatch"):
+        family = KMeansGroups if config.method == "kmeans" else MiniBatchKMeansGroups
+        base = family(
             config.n_groups,
             k_min=config.k_min,
             k_max=config.k_max,
