@@ -1,0 +1,222 @@
+"""``usergroups serve`` and ``usergroups refit``: the service's commands.
+
+Registered on the main command group by :func:`register` (kept apart so the main CLI does
+not import the service's dependencies).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["register"]
+
+
+def register(cli: click.Group) -> None:
+    """Add ``serve`` and ``refit`` to ``cli``."""
+    from usergroups.cli.main import _fail_cleanly, _input_options, _load_input
+
+    @cli.command()
+    @click.argument("model_dir", type=click.Path(file_okay=False))
+    @click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
+    @click.option("--port", type=int, default=None, help="Port (default 8000).")
+    @click.option(
+        "--settings",
+        "settings_path",
+        type=click.Path(dir_okay=False),
+        help="Settings file (TOML): keys, limits, event store, refit data.",
+    )
+    @click.option(
+        "--events",
+        "events_url",
+        default=None,
+        help="Event store: sqlite:///PATH or postgresql://... "
+        "(default: MODEL_DIR.events.sqlite3 beside the model).",
+    )
+    @click.option(
+        "--log-level",
+        type=click.Choice(["debug", "info", "warning", "error"]),
+        default=None,
+        help="Log level (default info).",
+    )
+    @_fail_cleanly
+    def serve(
+        model_dir: str,
+        host: str | None,
+        port: int | None,
+        settings_path: str | None,
+        events_url: str | None,
+        log_level: str | None,
+    ) -> None:
+        """Serve a model over HTTP: groups, users, assignment, events, refits.
+
+        API keys come from $USERGROUPS_API_KEYS (name:key,...) or the settings file;
+        admin keys (for POST /refit) from $USERGROUPS_ADMIN_KEYS.
+        """
+        from usergroups.service import load_settings, run_server
+
+        settings = load_settings(
+            settings_path,
+            overrides={
+                "host": host,
+                "port": port,
+                "events.url": events_url,
+                "log_level": log_level,
+            },
+        )
+        run_server(model_dir, settings)
+
+    @cli.command()
+    @click.argument("model_dir", type=click.Path(file_okay=False))
+    @_input_options
+    @click.option(
+        "--events",
+        "events_source",
+        default=None,
+        help="Event store URL (sqlite:///PATH, postgresql://...) or a file of events "
+        "(CSV, JSON lines, Parquet: event_id, user_id, item_id, rating, text, timestamp). "
+        "Default: the SQLite store beside the model.",
+    )
+    @click.option(
+        "--out",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Write the new model here (default: replace MODEL_DIR, atomically).",
+    )
+    @click.option(
+        "--min-overlap",
+        type=float,
+        default=0.2,
+        show_default=True,
+        help="Smallest member overlap (Jaccard) that keeps a group's id.",
+    )
+    @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+    @_fail_cleanly
+    def refit(
+        model_dir: str,
+        dataset_name: str | None,
+        interactions: str | None,
+        texts: str | None,
+        items: str | None,
+        users: str | None,
+        mapping: str | None,
+        encoding: str | None,
+        on_bad_lines: str,
+        data_dir: str | None,
+        events_source: str | None,
+        out: str | None,
+        min_overlap: float,
+        fmt: str,
+    ) -> None:
+        """Refit a model on its data plus events, keeping group ids stable.
+
+        The data is what the model was fitted on (--dataset or --interactions/--texts);
+        new groups get fresh ids, and the groups that split, merged, appeared or
+        disappeared are reported (also in MODEL_DIR/refit.json).
+        """
+        from usergroups.persistence.atomic import atomic_write_bytes
+        from usergroups.pipeline import GroupDiscovery
+        from usergroups.refit import refit as refit_model
+
+        if not dataset_name and not (interactions or texts):
+            raise click.UsageError(
+                "pass the model's data: --dataset NAME or --interactions/--texts"
+            )
+        model = GroupDiscovery.load(model_dir)
+        events, upto = _read_events(events_source, Path(model_dir))
+        ds = _load_input(
+            dataset_name,
+            interactions,
+            texts,
+            items,
+            users,
+            mapping,
+            encoding,
+            on_bad_lines,
+            data_dir,
+        )
+        new, report = refit_model(model, ds, events, events_seq=upto, min_overlap=min_overlap)
+        target = Path(out) if out else Path(model_dir)
+        new.save(target)
+        payload = json.dumps(report.to_dict(), indent=2) + "\n"
+        atomic_write_bytes(target / "refit.json", payload.encode())
+        if fmt == "json":
+            click.echo(payload, nl=False)
+            return
+        click.echo(_report_text(report.to_dict()))
+        click.echo(f"model in {target}", err=True)
+
+
+def _read_events(source: str | None, model_dir: Path) -> tuple[Any, int]:
+    """Events from a store URL or a file, and the last store seq they include (0 for files)."""
+
+    from usergroups.refit import events_frame
+    from usergroups.service.events import events_to_frame, open_event_store
+    from usergroups.service.settings import default_events_url
+
+    if source is None:
+        url = default_events_url(model_dir)
+        if not Path(url[len("sqlite:///") :]).exists():
+            return None, 0
+        source = url
+    path = Path(source)
+    if source.startswith(("sqlite:", "postgresql://", "postgres://")) or path.suffix in (
+        ".sqlite",
+        ".sqlite3",
+        ".db",
+    ):
+        store = open_event_store(source)
+        try:
+            upto = store.last_seq()
+            return events_to_frame(store.events_upto(upto)), upto
+        finally:
+            store.close()
+    return events_frame(_read_event_file(path)), 0
+
+
+def _read_event_file(path: Path) -> Any:
+    """A CSV/TSV, JSON-lines or Parquet file of events (optionally gzip for text formats)."""
+    import pandas as pd
+
+    from usergroups.errors import DataError
+
+    name = path.name.lower().removesuffix(".gz")
+    ids = {"event_id": str, "user_id": str, "item_id": str}
+    try:
+        if name.endswith(".parquet"):
+            return pd.read_parquet(path)
+        if name.endswith((".jsonl", ".ndjson", ".json")):
+            return pd.read_json(path, lines=True, dtype=ids)
+        if name.endswith((".csv", ".tsv")):
+            return pd.read_csv(path, sep="\t" if name.endswith(".tsv") else ",", dtype=ids)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read events from {path}: {exc}") from exc
+    raise DataError(
+        f"--events {path}: not an event store URL nor a .csv/.tsv/.jsonl/.parquet file; "
+        "pass sqlite:///PATH, postgresql://... or an events file"
+    )
+
+
+def _report_text(report: dict[str, Any]) -> str:
+    lines = [
+        f"{report['n_users_kept_group']} of {report['n_users_before']} known users kept their "
+        f"group ({100 * report['share_kept']:.1f}%); {report['n_users_after']} users now, "
+        f"{report['n_events']} events",
+    ]
+    for k in report["kept"]:
+        lines.append(
+            f"  kept   {k['group_id']}: {k['size_before']} -> {k['size_after']} users "
+            f"(overlap {k['overlap']:.2f})"
+        )
+    for g in report["new"]:
+        lines.append(f"  new    {g['group_id']}: {g['size']} users from {g['from']}")
+    for g in report["gone"]:
+        lines.append(f"  gone   {g}")
+    for s in report["split"]:
+        lines.append(f"  split  {s['group_id']} into {s['into']}")
+    for m in report["merged"]:
+        lines.append(f"  merged {m['from']} into {m['group_id']}")
+    return "\n".join(lines)

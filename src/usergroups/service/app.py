@@ -1,0 +1,643 @@
+"""The FastAPI application: routes parse, call one :class:`ServiceState` method, answer.
+
+Every error, whatever its cause, is ``{"error": {"code": ..., "message": ...}}`` with no
+stack trace and no file path; the ``X-Request-ID`` header of every answer names the log
+line that tells more.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import math
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import Depends, FastAPI, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from usergroups.errors import ConfigError, EventConflictError, EventStoreError
+from usergroups.service.events import NewEvent
+from usergroups.service.security import KeyRing, RateLimiter
+from usergroups.service.settings import API_KEYS_ENV
+from usergroups.service.state import RefitBusyError, RefitUnavailableError, ServiceState
+
+__all__ = ["ERROR_CODES", "ServiceError", "create_app"]
+
+logger = logging.getLogger("usergroups.service")
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class ServiceError(Exception):
+    """An HTTP error with a code and a message safe to show."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Any:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
+
+
+# ------------------------------------------------------------------------- schemas
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="machine-readable, e.g. not_found, rate_limited")
+    message: str = Field(description="what is wrong and how to fix it")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class AssignRequest(BaseModel):
+    """A user the model has never seen, known by what they wrote (and optionally did)."""
+
+    model_config = ConfigDict(extra="forbid")
+    texts: list[str] = Field(min_length=1, max_length=10_000, description="what the user wrote")
+    items: list[Id] = Field(
+        default_factory=list, max_length=100_000, description="items the user interacted with"
+    )
+    n: int = Field(10, ge=1, le=10_000, description="number of recommendations")
+
+
+class EventIn(BaseModel):
+    """One interaction; ``event_id`` makes retries safe (stored and applied once)."""
+
+    model_config = ConfigDict(extra="forbid")
+    event_id: Id
+    user_id: Id
+    item_id: Id
+    rating: float | None = Field(None, allow_inf_nan=False)
+    text: str | None = None
+    timestamp: float | None = Field(None, allow_inf_nan=False, description="unix seconds")
+
+
+class Recommendation(BaseModel):
+    rank: int
+    item_id: str
+    title: str
+    score: float
+
+
+class UserOut(BaseModel):
+    user_id: str
+    group_id: int
+    label: str
+    confidence: float
+    known_to_model: bool
+    n_events: int
+    recommendations: list[Recommendation]
+
+
+class AssignOut(BaseModel):
+    group_id: int
+    label: str
+    confidence: float
+    recommendations: list[Recommendation]
+    unknown_items: list[str]
+
+
+class EventResult(BaseModel):
+    event_id: str
+    seq: int
+    status: str
+
+
+class UserGroupOut(BaseModel):
+    user_id: str
+    group_id: int
+    confidence: float
+
+
+class EventsOut(BaseModel):
+    stored: int
+    duplicates: int
+    events: list[EventResult]
+    users: list[UserGroupOut]
+
+
+class GroupSummary(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    group_id: int
+    size: int
+    label: str
+
+
+class GroupsOut(BaseModel):
+    n_groups: int
+    groups: list[GroupSummary]
+
+
+class HealthOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    status: str
+    model: dict[str, Any]
+    events: dict[str, Any]
+
+
+class RefitOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    state: str
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {s: {"model": ErrorResponse, "description": ERROR_CODES[s]} for s in statuses}
+
+
+# ---------------------------------------------------------------------- middleware
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+class RequestMiddleware:
+    """Request ids, the body size limit, timing, metrics, access log, last-resort 500."""
+
+    def __init__(self, app: Any, state: ServiceState) -> None:
+        self.app = app
+        self.state = state
+        self.limit = state.settings.limits.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        rid = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
+        token = request_id_var.set(rid)
+        scope.setdefault("state", {})["request_id"] = rid
+        start = time.perf_counter()
+        status = [500]
+        started = [False]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                started[0] = True
+                status[0] = int(message["status"])
+                MutableHeaders(scope=message).append("x-request-id", rid)
+            await send(message)
+
+        try:
+            receive_body = receive
+            if scope["method"] in ("POST", "PUT", "PATCH"):
+                body = await self._read_body(scope, receive, headers)
+                if body is None:
+                    await self._send_error(
+                        send_with_id,
+                        413,
+                        "payload_too_large",
+                        f"the request body is larger than {self.limit} bytes; send less "
+                        "(e.g. split a batch of events)",
+                    )
+                    return
+                receive_body = _replay(body, receive)
+            await self.app(scope, receive_body, send_with_id)
+        except Exception:
+            logger.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            if not started[0]:
+                await self._send_error(
+                    send_with_id,
+                    500,
+                    "internal_error",
+                    f"internal error; quote request id {rid} to the operator",
+                )
+        finally:
+            elapsed = time.perf_counter() - start
+            route = scope.get("route")
+            name = getattr(route, "path", None) or "unmatched"
+            metrics = self.state.metrics
+            metrics.requests.labels(scope["method"], name, str(status[0])).inc()
+            metrics.latency.labels(name).observe(elapsed)
+            key = scope.get("state", {}).get("key_name", "-")
+            logger.info(
+                "%s %s %d %.1fms key=%s",
+                scope["method"],
+                scope["path"],
+                status[0],
+                1000 * elapsed,
+                key,
+            )
+            request_id_var.reset(token)
+
+    async def _read_body(
+        self, scope: Scope, receive: Receive, headers: dict[bytes, bytes]
+    ) -> bytes | None:
+        """The whole body, or None when it exceeds the limit (read no further then)."""
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    @staticmethod
+    async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+        response = _error(status, code, message)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": response.raw_headers,
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = [False]
+
+    async def replay() -> Message:
+        if not sent[0]:
+            sent[0] = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+# -------------------------------------------------------------------------- helpers
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values: numpy scalars and arrays unwrapped, NaN and inf as null."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _check_n(n: int, state: ServiceState) -> None:
+    limit = state.settings.limits.max_n
+    if n > limit:
+        raise ServiceError(422, "validation_error", f"n is {n}; at most {limit} items per answer")
+
+
+# ------------------------------------------------------------------------------ app
+def create_app(state: ServiceState) -> FastAPI:
+    """The application for an opened :class:`ServiceState`.
+
+    Parameters
+    ----------
+    state : ServiceState
+        Already :meth:`~ServiceState.open`; the app closes it on shutdown.
+    """
+    settings = state.settings
+    limits = settings.limits
+    auth = settings.auth
+    if not (auth.api_keys or auth.admin_keys or auth.anonymous):
+        raise ConfigError(
+            f"no API keys: set ${API_KEYS_ENV} (name:key,...) or [auth] api_keys in the "
+            "settings file, or auth.anonymous = true for local development"
+        )
+    keys = KeyRing(
+        {n: k.get_secret_value() for n, k in auth.api_keys.items()},
+        {n: k.get_secret_value() for n, k in auth.admin_keys.items()},
+    )
+    limiter = RateLimiter(limits.rate_per_s, limits.burst)
+    api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+    bearer = HTTPBearer(auto_error=False)
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        yield
+        state.close()
+
+    app = FastAPI(
+        title="usergroups",
+        version="1",
+        summary="Groups of users for recommender systems: look up, assign, update, refit.",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+
+    def _client(request: Request, x_api_key: str | None, token: Any) -> tuple[str, bool]:
+        presented = x_api_key or (token.credentials if token is not None else None)
+        found = keys.identify(presented)
+        if found is None:
+            if auth.anonymous and not presented:
+                host = request.client.host if request.client else "unknown"
+                found = (f"anonymous@{host}", False)
+            else:
+                raise ServiceError(
+                    401,
+                    "unauthorized",
+                    "a valid API key is needed: send it as 'X-API-Key: KEY' or "
+                    "'Authorization: Bearer KEY'",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+        name, admin = found
+        request.scope.setdefault("state", {})["key_name"] = name
+        allowed, wait = limiter.allow(name)
+        if not allowed:
+            raise ServiceError(
+                429,
+                "rate_limited",
+                f"too many requests for key {name!r}: at most {limits.rate_per_s:g} per second "
+                f"(bursts of {limits.burst}); retry in {wait:.2f}s",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+        return name, admin
+
+    async def client(
+        request: Request,
+        x_api_key: str | None = Security(api_key_header),
+        token: HTTPAuthorizationCredentials | None = Security(bearer),  # noqa: B008
+    ) -> tuple[str, bool]:
+        return _client(request, x_api_key, token)
+
+    async def admin(
+        request: Request,
+        x_api_key: str | None = Security(api_key_header),
+        token: HTTPAuthorizationCredentials | None = Security(bearer),  # noqa: B008
+    ) -> tuple[str, bool]:
+        name, is_admin = _client(request, x_api_key, token)
+        if not is_admin:
+            raise ServiceError(
+                403, "forbidden", f"key {name!r} is not an admin key; refits need an admin key"
+            )
+        return name, is_admin
+
+    # defaults, not Annotated aliases: this module's annotations are strings, and FastAPI
+    # resolves them in the module's globals, where names local to create_app are not
+    client_dep = Depends(client)
+    admin_dep = Depends(admin)
+
+    # ------------------------------------------------------------- error handlers
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> Response:
+        return _error(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = ERROR_CODES.get(exc.status_code, "error")
+        message = {
+            404: f"no route {request.url.path}; see /docs for the API",
+            405: f"{request.method} is not allowed on {request.url.path}",
+        }.get(exc.status_code, str(exc.detail))
+        return _error(exc.status_code, code, message, getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        problems = []
+        for err in exc.errors()[:5]:
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+            problems.append(f"{where}: {err.get('msg', 'invalid')}")
+        return _error(422, "validation_error", "; ".join(problems) or "invalid request")
+
+    @app.exception_handler(EventConflictError)
+    async def _conflict(request: Request, exc: EventConflictError) -> Response:
+        return _error(409, "conflict", str(exc))
+
+    @app.exception_handler(EventStoreError)
+    async def _store_error(request: Request, exc: EventStoreError) -> Response:
+        logger.error("event store: %s", exc)
+        return _error(503, "unavailable", "the event store is unavailable; retry later")
+
+    # ---------------------------------------------------------------------- routes
+    @app.get("/health", response_model=HealthOut, tags=["service"])
+    def health() -> Any:
+        """Model version and counts; open (no key)."""
+        return JSONResponse(_jsonable(state.health()))
+
+    @app.get("/metrics", tags=["service"], responses={**_errors(401, 429)})
+    def metrics(request: Request) -> Response:
+        """Prometheus metrics (open unless ``auth.public_metrics = false``)."""
+        if not auth.public_metrics:
+            _client(
+                request,
+                request.headers.get("x-api-key"),
+                _bearer_of(request.headers.get("authorization")),
+            )
+        body, content_type = state.metrics.render()
+        return Response(body, media_type=content_type)
+
+    @app.get("/groups", response_model=GroupsOut, tags=["groups"], responses=_errors(401, 429))
+    async def groups(who: tuple[str, bool] = client_dep) -> Any:
+        """Every group: size, share, label, keywords, top items."""
+        frame = state.online.model.groups_
+        cols = [
+            c
+            for c in ("group_id", "size", "share", "label", "llm_label", "keywords", "top_items")
+            if c in frame
+        ]
+        records = _jsonable(frame[cols].to_dict(orient="records"))
+        return JSONResponse({"n_groups": len(records), "groups": records})
+
+    @app.get("/groups/{group_id}", tags=["groups"], responses=_errors(401, 404, 422, 429))
+    async def group(group_id: int, who: tuple[str, bool] = client_dep) -> Any:
+        """One group's whole profile."""
+        frame = state.online.model.groups_
+        match = frame[frame["group_id"] == group_id]
+        if match.empty:
+            raise ServiceError(
+                404,
+                "not_found",
+                f"no group {group_id}; GET /groups lists the {len(frame)} groups",
+            )
+        return JSONResponse(_jsonable(match.iloc[0].to_dict()))
+
+    @app.get(
+        "/users/{user_id}",
+        response_model=UserOut,
+        tags=["users"],
+        responses=_errors(401, 404, 422, 429),
+    )
+    async def user(
+        user_id: str,
+        who: tuple[str, bool] = client_dep,
+        n: Annotated[int, Query(ge=1, le=10_000, description="recommendations")] = 10,
+    ) -> Any:
+        """A known user's group, confidence and recommendations (events included)."""
+        _check_n(n, state)
+        # in-memory lookups only: answered on the event loop, no thread hop
+        found = state.online.user(user_id, n)
+        if found is None:
+            raise ServiceError(
+                404,
+                "not_found",
+                "unknown user_id; POST /assign places a new user, POST /events adds one",
+            )
+        return JSONResponse(found)
+
+    @app.post(
+        "/assign",
+        response_model=AssignOut,
+        tags=["users"],
+        responses=_errors(401, 413, 422, 429),
+    )
+    async def assign(body: AssignRequest, who: tuple[str, bool] = client_dep) -> Any:
+        """Place a user the model has never seen: group, confidence, recommendations."""
+        _check_n(body.n, state)
+        if len(body.texts) > limits.max_texts:
+            raise ServiceError(
+                413,
+                "payload_too_large",
+                f"{len(body.texts)} texts; at most {limits.max_texts} per request",
+            )
+        if len(body.items) > limits.max_items:
+            raise ServiceError(
+                413,
+                "payload_too_large",
+                f"{len(body.items)} items; at most {limits.max_items} per request",
+            )
+        chars = sum(len(t) for t in body.texts)
+        if chars > limits.max_chars:
+            raise ServiceError(
+                413,
+                "payload_too_large",
+                f"{chars} characters of text; at most {limits.max_chars} per request",
+            )
+        result, unknown = await run_in_threadpool(
+            state.online.assign, body.texts, body.items, body.n
+        )
+        state.metrics.assignments.labels(group_id=str(result["group_id"]), source="assign").inc()
+        return JSONResponse(_jsonable({**result, "unknown_items": unknown}))
+
+    @app.post(
+        "/events",
+        response_model=EventsOut,
+        tags=["events"],
+        responses=_errors(401, 409, 413, 422, 429, 503),
+    )
+    async def events(body: EventIn | list[EventIn], who: tuple[str, bool] = client_dep) -> Any:
+        """Store one event or a list, durably, then update the users online."""
+        batch = body if isinstance(body, list) else [body]
+        if not batch:
+            raise ServiceError(422, "validation_error", "send at least one event")
+        if len(batch) > limits.max_events:
+            raise ServiceError(
+                413,
+                "payload_too_large",
+                f"{len(batch)} events; at most {limits.max_events} per request",
+            )
+        chars = sum(len(e.text or "") for e in batch)
+        if chars > limits.max_chars:
+            raise ServiceError(
+                413,
+                "payload_too_large",
+                f"{chars} characters of text; at most {limits.max_chars} per request",
+            )
+        new = [
+            NewEvent(e.event_id, e.user_id, e.item_id, e.rating, e.text, e.timestamp) for e in batch
+        ]
+        results, changed = await run_in_threadpool(state.ingest, new)
+        n_new = sum(r.status == "stored" for r in results)
+        return JSONResponse(
+            {
+                "stored": n_new,
+                "duplicates": len(results) - n_new,
+                "events": [
+                    {"event_id": r.event_id, "seq": r.seq, "status": r.status} for r in results
+                ],
+                "users": [
+                    {"user_id": u, "group_id": g, "confidence": round(c, 4)}
+                    for u, (g, c) in changed.items()
+                ],
+            }
+        )
+
+    @app.post(
+        "/refit",
+        response_model=RefitOut,
+        status_code=202,
+        tags=["admin"],
+        responses=_errors(401, 403, 409, 429, 503),
+    )
+    def start_refit(who: tuple[str, bool] = admin_dep) -> Any:
+        """Refit on the data plus the stored events, keeping group ids (admin key)."""
+        try:
+            return JSONResponse(state.start_refit(), status_code=202)
+        except RefitBusyError as exc:
+            raise ServiceError(409, "conflict", str(exc)) from None
+        except RefitUnavailableError as exc:
+            raise ServiceError(503, "unavailable", str(exc)) from None
+
+    @app.get("/refit", response_model=RefitOut, tags=["admin"], responses=_errors(401, 403, 429))
+    def refit_status(who: tuple[str, bool] = admin_dep) -> Any:
+        """The last refit: running, done (with its report) or failed."""
+        return JSONResponse(_jsonable(state.refit_status))
+
+    app.add_middleware(RequestMiddleware, state=state)
+    return app
+
+
+def _bearer_of(header: str | None) -> HTTPAuthorizationCredentials | None:
+    if header and header.lower().startswith("bearer "):
+        return HTTPAuthorizationCredentials(scheme="Bearer", credentials=header[7:].strip())
+    return None
+
+
+def configure_logging(level: str) -> None:
+    """Log lines with the request id: ``... [3f2a9c01d4e5b6a7] GET /users/u1 200 0.8ms``."""
+    handler = logging.StreamHandler()
+    handler.addFilter(_RequestIdFilter())
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("sentence_transformers", "transformers", "jieba", "httpx", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,398 @@
+"""A loaded model plus the events since it was fitted: online user updates and assignment.
+
+The model directory is read once and never written. Events change an in-memory overlay:
+
+- each user's fused vector is the model's ``[sqrt(w) * semantic, sqrt(1 - w) * behaviour]``;
+  both blocks are kept as running sums, the model's vector counting as many interactions as
+  the user had (at least one);
+- an event with a text adds the text's vector to the semantic sum; without a text it adds
+  the item's vector (the mean semantic vector of the item's consumers in the model); the
+  item's behaviour vector (likewise the mean of its consumers') is added to the behaviour
+  sum. Items the model does not know count only through their text, and wait for a refit;
+- the user's group is then the nearest centroid, the confidence the softmax the model uses,
+  and the item joins the user's seen items, so recommendations change at once.
+
+Sums commute, so replaying the stored events in any order after a restart rebuilds the
+same overlay.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from usergroups.fusion import l2_normalise
+from usergroups.pipeline import GroupDiscovery, softmax_confidence
+from usergroups.recommend import top_n
+from usergroups.service.events import StoredEvent
+
+__all__ = ["BatchingEncoder", "OnlineModel", "UserState"]
+
+logger = logging.getLogger(__name__)
+
+
+class BatchingEncoder:
+    """Encode texts from concurrent requests together, in one worker thread.
+
+    One short text costs nearly as much to encode as 32 padded together, so requests that
+    arrive within ``max_wait_s`` of each other share a forward pass.
+
+    Parameters
+    ----------
+    inner : Encoder
+        ``name``, ``dim``, ``encode(texts) -> (n, dim)``.
+    max_batch : int
+        Texts per forward pass.
+    max_wait_s : float
+        How long the first text of a batch waits for company.
+    """
+
+    def __init__(self, inner: Any, *, max_batch: int = 32, max_wait_s: float = 0.002) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = int(inner.dim)
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self._queue: queue.Queue[tuple[list[str], Future[np.ndarray]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="usergroups-encoder", daemon=True)
+        self._thread.start()
+
+    def encode(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        """Vectors of shape (len(texts), dim); blocks until the batch is encoded."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        fut: Future[np.ndarray] = Future()
+        self._queue.put((texts, fut))
+        return fut.result()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            n = len(first[0])
+            deadline = _now() + self.max_wait_s
+            stop = False
+            while n < self.max_batch:
+                remaining = deadline - _now()
+                try:
+                    nxt = (
+                        self._queue.get(timeout=max(remaining, 0.0))
+                        if remaining > 0
+                        else (self._queue.get_nowait())
+                    )
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+                n += len(nxt[0])
+            texts = [t for chunk, _ in batch for t in chunk]
+            try:
+                vectors = np.asarray(self.inner.encode(texts), dtype=np.float32)
+            except Exception as exc:  # hand the failure to every waiting request
+                for _, fut in batch:
+                    fut.set_exception(exc)
+            else:
+                start = 0
+                for chunk, fut in batch:
+                    fut.set_result(vectors[start : start + len(chunk)])
+                    start += len(chunk)
+            if stop:
+                return
+
+    def close(self) -> None:
+        """Stop the worker after the texts already queued."""
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+
+def _now() -> float:
+    import time
+
+    return time.monotonic()
+
+
+@dataclass
+class UserState:
+    """A user changed by events: running sums, extra seen items and the current group."""
+
+    semantic_sum: np.ndarray
+    behaviour_sum: np.ndarray
+    weight: float
+    items: set[int] = field(default_factory=set)
+    n_events: int = 0
+    group_id: int = -1
+    confidence: float = 0.0
+
+
+class OnlineModel:
+    """A fitted :class:`GroupDiscovery` plus an overlay of users changed by events.
+
+    Parameters
+    ----------
+    model : GroupDiscovery
+        Fitted (usually loaded from a model directory); treated as read-only.
+    version : str
+        Shown by ``/health``.
+    events_seq : int
+        The last event sequence number the model itself includes.
+    """
+
+    def __init__(self, model: GroupDiscovery, *, version: str = "", events_seq: int = 0) -> None:
+        self.model = model
+        self.version = version
+        self.events_seq = int(events_seq)
+        self._lock = threading.Lock()
+        self.users: dict[str, UserState] = {}
+        self.applied: set[int] = set()
+        self.watermark = self.events_seq
+        # the fused vectors are [sqrt(w) * first block, sqrt(1 - w) * behaviour]; read both
+        # blocks (and w) off the vectors themselves, whatever space the first block is in
+        vectors = np.asarray(model.user_vectors_, dtype=np.float32)
+        d = int(vectors.shape[1] - int(model.behaviour_dim_))
+        self.semantic_dim = d
+        first, second = vectors[:, :d], vectors[:, d:]
+        both = (np.linalg.norm(first, axis=1) > 0) & (np.linalg.norm(second, axis=1) > 0)
+        self.text_weight = (
+            float(np.median(np.square(np.linalg.norm(first[both], axis=1)))) if both.any() else 1.0
+        )
+        self.first = l2_normalise(first)
+        self.behaviour = l2_normalise(second)
+        seen = sp.csr_matrix(model.seen_)
+        seen_t = sp.csr_matrix(seen.T)
+        # an item's vectors: the mean of its consumers' (the model keeps no item vectors)
+        self.item_semantic = l2_normalise(np.asarray(seen_t @ self.first))
+        self.item_behaviour = l2_normalise(np.asarray(seen_t @ self.behaviour))
+        self.user_weight = np.maximum(np.diff(seen.indptr), 1).astype(np.float32)
+        groups = model.groups_
+        self.labels = {
+            int(g): str(lbl)
+            for g, lbl in zip(groups.get("group_id", []), groups.get("label", []), strict=True)
+        }
+
+    # ------------------------------------------------------------------ vectors
+    def fuse(self, semantic: np.ndarray, behaviour: np.ndarray) -> np.ndarray:
+        """The model's fusion rule (UserVectorBuilder.fuse) for rows of both blocks."""
+        w = self.text_weight if behaviour.shape[1] else 1.0
+        s = l2_normalise(semantic) * np.float32(np.sqrt(w))
+        b = l2_normalise(behaviour) * np.float32(np.sqrt(1.0 - w))
+        return l2_normalise(np.hstack([s, b]))
+
+    def _group_of(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        centroids = self.model.centroids_
+        if centroids.shape[0] == 0:
+            return np.full(len(vectors), -1), np.zeros(len(vectors), dtype=np.float32)
+        proba = softmax_confidence(vectors @ centroids.T)
+        groups = proba.argmax(axis=1)
+        return groups.astype(np.int64), proba[np.arange(len(groups)), groups]
+
+    def _new_state(self, user_id: str) -> UserState:
+        row = self.model.user_ids_.get(user_id)
+        if row is None:
+            return UserState(
+                semantic_sum=np.zeros(self.semantic_dim, dtype=np.float32),
+                behaviour_sum=np.zeros(self.behaviour.shape[1], dtype=np.float32),
+                weight=0.0,
+            )
+        w = float(self.user_weight[row])
+        return UserState(
+            semantic_sum=self.first[row] * w,
+            behaviour_sum=self.behaviour[row] * w,
+            weight=w,
+        )
+
+    def text_block(self, text_vectors: np.ndarray) -> np.ndarray | None:
+        """Encoder vectors of texts in the space of the fused vectors' first block.
+
+        Through the model's alignment head when it has one; None when the texts cannot be
+        placed there (then events count through their items only).
+        """
+        vectors = l2_normalise(np.atleast_2d(np.asarray(text_vectors, dtype=np.float32)))
+        head = getattr(self.model, "head_", None)
+        if head is not None:
+            vectors = l2_normalise(np.asarray(head.transform(vectors), dtype=np.float32))
+        return vectors if vectors.shape[1] == self.semantic_dim else None
+
+    # ------------------------------------------------------------------- events
+    def apply(
+        self, events: Sequence[StoredEvent], text_vectors: dict[int, np.ndarray]
+    ) -> dict[str, tuple[int, float]]:
+        """Fold events into the overlay (each ``seq`` once); return users' new groups.
+
+        Parameters
+        ----------
+        events : sequence of StoredEvent
+        text_vectors : dict
+            ``seq -> vector`` (shape (dim,)) for the events that have a text.
+        """
+        changed: dict[str, UserState] = {}
+        with self._lock:
+            for ev in events:
+                if ev.seq in self.applied or ev.seq <= self.events_seq:
+                    continue
+                self.applied.add(ev.seq)
+                state = self.users.get(ev.user_id) or self._new_state(ev.user_id)
+                item = self.model.item_ids_.get(ev.item_id)
+                vec = text_vectors.get(ev.seq)
+                if vec is not None:
+                    block = self.text_block(vec)
+                    vec = None if block is None else block[0]
+                if vec is not None:
+                    state.semantic_sum = state.semantic_sum + np.asarray(vec, dtype=np.float32)
+                elif item is not None:
+                    state.semantic_sum = state.semantic_sum + self.item_semantic[item]
+                if item is not None:
+                    state.behaviour_sum = state.behaviour_sum + self.item_behaviour[item]
+                    state.items.add(int(item))
+                state.weight += 1.0
+                state.n_events += 1
+                self.users[ev.user_id] = state
+                changed[ev.user_id] = state
+            if changed:
+                ids = list(changed)
+                sem = np.stack([changed[u].semantic_sum for u in ids])
+                beh = np.stack([changed[u].behaviour_sum for u in ids])
+                groups, conf = self._group_of(self.fuse(sem, beh))
+                for u, g, c in zip(ids, groups, conf, strict=True):
+                    changed[u].group_id = int(g)
+                    changed[u].confidence = float(c)
+        return {u: (s.group_id, s.confidence) for u, s in changed.items()}
+
+    # -------------------------------------------------------------------- reads
+    def has_user(self, user_id: str) -> bool:
+        return user_id in self.users or user_id in self.model.user_ids_
+
+    def user(self, user_id: str, n: int) -> dict[str, Any] | None:
+        """Group, confidence and top-``n`` recommendations of a user; None if unknown."""
+        state = self.users.get(user_id)
+        row = self.model.user_ids_.get(user_id)
+        if state is None and row is None:
+            return None
+        model = self.model
+        if state is None:
+            assert row is not None
+            group = int(model.labels_[row])
+            conf = float(model.assignments_["confidence"].to_numpy()[row])
+            seen = model.seen_[row]
+            # the model's own ranking (group popularity, blended with a personal model)
+            scores = model.user_scores([user_id])
+        else:
+            group, conf = state.group_id, state.confidence
+            cols = sorted(state.items)
+            if row is not None:
+                cols += model.seen_.indices[model.seen_.indptr[row] : model.seen_.indptr[row + 1]]
+                cols = sorted({int(c) for c in cols})
+            seen = _row_matrix(cols, len(model.item_ids_))
+            scores = self._online_scores(group, seen)
+        return {
+            "user_id": user_id,
+            "group_id": int(group),
+            "label": self.labels.get(int(group), "noise"),
+            "confidence": round(float(conf), 4),
+            "known_to_model": row is not None,
+            "n_events": 0 if state is None else state.n_events,
+            "recommendations": self.top_items(scores, n, seen),
+        }
+
+    def _online_scores(self, group: int, seen: sp.csr_matrix) -> np.ndarray:
+        """Scores of a user whose group or items changed, ranked as the model ranks users."""
+        model = self.model
+        scores = model.recommender_.group_scores(np.array([group]))
+        personal = getattr(model, "personal_", None)
+        weight = float(getattr(model, "personal_weight_", 0.0))
+        if personal is not None and weight > 0:
+            from usergroups.recommend.hybrid import blend
+
+            scores = blend(scores, personal.scores(seen), weight)
+        return np.asarray(scores, dtype=np.float32)
+
+    def top_items(
+        self, scores: np.ndarray, n: int, exclude: sp.spmatrix | None
+    ) -> list[dict[str, Any]]:
+        """The ``n`` best items of one row of scores, ``exclude`` left out, as records."""
+        row = np.array(np.atleast_2d(scores)[:1], dtype=np.float32)
+        if exclude is not None:
+            row[0, sp.csr_matrix(exclude).indices] = -np.inf
+        idx, values = top_n(row, n)
+        ids = self.model.item_ids_.ids
+        titles = self.model.item_titles_
+        out = []
+        for rank, (i, v) in enumerate(zip(idx[0], values[0], strict=True), start=1):
+            if i < 0:
+                break
+            item = str(ids[i])
+            out.append(
+                {"rank": rank, "item_id": item, "title": titles.get(item, ""), "score": float(v)}
+            )
+        return out
+
+    def assign(
+        self, texts: Sequence[str], items: Sequence[str], n: int
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Place one new user known by texts (and optionally items) into a group.
+
+        Texts only: the model's cold-start rule (:meth:`GroupDiscovery.new_user_scores`),
+        each text voting; the probabilities and item scores are averaged over the texts.
+        Texts and known items: the fused vector, built like an event-updated user's, and
+        the nearest centroid; the items are left out of the recommendations.
+
+        Returns
+        -------
+        result : dict
+        unknown_items : list of str
+            Items the model does not know (ignored).
+        """
+        model = self.model
+        known = [model.item_ids_.get(i) for i in items]
+        rows = sorted({int(r) for r in known if r is not None})
+        unknown = [i for i, r in zip(items, known, strict=True) if r is None]
+        seen = _row_matrix(rows, len(model.item_ids_))
+        if rows:
+            vectors = self.text_block(np.asarray(model.encoder.encode(list(texts)), np.float32))
+            sem = self.item_semantic[rows].sum(axis=0)
+            if vectors is not None:
+                sem = sem + vectors.sum(axis=0)
+            beh = self.item_behaviour[rows].sum(axis=0)
+            groups, conf = self._group_of(self.fuse(sem[None, :], beh[None, :]))
+            group, confidence = int(groups[0]), float(conf[0])
+            scores = self._online_scores(group, seen)
+        else:
+            proba, text_scores = model.new_user_scores(list(texts))
+            if proba.shape[1]:
+                mean = proba.mean(axis=0)
+                group = int(mean.argmax())
+                confidence = float(mean[group])
+            else:
+                group, confidence = -1, 0.0
+            scores = text_scores.mean(axis=0, keepdims=True)
+        result = {
+            "group_id": group,
+            "label": self.labels.get(group, "noise"),
+            "confidence": round(confidence, 4),
+            "recommendations": self.top_items(scores, n, seen if rows else None),
+        }
+        return result, unknown
+
+    @property
+    def n_online_users(self) -> int:
+        return len(self.users)
+
+
+def _row_matrix(cols: Sequence[int], n_items: int) -> sp.csr_matrix:
+    """A (1, n_items) 0/1 matrix with ones at ``cols``."""
+    cols = list(cols)
+    return sp.csr_matrix(
+        (np.ones(len(cols), dtype=np.float32), ([0] * len(cols), cols)), shape=(1, n_items)
+    )

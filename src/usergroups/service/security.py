@@ -1,0 +1,96 @@
+"""API keys compared in constant time, and a token-bucket rate limit per key.
+
+Examples
+--------
+>>> keys = KeyRing({"web": "w" * 20}, {"ops": "o" * 20})
+>>> keys.identify("w" * 20), keys.identify("o" * 20), keys.identify("nope")
+(('web', False), ('ops', True), None)
+>>> limiter = RateLimiter(rate_per_s=1.0, burst=2)
+>>> [limiter.allow("web", now=0.0)[0] for _ in range(3)]
+[True, True, False]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from collections.abc import Mapping
+
+__all__ = ["KeyRing", "RateLimiter"]
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+
+
+class KeyRing:
+    """Named API keys and admin keys.
+
+    Keys are kept as SHA-256 digests and compared with :func:`hmac.compare_digest`; every
+    key is compared on every call (no early exit), so the time taken says nothing about
+    which key, or how much of one, matched.
+
+    Parameters
+    ----------
+    api_keys, admin_keys : mapping of name -> key
+    """
+
+    def __init__(self, api_keys: Mapping[str, str], admin_keys: Mapping[str, str]) -> None:
+        self._keys = [(name, _digest(k), False) for name, k in api_keys.items()]
+        self._keys += [(name, _digest(k), True) for name, k in admin_keys.items()]
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @property
+    def has_admin(self) -> bool:
+        return any(admin for _, _, admin in self._keys)
+
+    def identify(self, presented: str | None) -> tuple[str, bool] | None:
+        """``(name, is_admin)`` of the key presented, or None."""
+        if not presented:
+            return None
+        given = _digest(presented)
+        found: tuple[str, bool] | None = None
+        for name, digest, admin in self._keys:
+            if hmac.compare_digest(given, digest) and found is None:
+                found = (name, admin)
+        return found
+
+
+class RateLimiter:
+    """A token bucket per client: ``burst`` requests at once, ``rate_per_s`` sustained.
+
+    Parameters
+    ----------
+    rate_per_s : float
+    burst : int
+    max_clients : int
+        Buckets kept; the least recently used is dropped beyond it (a full bucket again).
+    """
+
+    def __init__(self, rate_per_s: float, burst: int, *, max_clients: int = 100_000) -> None:
+        self.rate_per_s = float(rate_per_s)
+        self.burst = float(burst)
+        self.max_clients = max_clients
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, client: str, *, now: float | None = None) -> tuple[bool, float]:
+        """Take one token; return ``(allowed, seconds until a token is free)``."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            tokens, last = self._buckets.pop(client, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate_per_s)
+            if tokens >= 1.0:
+                self._buckets[client] = (tokens - 1.0, now)
+                allowed, wait = True, 0.0
+            else:
+                self._buckets[client] = (tokens, now)
+                allowed, wait = False, (1.0 - tokens) / self.rate_per_s
+            if len(self._buckets) > self.max_clients:
+                # dicts keep insertion order and pop/re-insert moves a client to the end
+                self._buckets.pop(next(iter(self._buckets)))
+        return allowed, wait

@@ -1,0 +1,233 @@
+"""Settings of the HTTP service: a TOML file, environment variables, command-line flags.
+
+Precedence, highest first: command-line flags, environment variables, the settings file,
+the defaults below. Keys never come from the command line (it shows in ``ps``).
+
+Examples
+--------
+>>> s = ServiceSettings.model_validate({"auth": {"api_keys": {"web": "k" * 32}}})
+>>> s.limits.max_texts, sorted(s.auth.api_keys)
+(16, ['web'])
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from usergroups.errors import ConfigError
+
+__all__ = [
+    "ADMIN_KEYS_ENV",
+    "API_KEYS_ENV",
+    "EVENTS_URL_ENV",
+    "MIN_KEY_LENGTH",
+    "AuthSettings",
+    "EventSettings",
+    "LimitSettings",
+    "RefitSettings",
+    "ServiceSettings",
+    "default_events_url",
+    "load_settings",
+    "parse_keys",
+]
+
+API_KEYS_ENV = "USERGROUPS_API_KEYS"
+"""``name:key,name:key`` (or bare keys, named ``key1, key2, ...``) for the read/write API."""
+ADMIN_KEYS_ENV = "USERGROUPS_ADMIN_KEYS"
+"""Keys that may also call ``POST /refit``; same format."""
+EVENTS_URL_ENV = "USERGROUPS_EVENTS_URL"
+"""Event store URL: ``sqlite:///path/events.sqlite3`` or ``postgresql://user@host/db``."""
+MIN_KEY_LENGTH = 16
+"""Shorter keys are refused: they can be guessed."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AuthSettings(_Section):
+    """Who may call the API."""
+
+    api_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, description="name -> key; names appear in logs, keys never"
+    )
+    admin_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, description="name -> key for POST /refit (and everything else)"
+    )
+    anonymous: bool = Field(
+        False, description="serve without keys (local development only); /refit stays closed"
+    )
+    public_metrics: bool = Field(True, description="GET /metrics without a key")
+
+    @field_validator("api_keys", "admin_keys")
+    @classmethod
+    def _check_keys(cls, v: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name, key in v.items():
+            if len(key.get_secret_value()) < MIN_KEY_LENGTH:
+                raise ValueError(
+                    f"key {name!r} is shorter than {MIN_KEY_LENGTH} characters; generate one "
+                    "with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                )
+        return v
+
+
+class LimitSettings(_Section):
+    """Request limits; anything beyond them gets a 413 or 429 in the error shape."""
+
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="request body size")
+    max_texts: int = Field(16, ge=1, description="texts in one POST /assign")
+    max_chars: int = Field(20_000, ge=1, description="characters of text in one request")
+    max_items: int = Field(500, ge=1, description="items in one POST /assign")
+    max_events: int = Field(1000, ge=1, description="events in one POST /events")
+    max_n: int = Field(100, ge=1, description="recommendations per answer")
+    rate_per_s: float = Field(100.0, gt=0, description="sustained requests per second per key")
+    burst: int = Field(200, ge=1, description="requests a key may send at once")
+
+
+class EventSettings(_Section):
+    """Where events are stored."""
+
+    url: str | None = Field(
+        None,
+        description="sqlite:///path or postgresql://...; default: SQLite file beside the model "
+        "(runs/x.events.sqlite3)",
+    )
+    sync_interval_s: float = Field(
+        0.0,
+        ge=0.0,
+        description="poll the store for other instances' events this often (0: never; set it "
+        "when several instances share a PostgreSQL store)",
+    )
+
+
+class RefitSettings(_Section):
+    """The data POST /refit refits on (the log the model was fitted on)."""
+
+    dataset: str | None = Field(None, description="a registered dataset, e.g. ml-100k")
+    interactions: str | None = None
+    texts: str | None = None
+    items: str | None = None
+    users: str | None = None
+    mapping: str | None = Field(None, description="column mapping OURS=THEIRS,...")
+    encoding: str | None = None
+    data_dir: str | None = None
+    min_overlap: float = Field(
+        0.2, gt=0.0, le=1.0, description="smallest member overlap (Jaccard) that keeps an id"
+    )
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.dataset or self.interactions or self.texts)
+
+
+class ServiceSettings(_Section):
+    """Everything ``usergroups serve`` needs besides the model directory."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    assign_batch_size: int = Field(
+        32, ge=1, description="texts encoded together from concurrent requests"
+    )
+    assign_batch_wait_ms: float = Field(
+        2.0, ge=0.0, description="how long the first text waits for others to batch with"
+    )
+    auth: AuthSettings = AuthSettings()
+    limits: LimitSettings = LimitSettings()
+    events: EventSettings = EventSettings()
+    refit: RefitSettings = RefitSettings()
+
+
+def parse_keys(raw: str, prefix: str = "key") -> dict[str, str]:
+    """``"web:abc,ops:def"`` -> ``{"web": "abc", "ops": "def"}``; bare keys get names.
+
+    Examples
+    --------
+    >>> parse_keys("web:aaa, bbb")
+    {'web': 'aaa', 'key2': 'bbb'}
+    """
+    out: dict[str, str] = {}
+    for i, part in enumerate((p.strip() for p in raw.split(",")), start=1):
+        if not part:
+            continue
+        name, sep, key = part.partition(":")
+        if not sep:
+            name, key = f"{prefix}{i}", part
+        out[name.strip()] = key.strip()
+    return out
+
+
+def default_events_url(model_dir: str | Path) -> str:
+    """The SQLite file beside the model: ``runs/x`` -> ``sqlite:///…/runs/x.events.sqlite3``.
+
+    Beside, not inside: a refit replaces the model directory as a whole.
+    """
+    path = Path(model_dir).resolve()
+    return f"sqlite:///{path.with_name(path.name + '.events.sqlite3')}"
+
+
+def load_settings(
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> ServiceSettings:
+    """Read the settings file (TOML), then the environment, then ``overrides``.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A TOML file with the sections of :class:`ServiceSettings`.
+    env : mapping, optional
+        Defaults to ``os.environ``; reads :data:`API_KEYS_ENV`, :data:`ADMIN_KEYS_ENV`
+        and :data:`EVENTS_URL_ENV`.
+    overrides : mapping, optional
+        Dotted keys, e.g. ``{"port": 8080, "events.url": "sqlite:///e.db"}``.
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be read or a value is invalid.
+    """
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read settings file {p}: {exc.strerror}") from exc
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"settings file {p} is not valid TOML: {exc}") from exc
+    auth = data.setdefault("auth", {})
+    if env.get(API_KEYS_ENV):
+        auth["api_keys"] = {**auth.get("api_keys", {}), **parse_keys(env[API_KEYS_ENV])}
+    if env.get(ADMIN_KEYS_ENV):
+        auth["admin_keys"] = {
+            **auth.get("admin_keys", {}),
+            **parse_keys(env[ADMIN_KEYS_ENV], prefix="admin"),
+        }
+    if env.get(EVENTS_URL_ENV):
+        data.setdefault("events", {})["url"] = env[EVENTS_URL_ENV]
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    try:
+        return ServiceSettings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        source = str(path) if path is not None else "settings"
+        raise ConfigError(f"{source} is invalid: {problems}") from None

@@ -1,0 +1,351 @@
+"""Everything a running service holds: the model, the event store, the refit job.
+
+Routes call one method here each; this module holds the logic, :mod:`.app` only HTTP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from usergroups.errors import ConfigError, UserGroupsError
+from usergroups.pipeline import GroupDiscovery
+from usergroups.service.events import (
+    AppendResult,
+    EventStore,
+    NewEvent,
+    StoredEvent,
+    events_to_frame,
+    open_event_store,
+)
+from usergroups.service.metrics import ServiceMetrics
+from usergroups.service.online import BatchingEncoder, OnlineModel
+from usergroups.service.settings import ServiceSettings, default_events_url
+
+__all__ = ["RefitBusyError", "RefitUnavailableError", "ServiceState", "model_version"]
+
+logger = logging.getLogger(__name__)
+
+_REPLAY_CHUNK = 2000
+_SYNC_LAG = 1000
+"""Seqs re-read behind the highest applied one: PostgreSQL may commit them out of order."""
+
+
+class RefitBusyError(UserGroupsError, RuntimeError):
+    """A refit is already running."""
+
+
+class RefitUnavailableError(UserGroupsError, RuntimeError):
+    """The service has no data source configured to refit on."""
+
+
+def model_version(model_dir: Path) -> str:
+    """A short hash of the model's config and versions files (changes with every fit)."""
+    h = hashlib.sha256()
+    for name in ("versions.json", "config.json", "metrics.json"):
+        path = model_dir / name
+        if path.exists():
+            h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+class ServiceState:
+    """The model being served, its online overlay, the event store and the refit job.
+
+    Parameters
+    ----------
+    model_dir : str or Path
+    settings : ServiceSettings
+    """
+
+    def __init__(self, model_dir: str | Path, settings: ServiceSettings) -> None:
+        self.model_dir = Path(model_dir)
+        self.settings = settings
+        self.metrics = ServiceMetrics()
+        self.events_url = settings.events.url or default_events_url(self.model_dir)
+        self.store: EventStore | None = None
+        self.encoder: BatchingEncoder | None = None
+        self._online: OnlineModel | None = None
+        self._swap = threading.RLock()
+        self._stop = threading.Event()
+        self._sync_thread: threading.Thread | None = None
+        self.refit_status: dict[str, Any] = {"state": "idle"}
+        self._refit_thread: threading.Thread | None = None
+        self.started_at = time.time()
+
+    # -------------------------------------------------------------- lifecycle
+    def open(self) -> ServiceState:
+        """Load the model, open the store, replay the events the model does not include."""
+        self.store = open_event_store(self.events_url)
+        self._online = self._load_online()
+        interval = self.settings.events.sync_interval_s
+        if interval > 0:
+            self._sync_thread = threading.Thread(
+                target=self._sync_loop, args=(interval,), name="usergroups-sync", daemon=True
+            )
+            self._sync_thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._sync_thread is not None:
+            self._sync_thread.join(timeout=5)
+        if self._refit_thread is not None:
+            self._refit_thread.join(timeout=1)
+        if self.encoder is not None:
+            self.encoder.close()
+        if self.store is not None:
+            self.store.close()
+
+    @property
+    def online(self) -> OnlineModel:
+        if self._online is None:
+            raise RuntimeError("the service state is not open; call open() first")
+        return self._online
+
+    def _make_encoder(self, model: GroupDiscovery) -> BatchingEncoder:
+        from usergroups.embedding import make_encoder
+
+        # no disk cache: texts sent to the API would grow it without bound
+        config = model.config.embedding.model_copy(update={"use_cache": False})
+        return BatchingEncoder(
+            make_encoder(config),
+            max_batch=self.settings.assign_batch_size,
+            max_wait_s=self.settings.assign_batch_wait_ms / 1000.0,
+        )
+
+    def _load_online(self) -> OnlineModel:
+        model = GroupDiscovery.load(self.model_dir)
+        if self.encoder is None:
+            self.encoder = self._make_encoder(model)
+        model.encoder = self.encoder
+        refit_info = (model.metrics_ or {}).get("refit") or {}
+        online = OnlineModel(
+            model,
+            version=model_version(self.model_dir),
+            events_seq=int(refit_info.get("events_seq", 0)),
+        )
+        n = self._catch_up(online)
+        self.metrics.set_model(online.version)
+        self.metrics.online_users.set(online.n_online_users)
+        logger.info(
+            "model %s loaded from %s: %d users, %d groups; %d event(s) replayed from %s",
+            online.version,
+            self.model_dir,
+            len(model.user_ids_),
+            len(model.groups_),
+            n,
+            self._store_name(),
+        )
+        return online
+
+    def _store_name(self) -> str:
+        from usergroups.service.events import _redact
+
+        return _redact(self.events_url)
+
+    def _catch_up(self, online: OnlineModel) -> int:
+        """Apply stored events the overlay has not seen; return how many."""
+        assert self.store is not None
+        floor = max(online.events_seq, online.watermark - _SYNC_LAG)
+        total = 0
+        while True:
+            batch = self.store.events_since(floor, limit=_REPLAY_CHUNK)
+            if not batch:
+                return total
+            fresh = [e for e in batch if e.seq not in online.applied]
+            if fresh:
+                vectors = self._encode_events(fresh)
+                with self._swap:
+                    online.apply(fresh, vectors)
+                total += len(fresh)
+            floor = batch[-1].seq
+            online.watermark = max(online.watermark, floor)
+            if len(batch) < _REPLAY_CHUNK:
+                return total
+
+    def _encode_events(self, events: Sequence[StoredEvent | NewEvent]) -> dict[int, np.ndarray]:
+        """Vectors of the events' texts, keyed by position in ``events``."""
+        with_text = [i for i, e in enumerate(events) if e.text and e.text.strip()]
+        if not with_text:
+            return {}
+        assert self.encoder is not None
+        vectors = self.encoder.encode([str(events[i].text) for i in with_text])
+        key = [getattr(events[i], "seq", i) for i in with_text]
+        return dict(zip(key, vectors, strict=True))
+
+    def _sync_loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                n = self._catch_up(self.online)
+                if n:
+                    logger.info("applied %d event(s) from other instances", n)
+                    self.metrics.online_users.set(self.online.n_online_users)
+            except UserGroupsError as exc:
+                logger.warning("event sync failed: %s", exc)
+
+    # ------------------------------------------------------------------ events
+    def ingest(
+        self, events: Sequence[NewEvent]
+    ) -> tuple[list[AppendResult], dict[str, tuple[int, float]]]:
+        """Store events durably, then update their users; return results and new groups."""
+        assert self.store is not None
+        # encode first: a text that cannot be encoded must not be stored as applied
+        by_position = self._encode_events(events)
+        with self._swap:
+            results = self.store.append(events)
+            stored = [(i, r) for i, r in enumerate(results) if r.status == "stored"]
+            records = [
+                StoredEvent(
+                    seq=r.seq,
+                    event_id=events[i].event_id,
+                    user_id=events[i].user_id,
+                    item_id=events[i].item_id,
+                    rating=events[i].rating,
+                    text=events[i].text,
+                    timestamp=events[i].timestamp,
+                    received_at=time.time(),
+                )
+                for i, r in stored
+            ]
+            vectors = {r.seq: by_position[i] for i, r in stored if i in by_position}
+            online = self.online
+            changed = online.apply(records, vectors)
+        n_new = len(stored)
+        self.metrics.events.labels(result="stored").inc(n_new)
+        self.metrics.events.labels(result="duplicate").inc(len(results) - n_new)
+        for group, _ in changed.values():
+            self.metrics.assignments.labels(group_id=str(group), source="event").inc()
+        self.metrics.online_users.set(online.n_online_users)
+        return results, changed
+
+    # ------------------------------------------------------------------- refit
+    def start_refit(self) -> dict[str, Any]:
+        """Start a refit in the background; raise if one runs or none can."""
+        if not self.settings.refit.configured:
+            raise RefitUnavailableError(
+                "refit has no data to refit on: set [refit] dataset = NAME or "
+                "interactions/texts = FILES in the settings file"
+            )
+        with self._swap:
+            if self.refit_status.get("state") == "running":
+                raise RefitBusyError(
+                    f"a refit started at {self.refit_status.get('started')} is still running; "
+                    "poll GET /refit"
+                )
+            self.refit_status = {"state": "running", "started": _iso(time.time())}
+            self._refit_thread = threading.Thread(
+                target=self._refit_worker, name="usergroups-refit", daemon=True
+            )
+            self._refit_thread.start()
+            return dict(self.refit_status)
+
+    def _refit_worker(self) -> None:
+        from usergroups.persistence.atomic import atomic_write_bytes
+        from usergroups.refit import refit
+
+        t0 = time.perf_counter()
+        try:
+            assert self.store is not None
+            upto = self.store.last_seq()
+            events = events_to_frame(self.store.events_upto(upto))
+            dataset = load_refit_data(self.settings)
+            new, report = refit(
+                self.online.model,
+                dataset,
+                events,
+                events_seq=upto,
+                min_overlap=self.settings.refit.min_overlap,
+            )
+            new.save(self.model_dir)
+            atomic_write_bytes(
+                self.model_dir / "refit.json",
+                (json.dumps(report.to_dict(), indent=2) + "\n").encode(),
+            )
+            online = self._load_online()
+            with self._swap:
+                self._online = online
+                self._catch_up(online)
+            self.metrics.refits.labels(result="ok").inc()
+            self.refit_status = {
+                "state": "done",
+                "started": self.refit_status.get("started"),
+                "seconds": round(time.perf_counter() - t0, 2),
+                "model_version": online.version,
+                "report": report.to_dict(),
+            }
+        except Exception as exc:  # the job reports its failure; the old model keeps serving
+            logger.exception("refit failed")
+            self.metrics.refits.labels(result="error").inc()
+            message = str(exc) if isinstance(exc, UserGroupsError) else type(exc).__name__
+            self.refit_status = {
+                "state": "failed",
+                "started": self.refit_status.get("started"),
+                "error": message,
+            }
+
+    # ------------------------------------------------------------------ health
+    def health(self) -> dict[str, Any]:
+        online = self.online
+        model = online.model
+        assert self.store is not None
+        return {
+            "status": "ok",
+            "model": {
+                "version": online.version,
+                "created": _created(self.model_dir),
+                "encoder": str((model.metrics_ or {}).get("encoder", "")),
+                "n_users": len(model.user_ids_),
+                "n_items": len(model.item_ids_),
+                "n_groups": len(model.groups_),
+                "events_seq": online.events_seq,
+            },
+            "events": {
+                "store": self.events_url.split(":", 1)[0],
+                "stored": self.store.count(),
+                "applied": len(online.applied),
+                "online_users": online.n_online_users,
+            },
+            "refit": self.refit_status.get("state", "idle"),
+            "uptime_s": round(time.time() - self.started_at, 1),
+        }
+
+
+def load_refit_data(settings: ServiceSettings) -> Any:
+    """The dataset ``[refit]`` names (a registered dataset or files)."""
+    from usergroups import datasets
+
+    r = settings.refit
+    if r.dataset:
+        return datasets.load_dataset(r.dataset, data_dir=r.data_dir)
+    if not (r.interactions or r.texts):
+        raise ConfigError("[refit] names no data: set dataset = NAME or interactions/texts")
+    return datasets.load_files(
+        interactions=r.interactions,
+        texts=r.texts,
+        items=r.items,
+        users=r.users,
+        mapping=datasets.parse_mapping(r.mapping) if r.mapping else None,
+        encoding=r.encoding,
+    )
+
+
+def _created(model_dir: Path) -> str | None:
+    try:
+        return str(json.loads((model_dir / "versions.json").read_text()).get("created"))
+    except (OSError, ValueError):
+        return None
+
+
+def _iso(t: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="seconds")
