@@ -11,6 +11,8 @@ __all__ = [
     "DataError",
     "DatasetNotFoundError",
     "DownloadError",
+    "EventConflictError",
+    "EventStoreError",
     "LabelingError",
     "LabelingWarning",
     "MissingDependencyError",
@@ -63,6 +65,14 @@ class MissingDependencyError(UserGroupsError, ImportError):
 
 class LabelingError(UserGroupsError, RuntimeError):
     """An LLM endpoint gave no usable label (timeout, HTTP error, malformed answer)."""
+
+
+class EventStoreError(UserGroupsError, OSError):
+    """The event store cannot be opened, read or written."""
+
+
+class EventConflictError(UserGroupsError, ValueError):
+    """An event id was stored before with different content."""
 
 
 class UserGroupsWarning(UserWarning):

@@ -563,6 +563,11 @@ def datasets_verify(name: str, data_dir: str | None) -> None:
     click.echo(f"{name}: all checksums match")
 
 
+from usergroups.cli.serve import register as _register_serve  # noqa: E402
+
+_register_serve(cli)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     try:
