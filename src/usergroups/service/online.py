@@ -292,8 +292,8 @@ class OnlineModel:
             group, conf = state.group_id, state.confidence
             cols = sorted(state.items)
             if row is not None:
-                cols += model.seen_.indices[model.seen_.indptr[row] : model.seen_.indptr[row + 1]]
-                cols = sorted({int(c) for c in cols})
+                start, stop = model.seen_.indptr[row], model.seen_.indptr[row + 1]
+                cols = sorted({*cols, *model.seen_.indices[start:stop].tolist()})
             seen = _row_matrix(cols, len(model.item_ids_))
             scores = self._online_scores(group, seen)
         return {
