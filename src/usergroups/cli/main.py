@@ -187,11 +187,17 @@ def _load_input(
 @click.option("--n-groups", default=None, help="Number of groups or 'auto'.")
 @click.option(
     "--method",
-    type=click.Choice(["kmeans", "minibatch", "agglomerative", "hdbscan"]),
+    type=click.Choice(["kmeans", "minibatch", "faiss", "agglomerative", "hdbscan"]),
     default=None,
     help="Clustering method.",
 )
 @click.option("--model", default=None, help="Encoder: bundled default, a directory or 'hashing'.")
+@click.option(
+    "--backend",
+    type=click.Choice(["torch", "onnx", "onnx-int8", "static"]),
+    default=None,
+    help="How the encoder runs (embedding.backend); recorded in the model directory.",
+)
 @click.option("--seed", type=int, default=None, help="random_state.")
 @click.option("--set", "sets", multiple=True, help="Any setting, e.g. --set clustering.k_max=12.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
@@ -219,6 +225,7 @@ def discover(
     n_groups: str | None,
     method: str | None,
     model: str | None,
+    backend: str | None,
     seed: int | None,
     sets: tuple[str, ...],
     no_progress: bool,
@@ -239,6 +246,8 @@ def discover(
         overrides["clustering.method"] = method
     if model:
         overrides["embedding.model"] = model
+    if backend:
+        overrides["embedding.backend"] = backend
     if seed is not None:
         overrides["random_state"] = seed
     if label_endpoint:

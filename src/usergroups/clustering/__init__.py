@@ -1,4 +1,4 @@
-"""Group users by their vectors: k-means, mini-batch k-means, Ward, HDBSCAN.
+"""Group users by their vectors: k-means, mini-batch k-means, FAISS k-means, Ward, HDBSCAN.
 
 Every clusterer follows the scikit-learn estimator contract and the
 :class:`GroupClusterer` interface (``labels_``, ``centroids_``, ``n_groups_``,
@@ -34,6 +34,7 @@ from usergroups.clustering.base import (
 )
 from usergroups.clustering.density import HDBSCANGroups
 from usergroups.clustering.factory import METHODS, make_clusterer
+from usergroups.clustering.faiss_kmeans import FaissKMeansGroups, label_by_centroids
 from usergroups.clustering.kmeans import KMeansGroups, MiniBatchKMeansGroups
 from usergroups.clustering.postprocess import (
     PostProcessedGroups,
@@ -48,6 +49,7 @@ __all__ = [
     "METHODS",
     "NOISE",
     "AgglomerativeGroups",
+    "FaissKMeansGroups",
     "GroupClusterer",
     "HDBSCANGroups",
     "KMeansGroups",
@@ -58,6 +60,7 @@ __all__ = [
     "cosine_silhouette",
     "fold_small_groups",
     "group_centroids",
+    "label_by_centroids",
     "make_clusterer",
     "merge_close_groups",
     "nearest_centroid",

