@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
@@ -433,6 +433,7 @@ def create_app(state: ServiceState) -> FastAPI:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = ERROR_CODES.get(exc.status_code, "error")
         message = {
+            400: "the request body is not valid JSON; send UTF-8 encoded JSON",
             404: f"no route {request.url.path}; see /docs for the API",
             405: f"{request.method} is not allowed on {request.url.path}",
         }.get(exc.status_code, str(exc.detail))
@@ -461,7 +462,18 @@ def create_app(state: ServiceState) -> FastAPI:
         """Model version and counts; open (no key)."""
         return JSONResponse(_jsonable(state.health()))
 
-    @app.get("/metrics", tags=["service"], responses={**_errors(401, 429)})
+    @app.get(
+        "/metrics",
+        tags=["service"],
+        response_class=PlainTextResponse,
+        responses={
+            200: {
+                "description": "Prometheus text exposition format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            **_errors(401, 429),
+        },
+    )
     def metrics(request: Request) -> Response:
         """Prometheus metrics (open unless ``auth.public_metrics = false``)."""
         if not auth.public_metrics:
@@ -525,7 +537,7 @@ def create_app(state: ServiceState) -> FastAPI:
         "/assign",
         response_model=AssignOut,
         tags=["users"],
-        responses=_errors(401, 413, 422, 429),
+        responses=_errors(400, 401, 413, 422, 429),
     )
     async def assign(body: AssignRequest, who: tuple[str, bool] = client_dep) -> Any:
         """Place a user the model has never seen: group, confidence, recommendations."""
@@ -559,7 +571,7 @@ def create_app(state: ServiceState) -> FastAPI:
         "/events",
         response_model=EventsOut,
         tags=["events"],
-        responses=_errors(401, 409, 413, 422, 429, 503),
+        responses=_errors(400, 401, 409, 413, 422, 429, 503),
     )
     async def events(body: EventIn | list[EventIn], who: tuple[str, bool] = client_dep) -> Any:
         """Store one event or a list, durably, then update the users online."""
