@@ -167,6 +167,8 @@ class GroupDiscovery:
             random_state=cfg.random_state,
         ).fit(dataset, text_vectors, item_vectors)
         timings["user_vectors"] = time.perf_counter() - t
+        # kept for engines that project more users with the fitted SVD (usergroups.spark)
+        self.user_vector_builder_ = builder
 
         t = time.perf_counter()
         clusterer = self._make_clusterer().fit(builder.vectors_)

@@ -209,6 +209,23 @@ def _load_input(
 )
 @click.option("--label-model", default=None, help="Model name for LLM labels.")
 @click.option("--no-report", is_flag=True, help="Do not write report.html into the model.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="Run on this machine, or on Apache Spark (needs the spark extra and Java).",
+)
+@click.option("--master", default=None, help="Spark master URL (default local[2]).")
+@click.option(
+    "--fit-sample",
+    type=float,
+    default=None,
+    help="Spark: fit locally on this many users (or this fraction) and assign everyone.",
+)
+@click.option(
+    "--conf", "spark_conf", multiple=True, help="A Spark setting, e.g. spark.driver.memory=8g."
+)
 @_fail_cleanly
 def discover(
     dataset_name: str | None,
@@ -232,6 +249,10 @@ def discover(
     label_endpoint: str | None,
     label_model: str | None,
     no_report: bool,
+    engine: str,
+    master: str | None,
+    fit_sample: float | None,
+    spark_conf: tuple[str, ...],
 ) -> None:
     """Discover groups, write the model directory and its report, print the group table."""
     from usergroups.config import DiscoveryConfig, load_config
@@ -257,15 +278,48 @@ def discover(
     cfg = cfg.with_overrides(overrides)
 
     t0 = time.perf_counter()
-    ds = _load_input(
-        dataset_name, interactions, texts, items, users, mapping, encoding, on_bad_lines, data_dir
-    )
-    click.echo(f"{ds!r}", err=True)
-    if ds.report.entries:
-        click.echo(f"dropped or merged:\n{ds.report}", err=True)
-    gd = GroupDiscovery(cfg).fit(ds, show_progress=not no_progress)
-    gd.metrics_["timings"]["total_fit"] = round(time.perf_counter() - t0, 3)
-    path = gd.save(out)
+    if engine == "spark":
+        from usergroups.spark import discover as spark_discover
+        from usergroups.spark import parse_conf
+
+        gd, path = spark_discover(
+            cfg,
+            out,
+            dataset_name=dataset_name,
+            interactions=interactions,
+            texts=texts,
+            items=items,
+            users=users,
+            mapping=mapping,
+            encoding=encoding,
+            on_bad_lines=on_bad_lines,
+            data_dir=data_dir,
+            master=master or "local[2]",
+            conf=parse_conf(spark_conf),
+            fit_sample=fit_sample,
+        )
+        for entry in gd.metrics_["dropped"]:
+            click.echo(f"{entry['source']}: {entry['count']} row(s) {entry['reason']}", err=True)
+    else:
+        if master or spark_conf or fit_sample is not None:
+            raise click.UsageError("--master, --conf and --fit-sample need --engine spark")
+        ds = _load_input(
+            dataset_name,
+            interactions,
+            texts,
+            items,
+            users,
+            mapping,
+            encoding,
+            on_bad_lines,
+            data_dir,
+        )
+        click.echo(f"{ds!r}", err=True)
+        if ds.report.entries:
+            click.echo(f"dropped or merged:\n{ds.report}", err=True)
+        gd = GroupDiscovery(cfg).fit(ds, show_progress=not no_progress)
+        gd.metrics_["timings"]["total_fit"] = round(time.perf_counter() - t0, 3)
+        path = gd.save(out)
     report = None if no_report else _write_report_quietly(path, gd)
     m = gd.metrics_
     click.echo(_group_table(gd.groups_, "table"))

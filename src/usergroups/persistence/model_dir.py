@@ -77,8 +77,19 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-def save_model(model: GroupDiscovery, directory: Path, *, n_recommendations: int = 10) -> Path:
-    """Write ``model`` to ``directory`` atomically and return the path."""
+def save_model(
+    model: GroupDiscovery,
+    directory: Path,
+    *,
+    n_recommendations: int = 10,
+    recommendations: pd.DataFrame | None = None,
+) -> Path:
+    """Write ``model`` to ``directory`` atomically and return the path.
+
+    ``recommendations`` (``user_id, rank, item_id, title, score, group_id``), when given,
+    is written as it is instead of being computed for every user (the Spark engine
+    computes it in Spark).
+    """
     seen = model.seen_
     rec = model.recommender_
     with atomic_dir(directory) as tmp:
@@ -106,9 +117,9 @@ def save_model(model: GroupDiscovery, directory: Path, *, n_recommendations: int
         )
         items.to_parquet(tmp / "items.parquet", index=False)
         model.groups_.to_parquet(tmp / "groups.parquet", index=False)
-        model.recommend(model.user_ids_.ids.tolist(), n=n_recommendations).to_parquet(
-            tmp / "recommendations.parquet", index=False
-        )
+        if recommendations is None:
+            recommendations = model.recommend(model.user_ids_.ids.tolist(), n=n_recommendations)
+        recommendations.to_parquet(tmp / "recommendations.parquet", index=False)
     return directory
 
 

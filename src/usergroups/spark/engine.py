@@ -1,0 +1,983 @@
+"""The Spark engine: the discovery pipeline on DataFrames, the local engine's model directory out.
+
+:class:`SparkGroupDiscovery` runs the stages of :class:`usergroups.GroupDiscovery` with
+Spark doing the work that grows with the data:
+
+1. **Embedding** in a pandas UDF (see :mod:`usergroups.spark.embed`), each distinct text
+   once, through the same encoder, cleaning and embedding cache as the local engine.
+2. **User vectors** with group-bys: the (rating-weighted) mean of a user's text vectors,
+   or the mean of their items' vectors; the behaviour part is the popularity-damped,
+   row-normalised interaction row projected on SVD components, computed by MLlib's
+   ``RowMatrix.computeSVD`` (from scratch) or taken from a model fitted locally on a
+   sample (``fit_sample``); the two fused with the configured weight.
+3. **Groups**: MLlib ``KMeans`` (``kmeans`` and ``minibatch``; ``n_init`` restarts, the
+   lowest cost wins) or ``BisectingKMeans`` (``agglomerative``, the divisive
+   counterpart), with ``n_groups="auto"`` by cosine silhouette on a seeded sample, then
+   the local engine's merge / fold / relabel computed from group summaries; or, with
+   ``fit_sample``, every user to the nearest centroid of the local model.
+4. **Group statistics** in Spark SQL: group–item counts, sizes, popularity, the items each
+   group over-consumes by lift, and top-``n`` recommendations with seen items excluded.
+5. **Output**: the model directory of the local engine (``usergroups groups / assign /
+   recommend / report`` read it unchanged) plus partitioned Parquet under ``spark/``
+   (``assignments`` and ``recommendations`` by ``group_id``, ``group_items``).
+
+Keywords, representative texts, categories and rating profiles come from the local
+profiler run on a seeded sample of at most ``profile_sample`` users (all users when there
+are fewer); sizes, shares and top items are computed over everyone in Spark.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from usergroups.clustering.base import candidate_ks, normalize_rows, select_n_groups
+from usergroups.config import DiscoveryConfig
+from usergroups.data import Dataset, IdVocab
+from usergroups.errors import ConfigError, DataError, NotFittedError
+from usergroups.spark.data import POS, SparkDataset
+from usergroups.spark.embed import embed_column, encoder_dim
+from usergroups.spark.local import components_for, frozen_config, postprocess_summary, text_weight
+
+__all__ = ["SparkGroupDiscovery"]
+
+logger = logging.getLogger(__name__)
+
+Algorithm = Literal["kmeans", "bisecting"]
+_ALGORITHMS = {"kmeans": "kmeans", "minibatch": "kmeans", "agglomerative": "bisecting"}
+
+
+# ------------------------------------------------------------------ array expressions
+
+
+def _dot_self(col: Any) -> Any:
+    from pyspark.sql import functions as F
+
+    return F.aggregate(col, F.lit(0.0).cast("double"), lambda acc, x: acc + x * x)
+
+
+def _l2(col: Any) -> Any:
+    """Rows scaled to unit length; all-zero rows stay zero (as ``l2_normalise``)."""
+    from pyspark.sql import functions as F
+
+    norm = F.sqrt(_dot_self(col))
+    return F.transform(col, lambda x: F.when(norm > 0, x / norm).otherwise(F.lit(0.0)))
+
+
+def _scale(col: Any, factor: float) -> Any:
+    from pyspark.sql import functions as F
+
+    return F.transform(col, lambda x: x * F.lit(float(factor)))
+
+
+def _sum_arrays(col: Any, dim: int) -> Any:
+    """Aggregate: element-wise sum of the arrays in ``col`` (length ``dim``), as doubles."""
+    from pyspark.sql import functions as F
+
+    zero = F.array_repeat(F.lit(0.0).cast("double"), dim)
+    return F.aggregate(
+        F.collect_list(col.cast("array<double>")),
+        zero,
+        lambda acc, x: F.zip_with(acc, x, lambda a, b: a + b),
+    )
+
+
+def _stack(values: Any) -> np.ndarray:
+    """Rows of a pandas Series of arrays as one 2-D array."""
+    return np.asarray(np.stack(list(values)))
+
+
+def _zeros(dim: int) -> Any:
+    from pyspark.sql import functions as F
+
+    return F.array_repeat(F.lit(0.0).cast("double"), dim)
+
+
+def _index(df: Any, column: str, name: str) -> Any:
+    """``df`` (distinct values of ``column``) with a dense 0-based ``name`` in sorted order."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    order = Window.orderBy(column)
+    return df.select(column).withColumn(name, (F.row_number().over(order) - 1).cast("long"))
+
+
+class SparkGroupDiscovery:
+    """Discover groups with Spark; save the same model directory as the local engine.
+
+    Parameters
+    ----------
+    config : DiscoveryConfig, optional
+        The same configuration as the local engine. Settings that need a validation split
+        on one machine (alignment, the personal model, ``"auto"`` weights) run as their
+        fixed counterparts (see :func:`usergroups.spark.local.frozen_config`), with a
+        warning; ``method="hdbscan"`` is not available.
+    spark : SparkSession, optional
+        Default: :func:`usergroups.spark.spark_session` with ``master`` and ``conf``.
+    master : str, default "local[2]"
+    conf : dict of str to str, optional
+        ``spark.*`` settings.
+    fit_sample : int or float, optional
+        Fit the local engine on a seeded sample of users (a count, or a fraction in
+        (0, 1)) and assign every user to its centroids in Spark.
+    profile_sample : int, default 20000
+        Users whose texts feed the keywords and representative texts of the profiles.
+
+    Attributes
+    ----------
+    model_ : GroupDiscovery
+        The fitted model, as :meth:`GroupDiscovery.load` would return it.
+    assignments_ : DataFrame (Spark)
+        ``user_id, group_id, confidence``.
+    recommendations_ : DataFrame (Spark)
+        ``user_id, rank, item_id, title, score, group_id``.
+    group_items_ : DataFrame (Spark)
+        ``group_id, item_id, count, share, lift, score``.
+    metrics_ : dict
+
+    Examples
+    --------
+    >>> from usergroups.spark import SparkGroupDiscovery, read_files  # doctest: +SKIP
+    >>> engine = SparkGroupDiscovery(cfg, master="local[2]")  # doctest: +SKIP
+    >>> data = read_files(engine.spark, texts="reviews.parquet")  # doctest: +SKIP
+    >>> engine.fit(data).save("runs/x")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        config: DiscoveryConfig | None = None,
+        *,
+        spark: Any = None,
+        master: str | None = "local[2]",
+        conf: dict[str, str] | None = None,
+        fit_sample: float | None = None,
+        profile_sample: int = 20000,
+    ) -> None:
+        self.config = config if config is not None else DiscoveryConfig()
+        self.master = master
+        self.conf = conf
+        self.fit_sample = fit_sample
+        self.profile_sample = profile_sample
+        self._spark = spark
+
+    @property
+    def spark(self) -> Any:
+        if self._spark is None:
+            from usergroups.spark.session import spark_session
+
+            self._spark = spark_session(self.master, self.conf)
+        return self._spark
+
+    # -------------------------------------------------------------------- checks
+    def _check_params(self) -> DiscoveryConfig:
+        cfg, changed = frozen_config(self.config)
+        if changed:
+            warnings.warn(
+                "the Spark engine runs frozen text vectors and group popularity; it uses "
+                + ", ".join(changed),
+                UserWarning,
+                stacklevel=3,
+            )
+        if cfg.clustering.method not in _ALGORITHMS:
+            raise ConfigError(
+                f"clustering.method={cfg.clustering.method!r} is not available in the Spark "
+                f"engine; use one of {', '.join(map(repr, _ALGORITHMS))}, or --fit-sample to "
+                "cluster a sample locally with any method"
+            )
+        fs = self.fit_sample
+        if fs is not None and (isinstance(fs, bool) or not (fs > 0)):
+            raise ConfigError(
+                f"fit_sample={fs!r} must be a number of users (>= 1) or a fraction in (0, 1)"
+            )
+        return cfg
+
+    # ----------------------------------------------------------------------- fit
+    def fit(
+        self, data: SparkDataset | Dataset, *, fitted: Any = None, show_progress: bool = False
+    ) -> SparkGroupDiscovery:
+        """Embed, build user vectors, group, profile and recommend; see the module docs.
+
+        Parameters
+        ----------
+        data : SparkDataset or Dataset
+        fitted : GroupDiscovery, optional
+            A model fitted in this process: every user is assigned to its centroids in
+            its vector space (what ``fit_sample`` does with a model of a sample).
+        """
+        from pyspark.sql import functions as F
+
+        from usergroups.spark.data import from_dataset
+
+        cfg = self._check_params()
+        self.config_ = cfg
+        if isinstance(data, Dataset):
+            data = from_dataset(self.spark, data)
+        if not isinstance(data, SparkDataset):
+            raise DataError(
+                f"fit expects a SparkDataset or a Dataset, got {type(data).__name__}; read one "
+                "with usergroups.spark.read_files(spark, ...)"
+            )
+        self.data_ = data
+        timings: dict[str, float] = {}
+        t0 = t = time.perf_counter()
+        inter, texts = data.interactions, data.texts
+        users = _index(
+            inter.select("user_id").union(texts.select("user_id")).distinct(), "user_id", "uidx"
+        ).cache()
+        items = self._item_index(data).cache()
+        n_users, n_items = users.count(), items.count()
+        if n_users == 0:
+            raise DataError("the dataset is empty: no interactions and no texts")
+        inter = (
+            inter.join(users, "user_id").join(items, "item_id").select("uidx", "iidx", "rating")
+        ).cache()
+        timings["indexing"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        stats: dict[str, Any] = {}
+        dim = encoder_dim(cfg.embedding, 0)
+        texts_v = embed_column(texts, "text", cfg.embedding, stats=stats).join(users, "user_id")
+        texts_v = texts_v.cache()
+        texts_v.count()
+        item_vec = self._item_vectors(data, items, texts_v, dim, stats).cache()
+        item_vec.count()
+        timings["embedding"] = time.perf_counter() - t
+        cache = {"hits": int(stats["hits"].value), "misses": int(stats["misses"].value)}
+        for key in ("item_hits", "item_misses"):
+            if key in stats:
+                cache[key.split("_")[1]] += int(stats[key].value)
+
+        t = time.perf_counter()
+        local_model = fitted
+        if local_model is None and self.fit_sample is not None:
+            local_model = self._fit_sample_model(data, users, n_users, cfg)
+        semantic = self._semantic(texts_v, inter, item_vec, users, dim, cfg)
+        behaviour, k = self._behaviour(inter, users, items, n_users, n_items, cfg, local_model)
+        w = text_weight(cfg) if k else 1.0
+        fused = (
+            semantic.join(behaviour, "uidx", "left")
+            .withColumn("behaviour", F.coalesce("behaviour", _zeros(k)))
+            .withColumn(
+                "vector",
+                _l2(
+                    F.concat(
+                        _scale(_l2("semantic"), math.sqrt(w)),
+                        _scale(_l2("behaviour"), math.sqrt(1.0 - w)),
+                    )
+                ).cast("array<float>"),
+            )
+            .withColumn("semantic", F.col("semantic").cast("array<float>"))
+            .select("uidx", "semantic", "vector")
+        ).cache()
+        fused.count()
+        timings["user_vectors"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        if local_model is not None:
+            labels = self._assign(fused, local_model.centroids_)
+            clustering: dict[str, Any] = {
+                "silhouette": None,
+                "k_scores": {},
+                "merged": [],
+                "folded": [],
+            }
+        else:
+            labels, clustering = self._cluster(fused, n_users, cfg)
+        labels = labels.cache()
+        labels.count()
+        timings["clustering"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        self._finish(data, users, items, inter, fused, labels, texts_v, n_users, n_items, cfg, k)
+        timings["profiles"] = time.perf_counter() - t
+        timings["total_fit"] = time.perf_counter() - t0
+        model = self.model_
+        model.metrics_ = {
+            "dataset": data.name,
+            "data": {
+                "n_users": n_users,
+                "n_items": n_items,
+                "n_interactions": int(inter.count()),
+                "n_texts": int(texts.count()),
+                "n_users_with_text": int(texts.select("user_id").distinct().count()),
+            },
+            "dropped": data.report.to_records(),
+            "n_groups": int(model.centroids_.shape[0]),
+            "n_noise": int((model.labels_ < 0).sum()),
+            **clustering,
+            "embedding_cache": cache,
+            "encoder": str(
+                getattr(
+                    __import__("usergroups.spark.embed", fromlist=["x"]).executor_encoder(
+                        cfg.embedding.model_dump_json(), 0
+                    ),
+                    "name",
+                    cfg.embedding.model,
+                )
+            ),
+            "engine": {
+                "name": "spark",
+                "master": self.spark.sparkContext.master,
+                "spark": self.spark.version,
+                "fit_sample": self.fit_sample,
+                "algorithm": "local"
+                if local_model is not None
+                else _ALGORITHMS[cfg.clustering.method],
+            },
+            "timings": {k_: round(v, 3) for k_, v in timings.items()},
+        }
+        self.metrics_ = model.metrics_
+        logger.info("found %d groups in %s with Spark", model.metrics_["n_groups"], data.name)
+        return self
+
+    # -------------------------------------------------------------------- stages
+    def _item_index(self, data: SparkDataset) -> Any:
+        from pyspark.sql import functions as F
+
+        seen = data.interactions.select("item_id").distinct()
+        first = _index(seen, "item_id", "iidx")
+        if data.items is None:
+            return first
+        extra = data.items.select("item_id").distinct().join(seen, "item_id", "left_anti")
+        n_first = first.count()
+        extra_idx = _index(extra, "item_id", "iidx").withColumn(
+            "iidx", F.col("iidx") + F.lit(n_first)
+        )
+        return first.union(extra_idx)
+
+    def _item_vectors(
+        self, data: SparkDataset, items: Any, texts_v: Any, dim: int, stats: dict[str, Any]
+    ) -> Any:
+        """``iidx, ivec``: unit item vectors in the encoder's space (zero where none)."""
+        from pyspark.sql import functions as F
+
+        cfg = self.config_
+        has_titles = (
+            data.items is not None and data.items.filter(F.col("title") != "").limit(1).count() > 0
+        )
+        if has_titles:
+            meta = items.join(data.items, "item_id", "left")
+            cats = F.regexp_replace(F.coalesce("categories", F.lit("")), r"\|", ", ")
+            doc = F.concat_ws(
+                ". ",
+                F.coalesce("title", F.lit("")),
+                cats,
+                F.coalesce("description", F.lit("")),
+            )
+            # str.strip(" .") of the local engine
+            doc = F.regexp_replace(doc, r"^[ .]+|[ .]+$", "")
+            docs = meta.select("iidx", doc.alias("doc"))
+            item_stats: dict[str, Any] = {}
+            out = embed_column(docs, "doc", cfg.embedding, out="ivec", stats=item_stats)
+            stats["item_hits"], stats["item_misses"] = item_stats["hits"], item_stats["misses"]
+            return out.select("iidx", _l2(F.col("ivec").cast("array<double>")).alias("ivec"))
+        about = texts_v.filter(F.col("item_id").isNotNull()).join(items, "item_id")
+        pooled = about.groupBy("iidx").agg(
+            _sum_arrays(F.col("vector"), dim).alias("s"), F.count(F.lit(1)).alias("n")
+        )
+        mean = F.transform("s", lambda x: x / F.col("n"))
+        return (
+            items.select("iidx")
+            .join(pooled.select("iidx", _l2(mean).alias("ivec")), "iidx", "left")
+            .withColumn("ivec", F.coalesce("ivec", _zeros(dim)))
+        )
+
+    def _semantic(
+        self, texts_v: Any, inter: Any, item_vec: Any, users: Any, dim: int, cfg: DiscoveryConfig
+    ) -> Any:
+        """``uidx, semantic``: pooled text vectors, else the mean of the user's item vectors."""
+        from pyspark.sql import functions as F
+
+        if cfg.user_vectors.text_pooling == "rating":
+            weight = F.greatest(F.coalesce(F.col("rating"), F.lit(1.0)), F.lit(0.5))
+        else:
+            weight = F.lit(1.0)
+        weighted = texts_v.withColumn("w", weight.cast("double")).withColumn(
+            "wv", F.transform(F.col("vector").cast("array<double>"), lambda x: x * F.col("w"))
+        )
+        pooled = weighted.groupBy("uidx").agg(
+            _sum_arrays(F.col("wv"), dim).alias("s"), F.sum("w").alias("tw")
+        )
+        text_part = pooled.select(
+            "uidx", _l2(F.transform("s", lambda x: x / F.col("tw"))).alias("text_sem")
+        )
+        im = (
+            inter.join(item_vec, "iidx")
+            .groupBy("uidx")
+            .agg(_sum_arrays(F.col("ivec"), dim).alias("s"), F.count(F.lit(1)).alias("n"))
+        )
+        item_part = im.select("uidx", _l2(F.transform("s", lambda x: x / F.col("n"))).alias("im"))
+        out = (
+            users.select("uidx")
+            .join(text_part, "uidx", "left")
+            .join(item_part, "uidx", "left")
+            .select(
+                "uidx",
+                _l2(F.coalesce("text_sem", "im", _zeros(dim))).alias("semantic"),
+            )
+        )
+        return out
+
+    def _damped(self, inter: Any, n_users: int) -> Any:
+        """``uidx, iidx, xn``: binary rows damped by 1/sqrt(popularity), unit length."""
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        pop = Window.partitionBy("iidx")
+        row = Window.partitionBy("uidx")
+        damped = inter.withColumn(
+            "d", (1.0 / F.sqrt(F.greatest(F.count(F.lit(1)).over(pop), F.lit(1)))).cast("float")
+        )
+        norm = F.sqrt(F.sum(F.col("d") * F.col("d")).over(row))
+        return damped.select("uidx", "iidx", (F.col("d") / norm).alias("xn"))
+
+    def _behaviour(
+        self,
+        inter: Any,
+        users: Any,
+        items: Any,
+        n_users: int,
+        n_items: int,
+        cfg: DiscoveryConfig,
+        local_model: Any,
+    ) -> tuple[Any, int]:
+        """``uidx, behaviour`` (unnormalised) and its dimension."""
+        from pyspark.sql import functions as F
+
+        uv = cfg.user_vectors
+        spark = self.spark
+        if uv.behaviour == "none":
+            return users.select("uidx", _zeros(0).alias("behaviour")), 0
+        if uv.behaviour == "item_mean":
+            raise ConfigError(
+                "user_vectors.behaviour='item_mean' is not available in the Spark engine; "
+                "use 'svd' or 'none'"
+            )
+        xn = self._damped(inter, n_users).cache()
+        if local_model is not None:
+            builder = local_model.user_vector_builder_
+            if not hasattr(builder, "svd_components_") or builder.svd_components_.shape[0] == 0:
+                return users.select("uidx", _zeros(0).alias("behaviour")), 0
+            item_ids = np.asarray(
+                [r[0] for r in items.orderBy("iidx").select("item_id").collect()], dtype=object
+            )
+            comps = components_for(builder.svd_components_, local_model.item_ids_.ids, item_ids)
+        else:
+            k = int(min(uv.n_components, n_users - 1, n_items - 1))
+            if k < 1 or xn.limit(1).count() == 0:
+                return users.select("uidx", _zeros(0).alias("behaviour")), 0
+            comps = self._svd(xn, n_items, k, cfg.random_state)
+        k = int(comps.shape[1])
+        comp_df = spark.createDataFrame(
+            pd.DataFrame({"iidx": np.arange(len(comps), dtype=np.int64), "c": list(comps)}),
+            "iidx long, c array<float>",
+        )
+        contrib = xn.join(F.broadcast(comp_df), "iidx").select(
+            "uidx", F.transform("c", lambda x: x * F.col("xn")).alias("cx")
+        )
+        out = contrib.groupBy("uidx").agg(_sum_arrays(F.col("cx"), k).alias("behaviour"))
+        return out, k
+
+    def _svd(self, xn: Any, n_items: int, k: int, random_state: int) -> np.ndarray:
+        """Top-``k`` right singular vectors (n_items, k) of the damped matrix.
+
+        Randomised subspace iteration (as scikit-learn's randomized SVD, 7 power
+        iterations): each iteration is one pass over the data, every partition adding
+        ``X_p^T (X_p Q)`` with scipy; the small Rayleigh-Ritz problem is solved on the
+        driver. The arbitrary sign of each component is fixed (largest entry positive).
+        """
+        from pyspark.sql import functions as F
+
+        rows = xn.groupBy("uidx").agg(F.collect_list(F.struct("iidx", "xn")).alias("e"))
+
+        def to_csr(part: Any) -> Any:
+            indptr, indices, data = [0], [], []
+            for r in part:
+                for e in r[1]:
+                    indices.append(int(e[0]))
+                    data.append(float(e[1]))
+                indptr.append(len(indices))
+            if len(indptr) > 1:
+                yield sp.csr_matrix(
+                    (np.asarray(data, np.float64), np.asarray(indices, np.int64), indptr),
+                    shape=(len(indptr) - 1, n_items),
+                )
+
+        blocks = rows.rdd.mapPartitions(to_csr).cache()
+        sc = self.spark.sparkContext
+        rng = np.random.default_rng(random_state)
+        width = min(n_items, k + 10)
+        q = np.linalg.qr(rng.standard_normal((n_items, width)))[0]
+
+        def gram_times(q: np.ndarray) -> np.ndarray:
+            bq = sc.broadcast(q)
+            z = blocks.map(lambda m: m.T @ (m @ bq.value)).treeReduce(lambda a, b: a + b)
+            bq.unpersist()
+            return np.asarray(z)
+
+        for _ in range(7):
+            q = np.linalg.qr(gram_times(q))[0]
+        small = q.T @ gram_times(q)
+        values, vectors = np.linalg.eigh((small + small.T) / 2)
+        order = np.argsort(-values)[:k]
+        keep = order[values[order] > values.max() * 1e-9] if values.size else order
+        v = (q @ vectors[:, keep]).astype(np.float32)
+        blocks.unpersist()
+        signs = np.sign(v[np.argmax(np.abs(v), axis=0), np.arange(v.shape[1])])
+        return v * np.where(signs == 0, 1.0, signs).astype(np.float32)
+
+    def _fit_sample_model(
+        self, data: SparkDataset, users: Any, n_users: int, cfg: DiscoveryConfig
+    ) -> Any:
+        """The local engine fitted on a seeded sample of users."""
+        from pyspark.sql import functions as F
+
+        from usergroups.pipeline import GroupDiscovery
+
+        fs = float(self.fit_sample or 0)
+        fraction = fs if fs < 1 else min(1.0, fs / max(n_users, 1))
+        sample = users.filter(
+            (F.abs(F.xxhash64("user_id", F.lit(cfg.random_state))) % 1_000_000)
+            < F.lit(round(fraction * 1_000_000))
+        ).select("user_id")
+        local = self._local_dataset(data, sample, name=f"{data.name}-sample")
+        logger.info("fitting the local engine on a sample of %d users", local.n_users)
+        return GroupDiscovery(cfg).fit(local)
+
+    def _local_dataset(self, data: SparkDataset, users: Any, *, name: str) -> Dataset:
+        """The rows of ``users`` (a DataFrame of user_id) as a local Dataset."""
+        from pyspark.sql import functions as F
+
+        inter = data.interactions.join(F.broadcast(users), "user_id").orderBy(POS)
+        texts = data.texts.join(F.broadcast(users), "user_id").orderBy(POS)
+        inter_pd = inter.select("user_id", "item_id", "rating", "timestamp").toPandas()
+        texts_pd = texts.select("user_id", "text", "item_id", "rating", "timestamp").toPandas()
+        if len(inter_pd) == 0 and len(texts_pd) == 0:
+            raise DataError(
+                "the sample holds no users; raise fit_sample (a count of users, or a fraction)"
+            )
+        items_pd = None
+        if data.items is not None:
+            wanted = inter.select("item_id").union(texts.select("item_id")).distinct()
+            items_pd = data.items.join(wanted, "item_id").toPandas()
+        users_pd = None
+        if data.users is not None:
+            users_pd = data.users.join(F.broadcast(users), "user_id").toPandas()
+        for frame in (inter_pd, texts_pd):
+            for col in ("user_id", "item_id", "text"):
+                if col in frame:
+                    frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+        return Dataset(
+            interactions=inter_pd, texts=texts_pd, items=items_pd, users=users_pd, name=name
+        )
+
+    def _assign(self, fused: Any, centroids: np.ndarray) -> Any:
+        """``uidx, raw`` labels: the nearest centroid by cosine (ties: the lower index)."""
+        from collections.abc import Iterator
+
+        from pyspark.sql import functions as F
+        from pyspark.sql.functions import pandas_udf
+
+        c = normalize_rows(np.asarray(centroids, dtype=np.float32))
+        bc = self.spark.sparkContext.broadcast(c)
+
+        @pandas_udf("long")  # type: ignore[call-overload]
+        def nearest(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
+            cents = bc.value
+            for vectors in batches:
+                if len(vectors) == 0:
+                    yield pd.Series([], dtype=np.int64)
+                    continue
+                x = normalize_rows(_stack(vectors).astype(np.float32))
+                if cents.shape[0] == 0:
+                    yield pd.Series(np.full(len(x), -1, dtype=np.int64))
+                else:
+                    yield pd.Series(np.argmax(x @ cents.T, axis=1).astype(np.int64))
+
+        return fused.select("uidx", nearest(F.col("vector")).alias("group_id"))
+
+    def _cluster(
+        self, fused: Any, n_users: int, cfg: DiscoveryConfig
+    ) -> tuple[Any, dict[str, Any]]:
+        """MLlib clustering, auto-K by silhouette on a sample, then merge / fold / relabel."""
+        from pyspark.ml.functions import array_to_vector
+        from pyspark.sql import functions as F
+
+        cc = cfg.clustering
+        algorithm = _ALGORITHMS[cc.method]
+        features = fused.select("uidx", array_to_vector(F.col("vector")).alias("features")).cache()
+        sample_frac = min(1.0, cc.silhouette_sample / max(n_users, 1))
+        sample = (
+            fused.sample(fraction=sample_frac, seed=cfg.random_state) if sample_frac < 1 else fused
+        )
+        sample_pd = sample.select("uidx", "vector").orderBy("uidx").toPandas()
+        x_sample = _stack(sample_pd["vector"]).astype(np.float32)
+        sample_feats = features.join(sample.select("uidx"), "uidx").orderBy("uidx").cache()
+        models: dict[int, Any] = {}
+
+        def fit_k(k: int) -> Any:
+            if k not in models:
+                models[k] = self._mllib_fit(features, k, algorithm, cc.n_init, cfg.random_state)
+            return models[k]
+
+        def sample_labels(k: int) -> np.ndarray:
+            pred = fit_k(k).transform(sample_feats).select("prediction").toPandas()
+            return pred["prediction"].to_numpy(np.int64)
+
+        k_scores: dict[int, float] = {}
+        if cc.n_groups == "auto":
+            ks = candidate_ks(cc.k_min, cc.k_max, n_users)
+            if not ks:
+                k = 1
+            else:
+                k, _, k_scores = select_n_groups(
+                    x_sample,
+                    ks,
+                    sample_labels,
+                    sample_size=len(x_sample),
+                    random_state=cfg.random_state,
+                )
+        else:
+            k = int(cc.n_groups)
+            if k > n_users:
+                raise ConfigError(
+                    f"n_groups={k} but X has only {n_users} users; "
+                    f"use n_groups <= {n_users} or 'auto'"
+                )
+        model = fit_k(k)
+        raw = model.transform(features).select("uidx", F.col("prediction").cast("long").alias("g"))
+        raw = raw.join(fused.select("uidx", "vector"), "uidx").cache()
+        n_raw = int(raw.agg(F.max("g")).first()[0]) + 1
+        dim = len(x_sample[0])
+        summary = (
+            raw.groupBy("g")
+            .agg(_sum_arrays(F.col("vector"), dim).alias("s"), F.count(F.lit(1)).alias("n"))
+            .toPandas()
+        )
+        sums = np.zeros((n_raw, dim))
+        counts = np.zeros(n_raw, dtype=np.int64)
+        for g, s, n in zip(summary["g"], summary["s"], summary["n"], strict=True):
+            sums[int(g)] = np.asarray(s, dtype=np.float64)
+            counts[int(g)] = int(n)
+        label_map, merged, folded = postprocess_summary(
+            sums, counts, min_group_size=cc.min_group_size, merge_threshold=cc.merge_threshold
+        )
+        mapping = self.spark.createDataFrame(
+            pd.DataFrame({"g": list(label_map), "group_id": list(label_map.values())}),
+            "g long, group_id long",
+        )
+        labels = raw.join(F.broadcast(mapping), "g").select("uidx", "group_id")
+        from usergroups.clustering import cosine_silhouette
+
+        final_sample = labels.join(sample.select("uidx"), "uidx").orderBy("uidx").toPandas()
+        sil = cosine_silhouette(
+            x_sample,
+            final_sample["group_id"].to_numpy(np.int64),
+            sample_size=len(x_sample),
+            random_state=cfg.random_state,
+        )
+        return labels, {
+            "silhouette": None if np.isnan(sil) else float(sil),
+            "k_scores": {
+                str(k_): (None if np.isnan(v) else float(v)) for k_, v in k_scores.items()
+            },
+            "merged": [list(map(int, p)) for p in merged],
+            "folded": folded,
+        }
+
+    @staticmethod
+    def _mllib_fit(features: Any, k: int, algorithm: str, n_init: int, seed: int) -> Any:
+        from pyspark.ml.clustering import BisectingKMeans, KMeans
+
+        if algorithm == "bisecting":
+            return BisectingKMeans(k=k, seed=seed, maxIter=50).fit(features)
+        best, best_cost = None, np.inf
+        # MLlib has no n_init: restart with new seeds and keep the lowest cost, as sklearn does
+        for i in range(n_init):
+            model = KMeans(k=k, seed=seed + i, maxIter=100, tol=1e-6, initSteps=2).fit(features)
+            cost = float(model.summary.trainingCost)
+            if cost < best_cost - 1e-9:
+                best, best_cost = model, cost
+        return best
+
+    # -------------------------------------------------------------- statistics
+    def _finish(
+        self,
+        data: SparkDataset,
+        users: Any,
+        items: Any,
+        inter: Any,
+        fused: Any,
+        labels: Any,
+        texts_v: Any,
+        n_users: int,
+        n_items: int,
+        cfg: DiscoveryConfig,
+        behaviour_dim: int,
+    ) -> None:
+        """Group statistics, recommendations and profiles; builds ``model_``."""
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        from usergroups.pipeline import GroupDiscovery
+        from usergroups.recommend import GroupPopularity
+
+        spark = self.spark
+        labels.createOrReplaceTempView("ug_labels")
+        inter.select("uidx", "iidx").createOrReplaceTempView("ug_inter")
+        counts = spark.sql(
+            "SELECT l.group_id, i.iidx, COUNT(*) AS n FROM ug_inter i "
+            "JOIN ug_labels l ON i.uidx = l.uidx WHERE l.group_id >= 0 "
+            "GROUP BY l.group_id, i.iidx"
+        ).cache()
+        sizes_pd = labels.filter("group_id >= 0").groupBy("group_id").count().toPandas()
+        n_groups = int(sizes_pd["group_id"].max()) + 1 if len(sizes_pd) else 0
+        sizes = np.zeros(n_groups, dtype=np.float32)
+        sizes[sizes_pd["group_id"].to_numpy(np.int64)] = sizes_pd["count"].to_numpy(np.float32)
+        pop_pd = inter.groupBy("iidx").count().toPandas()
+        pop_counts = np.zeros(n_items, dtype=np.float32)
+        pop_counts[pop_pd["iidx"].to_numpy(np.int64)] = pop_pd["count"].to_numpy(np.float32)
+        popularity = pop_counts / max(n_users, 1)
+        counts_pd = counts.toPandas()
+        group_counts = np.zeros((n_groups, n_items), dtype=np.float32)
+        group_counts[
+            counts_pd["group_id"].to_numpy(np.int64), counts_pd["iidx"].to_numpy(np.int64)
+        ] = counts_pd["n"].to_numpy(np.float32)
+        recommender = GroupPopularity.from_arrays(
+            group_counts, sizes, popularity, cfg.recommend.smoothing
+        )
+
+        titles_df = None
+        if data.items is not None:
+            titles_df = items.join(data.items.select("item_id", "title"), "item_id", "left")
+        else:
+            titles_df = items.withColumn("title", F.lit(""))
+        titles_df = titles_df.withColumn("title", F.coalesce("title", F.lit(""))).cache()
+
+        # float32 throughout, so scores and their ties match the local engine bit for bit
+        s = F.lit(float(cfg.recommend.smoothing)).cast("float")
+        pop_df = spark.createDataFrame(
+            pd.DataFrame({"iidx": np.arange(n_items, dtype=np.int64), "p": popularity}),
+            "iidx long, p float",
+        )
+        groups_df = spark.createDataFrame(
+            pd.DataFrame({"group_id": np.arange(n_groups, dtype=np.int64), "size": sizes}),
+            "group_id long, size float",
+        )
+        grid = groups_df.crossJoin(pop_df).join(counts, ["group_id", "iidx"], "left")
+        grid = grid.withColumn("c", F.coalesce(F.col("n").cast("float"), F.lit(0.0).cast("float")))
+        score = (F.col("c") + s * F.col("p")).cast("float") / (F.col("size") + s).cast("float")
+        grid = grid.withColumn("score", score.cast("float"))
+        rank_w = Window.partitionBy("group_id").orderBy(F.col("score").desc(), F.col("iidx"))
+        ranked = grid.withColumn("grank", F.row_number().over(rank_w)).cache()
+
+        n = cfg.recommend.n
+        n_seen = inter.groupBy("uidx").agg(F.count(F.lit(1)).alias("n_seen"))
+        members = labels.join(n_seen, "uidx", "left").fillna(0, ["n_seen"])
+        cand = (
+            members.filter("group_id >= 0")
+            .join(ranked, "group_id")
+            .filter(F.col("grank") <= F.col("n_seen") + F.lit(n))
+        )
+        cand = cand.join(inter.select("uidx", "iidx"), ["uidx", "iidx"], "left_anti")
+        # noise users get global popularity
+        noise = members.filter("group_id < 0")
+        global_rank = pop_df.withColumn(
+            "grank", F.row_number().over(Window.orderBy(F.col("p").desc(), F.col("iidx")))
+        ).withColumn("score", F.col("p"))
+        cand_noise = noise.join(global_rank, F.col("grank") <= F.col("n_seen") + F.lit(n)).join(
+            inter.select("uidx", "iidx"), ["uidx", "iidx"], "left_anti"
+        )
+        cols = ["uidx", "iidx", "group_id", "grank", "score"]
+        cand = cand.select(*cols).unionByName(cand_noise.select(*cols))
+        per_user = Window.partitionBy("uidx").orderBy("grank")
+        recs = (
+            cand.withColumn("rank", F.row_number().over(per_user))
+            .filter(F.col("rank") <= n)
+            .join(users, "uidx")
+            .join(titles_df.select("iidx", "item_id", "title"), "iidx")
+            .select(
+                "user_id",
+                F.col("rank").cast("long").alias("rank"),
+                "item_id",
+                "title",
+                F.col("score").cast("double").alias("score"),
+                F.col("group_id").cast("long").alias("group_id"),
+                "uidx",
+            )
+        ).cache()
+        self.recommendations_ = recs.drop("uidx")
+
+        # lift of each item in each group, over the population (as the profiles compute it)
+        pc = cfg.profile
+        lift = counts.join(groups_df, "group_id").withColumn(
+            "share", F.col("n") / F.greatest(F.col("size").cast("double"), F.lit(1.0))
+        )
+        pop_exact = inter.groupBy("iidx").agg(
+            (F.count(F.lit(1)) / F.lit(float(max(n_users, 1)))).alias("pe")
+        )
+        lift = lift.join(pop_exact, "iidx").withColumn(
+            "lift", F.when(F.col("pe") > 0, F.col("share") / F.col("pe")).otherwise(0.0)
+        )
+        support = F.greatest(F.lit(1), F.least(F.lit(pc.min_support), F.col("size").cast("int")))
+        top_w = Window.partitionBy("group_id").orderBy(
+            F.col("lift").desc(), F.col("n").desc(), F.col("iidx")
+        )
+        top = (
+            lift.filter((F.col("n") >= support) & (F.col("lift") > 1.0))
+            .withColumn("r", F.row_number().over(top_w))
+            .filter(F.col("r") <= pc.n_items)
+            .join(titles_df.select("iidx", "item_id", "title"), "iidx")
+            .select("group_id", "r", "item_id", "title", "lift")
+            .toPandas()
+            .sort_values(["group_id", "r"])
+        )
+        self.group_items_ = (
+            ranked.join(titles_df.select("iidx", "item_id"), "iidx")
+            .join(lift.select("group_id", "iidx", "lift"), ["group_id", "iidx"], "left")
+            .select(
+                "group_id",
+                "item_id",
+                F.col("c").cast("long").alias("count"),
+                F.col("score").cast("double").alias("score"),
+                "lift",
+                F.col("grank").alias("rank"),
+            )
+        )
+
+        # the arrays of the model directory, in user-index order
+        vec_pd = fused.join(labels, "uidx").orderBy("uidx").toPandas()
+        user_ids = [r[0] for r in users.orderBy("uidx").select("user_id").collect()]
+        item_ids = [r[0] for r in items.orderBy("iidx").select("item_id").collect()]
+        titles = {
+            str(r["item_id"]): str(r["title"])
+            for r in titles_df.filter(F.col("title") != "").select("item_id", "title").collect()
+        }
+        seen_pd = inter.select("uidx", "iidx").toPandas()
+        seen = sp.csr_matrix(
+            (
+                np.ones(len(seen_pd), dtype=np.float32),
+                (seen_pd["uidx"].to_numpy(np.int64), seen_pd["iidx"].to_numpy(np.int64)),
+            ),
+            shape=(n_users, n_items),
+        )
+        model = GroupDiscovery(cfg)
+        model._set_state(
+            user_ids=IdVocab.from_ordered(user_ids),
+            item_ids=IdVocab.from_ordered(item_ids),
+            item_titles=titles,
+            labels=vec_pd["group_id"].to_numpy(np.int64),
+            user_vectors=_stack(vec_pd["vector"]).astype(np.float32),
+            semantic=_stack(vec_pd["semantic"]).astype(np.float32),
+            behaviour_dim=behaviour_dim,
+            seen=seen,
+            recommender=recommender,
+        )
+        model.groups_ = self._profiles(data, model, labels, users, texts_v, top, sizes, n_users)
+        self.model_ = model
+        self.assignments_ = spark.createDataFrame(model.assignments_)
+        self._recs_pd = recs.orderBy("uidx", "rank").drop("uidx").toPandas()
+
+    def _profiles(
+        self,
+        data: SparkDataset,
+        model: Any,
+        labels: Any,
+        users: Any,
+        texts_v: Any,
+        top: pd.DataFrame,
+        sizes: np.ndarray,
+        n_users: int,
+    ) -> pd.DataFrame:
+        """Profiles from the local profiler on a sample; sizes and top items from Spark."""
+        from pyspark.sql import functions as F
+
+        from usergroups.profiling import build_profiles
+
+        cfg = self.config_
+        frac = min(1.0, self.profile_sample / max(n_users, 1))
+        picked = users if frac >= 1 else users.sample(fraction=frac, seed=cfg.random_state)
+        local = self._local_dataset(data, picked.select("user_id"), name=data.name)
+        index = {u: i for i, u in enumerate(model.user_ids_.ids.tolist())}
+        rows = np.array([index[str(u)] for u in local.user_ids.ids.tolist()], dtype=np.int64)
+        sample_labels = model.labels_[rows]
+        tv = (
+            texts_v.join(F.broadcast(picked.select("user_id")), "user_id")
+            .orderBy(POS)
+            .select("vector")
+            .toPandas()
+        )
+        dim = model.semantic_.shape[1]
+        text_vectors = (
+            _stack(tv["vector"]).astype(np.float32)
+            if len(tv)
+            else np.zeros((0, dim), dtype=np.float32)
+        )
+        pc = cfg.profile
+        profiles = build_profiles(
+            local,
+            sample_labels,
+            n_keywords=pc.n_keywords,
+            n_items=pc.n_items,
+            min_support=pc.min_support,
+            language=pc.language,
+            text_vectors=text_vectors if len(text_vectors) == len(local.texts) else None,
+            semantic_centroids=model.semantic_centroids_,
+            n_texts=pc.n_texts,
+            text_chars=pc.text_chars,
+            low_rating=pc.low_rating,
+            n_categories=pc.n_categories,
+            n_attribute_values=pc.n_attribute_values,
+        )
+        records = []
+        for g in range(len(sizes)):
+            if g < len(profiles):
+                record = profiles[g].to_record()
+            else:
+                record = {"group_id": g, "label": f"group {g}", "keywords": []}
+            mine = top[top["group_id"] == g]
+            record.update(
+                group_id=g,
+                size=int(sizes[g]),
+                share=float(sizes[g] / max(n_users, 1)),
+                top_items=[str(i) for i in mine["item_id"]],
+                top_item_titles=[str(t or "") for t in mine["title"]],
+                top_item_lifts=[round(float(v), 4) for v in mine["lift"]],
+                llm_label=None,
+                llm_description=None,
+            )
+            records.append(record)
+        if not records:
+            return pd.DataFrame(columns=["group_id", "size", "share", "label"])
+        return pd.DataFrame(records)
+
+    # -------------------------------------------------------------------- output
+    def save(self, directory: str | Path) -> Path:
+        """Write the local engine's model directory, then partitioned Parquet under ``spark/``.
+
+        ``spark/assignments`` and ``spark/recommendations`` are partitioned by
+        ``group_id``; ``spark/group_items`` holds every group's item scores and lifts.
+        """
+        if not hasattr(self, "model_"):
+            raise NotFittedError("this SparkGroupDiscovery is not fitted; call fit(data) first")
+        from usergroups.persistence.model_dir import save_model
+
+        path = save_model(self.model_, Path(directory), recommendations=self._recs_pd)
+        base = path.resolve() / "spark"
+        uri = base.as_uri()
+        self.assignments_.write.mode("overwrite").partitionBy("group_id").parquet(
+            f"{uri}/assignments"
+        )
+        self.recommendations_.write.mode("overwrite").partitionBy("group_id").parquet(
+            f"{uri}/recommendations"
+        )
+        self.group_items_.write.mode("overwrite").parquet(f"{uri}/group_items")
+        return path

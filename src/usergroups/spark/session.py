@@ -1,0 +1,115 @@
+"""Start (or reuse) a SparkSession for the Spark engine.
+
+PySpark is an optional dependency (``pip install 'usergroups[spark]'``) and needs a Java
+runtime (17 or newer). Workers run the same Python as the driver unless
+``PYSPARK_PYTHON`` says otherwise, so the encoder and numpy are importable there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from usergroups._deps import require
+from usergroups.errors import ConfigError, MissingDependencyError
+
+__all__ = ["DEFAULT_CONF", "parse_conf", "spark_session"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONF: dict[str, str] = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "8",
+    # one Arrow batch is one call of the encoder: big enough to keep it busy, small
+    # enough for a worker's memory
+    "spark.sql.execution.arrow.maxRecordsPerBatch": "4096",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.python.worker.reuse": "true",
+    "spark.driver.memory": "4g",
+    # dates without a zone are UTC, as the local reader reads them
+    "spark.sql.session.timeZone": "UTC",
+}
+"""Settings used unless the caller gives their own (``--conf key=value``)."""
+
+
+def parse_conf(values: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """Parse ``["spark.x=1", ...]`` into a dict; only ``spark.*`` keys are accepted.
+
+    Examples
+    --------
+    >>> parse_conf(["spark.sql.shuffle.partitions=4"])
+    {'spark.sql.shuffle.partitions': '4'}
+    """
+    out: dict[str, str] = {}
+    for item in values:
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise ConfigError(
+                f"--conf expects KEY=VALUE, got {item!r}; e.g. spark.driver.memory=8g"
+            )
+        if not key.startswith("spark."):
+            raise ConfigError(
+                f"--conf {key!r} is not a Spark setting; keys start with 'spark.' "
+                "(e.g. spark.executor.memory=8g); use --set for usergroups settings"
+            )
+        out[key] = value.strip()
+    return out
+
+
+def spark_session(
+    master: str | None = "local[2]",
+    conf: Mapping[str, str] | None = None,
+    *,
+    app_name: str = "usergroups",
+) -> Any:
+    """A SparkSession for ``master`` with ``conf`` on top of :data:`DEFAULT_CONF`.
+
+    An active session is reused (Spark allows one per driver); its runtime settings are
+    updated where Spark allows it.
+
+    Parameters
+    ----------
+    master : str or None
+        ``local[N]``, ``spark://host:7077``, ``yarn``, ``k8s://...``; None leaves it to
+        ``spark-submit``.
+    conf : mapping of str to str, optional
+        ``spark.*`` settings.
+
+    Raises
+    ------
+    MissingDependencyError
+        When PySpark or a Java runtime is missing.
+    """
+    require("pyspark", "spark")
+    from pyspark.sql import SparkSession
+
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise MissingDependencyError(
+            "the Spark engine needs a Java runtime (17 or newer) and found none; install one, "
+            "e.g. apt-get install openjdk-17-jre-headless, or set JAVA_HOME"
+        )
+    # the workers must import usergroups, numpy and the encoder: run them on our Python
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    settings = {**DEFAULT_CONF, **dict(conf or {})}
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        for key, value in settings.items():
+            if key.startswith("spark.sql."):
+                active.conf.set(key, value)
+        return active
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    logger.info("Spark %s session on %s", spark.version, spark.sparkContext.master)
+    return spark
