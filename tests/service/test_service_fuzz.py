@@ -63,4 +63,6 @@ def test_api_never_fails_and_errors_keep_their_shape(api_schema, mode: str) -> N
             # nothing to vary (no parameters, or no way to make them invalid)
             skipped.append(f"{operation.method.upper()} {operation.path}")
     assert seen, skipped
-    print(f"{mode}: statuses {sorted(seen)}; nothing to generate for {skipped}")  # something was sent
+    print(
+        f"{mode}: statuses {sorted(seen)}; nothing to generate for {skipped}"
+    )  # something was sent

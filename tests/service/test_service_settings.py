@@ -1,0 +1,107 @@
+"""Settings, keys, rate limits, and the last-resort 500 (in-process, on a real app)."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from service_support import API_KEY, assert_error
+
+from usergroups.errors import ConfigError
+from usergroups.service.security import KeyRing, RateLimiter
+from usergroups.service.settings import load_settings, parse_keys
+
+
+def test_settings_file_then_environment_then_overrides(tmp_path) -> None:
+    path = tmp_path / "serve.toml"
+    path.write_text(
+        "port = 9000\n[limits]\nmax_texts = 4\n[auth.api_keys]\nfile = 'f" + "x" * 20 + "'\n"
+    )
+    env = {"USERGROUPS_API_KEYS": "web:" + "w" * 20, "USERGROUPS_EVENTS_URL": "sqlite:///e.db"}
+    s = load_settings(path, env=env, overrides={"port": 9100, "host": None})
+    assert s.port == 9100 and s.limits.max_texts == 4
+    assert sorted(s.auth.api_keys) == ["file", "web"]
+    assert s.events.url == "sqlite:///e.db"
+
+
+def test_short_keys_are_refused_without_echoing_them(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="shorter than 16") as info:
+        load_settings(env={"USERGROUPS_API_KEYS": "web:tiny-secret"})
+    assert "tiny-secret" not in str(info.value)
+
+
+def test_bad_settings_files_name_the_problem(tmp_path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[limits]\nmax_texts = 0\n")
+    with pytest.raises(ConfigError, match=r"limits\.max_texts"):
+        load_settings(bad, env={})
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(tmp_path / "missing.toml", env={})
+
+
+def test_parse_keys_names_bare_keys() -> None:
+    assert parse_keys("a:1, 2 ,,b:3") == {"a": "1", "key2": "2", "b": "3"}
+
+
+def test_keyring_checks_every_key_and_tells_admin_apart() -> None:
+    ring = KeyRing({"web": "w" * 20, "app": "a" * 20}, {"ops": "o" * 20})
+    assert ring.identify("a" * 20) == ("app", False)
+    assert ring.identify("o" * 20) == ("ops", True)
+    assert ring.identify("w" * 19) is None and ring.identify("") is None
+    assert ring.has_admin and len(ring) == 3
+
+
+def test_rate_limiter_refills_over_time() -> None:
+    limiter = RateLimiter(rate_per_s=2.0, burst=2)
+    assert [limiter.allow("k", now=0.0)[0] for _ in range(3)] == [True, True, False]
+    allowed, wait = limiter.allow("k", now=0.1)
+    assert not allowed and wait == pytest.approx(0.4)
+    assert limiter.allow("k", now=0.6)[0]
+    assert limiter.allow("other", now=0.6)[0]
+
+
+@pytest.mark.timeout(120)
+def test_an_unexpected_error_is_a_500_without_trace_or_path(fitted_model_dir, tmp_path) -> None:
+    from usergroups.service.app import create_app
+    from usergroups.service.state import ServiceState
+
+    settings = load_settings(
+        env={"USERGROUPS_API_KEYS": f"t:{API_KEY}"},
+        overrides={"events.url": f"sqlite:///{tmp_path}/e.sqlite3"},
+    )
+    state = ServiceState(fitted_model_dir, settings).open()
+    app = create_app(state)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError(f"secret detail in {fitted_model_dir}/arrays.npz")
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            return await c.get("/boom", headers={"X-Request-ID": "req-500"})
+
+    import asyncio
+
+    try:
+        response = asyncio.run(call())
+    finally:
+        state.close()
+    err = assert_error(response, 500, "internal_error")
+    assert "req-500" in err["message"]
+    assert "secret" not in json.dumps(response.json())
+    assert response.headers["x-request-id"] == "req-500"
+
+
+def test_no_keys_and_not_anonymous_refuses_to_start(fitted_model_dir, tmp_path) -> None:
+    from usergroups.service.app import create_app
+    from usergroups.service.state import ServiceState
+
+    settings = load_settings(env={}, overrides={"events.url": f"sqlite:///{tmp_path}/e.db"})
+    state = ServiceState(fitted_model_dir, settings).open()
+    try:
+        with pytest.raises(ConfigError, match="no API keys"):
+            create_app(state)
+    finally:
+        state.close()
