@@ -48,6 +48,7 @@ __all__ = [
     "check_vectors",
     "cosine_silhouette",
     "group_centroids",
+    "group_sums",
     "nearest_centroid",
     "normalize_rows",
     "select_n_groups",
@@ -140,7 +141,8 @@ def normalize_rows(X: FloatMatrix) -> FloatMatrix:
     [[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
     """
     X = np.asarray(X, dtype=np.float32)
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    # einsum makes no (n_users, n_features) temporary, unlike np.linalg.norm
+    norms = np.sqrt(np.einsum("ij,ij->i", X, X)).reshape(-1, 1)
     # dividing by 1 keeps zero rows at zero instead of producing NaN
     return np.divide(X, np.where(norms > 0, norms, 1.0), dtype=np.float32)
 
@@ -191,15 +193,49 @@ def group_centroids(X: FloatMatrix, labels: IntVector, n_groups: int) -> FloatMa
     >>> group_centroids(X, np.array([0, 0, 1]), 2).tolist()
     [[0.5, 0.5], [1.0, 1.0]]
     """
-    member = np.flatnonzero(labels != NOISE)
-    # a sparse indicator matrix sums the rows per group in one pass, also for millions of users
-    indicator = sp.csr_matrix(
-        (np.ones(member.size, dtype=np.float64), (labels[member], member)),
-        shape=(n_groups, X.shape[0]),
-    )
-    sums = np.asarray(indicator @ X.astype(np.float64, copy=False))
-    counts = np.asarray(indicator.sum(axis=1)).reshape(-1, 1)
+    sums, counts = group_sums(X, labels, n_groups)
+    counts = counts.reshape(-1, 1)
     return np.divide(sums, np.where(counts > 0, counts, 1.0)).astype(np.float32)
+
+
+_SUM_BLOCK = 65536
+"""Users summed per block by :func:`group_sums`: bounds the float64 copy (1M x 448 would
+otherwise need 3.6 GB at once)."""
+
+
+def group_sums(
+    X: FloatMatrix, labels: IntVector, n_groups: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """Float64 sum of each group's member rows and the group sizes; noise left out.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_users, n_features)
+    labels : ndarray of shape (n_users,), int
+        Values in ``-1 .. n_groups - 1``.
+    n_groups : int
+
+    Returns
+    -------
+    sums : ndarray of shape (n_groups, n_features), float64
+    counts : ndarray of shape (n_groups,), int64
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    sums = np.zeros((n_groups, X.shape[1]), dtype=np.float64)
+    for begin in range(0, X.shape[0], _SUM_BLOCK):
+        block = labels[begin : begin + _SUM_BLOCK]
+        member = np.flatnonzero(block != NOISE)
+        if not member.size:
+            continue
+        # a sparse indicator matrix sums the rows per group in one product
+        indicator = sp.csr_matrix(
+            (np.ones(member.size, dtype=np.float64), (block[member], member)),
+            shape=(n_groups, block.size),
+        )
+        sums += indicator @ np.asarray(X[begin : begin + block.size], dtype=np.float64)
+    member_labels = labels[labels != NOISE]
+    counts = np.bincount(member_labels, minlength=n_groups)[:n_groups].astype(np.int64)
+    return sums, counts
 
 
 def nearest_centroid(X: FloatMatrix, centroids: FloatMatrix) -> IntVector:

@@ -33,6 +33,7 @@ from usergroups.clustering.base import (
     GroupClusterer,
     check_int,
     check_vectors,
+    group_sums,
 )
 from usergroups.errors import ConfigError, DataError
 
@@ -88,10 +89,13 @@ def _check_inputs(X: FloatMatrix, labels: npt.ArrayLike) -> tuple[FloatMatrix, I
 def _group_sums(X: FloatMatrix, labels: IntVector) -> tuple[IntVector, np.ndarray, IntVector]:
     """Distinct non-noise labels (ascending), their float64 row sums and their sizes."""
     member = labels != NOISE
-    groups, inverse, counts = np.unique(labels[member], return_inverse=True, return_counts=True)
-    sums = np.zeros((groups.size, X.shape[1]), dtype=np.float64)
-    np.add.at(sums, inverse, X[member].astype(np.float64))
-    return groups.astype(np.int64), sums, counts.astype(np.int64)
+    groups, inverse = np.unique(labels[member], return_inverse=True)
+    # positions 0..n_distinct-1 instead of labels; sums in blocks, without np.add.at (which
+    # is slow) or a float64 copy of X (which is 3.6 GB for 1M x 448)
+    positions = np.full(labels.shape, NOISE, dtype=np.int64)
+    positions[member] = inverse
+    sums, counts = group_sums(X, positions, int(groups.size))
+    return groups.astype(np.int64), sums, counts
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from sklearn.metrics import adjusted_rand_score
 from usergroups.clustering import (
     METHODS,
     AgglomerativeGroups,
+    FaissKMeansGroups,
     HDBSCANGroups,
     KMeansGroups,
     MiniBatchKMeansGroups,
@@ -23,6 +24,7 @@ from .planted import planted_groups
 EXPECTED_BASE = {
     "kmeans": KMeansGroups,
     "minibatch": MiniBatchKMeansGroups,
+    "faiss": FaissKMeansGroups,
     "agglomerative": AgglomerativeGroups,
     "hdbscan": HDBSCANGroups,
 }
@@ -66,7 +68,7 @@ def test_unknown_method_raises_config_error_naming_the_choices() -> None:
     config = ClusteringConfig.model_construct(method="spectral")
     with pytest.raises(
         ConfigError,
-        match="method='spectral' is not one of 'kmeans', 'minibatch', 'agglomerative', 'hdbscan'",
+        match="method='spectral' is not one of 'kmeans', 'minibatch', 'faiss', 'agglomerative', 'hdbscan'",
     ):
         make_clusterer(config, 0)
 
