@@ -14,6 +14,7 @@ from usergroups.clustering import (
     label_by_centroids,
     make_clusterer,
 )
+from usergroups.clustering.faiss_kmeans import kmeans_plusplus_seeds
 from usergroups.config import ClusteringConfig
 from usergroups.errors import MissingDependencyError
 
@@ -67,3 +68,18 @@ def test_missing_faiss_is_a_missing_dependency_error(monkeypatch: pytest.MonkeyP
     X, _ = planted_groups([20, 20], random_state=0)
     with pytest.raises(MissingDependencyError, match=r"usergroups\[fast\]"):
         FaissKMeansGroups(n_groups=2, random_state=0).fit(X)
+
+
+def test_kmeans_plusplus_picks_one_seed_per_separated_group() -> None:
+    X, y = planted_groups([50, 50, 50, 50], noise=0.05, random_state=1)
+    seeds = kmeans_plusplus_seeds(X, 4, np.random.default_rng(0))
+    rows = [int(np.flatnonzero((s == X).all(axis=1))[0]) for s in seeds]
+    assert sorted(y[rows].tolist()) == [0, 1, 2, 3]
+    again = kmeans_plusplus_seeds(X, 4, np.random.default_rng(0))
+    np.testing.assert_array_equal(seeds, again)
+
+
+def test_kmeans_plusplus_survives_duplicated_points() -> None:
+    X = np.repeat(np.eye(2, dtype=np.float32), 5, axis=0)
+    seeds = kmeans_plusplus_seeds(X, 3, np.random.default_rng(0))
+    assert seeds.shape == (3, 2)
