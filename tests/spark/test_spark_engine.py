@@ -32,7 +32,7 @@ def _config(tmp: Path, **overrides: Any) -> DiscoveryConfig:
         "embedding.model": "hashing:64",
         "embedding.cache_dir": str(tmp / "cache"),
         "clustering.n_groups": 4,
-        "clustering.n_init": 3,
+        "clustering.n_init": 2,
         "user_vectors.n_components": 8,
         **overrides,
     }

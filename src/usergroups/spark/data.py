@@ -272,7 +272,8 @@ def _to_number(df: Any, ours: str, shown: str, label: str) -> Any:
     raw = F.col(ours)
     blank = raw.isNull() | raw.rlike(_BLANK)
     num = F.when(blank, None).otherwise(F.regexp_replace(raw, _STRIP, "").try_cast("double"))
-    df = df.withColumn(ours, num).withColumn("_raw_" + ours, raw)
+    # keep the raw text first: the message quotes the value as it was in the file
+    df = df.withColumn("_raw_" + ours, raw).withColumn(ours, num)
     bad = df.filter(F.col(ours).isNull() & ~(F.col("_raw_" + ours).isNull()))
     bad = bad.filter(~F.col("_raw_" + ours).rlike(_BLANK))
     n_bad = bad.count()

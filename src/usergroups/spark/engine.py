@@ -32,6 +32,7 @@ import logging
 import math
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -519,7 +520,7 @@ class SparkGroupDiscovery:
 
         def gram_times(q: np.ndarray) -> np.ndarray:
             bq = sc.broadcast(q)
-            z = blocks.map(lambda m: m.T @ (m @ bq.value)).treeReduce(lambda a, b: a + b)
+            z = blocks.map(lambda m: m.T @ (m @ bq.value)).reduce(lambda a, b: a + b)
             bq.unpersist()
             return np.asarray(z)
 
@@ -581,8 +582,6 @@ class SparkGroupDiscovery:
 
     def _assign(self, fused: Any, centroids: np.ndarray) -> Any:
         """``uidx, raw`` labels: the nearest centroid by cosine (ties: the lower index)."""
-        from collections.abc import Iterator
-
         from pyspark.sql import functions as F
         from pyspark.sql.functions import pandas_udf
 
@@ -738,14 +737,21 @@ class SparkGroupDiscovery:
             "JOIN ug_labels l ON i.uidx = l.uidx WHERE l.group_id >= 0 "
             "GROUP BY l.group_id, i.iidx"
         ).cache()
-        sizes_pd = labels.filter("group_id >= 0").groupBy("group_id").count().toPandas()
-        n_groups = int(sizes_pd["group_id"].max()) + 1 if len(sizes_pd) else 0
-        sizes = np.zeros(n_groups, dtype=np.float32)
-        sizes[sizes_pd["group_id"].to_numpy(np.int64)] = sizes_pd["count"].to_numpy(np.float32)
-        pop_pd = inter.groupBy("iidx").count().toPandas()
-        pop_counts = np.zeros(n_items, dtype=np.float32)
-        pop_counts[pop_pd["iidx"].to_numpy(np.int64)] = pop_pd["count"].to_numpy(np.float32)
-        popularity = pop_counts / max(n_users, 1)
+        # the model directory needs these arrays on the driver anyway: collect once
+        vec_pd = fused.join(labels, "uidx").join(users, "uidx").orderBy("uidx").toPandas()
+        seen_pd = inter.select("uidx", "iidx").toPandas()
+        label_arr = vec_pd["group_id"].to_numpy(np.int64)
+        seen = sp.csr_matrix(
+            (
+                np.ones(len(seen_pd), dtype=np.float32),
+                (seen_pd["uidx"].to_numpy(np.int64), seen_pd["iidx"].to_numpy(np.int64)),
+            ),
+            shape=(n_users, n_items),
+        )
+        members = label_arr >= 0
+        n_groups = int(label_arr.max()) + 1 if members.any() else 0
+        sizes = np.bincount(label_arr[members], minlength=n_groups).astype(np.float32)
+        popularity = np.asarray(seen.sum(axis=0)).ravel().astype(np.float32) / max(n_users, 1)
         counts_pd = counts.toPandas()
         group_counts = np.zeros((n_groups, n_items), dtype=np.float32)
         group_counts[
@@ -821,8 +827,13 @@ class SparkGroupDiscovery:
         lift = counts.join(groups_df, "group_id").withColumn(
             "share", F.col("n") / F.greatest(F.col("size").cast("double"), F.lit(1.0))
         )
+        # popularity in float32, then float64, exactly as the local profiler rounds it,
+        # so equal lifts tie (and break ties) the same way
         pop_exact = inter.groupBy("iidx").agg(
-            (F.count(F.lit(1)) / F.lit(float(max(n_users, 1)))).alias("pe")
+            (F.count(F.lit(1)).cast("float") / F.lit(float(max(n_users, 1))).cast("float"))
+            .cast("float")
+            .cast("double")
+            .alias("pe")
         )
         lift = lift.join(pop_exact, "iidx").withColumn(
             "lift", F.when(F.col("pe") > 0, F.col("share") / F.col("pe")).otherwise(0.0)
@@ -854,27 +865,18 @@ class SparkGroupDiscovery:
         )
 
         # the arrays of the model directory, in user-index order
-        vec_pd = fused.join(labels, "uidx").orderBy("uidx").toPandas()
-        user_ids = [r[0] for r in users.orderBy("uidx").select("user_id").collect()]
+        user_ids = vec_pd["user_id"].tolist()
         item_ids = [r[0] for r in items.orderBy("iidx").select("item_id").collect()]
         titles = {
             str(r["item_id"]): str(r["title"])
             for r in titles_df.filter(F.col("title") != "").select("item_id", "title").collect()
         }
-        seen_pd = inter.select("uidx", "iidx").toPandas()
-        seen = sp.csr_matrix(
-            (
-                np.ones(len(seen_pd), dtype=np.float32),
-                (seen_pd["uidx"].to_numpy(np.int64), seen_pd["iidx"].to_numpy(np.int64)),
-            ),
-            shape=(n_users, n_items),
-        )
         model = GroupDiscovery(cfg)
         model._set_state(
             user_ids=IdVocab.from_ordered(user_ids),
             item_ids=IdVocab.from_ordered(item_ids),
             item_titles=titles,
-            labels=vec_pd["group_id"].to_numpy(np.int64),
+            labels=label_arr,
             user_vectors=_stack(vec_pd["vector"]).astype(np.float32),
             semantic=_stack(vec_pd["semantic"]).astype(np.float32),
             behaviour_dim=behaviour_dim,
