@@ -112,7 +112,7 @@ WARM_METRICS: tuple[str, ...] = (
 COLD_METRICS: tuple[str, ...] = WARM_METRICS
 """Metrics kept per method on the cold protocol (``DESIGN.md``: NDCG@10, Recall@20)."""
 
-METHOD_ORDER: tuple[str, ...] = (*DEFAULT_BASELINES, "SeedRecipe", "UserGroups")
+METHOD_ORDER: tuple[str, ...] = (*DEFAULT_BASELINES, "SeedRecipe", "UserGroups", "Hybrid")
 """Row order of every table."""
 
 REFERENCE_NDCG: dict[str, dict[str, float]] = {
@@ -328,6 +328,13 @@ def _run_warm(
     )
     clock.add_method("UserGroups", time.perf_counter() - t)
 
+    if gd.personal_ is not None:
+        t = time.perf_counter()
+        methods["Hybrid"] = _pick(
+            evaluate_scores(_warm_hybrid_scorer(split, gd), split), WARM_METRICS
+        )
+        clock.add_method("Hybrid", time.perf_counter() - t)
+
     t = time.perf_counter()
     groups = _group_metrics(split, gd, labels, seed_labels, stability_seeds)
     sweep = _k_sweep(split, gd, k_sweep)
@@ -382,8 +389,9 @@ def _run_cold(
     clock.add_method("cold SeedRecipe", time.perf_counter() - t)
 
     t = time.perf_counter()
-    predicted = gd.predict(queries)  # argmax group, as GroupDiscovery.assign recommends
-    scores = gd.recommender_.group_scores(predicted)
+    # what GroupDiscovery.assign ranks: the argmax group's scores, blended with the aligned
+    # text → item scores when the model is aligned
+    scores = gd.text_scores(queries)
     item_ids = gd.item_ids_.ids
 
     def cold_scores(rows: IntVector) -> npt.ArrayLike:
@@ -395,7 +403,8 @@ def _run_cold(
         "n_users": split.n_test_users,
         "n_eligible_users": split.params.get("n_eligible_users"),
         "n_groups": gd.n_groups_,
-        "assignment": "argmax of predict_proba (GroupDiscovery.predict)",
+        "assignment": "argmax of predict_proba, blended with the aligned text scores "
+        f"(cold_weight {gd.cold_weight_:g}; GroupDiscovery.text_scores)",
         "methods": methods,
     }
 
@@ -486,6 +495,17 @@ def _warm_group_scorer(
     def score(rows: IntVector) -> npt.ArrayLike:
         groups = labels[split.test_users[rows]]
         return split.align_item_scores(recommender.group_scores(groups), item_ids)
+
+    return score
+
+
+def _warm_hybrid_scorer(split: Split, gd: GroupDiscovery) -> ScoreFn:
+    """Each test user's scores from GroupDiscovery.user_scores (group + personal blend)."""
+    item_ids = gd.item_ids_.ids
+    rows_of = gd.user_ids_.index(split.dataset.user_ids.ids[split.test_users], what="user_id")
+
+    def score(rows: IntVector) -> npt.ArrayLike:
+        return split.align_item_scores(gd._user_scores(rows_of[rows]), item_ids)
 
     return score
 

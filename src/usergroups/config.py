@@ -22,6 +22,7 @@ from usergroups.errors import ConfigError
 
 __all__ = [
     "DEFAULT_MODEL",
+    "AlignConfig",
     "AssignConfig",
     "ClusteringConfig",
     "DiscoveryConfig",
@@ -73,9 +74,18 @@ class UserVectorConfig(_Section):
     text_pooling: Literal["mean", "rating"] = "mean"
     behaviour: Literal["svd", "item_mean", "none"] = "svd"
     n_components: int = Field(64, ge=1, description="SVD dimensions of the behaviour part")
-    text_weight: float = Field(
-        0.5, ge=0.0, le=1.0, description="share of the text part; behaviour gets the rest"
+    text_weight: float | Literal["auto"] = Field(
+        "auto",
+        description="share of the text part (0..1); behaviour gets the rest; 'auto' chooses "
+        "it on validation data carved from training",
     )
+
+    @field_validator("text_weight")
+    @classmethod
+    def _check_text_weight(cls, v: float | str) -> float | str:
+        if not isinstance(v, str) and not 0.0 <= v <= 1.0:
+            raise ValueError("text_weight must be in [0, 1] or 'auto'")
+        return v
 
 
 class ClusteringConfig(_Section):
@@ -91,6 +101,11 @@ class ClusteringConfig(_Section):
         0.98, gt=0.0, le=1.0, description="merge groups whose centroids' cosine exceeds this"
     )
     silhouette_sample: int = Field(5000, ge=100)
+    select: Literal["validation", "silhouette"] = Field(
+        "validation",
+        description="how n_groups='auto' is chosen: by group-popularity NDCG@10 on validation "
+        "data carved from training (the fewest groups within 2 % of the best), or by silhouette",
+    )
 
     @field_validator("n_groups")
     @classmethod
@@ -108,12 +123,62 @@ class AssignConfig(_Section):
 
 
 class RecommendConfig(_Section):
-    """Group-popularity recommendations."""
+    """Group-popularity recommendations, blended with a personal model and, for new users,
+    with the aligned text → item scores."""
 
     n: int = Field(10, ge=1)
     smoothing: float = Field(
         10.0, ge=0.0, description="pseudo-count pulling small groups toward global popularity"
     )
+    personal: Literal["ease", "none"] = Field(
+        "ease", description="user-level model blended with the group's scores for known users"
+    )
+    personal_weight: float | Literal["auto"] = Field(
+        "auto", description="weight of the personal model (0..1); 'auto' chooses on validation"
+    )
+    ease_l2: float = Field(250.0, gt=0.0, description="EASE regularisation")
+    ease_keep: int = Field(256, ge=1, description="EASE weights kept per item (pruning)")
+    cold_weight: float | Literal["auto"] = Field(
+        "auto",
+        description="weight of the aligned text → item scores for new users (0..1); the "
+        "group's scores get the rest; 'auto' chooses on validation",
+    )
+
+    @field_validator("personal_weight", "cold_weight")
+    @classmethod
+    def _check_weight(cls, v: float | str) -> float | str:
+        if not isinstance(v, str) and not 0.0 <= v <= 1.0:
+            raise ValueError("weights must be in [0, 1] or 'auto'")
+        return v
+
+
+class AlignConfig(_Section):
+    """Aligning text vectors with behaviour (see :mod:`usergroups.alignment`)."""
+
+    method: Literal["head", "lora", "none"] = Field(
+        "head",
+        description="'head': a projection head on frozen vectors; 'lora': also fine-tune the "
+        "encoder with LoRA adapters (slow on CPU); 'none': frozen vectors",
+    )
+    dim: int = Field(64, ge=2, description="dimension of the aligned space")
+    max_epochs: int = Field(100, ge=1)
+    patience: int = Field(8, ge=1, description="epochs without validation gain before stopping")
+    lr: float = Field(0.01, gt=0.0)
+    weight_decay: float = Field(1e-4, ge=0.0)
+    batch_size: int = Field(256, ge=1)
+    min_keep: float = Field(
+        0.2, gt=0.0, le=1.0, description="least share of a user's texts kept per epoch"
+    )
+    time_budget_s: float | None = Field(None, gt=0.0, description="stop training after this")
+    cold_fraction: float = Field(
+        0.1, ge=0.0, lt=1.0, description="share of users with 2+ texts held out as new users"
+    )
+    lora_rank: int = Field(8, ge=1)
+    lora_budget_s: float = Field(
+        300.0, gt=0.0, description="wall-time budget of LoRA fine-tuning"
+    )
+    lora_max_seq_length: int = Field(128, ge=8)
+    lora_batch_size: int = Field(16, ge=1)
 
 
 class ProfileConfig(_Section):
@@ -156,6 +221,7 @@ class DiscoveryConfig(_Section):
     clustering: ClusteringConfig = ClusteringConfig()
     assign: AssignConfig = AssignConfig()
     recommend: RecommendConfig = RecommendConfig()
+    align: AlignConfig = AlignConfig()
     profile: ProfileConfig = ProfileConfig()
     labels: LabelConfig = LabelConfig()
     random_state: int = 0

@@ -39,7 +39,7 @@ from usergroups.data import Dataset, IdVocab
 from usergroups.errors import DataError, NotFittedError
 from usergroups.fusion import UserVectorBuilder, l2_normalise, pool_rows
 from usergroups.profiling import build_profiles
-from usergroups.recommend import GroupPopularity
+from usergroups.recommend import GroupPopularity, top_n
 
 __all__ = ["GroupDiscovery"]
 
@@ -106,7 +106,18 @@ class GroupDiscovery:
         if self.encoder is None:
             from usergroups.embedding import make_encoder
 
-            self.encoder = make_encoder(self.config.embedding)
+            embedding = self.config.embedding
+            adapter = getattr(self, "adapter_dir_", None)
+            if adapter is not None:
+                # LoRA-aligned: the base model with the adapters merged in
+                from usergroups.alignment.lora import merged_model_dir
+                from usergroups.embedding.sentence_transformer import resolve_model
+
+                merged = merged_model_dir(
+                    resolve_model(embedding.model)[0], adapter, _lora_cache(self.config)
+                )
+                embedding = embedding.model_copy(update={"model": str(merged)})
+            self.encoder = make_encoder(embedding)
         return self.encoder
 
     def _encode(self, texts: list[str], show_progress: bool) -> np.ndarray:
@@ -163,30 +174,67 @@ class GroupDiscovery:
             text_pooling=uv.text_pooling,
             behaviour=uv.behaviour,
             n_components=uv.n_components,
-            text_weight=uv.text_weight,
+            text_weight=0.5 if uv.text_weight == "auto" else uv.text_weight,
             random_state=cfg.random_state,
         ).fit(dataset, text_vectors, item_vectors)
         timings["user_vectors"] = time.perf_counter() - t
         # kept for engines that project more users with the fitted SVD (usergroups.spark)
         self.user_vector_builder_ = builder
 
+        aligned = None
+        x = dataset.interaction_matrix()
+        user_vectors = builder.vectors_
+        behaviour_dim = builder.behaviour_.shape[1]
+        clusterer_model = self._make_clusterer()
+        if self.clusterer is None and _needs_validation(cfg):
+            from usergroups.alignment import fit_aligned, fuse_blocks
+
+            t = time.perf_counter()
+            result = fit_aligned(
+                dataset,
+                text_vectors,
+                item_vectors,
+                builder.semantic_,
+                lambda m: _behaviour(builder, m, cfg),
+                cfg,
+            )
+            if cfg.align.method == "lora":
+                text_vectors, item_vectors, result = self._lora(
+                    dataset, result, show_progress, builder, timings
+                )
+            timings["alignment"] = time.perf_counter() - t
+            aligned = result.aligned
+            user_vectors = fuse_blocks(result.aligned, result.behaviour, result.text_weight)
+            behaviour_dim = result.behaviour.shape[1]
+            if result.n_groups is not None:
+                from usergroups.clustering import make_clusterer
+
+                chosen = cfg.clustering.model_copy(update={"n_groups": result.n_groups})
+                clusterer_model = make_clusterer(chosen, cfg.random_state)
+            self.alignment_ = result
+
         t = time.perf_counter()
-        clusterer = self._make_clusterer().fit(builder.vectors_)
+        clusterer = clusterer_model.fit(user_vectors)
         labels = np.asarray(clusterer.labels_, dtype=np.int64)
         timings["clustering"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        x = dataset.interaction_matrix()
+        result_or_none = getattr(self, "alignment_", None) if aligned is not None else None
         self._set_state(
             user_ids=dataset.user_ids,
             item_ids=dataset.item_ids,
             item_titles=dataset.item_titles(),
             labels=labels,
-            user_vectors=builder.vectors_,
+            user_vectors=user_vectors,
             semantic=builder.semantic_,
-            behaviour_dim=builder.behaviour_.shape[1],
+            behaviour_dim=behaviour_dim,
             seen=x,
             recommender=GroupPopularity(smoothing=cfg.recommend.smoothing).fit(x, labels),
+            aligned=aligned,
+            head=None if result_or_none is None else result_or_none.head,
+            personal=None if result_or_none is None else result_or_none.personal,
+            personal_weight=0.0 if result_or_none is None else result_or_none.personal_weight,
+            cold_weight=0.0 if result_or_none is None else result_or_none.cold_weight,
         )
         pc = cfg.profile
         profiles = build_profiles(
@@ -234,14 +282,102 @@ class GroupDiscovery:
                 str(k): _maybe_float(v)
                 for k, v in (getattr(clusterer, "k_scores_", {}) or {}).items()
             },
+            "k_selection": "silhouette" if getattr(clusterer, "k_scores_", None) else "fixed",
             "merged": [list(map(int, p)) for p in getattr(clusterer, "merged_", [])],
             "folded": [int(g) for g in getattr(clusterer, "folded_", [])],
             "embedding_cache": cache,
             "encoder": str(getattr(self.encoder, "name", type(self.encoder).__name__)),
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
+        if result_or_none is not None:
+            report = result_or_none.report
+            self.metrics_["alignment"] = report
+            if result_or_none.n_groups is not None:
+                # the number of groups was chosen by validation NDCG@10 of group popularity
+                self.metrics_["k_scores"] = {
+                    str(e["k"]): e["ndcg"]
+                    for e in report["grid"]
+                    if e["text_weight"] == report["text_weight"]
+                }
+                self.metrics_["k_selection"] = "validation"
         logger.info("found %d groups in %s", self.metrics_["n_groups"], dataset.name)
         return self
+
+    def _lora(
+        self,
+        dataset: Dataset,
+        first: Any,
+        show_progress: bool,
+        builder: UserVectorBuilder,
+        timings: dict[str, float],
+    ) -> tuple[np.ndarray, np.ndarray | None, Any]:
+        """Fine-tune the encoder with LoRA on the carve, re-embed, and align again."""
+        import tempfile
+
+        from usergroups.alignment import fit_aligned
+        from usergroups.alignment.lora import fine_tune_lora
+        from usergroups.embedding.sentence_transformer import resolve_model
+        from usergroups.errors import ConfigError
+
+        cfg = self.config
+        if self.encoder is not None and not hasattr(self, "adapter_dir_"):
+            # a caller's encoder cannot be fine-tuned; the configured model can
+            logger.info("align.method='lora' fine-tunes config.embedding.model")
+        if first.head is None or first.carve is None:
+            raise ConfigError("align.method='lora' needs texts and a trained alignment head")
+        if len(dataset.texts) == 0:
+            raise ConfigError(
+                "align.method='lora' fine-tunes the encoder on users' texts, and this dataset "
+                "has none; use align.method='head'"
+            )
+        carve = first.carve
+        keep = np.flatnonzero(carve.text_keep)
+        texts = dataset.texts["text"].astype(str).to_numpy()[keep].tolist()
+        users = dataset.user_ids.index(dataset.texts["user_id"])[keep]
+        ac = cfg.align
+        work = Path(tempfile.mkdtemp(prefix="lora-", dir=_lora_cache(cfg, create=True)))
+        t = time.perf_counter()
+        lora = fine_tune_lora(
+            resolve_model(cfg.embedding.model)[0],
+            texts,
+            users,
+            carve.x_train,
+            first.head,
+            work / "adapter",
+            rank=ac.lora_rank,
+            budget_s=ac.lora_budget_s,
+            max_seq_length=ac.lora_max_seq_length,
+            batch_size=ac.lora_batch_size,
+            random_state=cfg.random_state,
+        )
+        timings["lora"] = time.perf_counter() - t
+        self.adapter_dir_ = lora.adapter_dir
+        self.encoder = None  # the next encode uses the merged model
+        t = time.perf_counter()
+        text_vectors = self._encode(dataset.texts["text"].tolist(), show_progress)
+        item_vectors = None
+        if dataset.items is not None and (dataset.items["title"] != "").any():
+            item_vectors = self._encode(_item_documents(dataset), show_progress)
+        timings["embedding_lora"] = time.perf_counter() - t
+        builder.fit(dataset, text_vectors, item_vectors)
+        result = fit_aligned(
+            dataset,
+            text_vectors,
+            item_vectors,
+            builder.semantic_,
+            lambda m: _behaviour(builder, m, cfg),
+            cfg.with_overrides({"align.method": "head"}),
+        )
+        result.report["method"] = "lora"
+        result.report["lora"] = {
+            "steps": lora.steps,
+            "texts_seen": lora.texts_seen,
+            "seconds": round(lora.seconds, 1),
+            "first_loss": round(float(np.mean(lora.losses[:20])), 4) if lora.losses else None,
+            "last_loss": round(float(np.mean(lora.losses[-20:])), 4) if lora.losses else None,
+            "head_only_val_ndcg": first.report.get("direct_val_ndcg"),
+        }
+        return text_vectors, item_vectors, result
 
     def _set_state(
         self,
@@ -255,8 +391,19 @@ class GroupDiscovery:
         behaviour_dim: int,
         seen: sp.csr_matrix,
         recommender: GroupPopularity,
+        aligned: np.ndarray | None = None,
+        head: Any = None,
+        personal: Any = None,
+        personal_weight: float = 0.0,
+        cold_weight: float = 0.0,
     ) -> None:
-        """Derive every learned attribute from the arrays (shared by fit and load)."""
+        """Derive every learned attribute from the arrays (shared by fit and load).
+
+        ``aligned`` (users' vectors in the aligned space; defaults to ``semantic``),
+        ``head`` (:class:`~usergroups.alignment.AlignmentHead`), ``personal``
+        (:class:`~usergroups.recommend.hybrid.PrunedEASE`) and the two blend weights
+        come from :func:`usergroups.alignment.fit_aligned`.
+        """
         n_groups = int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
         members = labels >= 0
         self.user_ids_ = user_ids
@@ -268,6 +415,14 @@ class GroupDiscovery:
         self.behaviour_dim_ = behaviour_dim
         self.seen_ = sp.csr_matrix(seen, dtype=np.float32)
         self.recommender_ = recommender
+        self.aligned_ = semantic if aligned is None else np.asarray(aligned, dtype=np.float32)
+        self.head_ = head
+        self.personal_ = personal
+        self.personal_weight_ = float(personal_weight)
+        self.cold_weight_ = float(cold_weight)
+        self.aligned_centroids_ = l2_normalise(
+            pool_rows(labels[members], self.aligned_[members], n_groups)
+        )
         self.centroids_ = l2_normalise(pool_rows(labels[members], user_vectors[members], n_groups))
         self.semantic_centroids_ = l2_normalise(
             pool_rows(labels[members], semantic[members], n_groups)
@@ -280,7 +435,6 @@ class GroupDiscovery:
         self.assignments_ = pd.DataFrame(
             {"user_id": user_ids.ids, "group_id": labels, "confidence": conf}
         )
-        self._knn = None
 
     # ----------------------------------------------------------------- using it
     def _check_fitted(self) -> None:
@@ -302,8 +456,28 @@ class GroupDiscovery:
             raise DataError("predict needs at least one text")
         return l2_normalise(self._encode(texts, show_progress=False))
 
+    def _new_users(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Group probabilities and aligned vectors of new users known by one text each."""
+        self._check_fitted()
+        semantic = self._text_semantic(texts)
+        query = semantic if self.head_ is None else self.head_.transform(semantic)
+        if self.n_groups_ == 0:
+            return np.zeros((len(semantic), 0), dtype=np.float32), query
+        if self.config.assign.method == "centroid":
+            return softmax_confidence(query @ self.aligned_centroids_.T), query
+        from usergroups.alignment import knn_proba
+
+        proba = knn_proba(
+            query, self.aligned_, self.labels_, self.n_groups_, self.config.assign.n_neighbors
+        )
+        return proba, query
+
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Group probabilities of new users known only by one text each.
+
+        The text goes through the encoder and, when the model is aligned, the alignment
+        head; then a distance-weighted vote of the nearest members (``assign.method =
+        "knn"``) or the softmax over the group centroids (``"centroid"``) decides.
 
         Parameters
         ----------
@@ -313,31 +487,7 @@ class GroupDiscovery:
         -------
         ndarray of shape (n, n_groups)
         """
-        self._check_fitted()
-        semantic = self._text_semantic(texts)
-        if self.n_groups_ == 0:
-            return np.zeros((len(semantic), 0), dtype=np.float32)
-        if self.config.assign.method == "centroid":
-            return softmax_confidence(semantic @ self.semantic_centroids_.T)
-        return self._knn_proba(semantic)
-
-    def _knn_proba(self, semantic: np.ndarray) -> np.ndarray:
-        # distance-weighted vote of the nearest members in the encoder's space
-        members = (self.labels_ >= 0) & (np.linalg.norm(self.semantic_, axis=1) > 0)
-        if not members.any():
-            return softmax_confidence(semantic @ self.semantic_centroids_.T)
-        ref = self.semantic_[members]
-        ref_labels = self.labels_[members]
-        k = min(self.config.assign.n_neighbors, len(ref))
-        sims = semantic @ ref.T
-        nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        near_sims = np.take_along_axis(sims, nearest, axis=1)
-        weights = np.exp((near_sims - near_sims.max(axis=1, keepdims=True)) / 0.05)
-        proba = np.zeros((len(semantic), self.n_groups_), dtype=np.float64)
-        rows = np.repeat(np.arange(len(semantic)), k)
-        np.add.at(proba, (rows, ref_labels[nearest].ravel()), weights.ravel())
-        proba /= proba.sum(axis=1, keepdims=True)
-        return proba.astype(np.float32)
+        return self._new_users(texts)[0]
 
     def predict(self, texts: list[str]) -> np.ndarray:
         """Group id of each new user from their text; shape (n,)."""
@@ -353,10 +503,10 @@ class GroupDiscovery:
         -------
         DataFrame with columns ``text, group_id, confidence, label, items, titles``.
         """
-        proba = self.predict_proba(texts)
+        proba, query = self._new_users(texts)
         groups = proba.argmax(axis=1) if proba.shape[1] else np.full(len(proba), -1, dtype=np.int64)
         conf = proba[np.arange(len(proba)), groups] if proba.shape[1] else np.zeros(len(proba))
-        idx, _ = self.recommender_.recommend_groups(groups, n=n)
+        idx, _ = top_n(self._cold_scores(groups, query), n)
         labels = dict(zip(self.groups_["group_id"], self.groups_["label"], strict=True))
         return pd.DataFrame(
             {
@@ -368,6 +518,61 @@ class GroupDiscovery:
                 "titles": [[self.item_titles_.get(i, "") for i in self._item_list(r)] for r in idx],
             }
         )
+
+    def _cold_scores(self, groups: np.ndarray, query: np.ndarray) -> np.ndarray:
+        scores = self.recommender_.group_scores(groups)
+        if self.head_ is not None and self.cold_weight_ > 0:
+            from usergroups.recommend.hybrid import blend
+
+            direct = np.exp(self.head_.item_scores(query))
+            scores = blend(scores, direct, self.cold_weight_)
+        return scores
+
+    def text_scores(self, texts: list[str]) -> np.ndarray:
+        """Item scores for new users known by one text each, as :meth:`assign` ranks them.
+
+        The predicted group's popularity, blended (when the model is aligned) with the
+        head's direct text → item probabilities by ``cold_weight_``; shape (n, n_items).
+        """
+        proba, query = self._new_users(texts)
+        groups = proba.argmax(axis=1) if proba.shape[1] else np.full(len(proba), -1, dtype=np.int64)
+        return self._cold_scores(groups, query)
+
+    def new_user_scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Group probabilities and item scores of new users, from one encoding pass.
+
+        :meth:`predict_proba` and :meth:`text_scores` together, for callers that need
+        both (the HTTP service's ``POST /assign``) without encoding the texts twice.
+
+        Returns
+        -------
+        proba : ndarray of shape (n, n_groups)
+        scores : ndarray of shape (n, n_items)
+        """
+        proba, query = self._new_users(texts)
+        groups = proba.argmax(axis=1) if proba.shape[1] else np.full(len(proba), -1, dtype=np.int64)
+        return proba, self._cold_scores(groups, query)
+
+    def user_scores(self, user_ids: list[str] | str) -> np.ndarray:
+        """Item scores of known users, as :meth:`recommend` ranks them (seen items not masked).
+
+        The group's popularity, blended with the personal model (EASE) by
+        ``personal_weight_`` when there is one; shape (n, n_items).
+        """
+        self._check_fitted()
+        if isinstance(user_ids, str):
+            user_ids = [user_ids]
+        rows = self.user_ids_.index([str(u) for u in user_ids], what="user_id")
+        return self._user_scores(rows)
+
+    def _user_scores(self, rows: np.ndarray) -> np.ndarray:
+        scores = self.recommender_.group_scores(self.labels_[rows])
+        if self.personal_ is not None and self.personal_weight_ > 0:
+            from usergroups.recommend.hybrid import blend
+
+            personal = self.personal_.scores(self.seen_[rows])
+            scores = blend(scores, personal, self.personal_weight_)
+        return scores
 
     def _item_list(self, row: np.ndarray) -> list[str]:
         return [str(self.item_ids_.ids[i]) for i in row if i >= 0]
@@ -385,7 +590,11 @@ class GroupDiscovery:
         user_ids = [str(u) for u in user_ids]
         rows = self.user_ids_.index(user_ids, what="user_id")
         groups = self.labels_[rows]
-        idx, scores = self.recommender_.recommend_groups(groups, n=n, exclude=self.seen_[rows])
+        scores = self._user_scores(rows)
+        seen = self.seen_[rows]
+        r, c = seen.nonzero()
+        scores[r, c] = -np.inf
+        idx, scores = top_n(scores, n)
         valid = idx >= 0
         rr, cc = np.nonzero(valid)
         items = self.item_ids_.ids[idx[valid]]
@@ -414,6 +623,40 @@ class GroupDiscovery:
         from usergroups.persistence.model_dir import load_model
 
         return load_model(cls, Path(directory))
+
+
+def _lora_cache(cfg: DiscoveryConfig, create: bool = False) -> Path:
+    """Where merged LoRA models and training work live: ``lora/`` beside the embeddings."""
+    from usergroups.embedding import default_cache_dir
+
+    root = Path(cfg.embedding.cache_dir) if cfg.embedding.cache_dir else default_cache_dir()
+    path = root.parent / "lora"
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _needs_validation(cfg: DiscoveryConfig) -> bool:
+    """Whether fit carves validation data: to align, or to choose an 'auto' setting."""
+    rc = cfg.recommend
+    return (
+        cfg.align.method != "none"
+        or cfg.user_vectors.text_weight == "auto"
+        or (cfg.clustering.n_groups == "auto" and cfg.clustering.select == "validation")
+        or (rc.personal != "none" and rc.personal_weight == "auto")
+    )
+
+
+def _behaviour(builder: UserVectorBuilder, x: sp.csr_matrix, cfg: DiscoveryConfig) -> np.ndarray:
+    """Behaviour vectors of a user × item matrix, as ``user_vectors.behaviour`` says."""
+    from usergroups.fusion.vectors import _row_mean, _svd_behaviour
+
+    kind = cfg.user_vectors.behaviour
+    if kind == "svd":
+        return l2_normalise(_svd_behaviour(x, cfg.user_vectors.n_components, cfg.random_state)[0])
+    if kind == "item_mean":
+        return l2_normalise(_row_mean(x, builder.item_vectors_))
+    return np.zeros((x.shape[0], 0), dtype=np.float32)
 
 
 def _item_documents(dataset: Dataset) -> list[str]:

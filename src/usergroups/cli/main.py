@@ -198,6 +198,13 @@ def _load_input(
     default=None,
     help="How the encoder runs (embedding.backend); recorded in the model directory.",
 )
+@click.option(
+    "--align",
+    type=click.Choice(["none", "head", "lora"]),
+    default=None,
+    help="Align text vectors with behaviour (align.method; default 'head'): a projection "
+    "head on frozen vectors, LoRA fine-tuning of the encoder too, or frozen vectors.",
+)
 @click.option("--seed", type=int, default=None, help="random_state.")
 @click.option("--set", "sets", multiple=True, help="Any setting, e.g. --set clustering.k_max=12.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
@@ -243,6 +250,7 @@ def discover(
     method: str | None,
     model: str | None,
     backend: str | None,
+    align: str | None,
     seed: int | None,
     sets: tuple[str, ...],
     no_progress: bool,
@@ -269,6 +277,8 @@ def discover(
         overrides["embedding.model"] = model
     if backend:
         overrides["embedding.backend"] = backend
+    if align:
+        overrides["align.method"] = align
     if seed is not None:
         overrides["random_state"] = seed
     if label_endpoint:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import platform
+import shutil
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -96,8 +97,18 @@ def save_model(
         _write_json(tmp / "config.json", model.config.model_dump(mode="json"))
         _write_json(tmp / "versions.json", _versions(model))
         _write_json(tmp / "metrics.json", getattr(model, "metrics_", {}))
+        extra: dict[str, Any] = {
+            "aligned": model.aligned_,
+            "personal_weight": np.array(model.personal_weight_, dtype=np.float64),
+            "cold_weight": np.array(model.cold_weight_, dtype=np.float64),
+        }
+        if model.head_ is not None:
+            extra.update(model.head_.to_arrays())
+        if model.personal_ is not None:
+            extra.update(model.personal_.to_arrays())
         np.savez_compressed(
             tmp / "arrays.npz",
+            **extra,
             labels=model.labels_,
             user_vectors=model.user_vectors_,
             semantic=model.semantic_,
@@ -108,6 +119,10 @@ def save_model(
             seen_indptr=seen.indptr.astype(np.int64),
             seen_indices=seen.indices.astype(np.int64),
         )
+        adapter = getattr(model, "adapter_dir_", None)
+        if adapter is not None:
+            # LoRA adapters of the encoder (align.method = "lora")
+            shutil.copytree(adapter, tmp / "adapter")
         model.assignments_.to_parquet(tmp / "assignments.parquet", index=False)
         items = pd.DataFrame(
             {
@@ -194,12 +209,34 @@ def load_model(cls: type[G], directory: Path) -> G:
         behaviour_dim=int(arrays["behaviour_dim"]),
         seen=seen,
         recommender=recommender,
+        **_alignment_state(arrays),
     )
+    if (directory / "adapter" / "adapter_config.json").exists():
+        model.adapter_dir_ = directory / "adapter"
     model.groups_ = _groups_from_parquet(groups)
     model.metrics_ = (
         read_json(directory, "metrics.json") if (directory / "metrics.json").exists() else {}
     )
     return model
+
+
+def _alignment_state(arrays: dict[str, Any]) -> dict[str, Any]:
+    """The aligned vectors, head, personal model and blend weights (absent in models
+    fitted without alignment, which load as before)."""
+    from usergroups.alignment import AlignmentHead
+    from usergroups.recommend.hybrid import PrunedEASE
+
+    state: dict[str, Any] = {}
+    if "aligned" in arrays:
+        state["aligned"] = arrays["aligned"]
+    if "align_W" in arrays:
+        state["head"] = AlignmentHead.from_arrays(arrays)
+    if "ease_data" in arrays:
+        state["personal"] = PrunedEASE.from_arrays(arrays)
+    for name in ("personal_weight", "cold_weight"):
+        if name in arrays:
+            state[name] = float(arrays[name])
+    return state
 
 
 def _groups_from_parquet(groups: pd.DataFrame) -> pd.DataFrame:

@@ -41,9 +41,19 @@ def test_pipeline_recovers_planted_groups(planted: PlantedData, fitted: GroupDis
 
 
 def test_auto_number_of_groups_finds_the_planted_four(planted: PlantedData) -> None:
-    gd = GroupDiscovery(_config(n_groups="auto", k_max=8)).fit(planted.dataset)
+    gd = GroupDiscovery(_config(n_groups="auto", k_max=8, select="silhouette")).fit(
+        planted.dataset
+    )
     assert gd.n_groups_ == 4
     assert set(gd.metrics_["k_scores"]) == {str(k) for k in range(2, 9)}
+    assert gd.metrics_["k_selection"] == "silhouette"
+
+
+def test_validation_chooses_the_planted_four(planted: PlantedData) -> None:
+    gd = GroupDiscovery(_config(n_groups="auto", k_max=8)).fit(planted.dataset)
+    assert gd.n_groups_ == 4
+    assert gd.metrics_["k_selection"] == "validation"
+    assert set(gd.metrics_["k_scores"]) == {"2", "4", "8"}
 
 
 def test_text_only_pipeline_recovers_groups(planted: PlantedData) -> None:
@@ -196,3 +206,27 @@ def test_users_with_only_text_get_a_group_and_popular_items() -> None:
     ds = build_dataset(inter, texts)
     gd = GroupDiscovery(_config(n_groups=2, min_group_size=1)).fit(ds)
     assert len(gd.recommend(["c"], n=2)) == 2
+
+
+def test_aligned_model_round_trips_its_blends(fitted: GroupDiscovery, tmp_path: Path) -> None:
+    assert fitted.head_ is not None and fitted.personal_ is not None
+    loaded = GroupDiscovery.load(fitted.save(tmp_path / "aligned"))
+    assert loaded.personal_weight_ == fitted.personal_weight_
+    assert loaded.cold_weight_ == fitted.cold_weight_
+    users = fitted.user_ids_.ids[:7].tolist()
+    np.testing.assert_allclose(loaded.user_scores(users), fitted.user_scores(users), atol=1e-6)
+    texts = ["words about one thing", "other words"]
+    np.testing.assert_allclose(loaded.text_scores(texts), fitted.text_scores(texts), atol=1e-6)
+
+
+def test_without_alignment_new_users_use_frozen_vectors(planted: PlantedData) -> None:
+    cfg = _config().with_overrides({"align.method": "none", "recommend.personal": "none"})
+    gd = GroupDiscovery(cfg).fit(planted.dataset)
+    assert gd.head_ is None and gd.personal_ is None
+    np.testing.assert_allclose(gd.aligned_, gd.semantic_, atol=1e-6)
+    # recommend() is then the group's popularity, seen items excluded
+    user = gd.user_ids_.ids[0]
+    row = gd.recommender_.group_scores(gd.labels_[:1])[0]
+    seen = set(gd.seen_[0].indices)
+    best = [i for i in np.argsort(-row, kind="stable") if i not in seen][:3]
+    assert gd.recommend(user, n=3)["item_id"].tolist() == gd.item_ids_.ids[best].tolist()

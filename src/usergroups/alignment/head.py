@@ -1,0 +1,397 @@
+"""A projection head that aligns frozen text vectors with behaviour.
+
+Off-the-shelf sentence vectors describe what a text *says*; the head learns a map
+``f(x) = normalise(W x)`` into a small space where a user's texts sit near the items
+that user interacts with. Items live in the same space: an item's vector is its own
+text vector mapped by the same ``W`` plus a free residual, ``e_i = normalise(W t_i +
+r_i)``, so items with few interactions still borrow meaning from their titles.
+
+Training objective (a multinomial likelihood, as in Mult-VAE): for a user with a bag of
+text vectors and a binary item row ``y``,
+
+    loss = - sum_i y_i log softmax(s * f(pool(bag)) . e + b)_i / sum_i y_i
+
+with ``pool`` the mean of a random subset of the bag (each text kept with a probability
+drawn per user per epoch, at least one kept), so that the same head serves a user known
+by all their reviews and a new user known by one. ``s`` is a learned scale and ``b`` a
+learned item bias (initialised at log-popularity).
+
+Training runs in PyTorch (AdamW, full-batch softmax over the catalogue, mini-batches of
+users); early stopping watches NDCG@10 of held-out items on a validation set that the
+caller carves from the *training* data. Inference needs only the learned arrays and
+NumPy, so a loaded model does not import torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from usergroups._deps import require
+from usergroups._typing import FloatMatrix
+from usergroups.errors import ConfigError, DataError, NotFittedError
+
+__all__ = ["AlignmentHead", "TextBags", "ndcg_at_k"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TextBags:
+    """Each user's bag of text vectors: ``members`` (users × texts, 0/1) and ``vectors``.
+
+    A user's input is the mean of (a subset of) the rows of ``vectors`` marked in their
+    row of ``members``. Users with an empty bag get a zero input.
+    """
+
+    members: sp.csr_matrix
+    vectors: FloatMatrix
+
+    def __post_init__(self) -> None:
+        if self.members.shape[1] != len(self.vectors):
+            raise DataError(
+                f"TextBags: members has {self.members.shape[1]} columns but there are "
+                f"{len(self.vectors)} text vectors"
+            )
+
+    @property
+    def n_users(self) -> int:
+        return int(self.members.shape[0])
+
+    def pooled(
+        self, rows: npt.NDArray[np.int64] | None = None, keep: sp.csr_matrix | None = None
+    ) -> FloatMatrix:
+        """Unit-norm mean of each user's (kept) texts; zero rows for empty bags."""
+        m = self.members if keep is None else keep
+        if rows is not None:
+            m = m[rows]
+        counts = np.asarray(m.sum(axis=1)).ravel().astype(np.float32)
+        sums = np.asarray(m @ self.vectors, dtype=np.float32)
+        mean = np.divide(sums, counts[:, None], out=np.zeros_like(sums), where=counts[:, None] > 0)
+        return _unit(mean)
+
+    def random_subsets(self, rng: np.random.Generator, min_keep: float) -> sp.csr_matrix:
+        """A copy of ``members`` with each text kept with a per-user random probability.
+
+        Every non-empty bag keeps at least one text (its highest random draw).
+        """
+        m = self.members.tocsr()
+        n_users = m.shape[0]
+        p = rng.uniform(min_keep, 1.0, size=n_users)
+        draws = rng.random(m.nnz)
+        row_of = np.repeat(np.arange(n_users), np.diff(m.indptr))
+        keep = draws < p[row_of]
+        # force the best draw of every row to be kept
+        if m.nnz:
+            order = np.lexsort((-draws, row_of))
+            first = np.ones(len(order), dtype=bool)
+            first[1:] = row_of[order][1:] != row_of[order][:-1]
+            keep[order[first]] = True
+        data = keep.astype(np.float32)
+        return sp.csr_matrix((data, m.indices, m.indptr), shape=m.shape)
+
+
+def _unit(x: npt.NDArray[Any]) -> FloatMatrix:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+
+
+def ndcg_at_k(
+    scores: npt.NDArray[Any], targets: sp.csr_matrix, seen: sp.csr_matrix | None, k: int = 10
+) -> float:
+    """Mean binary NDCG@k of score rows against target rows (seen items masked).
+
+    Rows without a target are left out. Used for early stopping and model selection
+    inside :meth:`GroupDiscovery.fit`; the evaluation package has the full metric set.
+    """
+    scores = np.array(scores, dtype=np.float64, copy=True)
+    targets = sp.csr_matrix(targets)
+    if seen is not None:
+        seen = sp.csr_matrix(seen)
+        r, c = seen.nonzero()
+        scores[r, c] = -np.inf
+    has = np.diff(targets.indptr) > 0
+    if not has.any():
+        return 0.0
+    k = min(k, scores.shape[1])
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    top_scores = np.take_along_axis(scores, top, axis=1)
+    order = np.argsort(-top_scores, axis=1, kind="stable")
+    top = np.take_along_axis(top, order, axis=1)
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    rows = np.flatnonzero(has)
+    total = 0.0
+    for start in range(0, len(rows), 1024):
+        chunk = rows[start : start + 1024]
+        rel = targets[chunk]
+        hits = np.asarray(
+            rel[np.arange(len(chunk))[:, None], top[chunk]].toarray() > 0, dtype=np.float64
+        )
+        n_rel = np.minimum(np.diff(rel.indptr), k)
+        ideal = np.cumsum(discounts)[n_rel - 1]
+        total += float(((hits @ discounts) / ideal).sum())
+    return total / len(rows)
+
+
+class AlignmentHead:
+    """Map text vectors into a space aligned with interactions.
+
+    Parameters
+    ----------
+    dim : int
+        Dimension of the aligned space.
+    max_epochs : int
+        Upper bound on training epochs (early stopping usually ends sooner).
+    patience : int
+        Epochs without a better validation NDCG@10 before stopping.
+    lr, weight_decay : float
+        AdamW settings.
+    batch_size : int
+        Users per gradient step.
+    min_keep : float
+        Lower bound of the per-user probability of keeping each text of the bag.
+    time_budget_s : float or None
+        Stop after this many seconds of training, whatever the epoch.
+    random_state : int
+
+    Attributes
+    ----------
+    W_ : ndarray of shape (dim, d_in)
+    item_vectors_ : ndarray of shape (n_items, dim), unit rows
+    item_bias_ : ndarray of shape (n_items,)
+    scale_ : float
+    best_epoch_ : int
+        Epochs trained (the best epoch when validation data was given).
+    history_ : list of dict
+        Per epoch: ``epoch``, ``loss`` and, with validation data, ``val_ndcg``.
+    """
+
+    def __init__(
+        self,
+        dim: int = 64,
+        *,
+        max_epochs: int = 100,
+        patience: int = 8,
+        lr: float = 0.01,
+        weight_decay: float = 1e-4,
+        batch_size: int = 256,
+        min_keep: float = 0.2,
+        time_budget_s: float | None = None,
+        random_state: int = 0,
+    ) -> None:
+        self.dim = dim
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.min_keep = min_keep
+        self.time_budget_s = time_budget_s
+        self.random_state = random_state
+
+    def _check_params(self) -> None:
+        for name in ("dim", "max_epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(
+                    f"AlignmentHead: {name} must be a positive integer, got {value!r}"
+                )
+        if not 0.0 < self.min_keep <= 1.0:
+            raise ConfigError(f"AlignmentHead: min_keep must be in (0, 1], got {self.min_keep}")
+        if self.lr <= 0:
+            raise ConfigError(f"AlignmentHead: lr must be > 0, got {self.lr}")
+
+    def fit(
+        self,
+        bags: TextBags,
+        targets: sp.csr_matrix,
+        item_text: npt.NDArray[Any] | None = None,
+        *,
+        validation: tuple[TextBags, sp.csr_matrix, sp.csr_matrix] | None = None,
+        epochs: int | None = None,
+    ) -> AlignmentHead:
+        """Train on users' bags against their item rows.
+
+        Parameters
+        ----------
+        bags : TextBags
+            One bag per row of ``targets``.
+        targets : sparse matrix of shape (n_users, n_items)
+            Binary interactions; users with an empty row or bag are skipped.
+        item_text : ndarray of shape (n_items, d_in), optional
+            Item text vectors (titles, descriptions, or pooled reviews); zero rows are fine.
+        validation : (bags, seen, held_out), optional
+            Validation users: their bags, their training items (masked when ranking) and
+            the held-out items to find. Early stopping keeps the best epoch.
+        epochs : int, optional
+            Train exactly this many epochs (no early stopping), e.g. the ``best_epoch_``
+            found on a validation carve, when refitting on all the training data.
+        """
+        self._check_params()
+        torch = require("torch", "embed")
+        targets = sp.csr_matrix(targets, dtype=np.float32)
+        n_users, n_items = targets.shape
+        if bags.n_users != n_users:
+            raise DataError(f"AlignmentHead: {bags.n_users} bags for {n_users} target rows")
+        d_in = bags.vectors.shape[1]
+        usable = (np.diff(targets.indptr) > 0) & (np.diff(bags.members.indptr) > 0)
+        rows_all = np.flatnonzero(usable)
+        if len(rows_all) == 0:
+            raise DataError("AlignmentHead: no user has both texts and interactions to learn from")
+        rng = np.random.default_rng(self.random_state)
+        gen = torch.Generator().manual_seed(int(self.random_state))
+
+        if item_text is None:
+            item_text = np.zeros((n_items, d_in), dtype=np.float32)
+        item_text_t = torch.from_numpy(_unit(item_text))
+        pop = np.asarray(targets.sum(axis=0)).ravel() + 1.0
+        w = torch.nn.Parameter(torch.randn(self.dim, d_in, generator=gen) / np.sqrt(d_in))
+        residual = torch.nn.Parameter(torch.randn(n_items, self.dim, generator=gen) * 0.01)
+        bias = torch.nn.Parameter(torch.from_numpy(np.log(pop / pop.sum()).astype(np.float32)))
+        log_scale = torch.nn.Parameter(torch.tensor(np.log(10.0), dtype=torch.float32))
+        params = [w, residual, bias, log_scale]
+        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+
+        def items_e() -> Any:
+            return torch.nn.functional.normalize(item_text_t @ w.T + residual, dim=1)
+
+        def snapshot() -> dict[str, npt.NDArray[np.float32]]:
+            with torch.no_grad():
+                return {
+                    "W": w.detach().numpy().copy(),
+                    "items": items_e().numpy().copy(),
+                    "bias": bias.detach().numpy().copy(),
+                    "scale": np.float32(log_scale.exp().item()),
+                }
+
+        n_epochs = int(epochs) if epochs is not None else self.max_epochs
+        best_score, best_epoch, best_state, waited = -np.inf, 0, snapshot(), 0
+        history: list[dict[str, float]] = []
+        started = time.perf_counter()
+        for epoch in range(1, n_epochs + 1):
+            keep = bags.random_subsets(rng, self.min_keep)
+            x_all = torch.from_numpy(bags.pooled(rows_all, keep))
+            order = rows_all[rng.permutation(len(rows_all))]
+            position = np.empty(n_users, dtype=np.int64)
+            position[rows_all] = np.arange(len(rows_all))
+            total = 0.0
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start : start + self.batch_size]
+                x = x_all[torch.from_numpy(position[batch])]
+                y = torch.from_numpy(targets[batch].toarray())
+                z = torch.nn.functional.normalize(x @ w.T, dim=1)
+                logits = log_scale.exp() * (z @ items_e().T) + bias
+                logp = torch.log_softmax(logits, dim=1)
+                loss = -((y * logp).sum(dim=1) / y.sum(dim=1)).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += float(loss.item()) * len(batch)
+            record = {"epoch": float(epoch), "loss": total / len(order)}
+            if validation is not None and epochs is None:
+                state = snapshot()
+                val = self._validate(state, validation)
+                record["val_ndcg"] = val
+                if val > best_score + 1e-6:
+                    best_score, best_epoch, best_state, waited = val, epoch, state, 0
+                else:
+                    waited += 1
+            else:
+                best_epoch, best_state = epoch, snapshot()
+            history.append(record)
+            logger.info(
+                "alignment epoch %d: loss %.4f%s",
+                epoch,
+                record["loss"],
+                f", validation NDCG@10 {record['val_ndcg']:.4f}" if "val_ndcg" in record else "",
+            )
+            if validation is not None and epochs is None and waited >= self.patience:
+                break
+            if (
+                self.time_budget_s is not None
+                and time.perf_counter() - started > self.time_budget_s
+            ):
+                logger.info("alignment: time budget of %.0f s reached", self.time_budget_s)
+                break
+        self._set_arrays(best_state)
+        self.best_epoch_ = int(best_epoch)
+        self.best_val_ndcg_ = None if best_score == -np.inf else float(best_score)
+        self.history_ = history
+        self.train_seconds_ = time.perf_counter() - started
+        return self
+
+    def _validate(
+        self,
+        state: dict[str, Any],
+        validation: tuple[TextBags, sp.csr_matrix, sp.csr_matrix],
+    ) -> float:
+        vbags, seen, held = validation
+        z = _unit(vbags.pooled() @ state["W"].T)
+        scores = state["scale"] * (z @ state["items"].T) + state["bias"]
+        return ndcg_at_k(scores, held, seen)
+
+    def _set_arrays(self, state: dict[str, Any]) -> None:
+        self.W_ = np.asarray(state["W"], dtype=np.float32)
+        self.item_vectors_ = np.asarray(state["items"], dtype=np.float32)
+        self.item_bias_ = np.asarray(state["bias"], dtype=np.float32)
+        self.scale_ = float(state["scale"])
+
+    # ----------------------------------------------------------------- inference
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "W_"):
+            raise NotFittedError("AlignmentHead is not fitted; call fit(...) first")
+
+    def transform(self, x: npt.NDArray[Any]) -> FloatMatrix:
+        """Aligned unit vectors of text vectors (or pooled bags); zero rows stay zero."""
+        self._check_fitted()
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.W_.shape[1]:
+            raise DataError(
+                f"AlignmentHead.transform expects vectors of dimension {self.W_.shape[1]}, "
+                f"got shape {x.shape}; was the model fitted with another encoder?"
+            )
+        return _unit(x @ self.W_.T)
+
+    def item_scores(self, aligned: npt.NDArray[Any]) -> FloatMatrix:
+        """Log-probabilities over items for aligned vectors (rows sum to 1 after exp)."""
+        self._check_fitted()
+        logits = self.scale_ * (np.asarray(aligned, dtype=np.float32) @ self.item_vectors_.T)
+        logits = logits + self.item_bias_
+        logits = logits - logits.max(axis=1, keepdims=True)
+        return (logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))).astype(np.float32)
+
+    def to_arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """The learned arrays, for the model directory's ``arrays.npz``."""
+        self._check_fitted()
+        return {
+            "align_W": self.W_,
+            "align_items": self.item_vectors_,
+            "align_bias": self.item_bias_,
+            "align_scale": np.array(self.scale_, dtype=np.float32),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, npt.NDArray[Any]]) -> AlignmentHead:
+        """Rebuild a fitted head from :meth:`to_arrays` output (no torch needed)."""
+        head = cls(dim=int(arrays["align_W"].shape[0]))
+        head._set_arrays(
+            {
+                "W": arrays["align_W"],
+                "items": arrays["align_items"],
+                "bias": arrays["align_bias"],
+                "scale": float(arrays["align_scale"]),
+            }
+        )
+        head.best_epoch_ = 0
+        head.history_ = []
+        return head
+
+    def __repr__(self) -> str:
+        return f"AlignmentHead(dim={self.dim}, random_state={self.random_state})"
