@@ -62,6 +62,8 @@ class BatchingEncoder:
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self._queue: queue.Queue[tuple[list[str], Future[np.ndarray]] | None] = queue.Queue()
+        self._closing = threading.Lock()
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="usergroups-encoder", daemon=True)
         self._thread.start()
 
@@ -71,7 +73,11 @@ class BatchingEncoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         fut: Future[np.ndarray] = Future()
-        self._queue.put((texts, fut))
+        with self._closing:
+            if self._closed:
+                # a request that outlived a model swap: encode it here, unbatched
+                return np.asarray(self.inner.encode(texts), dtype=np.float32)
+            self._queue.put((texts, fut))
         return fut.result()
 
     def _run(self) -> None:
@@ -114,7 +120,11 @@ class BatchingEncoder:
 
     def close(self) -> None:
         """Stop the worker after the texts already queued."""
-        self._queue.put(None)
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
         self._thread.join(timeout=10)
 
 

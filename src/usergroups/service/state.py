@@ -72,7 +72,6 @@ class ServiceState:
         self.metrics = ServiceMetrics()
         self.events_url = settings.events.url or default_events_url(self.model_dir)
         self.store: EventStore | None = None
-        self.encoder: BatchingEncoder | None = None
         self._online: OnlineModel | None = None
         self._swap = threading.RLock()
         self._stop = threading.Event()
@@ -100,8 +99,8 @@ class ServiceState:
             self._sync_thread.join(timeout=5)
         if self._refit_thread is not None:
             self._refit_thread.join(timeout=1)
-        if self.encoder is not None:
-            self.encoder.close()
+        if self._online is not None:
+            self._online.model.encoder.close()
         if self.store is not None:
             self.store.close()
 
@@ -112,21 +111,27 @@ class ServiceState:
         return self._online
 
     def _make_encoder(self, model: GroupDiscovery) -> BatchingEncoder:
-        from usergroups.embedding import make_encoder
+        """The model's own encoder (backend, adapters: as its config says), batched.
 
-        # no disk cache: texts sent to the API would grow it without bound
-        config = model.config.embedding.model_copy(update={"use_cache": False})
+        Without the disk cache: texts sent to the API would grow it without bound.
+        """
+        original = model.config
+        model.config = original.with_overrides({"embedding.use_cache": False})
+        try:
+            model.encoder = None
+            inner = model._get_encoder()
+        finally:
+            model.config = original
         return BatchingEncoder(
-            make_encoder(config),
+            inner,
             max_batch=self.settings.assign_batch_size,
             max_wait_s=self.settings.assign_batch_wait_ms / 1000.0,
         )
 
     def _load_online(self) -> OnlineModel:
         model = GroupDiscovery.load(self.model_dir)
-        if self.encoder is None:
-            self.encoder = self._make_encoder(model)
-        model.encoder = self.encoder
+        encoder = self._make_encoder(model)
+        model.encoder = encoder
         refit_info = (model.metrics_ or {}).get("refit") or {}
         online = OnlineModel(
             model,
@@ -163,7 +168,7 @@ class ServiceState:
                 return total
             fresh = [e for e in batch if e.seq not in online.applied]
             if fresh:
-                vectors = self._encode_events(fresh)
+                vectors = self._encode_events(fresh, online)
                 with self._swap:
                     online.apply(fresh, vectors)
                 total += len(fresh)
@@ -172,13 +177,14 @@ class ServiceState:
             if len(batch) < _REPLAY_CHUNK:
                 return total
 
-    def _encode_events(self, events: Sequence[StoredEvent | NewEvent]) -> dict[int, np.ndarray]:
-        """Vectors of the events' texts, keyed by position in ``events``."""
+    def _encode_events(
+        self, events: Sequence[StoredEvent | NewEvent], online: OnlineModel
+    ) -> dict[int, np.ndarray]:
+        """Vectors of the events' texts, keyed by ``seq`` (stored) or position (new)."""
         with_text = [i for i, e in enumerate(events) if e.text and e.text.strip()]
         if not with_text:
             return {}
-        assert self.encoder is not None
-        vectors = self.encoder.encode([str(events[i].text) for i in with_text])
+        vectors = online.model.encoder.encode([str(events[i].text) for i in with_text])
         key = [getattr(events[i], "seq", i) for i in with_text]
         return dict(zip(key, vectors, strict=True))
 
@@ -199,7 +205,7 @@ class ServiceState:
         """Store events durably, then update their users; return results and new groups."""
         assert self.store is not None
         # encode first: a text that cannot be encoded must not be stored as applied
-        by_position = self._encode_events(events)
+        by_position = self._encode_events(events, self.online)
         with self._swap:
             results = self.store.append(events)
             stored = [(i, r) for i, r in enumerate(results) if r.status == "stored"]
@@ -272,8 +278,10 @@ class ServiceState:
             )
             online = self._load_online()
             with self._swap:
-                self._online = online
+                previous, self._online = self._online, online
                 self._catch_up(online)
+            if previous is not None:
+                previous.model.encoder.close()
             self.metrics.refits.labels(result="ok").inc()
             self.refit_status = {
                 "state": "done",
