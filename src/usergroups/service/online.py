@@ -379,7 +379,13 @@ class OnlineModel:
             group, confidence = int(groups[0]), float(conf[0])
             scores = self._online_scores(group, seen)
         else:
-            proba, text_scores = model.new_user_scores(list(texts))
+            scorer = getattr(model, "new_user_scores", None)
+            if scorer is not None:
+                proba, text_scores = scorer(list(texts))
+            else:  # a library without it: the group's popularity
+                proba = model.predict_proba(list(texts))
+                top = proba.argmax(axis=1) if proba.shape[1] else np.full(len(proba), -1)
+                text_scores = model.recommender_.group_scores(top)
             if proba.shape[1]:
                 mean = proba.mean(axis=0)
                 group = int(mean.argmax())
