@@ -136,6 +136,12 @@ class RecommendConfig(_Section):
     personal_weight: float | Literal["auto"] = Field(
         "auto", description="weight of the personal model (0..1); 'auto' chooses on validation"
     )
+    personal_shrinkage: float | Literal["auto"] = Field(
+        "auto",
+        description="the group's scores count as this many interactions: a user with n "
+        "interactions gets personal_weight * n / (n + shrinkage) of the personal model; "
+        "'auto' chooses on validation",
+    )
     ease_l2: float = Field(250.0, gt=0.0, description="EASE regularisation")
     ease_keep: int = Field(256, ge=1, description="EASE weights kept per item (pruning)")
     cold_weight: float | Literal["auto"] = Field(
@@ -149,6 +155,13 @@ class RecommendConfig(_Section):
     def _check_weight(cls, v: float | str) -> float | str:
         if not isinstance(v, str) and not 0.0 <= v <= 1.0:
             raise ValueError("weights must be in [0, 1] or 'auto'")
+        return v
+
+    @field_validator("personal_shrinkage")
+    @classmethod
+    def _check_shrinkage(cls, v: float | str) -> float | str:
+        if not isinstance(v, str) and v < 0.0:
+            raise ValueError("personal_shrinkage must be >= 0 or 'auto'")
         return v
 
 

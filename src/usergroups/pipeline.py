@@ -234,6 +234,9 @@ class GroupDiscovery:
             head=None if result_or_none is None else result_or_none.head,
             personal=None if result_or_none is None else result_or_none.personal,
             personal_weight=0.0 if result_or_none is None else result_or_none.personal_weight,
+            personal_shrinkage=(
+                0.0 if result_or_none is None else result_or_none.personal_shrinkage
+            ),
             cold_weight=0.0 if result_or_none is None else result_or_none.cold_weight,
         )
         pc = cfg.profile
@@ -395,6 +398,7 @@ class GroupDiscovery:
         head: Any = None,
         personal: Any = None,
         personal_weight: float = 0.0,
+        personal_shrinkage: float = 0.0,
         cold_weight: float = 0.0,
     ) -> None:
         """Derive every learned attribute from the arrays (shared by fit and load).
@@ -419,6 +423,7 @@ class GroupDiscovery:
         self.head_ = head
         self.personal_ = personal
         self.personal_weight_ = float(personal_weight)
+        self.personal_shrinkage_ = float(personal_shrinkage)
         self.cold_weight_ = float(cold_weight)
         self.aligned_centroids_ = l2_normalise(
             pool_rows(labels[members], self.aligned_[members], n_groups)
@@ -566,12 +571,22 @@ class GroupDiscovery:
         return self._user_scores(rows)
 
     def _user_scores(self, rows: np.ndarray) -> np.ndarray:
-        scores = self.recommender_.group_scores(self.labels_[rows])
-        if self.personal_ is not None and self.personal_weight_ > 0:
-            from usergroups.recommend.hybrid import blend
+        return self.blend_scores(self.labels_[rows], self.seen_[rows])
 
-            personal = self.personal_.scores(self.seen_[rows])
-            scores = blend(scores, personal, self.personal_weight_)
+    def blend_scores(self, groups: np.ndarray, seen: sp.spmatrix) -> np.ndarray:
+        """Item scores of users in ``groups`` who have seen ``seen`` (rows of items).
+
+        The group's popularity, blended with the personal model (EASE on ``seen``) by
+        ``personal_weight_ * n / (n + personal_shrinkage_)`` for a user with ``n`` items;
+        what :meth:`recommend` ranks, and what the service uses for users whose group or
+        items changed online. Seen items are not masked; shape (len(groups), n_items).
+        """
+        scores = self.recommender_.group_scores(np.asarray(groups, dtype=np.int64))
+        if self.personal_ is not None and self.personal_weight_ > 0:
+            from usergroups.recommend.hybrid import blend, personal_weights
+
+            weights = personal_weights(seen, self.personal_weight_, self.personal_shrinkage_)
+            scores = blend(scores, self.personal_.scores(seen), weights)
         return scores
 
     def _item_list(self, row: np.ndarray) -> list[str]:

@@ -330,6 +330,7 @@ def relabel(model: Any, mapping: dict[int, int]) -> None:
         "head": getattr(model, "head_", None),
         "personal": getattr(model, "personal_", None),
         "personal_weight": getattr(model, "personal_weight_", 0.0),
+        "personal_shrinkage": getattr(model, "personal_shrinkage_", 0.0),
         "cold_weight": getattr(model, "cold_weight_", 0.0),
     }
     accepted = inspect.signature(model._set_state).parameters

@@ -58,6 +58,9 @@ K_GRID = (2, 4, 8, 12, 16, 20)
 BLEND_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
 """Candidate weights of the personal / direct part of a blend."""
 
+SHRINKAGE_GRID = (0.0, 2.0, 5.0, 10.0, 20.0)
+"""Candidate pseudo-counts of the group in the personal blend (0: the same weight for all)."""
+
 K_TOLERANCE = 0.02
 """The smallest number of groups within 2 % of the best validation NDCG wins."""
 
@@ -89,7 +92,7 @@ def carve_validation(
 ) -> ValidationCarve:
     """Cut validation users out of ``dataset`` (see the module docstring)."""
     rng = np.random.default_rng(random_state)
-    x = sp.csr_matrix(dataset.interaction_matrix(), dtype=np.float32)
+    x = sp.csr_matrix(dataset.interaction_matrix(), dtype=np.float32, copy=True)
     x.data[:] = 1.0
     n_users, n_items = x.shape
     texts = dataset.texts
@@ -263,6 +266,7 @@ class AlignmentResult:
     n_groups: int | None
     personal: Any
     personal_weight: float
+    personal_shrinkage: float
     cold_weight: float
     report: dict[str, Any] = field(default_factory=dict)
     carve: ValidationCarve | None = None
@@ -322,7 +326,7 @@ def fit_aligned(
         cold_fraction=ac.cold_fraction,
         random_state=config.random_state,
     )
-    x_full = sp.csr_matrix(dataset.interaction_matrix(), dtype=np.float32)
+    x_full = sp.csr_matrix(dataset.interaction_matrix(), dtype=np.float32, copy=True)
     x_full.data[:] = 1.0
     n_users = x_full.shape[0]
     item_text_tr = _item_text(dataset, text_vectors, item_vectors, carve.text_keep)
@@ -422,21 +426,33 @@ def fit_aligned(
     # ---- personal blend
     personal = None
     personal_weight = 0.0
+    personal_shrinkage = 0.0
     rc = config.recommend
     if rc.personal == "ease" and not enough:
         personal_weight = 0.5 if rc.personal_weight == "auto" else float(rc.personal_weight)
+        personal_shrinkage = (
+            0.0 if rc.personal_shrinkage == "auto" else float(rc.personal_shrinkage)
+        )
     elif rc.personal == "ease":
-        from usergroups.recommend.hybrid import PrunedEASE, blend
+        from usergroups.recommend.hybrid import PrunedEASE, blend, personal_weights
 
         ease_tr = PrunedEASE(l2=rc.ease_l2, keep=rc.ease_keep).fit(carve.x_train)
         personal_val = ease_tr.scores(seen)
         options = BLEND_GRID if rc.personal_weight == "auto" else (float(rc.personal_weight),)
+        shrinks = (
+            SHRINKAGE_GRID if rc.personal_shrinkage == "auto" else (float(rc.personal_shrinkage),)
+        )
         curve = []
         for a in options:
-            curve.append((a, ndcg_at_k(blend(group_val, personal_val, a), held, seen)))
-        personal_weight = max(curve, key=lambda t: t[1])[0]
-        report["personal_curve"] = [{"weight": a, "ndcg": round(v, 5)} for a, v in curve]
+            for c in shrinks if a > 0 else shrinks[:1]:
+                mixed = blend(group_val, personal_val, personal_weights(seen, a, c))
+                curve.append((a, c, ndcg_at_k(mixed, held, seen)))
+        personal_weight, personal_shrinkage, _ = max(curve, key=lambda t: t[2])
+        report["personal_curve"] = [
+            {"weight": a, "shrinkage": c, "ndcg": round(v, 5)} for a, c, v in curve
+        ]
         report["personal_weight"] = personal_weight
+        report["personal_shrinkage"] = personal_shrinkage
 
     # ---- cold blend on the held-out new users
     cold_weight = 0.5 if rc.cold_weight == "auto" else float(rc.cold_weight)
@@ -504,6 +520,7 @@ def fit_aligned(
         n_groups=chosen_k,
         personal=personal,
         personal_weight=float(personal_weight),
+        personal_shrinkage=float(personal_shrinkage),
         cold_weight=float(cold_weight),
         report=report,
         carve=carve,

@@ -100,6 +100,7 @@ def save_model(
         extra: dict[str, Any] = {
             "aligned": model.aligned_,
             "personal_weight": np.array(model.personal_weight_, dtype=np.float64),
+            "personal_shrinkage": np.array(model.personal_shrinkage_, dtype=np.float64),
             "cold_weight": np.array(model.cold_weight_, dtype=np.float64),
         }
         if model.head_ is not None:
@@ -233,7 +234,7 @@ def _alignment_state(arrays: dict[str, Any]) -> dict[str, Any]:
         state["head"] = AlignmentHead.from_arrays(arrays)
     if "ease_data" in arrays:
         state["personal"] = PrunedEASE.from_arrays(arrays)
-    for name in ("personal_weight", "cold_weight"):
+    for name in ("personal_weight", "personal_shrinkage", "cold_weight"):
         if name in arrays:
             state[name] = float(arrays[name])
     return state

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from usergroups._typing import FloatMatrix
 from usergroups.errors import ConfigError, NotFittedError
 
-__all__ = ["PrunedEASE", "blend", "row_scaled"]
+__all__ = ["PrunedEASE", "blend", "personal_weights", "row_scaled"]
 
 
 class PrunedEASE:
@@ -45,7 +45,7 @@ class PrunedEASE:
             raise ConfigError(f"PrunedEASE: l2 must be > 0, got {self.l2}")
         if self.keep < 1:
             raise ConfigError(f"PrunedEASE: keep must be >= 1, got {self.keep}")
-        x = sp.csr_matrix(x, dtype=np.float64)
+        x = sp.csr_matrix(x, dtype=np.float64, copy=True)
         x.data[:] = 1.0
         n_items = x.shape[1]
         gram = np.asarray((x.T @ x).toarray(), dtype=np.float64)
@@ -60,7 +60,7 @@ class PrunedEASE:
         """Scores of users given their (binary) item rows; shape (n_rows, n_items)."""
         if not hasattr(self, "weights_"):
             raise NotFittedError("PrunedEASE is not fitted; call fit(x) first")
-        r = sp.csr_matrix(rows, dtype=np.float32)
+        r = sp.csr_matrix(rows, dtype=np.float32, copy=True)  # never touch the caller's
         r.data[:] = 1.0
         return np.asarray((r @ self.weights_).toarray(), dtype=np.float32)
 
@@ -101,18 +101,44 @@ def row_scaled(scores: npt.NDArray[Any]) -> FloatMatrix:
     return np.divide(s, m, out=np.zeros_like(s), where=m > 0)
 
 
-def blend(group: npt.NDArray[Any], personal: npt.NDArray[Any], weight: float) -> FloatMatrix:
+def blend(
+    group: npt.NDArray[Any], personal: npt.NDArray[Any], weight: float | npt.NDArray[Any]
+) -> FloatMatrix:
     """``(1 - weight) * group + weight * personal``, each row scaled to a maximum of 1.
+
+    ``weight`` is one number or one per row.
 
     Examples
     --------
     >>> blend(np.array([[2.0, 1.0]]), np.array([[0.0, 4.0]]), 0.5).tolist()
     [[0.5, 0.75]]
     """
-    if not 0.0 <= weight <= 1.0:
-        raise ConfigError(f"blend weight must be in [0, 1], got {weight}")
-    if weight == 0.0:
-        return row_scaled(group)
-    if weight == 1.0:
-        return row_scaled(personal)
-    return (1.0 - weight) * row_scaled(group) + weight * row_scaled(personal)
+    w = np.asarray(weight, dtype=np.float32)
+    if np.any((w < 0.0) | (w > 1.0)):
+        raise ConfigError(f"blend weights must be in [0, 1], got {weight}")
+    if w.ndim == 0:
+        if w == 0.0:
+            return row_scaled(group)
+        if w == 1.0:
+            return row_scaled(personal)
+    else:
+        w = w.reshape(-1, 1)
+    return (1.0 - w) * row_scaled(group) + w * row_scaled(personal)
+
+
+def personal_weights(seen: sp.spmatrix, weight: float, shrinkage: float) -> npt.NDArray[np.float32]:
+    """Per-user weight of the personal model: ``weight * n / (n + shrinkage)``.
+
+    ``n`` is the number of items in each row of ``seen``; users with little history lean
+    on their group, heavy users on their own history.
+
+    Examples
+    --------
+    >>> x = sp.csr_matrix(np.array([[1, 0, 0], [1, 1, 1]], dtype=np.float32))
+    >>> personal_weights(x, 1.0, 1.0).tolist()
+    [0.5, 0.75]
+    """
+    n = np.diff(sp.csr_matrix(seen).indptr).astype(np.float32)
+    if shrinkage <= 0:
+        return np.full(len(n), weight, dtype=np.float32)
+    return (weight * n / (n + shrinkage)).astype(np.float32)

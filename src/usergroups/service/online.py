@@ -186,6 +186,11 @@ class OnlineModel:
         self.item_semantic = l2_normalise(np.asarray(seen_t @ self.first))
         self.item_behaviour = l2_normalise(np.asarray(seen_t @ self.behaviour))
         self.user_weight = np.maximum(np.diff(seen.indptr), 1).astype(np.float32)
+        self.confidences = model.assignments_["confidence"].to_numpy(dtype=np.float64)
+        self.has_personal = (
+            getattr(model, "personal_", None) is not None
+            and float(getattr(model, "personal_weight_", 0.0)) > 0
+        )
         groups = model.groups_
         self.labels = {
             int(g): str(lbl)
@@ -294,17 +299,20 @@ class OnlineModel:
         if state is None:
             assert row is not None
             group = int(model.labels_[row])
-            conf = float(model.assignments_["confidence"].to_numpy()[row])
-            seen = model.seen_[row]
-            # the model's own ranking (group popularity, blended with a personal model)
-            scores = model.user_scores([user_id])
+            conf = float(self.confidences[row])
+            seen = model.seen_.indices[model.seen_.indptr[row] : model.seen_.indptr[row + 1]]
+            if self.has_personal:
+                # the model's own ranking: group popularity blended with its personal model
+                scores = model.user_scores([user_id])
+            else:  # the same ranking, without slicing sparse matrices
+                scores = model.recommender_.group_scores(np.array([group]))
         else:
             group, conf = state.group_id, state.confidence
-            cols = sorted(state.items)
+            cols = set(state.items)
             if row is not None:
                 start, stop = model.seen_.indptr[row], model.seen_.indptr[row + 1]
-                cols = sorted({*cols, *model.seen_.indices[start:stop].tolist()})
-            seen = _row_matrix(cols, len(model.item_ids_))
+                cols.update(model.seen_.indices[start:stop].tolist())
+            seen = np.array(sorted(cols), dtype=np.int64)
             scores = self._online_scores(group, seen)
         return {
             "user_id": user_id,
@@ -318,23 +326,16 @@ class OnlineModel:
 
     def _online_scores(self, group: int, seen: sp.csr_matrix) -> np.ndarray:
         """Scores of a user whose group or items changed, ranked as the model ranks users."""
-        model = self.model
-        scores = model.recommender_.group_scores(np.array([group]))
-        personal = getattr(model, "personal_", None)
-        weight = float(getattr(model, "personal_weight_", 0.0))
-        if personal is not None and weight > 0:
-            from usergroups.recommend.hybrid import blend
-
-            scores = blend(scores, personal.scores(seen), weight)
+        scores = self.model.blend_scores(np.array([group]), seen)
         return np.asarray(scores, dtype=np.float32)
 
     def top_items(
-        self, scores: np.ndarray, n: int, exclude: sp.spmatrix | None
+        self, scores: np.ndarray, n: int, exclude: np.ndarray | None
     ) -> list[dict[str, Any]]:
-        """The ``n`` best items of one row of scores, ``exclude`` left out, as records."""
+        """The ``n`` best items of one row of scores, item indices ``exclude`` left out."""
         row = np.array(np.atleast_2d(scores)[:1], dtype=np.float32)
-        if exclude is not None:
-            row[0, sp.csr_matrix(exclude).indices] = -np.inf
+        if exclude is not None and len(exclude):
+            row[0, exclude] = -np.inf
         idx, values = top_n(row, n)
         ids = self.model.item_ids_.ids
         titles = self.model.item_titles_
@@ -368,7 +369,7 @@ class OnlineModel:
         known = [model.item_ids_.get(i) for i in items]
         rows = sorted({int(r) for r in known if r is not None})
         unknown = [i for i, r in zip(items, known, strict=True) if r is None]
-        seen = _row_matrix(rows, len(model.item_ids_))
+        seen = np.array(rows, dtype=np.int64)
         if rows:
             vectors = self.text_block(np.asarray(model.encoder.encode(list(texts)), np.float32))
             sem = self.item_semantic[rows].sum(axis=0)

@@ -171,6 +171,7 @@ def test_fit_aligned_makes_its_choices_on_validation(
     ]
     assert chosen and chosen[0]["ndcg"] >= best * 0.98 - 1e-9
     assert 0.0 <= result.personal_weight <= 1.0 and 0.0 <= result.cold_weight <= 1.0
+    assert result.personal_shrinkage >= 0.0
     assert {"warm_users", "cold_users"} <= set(rep["validation"])
 
 
