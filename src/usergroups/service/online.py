@@ -324,9 +324,16 @@ class OnlineModel:
             "recommendations": self.top_items(scores, n, seen),
         }
 
-    def _online_scores(self, group: int, seen: sp.csr_matrix) -> np.ndarray:
-        """Scores of a user whose group or items changed, ranked as the model ranks users."""
-        scores = self.model.blend_scores(np.array([group]), seen)
+    def _online_scores(self, group: int, seen: np.ndarray) -> np.ndarray:
+        """Scores of a user whose group or items changed, ranked as the model ranks users.
+
+        ``seen`` holds the user's item indices.
+        """
+        model = self.model
+        blend = getattr(model, "blend_scores", None)
+        if blend is None:  # a library without it: the group's popularity
+            return np.asarray(model.recommender_.group_scores(np.array([group])), np.float32)
+        scores = blend(np.array([group]), _row_matrix(seen.tolist(), len(model.item_ids_)))
         return np.asarray(scores, dtype=np.float32)
 
     def top_items(
