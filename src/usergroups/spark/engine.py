@@ -29,7 +29,6 @@ are fewer); sizes, shares and top items are computed over everyone in Spark.
 from __future__ import annotations
 
 import logging
-import math
 import time
 import warnings
 from collections.abc import Iterator
@@ -65,18 +64,50 @@ def _dot_self(col: Any) -> Any:
     return F.aggregate(col, F.lit(0.0).cast("double"), lambda acc, x: acc + x * x)
 
 
+_UDFS: dict[str, Any] = {}
+
+
+def _unit_rows(values: pd.Series) -> np.ndarray:
+    """A Series of equal-length arrays as unit-length float32 rows (zero rows stay zero)."""
+    from usergroups.fusion import l2_normalise
+
+    rows = [np.asarray(v, dtype=np.float32) for v in values]
+    dim = len(rows[0]) if rows else 0
+    x = np.stack(rows) if rows else np.zeros((0, dim), dtype=np.float32)
+    return l2_normalise(x.reshape(len(rows), dim))
+
+
+def _l2_batch(values: pd.Series) -> pd.Series:
+    return pd.Series(list(_unit_rows(values)))
+
+
 def _l2(col: Any) -> Any:
-    """Rows scaled to unit length; all-zero rows stay zero (as ``l2_normalise``)."""
+    """Rows scaled to unit length in float32, as ``l2_normalise`` (a vectorised pandas UDF)."""
     from pyspark.sql import functions as F
+    from pyspark.sql.functions import pandas_udf
 
-    norm = F.sqrt(_dot_self(col))
-    return F.transform(col, lambda x: F.when(norm > 0, x / norm).otherwise(F.lit(0.0)))
+    if "l2" not in _UDFS:
+        _UDFS["l2"] = pandas_udf(_l2_batch, "array<float>")  # type: ignore[call-overload]
+    return _UDFS["l2"](col if not isinstance(col, str) else F.col(col))
 
 
-def _scale(col: Any, factor: float) -> Any:
-    from pyspark.sql import functions as F
+def _fuse_udf(weight: float) -> Any:
+    """``[sqrt(w) * unit(semantic), sqrt(1 - w) * unit(behaviour)]``, unit length, float32.
 
-    return F.transform(col, lambda x: x * F.lit(float(factor)))
+    The arithmetic of :meth:`UserVectorBuilder.fuse`, batch by batch.
+    """
+    from pyspark.sql.functions import pandas_udf
+
+    w = float(weight)
+
+    def fuse(semantic: pd.Series, behaviour: pd.Series) -> pd.Series:
+        from usergroups.fusion import l2_normalise
+
+        s = _unit_rows(semantic) * np.float32(np.sqrt(w))
+        b = _unit_rows(behaviour) * np.float32(np.sqrt(1.0 - w))
+        return pd.Series(list(l2_normalise(np.hstack([s, b]))))
+
+    return pandas_udf(fuse, "array<float>")  # type: ignore[call-overload]
 
 
 def _sum_arrays(col: Any, dim: int) -> Any:
@@ -266,15 +297,7 @@ class SparkGroupDiscovery:
         fused = (
             semantic.join(behaviour, "uidx", "left")
             .withColumn("behaviour", F.coalesce("behaviour", _zeros(k)))
-            .withColumn(
-                "vector",
-                _l2(
-                    F.concat(
-                        _scale(_l2("semantic"), math.sqrt(w)),
-                        _scale(_l2("behaviour"), math.sqrt(1.0 - w)),
-                    )
-                ).cast("array<float>"),
-            )
+            .withColumn("vector", _fuse_udf(w)(F.col("semantic"), F.col("behaviour")))
             .withColumn("semantic", F.col("semantic").cast("array<float>"))
             .select("uidx", "semantic", "vector")
         ).cache()
