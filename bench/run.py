@@ -141,6 +141,12 @@ def write_docs(out: Path, docs: Path) -> None:
         wall_seconds=run.get("wall_seconds"),
         plots=plots,
     )
+    embed = out / "embed.json"
+    if embed.exists():  # issue 8: embedding backends and scale (bench/embed.py)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from embed import render_markdown as render_embed
+
+        text = text.rstrip() + "\n\n" + render_embed(json.loads(embed.read_text())) + "\n"
     from usergroups.persistence.atomic import atomic_write_bytes
 
     atomic_write_bytes(docs, text.encode())
