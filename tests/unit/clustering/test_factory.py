@@ -68,7 +68,8 @@ def test_unknown_method_raises_config_error_naming_the_choices() -> None:
     config = ClusteringConfig.model_construct(method="spectral")
     with pytest.raises(
         ConfigError,
-        match="method='spectral' is not one of 'kmeans', 'minibatch', 'faiss', 'agglomerative', 'hdbscan'",
+        match="method='spectral' is not one of 'kmeans', 'minibatch', 'faiss', "
+        "'agglomerative', 'hdbscan'",
     ):
         make_clusterer(config, 0)
 
