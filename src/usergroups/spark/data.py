@@ -553,8 +553,9 @@ def build_spark_dataset(
         else:
             raise DataError(f"orphan_texts={orphan_texts!r} is not one of 'keep', 'drop', 'error'")
     tx = tx.drop("_known")
-    inter = inter.cache()
-    tx = tx.cache()
+    # cut the lineage: every later plan starts from these two tables
+    inter = inter.localCheckpoint()
+    tx = tx.localCheckpoint()
     if inter.isEmpty() and tx.isEmpty():
         raise DataError("the dataset is empty: no interactions and no texts")
     return SparkDataset(
@@ -703,8 +704,8 @@ def from_dataset(spark: Any, dataset: Dataset, *, n_partitions: int | None = Non
     if dataset.users is not None:
         users = spark.createDataFrame(dataset.users.astype(str))
     return SparkDataset(
-        interactions=inter.cache(),
-        texts=texts.cache(),
+        interactions=inter.localCheckpoint(),
+        texts=texts.localCheckpoint(),
         items=None if items is None else items.withColumn("title", F.coalesce("title", F.lit(""))),
         users=users,
         name=dataset.name,

@@ -263,24 +263,23 @@ class SparkGroupDiscovery:
         inter, texts = data.interactions, data.texts
         users = _index(
             inter.select("user_id").union(texts.select("user_id")).distinct(), "user_id", "uidx"
-        ).cache()
-        items = self._item_index(data).cache()
+        ).localCheckpoint()
+        items = self._item_index(data).localCheckpoint()
         n_users, n_items = users.count(), items.count()
         if n_users == 0:
             raise DataError("the dataset is empty: no interactions and no texts")
         inter = (
             inter.join(users, "user_id").join(items, "item_id").select("uidx", "iidx", "rating")
-        ).cache()
+        ).localCheckpoint()
         timings["indexing"] = time.perf_counter() - t
 
         t = time.perf_counter()
         stats: dict[str, Any] = {}
         dim = encoder_dim(cfg.embedding, 0)
         texts_v = embed_column(texts, "text", cfg.embedding, stats=stats).join(users, "user_id")
-        texts_v = texts_v.cache()
-        texts_v.count()
-        item_vec = self._item_vectors(data, items, texts_v, dim, stats).cache()
-        item_vec.count()
+        # checkpoints cut the lineage: the plans of later joins stay small
+        texts_v = texts_v.localCheckpoint()
+        item_vec = self._item_vectors(data, items, texts_v, dim, stats).localCheckpoint()
         timings["embedding"] = time.perf_counter() - t
         cache = {"hits": int(stats["hits"].value), "misses": int(stats["misses"].value)}
         for key in ("item_hits", "item_misses"):
@@ -300,8 +299,7 @@ class SparkGroupDiscovery:
             .withColumn("vector", _fuse_udf(w)(F.col("semantic"), F.col("behaviour")))
             .withColumn("semantic", F.col("semantic").cast("array<float>"))
             .select("uidx", "semantic", "vector")
-        ).cache()
-        fused.count()
+        ).localCheckpoint()
         timings["user_vectors"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -315,8 +313,7 @@ class SparkGroupDiscovery:
             }
         else:
             labels, clustering = self._cluster(fused, n_users, cfg)
-        labels = labels.cache()
-        labels.count()
+        labels = labels.localCheckpoint()
         timings["clustering"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -485,7 +482,7 @@ class SparkGroupDiscovery:
                 "user_vectors.behaviour='item_mean' is not available in the Spark engine; "
                 "use 'svd' or 'none'"
             )
-        xn = self._damped(inter, n_users).cache()
+        xn = self._damped(inter, n_users).localCheckpoint()
         if local_model is not None:
             builder = local_model.user_vector_builder_
             if not hasattr(builder, "svd_components_") or builder.svd_components_.shape[0] == 0:
@@ -676,7 +673,7 @@ class SparkGroupDiscovery:
                 )
         model = fit_k(k)
         raw = model.transform(features).select("uidx", F.col("prediction").cast("long").alias("g"))
-        raw = raw.join(fused.select("uidx", "vector"), "uidx").cache()
+        raw = raw.join(fused.select("uidx", "vector"), "uidx").localCheckpoint()
         n_raw = int(raw.agg(F.max("g")).first()[0]) + 1
         dim = len(x_sample[0])
         summary = (
@@ -759,7 +756,7 @@ class SparkGroupDiscovery:
             "SELECT l.group_id, i.iidx, COUNT(*) AS n FROM ug_inter i "
             "JOIN ug_labels l ON i.uidx = l.uidx WHERE l.group_id >= 0 "
             "GROUP BY l.group_id, i.iidx"
-        ).cache()
+        ).localCheckpoint()
         # the model directory needs these arrays on the driver anyway: collect once
         vec_pd = fused.join(labels, "uidx").join(users, "uidx").orderBy("uidx").toPandas()
         seen_pd = inter.select("uidx", "iidx").toPandas()
@@ -789,7 +786,7 @@ class SparkGroupDiscovery:
             titles_df = items.join(data.items.select("item_id", "title"), "item_id", "left")
         else:
             titles_df = items.withColumn("title", F.lit(""))
-        titles_df = titles_df.withColumn("title", F.coalesce("title", F.lit(""))).cache()
+        titles_df = titles_df.withColumn("title", F.coalesce("title", F.lit(""))).localCheckpoint()
 
         # float32 throughout, so scores and their ties match the local engine bit for bit
         s = F.lit(float(cfg.recommend.smoothing)).cast("float")
@@ -806,7 +803,7 @@ class SparkGroupDiscovery:
         score = (F.col("c") + s * F.col("p")).cast("float") / (F.col("size") + s).cast("float")
         grid = grid.withColumn("score", score.cast("float"))
         rank_w = Window.partitionBy("group_id").orderBy(F.col("score").desc(), F.col("iidx"))
-        ranked = grid.withColumn("grank", F.row_number().over(rank_w)).cache()
+        ranked = grid.withColumn("grank", F.row_number().over(rank_w)).localCheckpoint()
 
         n = cfg.recommend.n
         n_seen = inter.groupBy("uidx").agg(F.count(F.lit(1)).alias("n_seen"))
@@ -842,7 +839,7 @@ class SparkGroupDiscovery:
                 F.col("group_id").cast("long").alias("group_id"),
                 "uidx",
             )
-        ).cache()
+        ).localCheckpoint()
         self.recommendations_ = recs.drop("uidx")
 
         # lift of each item in each group, over the population (as the profiles compute it)
