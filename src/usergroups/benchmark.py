@@ -77,6 +77,7 @@ __all__ = [
     "PROTOCOLS",
     "REFERENCE_NDCG",
     "WARM_METRICS",
+    "alignment_summary",
     "dataset_slug",
     "evaluate_discovery",
     "methods_frame",
@@ -345,6 +346,7 @@ def _run_warm(
         "methods": methods,
         "groups": groups,
         "k_sweep": sweep,
+        "alignment": alignment_summary(gd),
     }
 
 
@@ -497,6 +499,30 @@ def _warm_group_scorer(
         return split.align_item_scores(recommender.group_scores(groups), item_ids)
 
     return score
+
+
+def alignment_summary(gd: GroupDiscovery) -> dict[str, Any] | None:
+    """What :func:`usergroups.alignment.fit_aligned` chose on its validation carve."""
+    report = gd.metrics_.get("alignment")
+    if not report:
+        return None
+    keys = (
+        "method",
+        "epochs",
+        "direct_val_ndcg",
+        "text_weight",
+        "n_groups",
+        "group_val_ndcg",
+        "personal_weight",
+        "personal_shrinkage",
+        "cold_weight",
+        "seconds",
+    )
+    out = {k: report.get(k) for k in keys}
+    out["validation_users"] = report.get("validation")
+    if "lora" in report:
+        out["lora"] = report["lora"]
+    return out
 
 
 def _warm_hybrid_scorer(split: Split, gd: GroupDiscovery) -> ScoreFn:
@@ -763,6 +789,14 @@ def _dataset_section(result: Mapping[str, Any], png: str | None) -> list[str]:
     return out
 
 
+_OURS: tuple[tuple[str, str], ...] = (
+    ("warm", "UserGroups"),
+    ("warm", "Hybrid"),
+    ("cold", "UserGroups"),
+)
+"""(protocol, our method) pairs that :func:`where_we_lose` compares with every rival."""
+
+
 def where_we_lose(results: Sequence[Mapping[str, Any]]) -> list[str]:
     """Sentences, computed from the numbers, naming every comparison UserGroups loses.
 
@@ -777,23 +811,25 @@ def where_we_lose(results: Sequence[Mapping[str, Any]]) -> list[str]:
         One sentence per (protocol, rival), plus the datasets whose group lift is below 1.
     """
     sentences: list[str] = []
-    for protocol in PROTOCOLS:
+    for protocol, ours_name in _OURS:
         tables = []
         for r in results:
             if r.get("skipped"):
                 continue
             section = r.get("cold") if protocol == "cold" else r
             methods = (section or {}).get("methods") or {}
-            if "UserGroups" in methods:
+            if ours_name in methods:
                 tables.append((str(r["dataset"]), methods))
         if not tables:
             continue
-        rivals = [m for m in METHOD_ORDER if m != "UserGroups" and any(m in t for _, t in tables)]
+        rivals = [
+            m
+            for m in METHOD_ORDER
+            if m not in ("UserGroups", "Hybrid") and any(m in t for _, t in tables)
+        ]
         for rival in rivals:
             pairs = [
-                (ds, t["UserGroups"]["NDCG@10"], t[rival]["NDCG@10"])
-                for ds, t in tables
-                if rival in t
+                (ds, t[ours_name]["NDCG@10"], t[rival]["NDCG@10"]) for ds, t in tables if rival in t
             ]
             lost = [(ds, ours, theirs) for ds, ours, theirs in pairs if ours < theirs]
             detail = "; ".join(
@@ -802,17 +838,17 @@ def where_we_lose(results: Sequence[Mapping[str, Any]]) -> list[str]:
             )
             if not lost:
                 sentences.append(
-                    f"{protocol.capitalize()}: UserGroups is at or above {rival} on every "
+                    f"{protocol.capitalize()}: {ours_name} is at or above {rival} on every "
                     f"dataset measured ({len(pairs)})."
                 )
             elif len(lost) == len(pairs):
                 sentences.append(
-                    f"{protocol.capitalize()}: UserGroups is below {rival} on every dataset "
+                    f"{protocol.capitalize()}: {ours_name} is below {rival} on every dataset "
                     f"({len(pairs)}) in NDCG@10: {detail}."
                 )
             else:
                 sentences.append(
-                    f"{protocol.capitalize()}: UserGroups is below {rival} on {len(lost)} of "
+                    f"{protocol.capitalize()}: {ours_name} is below {rival} on {len(lost)} of "
                     f"{len(pairs)} datasets in NDCG@10: {detail}."
                 )
     weak = [
@@ -947,6 +983,53 @@ def render_markdown(
     lose = where_we_lose(ordered)
     lines += [f"- {s}" for s in lose] if lose else ["- No comparison measured yet."]
     lines.append("")
+    align_rows = []
+    for r in ordered:
+        a = r.get("alignment")
+        if not a:
+            continue
+        val = a.get("validation_users") or {}
+        align_rows.append(
+            [
+                str(r["dataset"]),
+                str(a.get("method")),
+                str(a.get("epochs", "–")),
+                _fmt(a.get("text_weight"), 2),
+                str(a.get("n_groups") or "–"),
+                _fmt(a.get("personal_weight"), 2),
+                _fmt(a.get("personal_shrinkage"), 0),
+                _fmt(a.get("cold_weight"), 2),
+                f"{val.get('warm_users', '–')} / {val.get('cold_users', '–')}",
+                _fmt(a.get("seconds"), 1),
+            ]
+        )
+    if align_rows:
+        lines += [
+            "## Choices made on validation",
+            "",
+            "Each fit carves its own validation set from its training data (see "
+            "`usergroups.alignment`); these are the choices it made. `Hybrid` is the "
+            "group's popularity blended with EASE by `personal_weight * n / (n + "
+            "shrinkage)`; cold `UserGroups` blends the group with the head's direct "
+            "text → item scores by `cold_weight`.",
+            "",
+            _markdown_table(
+                [
+                    "dataset",
+                    "align",
+                    "head epochs",
+                    "text weight",
+                    "groups",
+                    "personal weight",
+                    "shrinkage",
+                    "cold weight",
+                    "validation users (warm / new)",
+                    "seconds",
+                ],
+                align_rows,
+            ),
+            "",
+        ]
     for r in ordered:
         lines += _dataset_section(r, (plots or {}).get(str(r.get("dataset"))))
     return "\n".join(lines).rstrip() + "\n"

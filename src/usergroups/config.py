@@ -176,7 +176,7 @@ class AlignConfig(_Section):
     dim: int = Field(64, ge=2, description="dimension of the aligned space")
     max_epochs: int = Field(100, ge=1)
     patience: int = Field(8, ge=1, description="epochs without validation gain before stopping")
-    lr: float = Field(0.01, gt=0.0)
+    lr: float = Field(0.003, gt=0.0)
     weight_decay: float = Field(1e-4, ge=0.0)
     batch_size: int = Field(256, ge=1)
     min_keep: float = Field(

@@ -60,7 +60,10 @@ def test_result_has_the_documented_json_shape(result: dict[str, Any]) -> None:
     assert result["dataset"] == "planted-4"
     assert result["protocol"] == "warm"
     assert (result["n_users"], result["n_items"]) == (200, 120)
-    assert set(result["methods"]) == {*BASELINES, "SeedRecipe", "UserGroups"}
+    assert set(result["methods"]) == {*BASELINES, "SeedRecipe", "UserGroups", "Hybrid"}
+    align = result["alignment"]
+    assert align["method"] == "head" and align["validation_users"]["warm_users"] > 0
+    assert 0.0 <= align["personal_weight"] <= 1.0 and align["cold_weight"] is not None
     for metrics in result["methods"].values():
         assert {"HR@10", "NDCG@10", "Recall@20", "MAP@10"} <= set(metrics)
         assert set(metrics) <= set(WARM_METRICS)
@@ -210,7 +213,7 @@ def test_cli_evaluate_prints_the_table_and_writes_json(
     for name in ("Pop", "EASE", "SeedRecipe", "UserGroups", "NDCG@10", "warm (", "cold ("):
         assert name in captured.out
     data = json.loads(out.read_text())
-    assert set(data["methods"]) == {"Pop", "EASE", "SeedRecipe", "UserGroups"}
+    assert set(data["methods"]) == {"Pop", "EASE", "SeedRecipe", "UserGroups", "Hybrid"}
     assert data["cold"]["n_users"] == 30
     assert math.isfinite(data["groups"]["group_lift"])
 

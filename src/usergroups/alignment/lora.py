@@ -29,6 +29,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -110,12 +111,14 @@ def fine_tune_lora(
         lora_dropout=0.05,
         target_modules=list(TARGET_MODULES),
     )
-    transformer.auto_model = peft.get_peft_model(transformer.auto_model, config)
+    adapted = peft.get_peft_model(transformer.auto_model, config)
+    _set_backbone(transformer, adapted)
     w = torch.nn.Parameter(torch.from_numpy(head.W_.copy()))
     items = torch.from_numpy(head.item_vectors_)
     bias = torch.from_numpy(head.item_bias_)
     scale = float(head.scale_)
-    params = [p for p in st.parameters() if p.requires_grad] + [w]
+    params = [p for p in adapted.parameters() if p.requires_grad] + [w]
+    tokenize = getattr(st, "preprocess", None) or st.tokenize
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     st.train()
     started = time.perf_counter()
@@ -128,7 +131,7 @@ def fine_tune_lora(
             order, pos = usable[rng.permutation(len(usable))], 0
         batch = order[pos : pos + batch_size]
         pos += batch_size
-        features = st.tokenize([texts[i] for i in batch])
+        features = tokenize([texts[i] for i in batch])
         out = st(features)
         emb = torch.nn.functional.normalize(out["sentence_embedding"], dim=1)
         z = torch.nn.functional.normalize(emb @ w.T, dim=1)
@@ -151,11 +154,25 @@ def fine_tune_lora(
     st.eval()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    transformer.auto_model.save_pretrained(str(out_dir))
+    adapted.save_pretrained(str(out_dir))
     head.W_ = w.detach().numpy().astype(np.float32).copy()
     seconds = time.perf_counter() - started
     logger.info("LoRA: %d steps, %d texts in %.0f s", steps, seen, seconds)
     return LoraResult(out_dir, steps, seen, seconds, losses)
+
+
+def _set_backbone(transformer: Any, model: Any) -> None:
+    """Swap the Hugging Face model inside a sentence-transformers Transformer module.
+
+    sentence-transformers 5 keeps it in ``model`` (``auto_model`` is a read-only alias);
+    older releases in ``auto_model``.
+    """
+    if hasattr(transformer, "model") and not isinstance(
+        getattr(type(transformer), "model", None), property
+    ):
+        transformer.model = model
+    else:
+        transformer.auto_model = model
 
 
 def adapter_digest(adapter_dir: str | Path) -> str:
@@ -190,7 +207,7 @@ def merged_model_dir(base_model: str | Path, adapter_dir: str | Path, cache_dir:
             st = st_module.SentenceTransformer(str(base_model), device="cpu", local_files_only=True)
             transformer = st[0]
             adapted = peft.PeftModel.from_pretrained(transformer.auto_model, str(adapter_dir))
-            transformer.auto_model = adapted.merge_and_unload()
+            _set_backbone(transformer, adapted.merge_and_unload())
             st.save(str(tmp))
         os.replace(tmp, target)
     except OSError:
