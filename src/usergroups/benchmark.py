@@ -422,9 +422,13 @@ def _group_metrics(
 
     cfg = gd.config
     vectors = gd.user_vectors_
+    clustering = cfg.clustering
+    if gd.metrics_.get("k_selection") == "validation":
+        # the number of groups was chosen on validation data: seeds vary the clustering only
+        clustering = clustering.model_copy(update={"n_groups": gd.n_groups_})
 
     def labels_for_seed(seed: int) -> npt.ArrayLike:
-        return np.asarray(make_clusterer(cfg.clustering, seed).fit(vectors).labels_)
+        return np.asarray(make_clusterer(clustering, seed).fit(vectors).labels_)
 
     ari: float | None = None
     if stability_seeds >= 2:
