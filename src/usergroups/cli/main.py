@@ -338,7 +338,15 @@ def discover(
         curve = "  ".join(
             f"{k}:{'-' if v is None else format(v, '.3f')}" for k, v in m["k_scores"].items()
         )
-        click.echo(f"\nsilhouette by number of groups: {curve}", err=True)
+        what = (
+            "validation NDCG@10 of group popularity"
+            if m.get("k_selection") == "validation"
+            else "silhouette"
+        )
+        click.echo(f"\n{what} by number of groups: {curve}", err=True)
+    align = m.get("alignment")
+    if isinstance(align, dict):
+        click.echo(_alignment_line(align), err=True)
     click.echo(
         f"\n{m['n_groups']} groups, {m['n_noise']} noise users, silhouette "
         f"{m['silhouette'] if m['silhouette'] is None else round(m['silhouette'], 4)}; "
@@ -665,3 +673,24 @@ def entry_point() -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _alignment_line(align: dict[str, Any]) -> str:
+    """One line on what alignment learned and chose on its validation carve."""
+    val = align.get("validation") or {}
+    parts = [f"alignment {align.get('method')}"]
+    if align.get("epochs"):
+        parts.append(f"head early-stopped at epoch {align['epochs']}")
+    if "lora" in align:
+        parts.append(f"LoRA {align['lora']['steps']} steps in {align['lora']['seconds']:.0f}s")
+    parts.append(f"text weight {align.get('text_weight')}")
+    parts.append(
+        f"personal EASE weight {align.get('personal_weight', 0)} "
+        f"(shrinkage {align.get('personal_shrinkage', 0)})"
+    )
+    parts.append(f"new-user blend {align.get('cold_weight')}")
+    parts.append(
+        f"chosen on {val.get('warm_users', 0)} validation users and "
+        f"{val.get('cold_users', 0)} held-out new users"
+    )
+    return "; ".join(parts)
