@@ -187,9 +187,7 @@ class AlignConfig(_Section):
         0.1, ge=0.0, lt=1.0, description="share of users with 2+ texts held out as new users"
     )
     lora_rank: int = Field(8, ge=1)
-    lora_budget_s: float = Field(
-        300.0, gt=0.0, description="wall-time budget of LoRA fine-tuning"
-    )
+    lora_budget_s: float = Field(300.0, gt=0.0, description="wall-time budget of LoRA fine-tuning")
     lora_max_seq_length: int = Field(128, ge=8)
     lora_batch_size: int = Field(16, ge=1)
 

@@ -167,7 +167,9 @@ def test_fit_aligned_makes_its_choices_on_validation(
     assert result.n_groups in (2, 4, 8)
     best = max(e["ndcg"] for e in rep["grid"])
     chosen = [
-        e for e in rep["grid"] if e["k"] == result.n_groups and e["text_weight"] == result.text_weight
+        e
+        for e in rep["grid"]
+        if e["k"] == result.n_groups and e["text_weight"] == result.text_weight
     ]
     assert chosen and chosen[0]["ndcg"] >= best * 0.98 - 1e-9
     assert 0.0 <= result.personal_weight <= 1.0 and 0.0 <= result.cold_weight <= 1.0
@@ -183,6 +185,8 @@ def test_fit_aligned_without_alignment_uses_frozen_vectors(
     ds = planted.dataset
     builder = UserVectorBuilder(n_components=16, random_state=0).fit(ds, text_vectors)
     cfg = _config(method="none")
-    result = fit_aligned(ds, text_vectors, None, builder.semantic_, lambda m: builder.behaviour_, cfg)
+    result = fit_aligned(
+        ds, text_vectors, None, builder.semantic_, lambda m: builder.behaviour_, cfg
+    )
     assert result.head is None and result.cold_weight == 0.0
     np.testing.assert_allclose(result.aligned, builder.semantic_, atol=1e-6)

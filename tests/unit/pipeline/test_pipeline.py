@@ -41,9 +41,7 @@ def test_pipeline_recovers_planted_groups(planted: PlantedData, fitted: GroupDis
 
 
 def test_auto_number_of_groups_finds_the_planted_four(planted: PlantedData) -> None:
-    gd = GroupDiscovery(_config(n_groups="auto", k_max=8, select="silhouette")).fit(
-        planted.dataset
-    )
+    gd = GroupDiscovery(_config(n_groups="auto", k_max=8, select="silhouette")).fit(planted.dataset)
     assert gd.n_groups_ == 4
     assert set(gd.metrics_["k_scores"]) == {str(k) for k in range(2, 9)}
     assert gd.metrics_["k_selection"] == "silhouette"
