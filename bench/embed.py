@@ -422,8 +422,8 @@ def render_markdown(result: dict[str, Any]) -> str:
     lines = ["## Embedding backends and scale (issue 8)", ""]
     lines += [
         "Generated from `bench/results/embed.json` (`python bench/embed.py`). Texts/s are "
-        "measured one backend after another in one process on a shared machine: the ratios "
-        "are the figures to quote. See docs/speed.md for how to choose a backend.",
+        "measured in one process, the backends interleaved chunk by chunk, on a shared "
+        "machine: the ratios are the figures to quote. See docs/speed.md.",
         "",
     ]
     for stage, meta in sorted((result.get("runs") or {}).items()):
@@ -498,7 +498,8 @@ def render_markdown(result: dict[str, Any]) -> str:
             f"### {g['n_users']:,} generated users ({g['dim']}-d, k = {g['k']}): "
             "grouped, assigned, profiled",
             "",
-            f"{_f(g['seconds'], 1)} s in all ({g['stage_seconds']}), peak RSS "
+            f"{_f(g['seconds'], 1)} s wall, {_f(g.get('cpu_seconds'), 1)} s CPU in all "
+            f"({g['stage_seconds']}), peak RSS "
             f"{g['peak_rss_mb']} MB; FAISS k-means on a sample, silhouette on a 5,000-user "
             f"sample {_f(g.get('silhouette_sample'))}, ARI with the planted groups "
             f"{_f(g.get('ari_vs_planted_100k_sample'))}.",
