@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from conftest import require_dataset
 from usergroups import GroupDiscovery
 from usergroups.config import DiscoveryConfig
 from usergroups.datasets import load_files
@@ -29,7 +28,9 @@ MAPPING = "user_id=reviewerID,item_id=asin,text=reviewText,rating=overall,timest
 def amazon(spark: Any, data_dir: Path) -> dict[str, Any]:
     from usergroups.spark import SparkGroupDiscovery, frozen_config, read_files
 
-    folder = require_dataset(data_dir, "amazon2014-musical-instruments-5core")
+    folder = data_dir / "amazon2014-musical-instruments-5core"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} not found: set USERGROUPS_DATA to the shared datasets directory")
     path = folder / "reviews_Musical_Instruments_5.json.gz"
     cfg = DiscoveryConfig().with_overrides(
         {"clustering.n_groups": 3, "clustering.n_init": 4, "user_vectors.n_components": 32}
