@@ -16,28 +16,30 @@ from sklearn.metrics import adjusted_rand_score
 
 from usergroups import GroupDiscovery
 from usergroups.config import DiscoveryConfig
-from usergroups.datasets import load_files
+from usergroups.datasets import load_dataset, load_files
 from usergroups.recommend import GroupPopularity
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::UserWarning")]
 
-MAPPING = "user_id=reviewerID,item_id=asin,text=reviewText,rating=overall,timestamp=unixReviewTime"
-
 
 @pytest.fixture(scope="module")
-def amazon(spark: Any, data_dir: Path) -> dict[str, Any]:
+def amazon(spark: Any, data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from usergroups.spark import SparkGroupDiscovery, frozen_config, read_files
 
     folder = data_dir / "amazon2014-musical-instruments-5core"
     if not folder.is_dir():
         pytest.skip(f"{folder} not found: set USERGROUPS_DATA to the shared datasets directory")
-    path = folder / "reviews_Musical_Instruments_5.json.gz"
+    # the texts of the registered loader ("summary. reviewText"), which the other
+    # integration tests embed too, so the shared embedding cache already holds them
+    reviews = load_dataset("amazon2014:musical-instruments", data_dir=data_dir).texts
+    path = tmp_path_factory.mktemp("mi") / "reviews.parquet"
+    reviews.to_parquet(path, index=False)
     cfg = DiscoveryConfig().with_overrides(
         {"clustering.n_groups": 3, "clustering.n_init": 4, "user_vectors.n_components": 32}
     )
     cfg = frozen_config(cfg)[0]
-    local_ds = load_files(texts=path, mapping=MAPPING)
-    data = read_files(spark, texts=path, mapping=MAPPING)
+    local_ds = load_files(texts=path)
+    data = read_files(spark, texts=path)
     local = GroupDiscovery(cfg).fit(local_ds)
     scratch = SparkGroupDiscovery(cfg, spark=spark).fit(data)
     assigned = SparkGroupDiscovery(cfg, spark=spark).fit(data, fitted=local)
