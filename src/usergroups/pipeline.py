@@ -238,6 +238,7 @@ class GroupDiscovery:
                 0.0 if result_or_none is None else result_or_none.personal_shrinkage
             ),
             cold_weight=0.0 if result_or_none is None else result_or_none.cold_weight,
+            ridge=None if result_or_none is None else result_or_none.ridge,
         )
         pc = cfg.profile
         profiles = build_profiles(
@@ -400,6 +401,7 @@ class GroupDiscovery:
         personal_weight: float = 0.0,
         personal_shrinkage: float = 0.0,
         cold_weight: float = 0.0,
+        ridge: Any = None,
     ) -> None:
         """Derive every learned attribute from the arrays (shared by fit and load).
 
@@ -425,6 +427,7 @@ class GroupDiscovery:
         self.personal_weight_ = float(personal_weight)
         self.personal_shrinkage_ = float(personal_shrinkage)
         self.cold_weight_ = float(cold_weight)
+        self.ridge_ = ridge
         self.aligned_centroids_ = l2_normalise(
             pool_rows(labels[members], self.aligned_[members], n_groups)
         )
@@ -461,21 +464,22 @@ class GroupDiscovery:
             raise DataError("predict needs at least one text")
         return l2_normalise(self._encode(texts, show_progress=False))
 
-    def _new_users(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Group probabilities and aligned vectors of new users known by one text each."""
+    def _new_users(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Group probabilities, aligned vectors and frozen vectors of new users known by
+        one text each."""
         self._check_fitted()
         semantic = self._text_semantic(texts)
         query = semantic if self.head_ is None else self.head_.transform(semantic)
         if self.n_groups_ == 0:
-            return np.zeros((len(semantic), 0), dtype=np.float32), query
+            return np.zeros((len(semantic), 0), dtype=np.float32), query, semantic
         if self.config.assign.method == "centroid":
-            return softmax_confidence(query @ self.aligned_centroids_.T), query
+            return softmax_confidence(query @ self.aligned_centroids_.T), query, semantic
         from usergroups.alignment import knn_proba
 
         proba = knn_proba(
             query, self.aligned_, self.labels_, self.n_groups_, self.config.assign.n_neighbors
         )
-        return proba, query
+        return proba, query, semantic
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Group probabilities of new users known only by one text each.
@@ -494,6 +498,22 @@ class GroupDiscovery:
         """
         return self._new_users(texts)[0]
 
+    def new_user_scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Group probabilities and item scores of new users known by one text each.
+
+        The scores are what :meth:`assign` ranks: the most probable group's popularity,
+        blended by ``cold_weight_`` with the text → item ridge of
+        :class:`~usergroups.alignment.ridge.TextItemRidge` when the model has one.
+
+        Returns
+        -------
+        proba : ndarray of shape (n, n_groups)
+        scores : ndarray of shape (n, n_items)
+        """
+        proba, _, semantic = self._new_users(texts)
+        groups = proba.argmax(axis=1) if proba.shape[1] else np.full(len(proba), -1, dtype=np.int64)
+        return proba, self._cold_scores(groups, semantic)
+
     def predict(self, texts: list[str]) -> np.ndarray:
         """Group id of each new user from their text; shape (n,)."""
         proba = self.predict_proba(texts)
@@ -508,10 +528,10 @@ class GroupDiscovery:
         -------
         DataFrame with columns ``text, group_id, confidence, label, items, titles``.
         """
-        proba, query = self._new_users(texts)
+        proba, scores = self.new_user_scores(texts)
         groups = proba.argmax(axis=1) if proba.shape[1] else np.full(len(proba), -1, dtype=np.int64)
         conf = proba[np.arange(len(proba)), groups] if proba.shape[1] else np.zeros(len(proba))
-        idx, _ = top_n(self._cold_scores(groups, query), n)
+        idx, _ = top_n(scores, n)
         labels = dict(zip(self.groups_["group_id"], self.groups_["label"], strict=True))
         return pd.DataFrame(
             {
@@ -524,39 +544,18 @@ class GroupDiscovery:
             }
         )
 
-    def _cold_scores(self, groups: np.ndarray, query: np.ndarray) -> np.ndarray:
+    def _cold_scores(self, groups: np.ndarray, semantic: np.ndarray) -> np.ndarray:
         scores = self.recommender_.group_scores(groups)
-        if self.head_ is not None and self.cold_weight_ > 0:
+        if self.ridge_ is not None and self.cold_weight_ > 0:
             from usergroups.recommend.hybrid import blend
 
-            direct = np.exp(self.head_.item_scores(query))
-            scores = blend(scores, direct, self.cold_weight_)
+            scores = blend(scores, self.ridge_.scores(semantic), self.cold_weight_)
         return scores
 
     def text_scores(self, texts: list[str]) -> np.ndarray:
-        """Item scores for new users known by one text each, as :meth:`assign` ranks them.
-
-        The predicted group's popularity, blended (when the model is aligned) with the
-        head's direct text → item probabilities by ``cold_weight_``; shape (n, n_items).
-        """
-        proba, query = self._new_users(texts)
-        groups = proba.argmax(axis=1) if proba.shape[1] else np.full(len(proba), -1, dtype=np.int64)
-        return self._cold_scores(groups, query)
-
-    def new_user_scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Group probabilities and item scores of new users, from one encoding pass.
-
-        :meth:`predict_proba` and :meth:`text_scores` together, for callers that need
-        both (the HTTP service's ``POST /assign``) without encoding the texts twice.
-
-        Returns
-        -------
-        proba : ndarray of shape (n, n_groups)
-        scores : ndarray of shape (n, n_items)
-        """
-        proba, query = self._new_users(texts)
-        groups = proba.argmax(axis=1) if proba.shape[1] else np.full(len(proba), -1, dtype=np.int64)
-        return proba, self._cold_scores(groups, query)
+        """Item scores for new users known by one text each, as :meth:`assign` ranks them
+        (see :meth:`new_user_scores`); shape (n, n_items)."""
+        return self.new_user_scores(texts)[1]
 
     def user_scores(self, user_ids: list[str] | str) -> np.ndarray:
         """Item scores of known users, as :meth:`recommend` ranks them (seen items not masked).

@@ -332,6 +332,7 @@ def relabel(model: Any, mapping: dict[int, int]) -> None:
         "personal_weight": getattr(model, "personal_weight_", 0.0),
         "personal_shrinkage": getattr(model, "personal_shrinkage_", 0.0),
         "cold_weight": getattr(model, "cold_weight_", 0.0),
+        "ridge": getattr(model, "ridge_", None),
     }
     accepted = inspect.signature(model._set_state).parameters
     model._set_state(**{k: v for k, v in state.items() if k in accepted})

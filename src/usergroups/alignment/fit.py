@@ -58,6 +58,9 @@ K_GRID = (2, 4, 8, 12, 16, 20)
 BLEND_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
 """Candidate weights of the personal / direct part of a blend."""
 
+RIDGE_GRID = (10.0, 100.0, 1000.0)
+"""Candidate regularisation of the text → item ridge for new users."""
+
 SHRINKAGE_GRID = (0.0, 2.0, 5.0, 10.0, 20.0)
 """Candidate pseudo-counts of the group in the personal blend (0: the same weight for all)."""
 
@@ -166,6 +169,13 @@ def carve_validation(
     )
 
 
+def _text_users(dataset: Dataset) -> IntVector:
+    texts = dataset.texts
+    if not len(texts):
+        return np.zeros(0, dtype=np.int64)
+    return np.asarray(dataset.user_ids.index(texts["user_id"]), dtype=np.int64)
+
+
 def _item_of_text(dataset: Dataset) -> IntVector:
     texts = dataset.texts
     out = np.full(len(texts), -1, dtype=np.int64)
@@ -268,6 +278,7 @@ class AlignmentResult:
     personal_weight: float
     personal_shrinkage: float
     cold_weight: float
+    ridge: Any = None
     report: dict[str, Any] = field(default_factory=dict)
     carve: ValidationCarve | None = None
 
@@ -456,6 +467,8 @@ def fit_aligned(
 
     # ---- cold blend on the held-out new users
     cold_weight = 0.5 if rc.cold_weight == "auto" else float(rc.cold_weight)
+    ridge_l2 = RIDGE_GRID[1]
+    ridge = None
     if len(carve.cold_rows) >= MIN_VALIDATION_USERS and n_groups_tr:
         query = transform(_unit(np.asarray(text_vectors, np.float32)[carve.cold_query]))
         proba = knn_proba(query, aligned_tr, labels_tr, n_groups_tr, config.assign.n_neighbors)
@@ -476,19 +489,32 @@ def fit_aligned(
             ("Pop", ndcg_at_k(pop_cold, carve.cold_targets, cold_seen)),
             ("group", ndcg_at_k(group_cold, carve.cold_targets, cold_seen)),
         ]
-        if head is not None:
-            from usergroups.recommend.hybrid import blend
+        from usergroups.alignment.ridge import TextItemRidge
+        from usergroups.recommend.hybrid import blend
 
-            direct = np.exp(head.item_scores(query))
-            options = BLEND_GRID if rc.cold_weight == "auto" else (cold_weight,)
-            scored = [
-                (a, ndcg_at_k(blend(group_cold, direct, a), carve.cold_targets, cold_seen))
-                for a in options
-            ]
-            cold_weight = max(scored, key=lambda t: t[1])[0]
-            curve_c += [(f"blend {a}", v) for a, v in scored]
+        tv = _unit(np.asarray(text_vectors, np.float32))
+        authors = _text_users(dataset)
+        fit_rows = np.flatnonzero(carve.text_keep)
+        q_frozen = tv[carve.cold_query]
+        options = BLEND_GRID if rc.cold_weight == "auto" else (cold_weight,)
+        scored = []
+        for l2 in RIDGE_GRID:
+            ridge_tr = TextItemRidge(l2=l2).fit(tv[fit_rows], carve.x_train[authors[fit_rows]])
+            direct = ridge_tr.scores(q_frozen)
+            for a in options:
+                mixed = blend(group_cold, direct, a)
+                scored.append((l2, a, ndcg_at_k(mixed, carve.cold_targets, cold_seen)))
+        ridge_l2, cold_weight, _ = max(scored, key=lambda t: t[2])
+        curve_c += [(f"ridge l2={l2:g} blend {a}", v) for l2, a, v in scored]
         report["cold_curve"] = [{"method": m, "ndcg": round(v, 5)} for m, v in curve_c]
-    if head is None:
+        report["ridge_l2"] = ridge_l2
+    if len(text_vectors):
+        from usergroups.alignment.ridge import TextItemRidge
+
+        tv = _unit(np.asarray(text_vectors, np.float32))
+        authors = _text_users(dataset)
+        ridge = TextItemRidge(l2=ridge_l2).fit(tv, x_full[authors])
+    else:
         cold_weight = 0.0
     report["cold_weight"] = cold_weight
 
@@ -522,6 +548,7 @@ def fit_aligned(
         personal_weight=float(personal_weight),
         personal_shrinkage=float(personal_shrinkage),
         cold_weight=float(cold_weight),
+        ridge=ridge,
         report=report,
         carve=carve,
     )

@@ -107,6 +107,8 @@ def save_model(
             extra.update(model.head_.to_arrays())
         if model.personal_ is not None:
             extra.update(model.personal_.to_arrays())
+        if getattr(model, "ridge_", None) is not None:
+            extra.update(model.ridge_.to_arrays())
         np.savez_compressed(
             tmp / "arrays.npz",
             **extra,
@@ -234,6 +236,10 @@ def _alignment_state(arrays: dict[str, Any]) -> dict[str, Any]:
         state["head"] = AlignmentHead.from_arrays(arrays)
     if "ease_data" in arrays:
         state["personal"] = PrunedEASE.from_arrays(arrays)
+    if "ridge_W" in arrays:
+        from usergroups.alignment.ridge import TextItemRidge
+
+        state["ridge"] = TextItemRidge.from_arrays(arrays)
     for name in ("personal_weight", "personal_shrinkage", "cold_weight"):
         if name in arrays:
             state[name] = float(arrays[name])

@@ -188,5 +188,31 @@ def test_fit_aligned_without_alignment_uses_frozen_vectors(
     result = fit_aligned(
         ds, text_vectors, None, builder.semantic_, lambda m: builder.behaviour_, cfg
     )
-    assert result.head is None and result.cold_weight == 0.0
+    assert result.head is None and result.ridge is not None  # new users: text → item ridge
     np.testing.assert_allclose(result.aligned, builder.semantic_, atol=1e-6)
+
+
+def test_text_item_ridge_learns_authors_items_and_round_trips() -> None:
+    import doctest
+
+    import usergroups.alignment.ridge as ridge_module
+    from usergroups.alignment.ridge import TextItemRidge
+
+    assert doctest.testmod(ridge_module).failed == 0
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=(200, 8)).astype(np.float32)
+    # items 0..3 follow the sign of the first coordinate, 4..7 of the second
+    y = np.zeros((200, 8), np.float32)
+    y[t[:, 0] > 0, :4] = 1
+    y[t[:, 1] > 0, 4:] = 1
+    ridge = TextItemRidge(l2=1.0).fit(t, sp.csr_matrix(y))
+    s = ridge.scores(np.array([[3, -3, 0, 0, 0, 0, 0, 0]], np.float32))
+    assert s[0, :4].min() > s[0, 4:].max()
+    again = TextItemRidge.from_arrays(ridge.to_arrays())
+    np.testing.assert_allclose(again.scores(t[:3]), ridge.scores(t[:3]))
+    with pytest.raises(DataError, match="dimension 8"):
+        ridge.scores(np.zeros((1, 4)))
+    with pytest.raises(NotFittedError):
+        TextItemRidge().scores(t)
+    with pytest.raises(ConfigError):
+        TextItemRidge(l2=0).fit(t, sp.csr_matrix(y))
