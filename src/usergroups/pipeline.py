@@ -128,6 +128,14 @@ class GroupDiscovery:
             return np.zeros((0, int(encoder.dim)), dtype=np.float32)
         return np.asarray(encoder.encode(texts, show_progress=show_progress), dtype=np.float32)
 
+    def _embed(self, dataset: Dataset, show_progress: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Vectors of the users' texts and, when items have titles, of the item documents."""
+        text_vectors = self._encode(dataset.texts["text"].tolist(), show_progress)
+        item_vectors = None
+        if dataset.items is not None and (dataset.items["title"] != "").any():
+            item_vectors = self._encode(_item_documents(dataset), show_progress)
+        return text_vectors, item_vectors
+
     def _make_clusterer(self) -> Any:
         if self.clusterer is not None:
             from sklearn.base import clone
@@ -155,11 +163,7 @@ class GroupDiscovery:
         cfg = self.config
         timings: dict[str, float] = {}
         t = time.perf_counter()
-        text_vectors = self._encode(dataset.texts["text"].tolist(), show_progress)
-        item_vectors = None
-        if dataset.items is not None and (dataset.items["title"] != "").any():
-            item_docs = _item_documents(dataset)
-            item_vectors = self._encode(item_docs, show_progress)
+        text_vectors, item_vectors = self._embed(dataset, show_progress)
         timings["embedding"] = time.perf_counter() - t
         cache = {
             "hits": int(getattr(self.encoder, "total_hits", getattr(self.encoder, "last_hits", 0))),
@@ -358,10 +362,7 @@ class GroupDiscovery:
         self.adapter_dir_ = lora.adapter_dir
         self.encoder = None  # the next encode uses the merged model
         t = time.perf_counter()
-        text_vectors = self._encode(dataset.texts["text"].tolist(), show_progress)
-        item_vectors = None
-        if dataset.items is not None and (dataset.items["title"] != "").any():
-            item_vectors = self._encode(_item_documents(dataset), show_progress)
+        text_vectors, item_vectors = self._embed(dataset, show_progress)
         timings["embedding_lora"] = time.perf_counter() - t
         builder.fit(dataset, text_vectors, item_vectors)
         result = fit_aligned(
