@@ -122,6 +122,81 @@ def load_results(out: Path) -> list[dict[str, Any]]:
     return results
 
 
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def render_service(out: Path) -> str:
+    """The HTTP service's load benchmark (bench/results/service.json)."""
+    data = json.loads((out / "service.json").read_text())
+    run_file = out / "service-run.json"
+    run = json.loads(run_file.read_text()) if run_file.exists() else {}
+    rows = [
+        [
+            f"`{name}`",
+            f"{v.get('rps', 0):.1f}",
+            f"{v.get('p50_ms', 0):.1f}",
+            f"{v.get('p95_ms', 0):.1f}",
+            f"{v.get('p99_ms', 0):.1f}",
+            str(v.get("errors", 0)),
+            target,
+        ]
+        for name, target in (("users", "p99 < 20 ms"), ("assign", "p99 < 50 ms"))
+        if (v := data.get(name))
+    ]
+    notes = ", ".join(f"{k}: {v}" for k, v in run.items() if not isinstance(v, dict | list))
+    return "\n".join(
+        [
+            "## HTTP service (bench/service.py)",
+            "",
+            "Command: `python bench/service.py` (a real uvicorn server on loopback, "
+            "bounded load). " + (f"Run: {notes}." if notes else ""),
+            "",
+            _table(["endpoint", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "target"], rows),
+        ]
+    )
+
+
+def render_scale(data: dict[str, Any]) -> str:
+    """Local and Spark engines on generated data (bench/results/scale.json)."""
+    rows = [
+        [
+            str(r.get("engine")),
+            f"{r.get('n_interactions', 0):,}",
+            f"{r.get('n_users', 0):,}",
+            f"{r['seconds']:.1f}" if r.get("seconds") is not None else "–",
+            f"{r['peak_rss_mb']:,}" if r.get("peak_rss_mb") is not None else "–",
+            str(r.get("embedding", "")),
+            str(r.get("encoder", "")),
+            str(r.get("status", "")),
+        ]
+        for r in data.get("runs", [])
+    ]
+    return "\n".join(
+        [
+            "## Scale: local and Spark engines (bench/scale.py)",
+            "",
+            "Command: `python bench/scale.py` (generated data; Spark in `local[2]`).",
+            "",
+            _table(
+                [
+                    "engine",
+                    "interactions",
+                    "users",
+                    "seconds",
+                    "peak RSS MB",
+                    "embedding",
+                    "encoder",
+                    "status",
+                ],
+                rows,
+            ),
+        ]
+    )
+
+
 def write_docs(out: Path, docs: Path) -> None:
     from usergroups.benchmark import dataset_slug, render_markdown
 
@@ -147,6 +222,12 @@ def write_docs(out: Path, docs: Path) -> None:
         from embed import render_markdown as render_embed
 
         text = text.rstrip() + "\n\n" + render_embed(json.loads(embed.read_text())) + "\n"
+    service = out / "service.json"
+    if service.exists():  # issue 6: bench/service.py
+        text = text.rstrip() + "\n\n" + render_service(out) + "\n"
+    scale = out / "scale.json"
+    if scale.exists():  # issue 7: bench/scale.py
+        text = text.rstrip() + "\n\n" + render_scale(json.loads(scale.read_text())) + "\n"
     from usergroups.persistence.atomic import atomic_write_bytes
 
     atomic_write_bytes(docs, text.encode())

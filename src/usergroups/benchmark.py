@@ -981,6 +981,15 @@ def render_markdown(
             summary_rows,
         ),
         "",
+    ]
+    stale = [str(r["dataset"]) for r in ordered if "methods" in r and "alignment" not in r]
+    if stale and len(stale) < len(summary_rows):
+        lines += [
+            "Not re-run since alignment was added (their rows come from an earlier bench run "
+            "of the frozen-vector pipeline, without a Hybrid row): " + ", ".join(stale) + ".",
+            "",
+        ]
+    lines += [
         "## Where we lose",
         "",
     ]
