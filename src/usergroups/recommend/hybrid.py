@@ -2,9 +2,11 @@
 
 :class:`PrunedEASE` is EASE (Steck, 2019: a closed-form item-item autoencoder) whose
 item-item weight matrix is pruned to the ``keep`` largest weights per item, so that it
-fits in a model directory (a dense matrix for 10k items is 400 MB; pruned to 256 per
-item it is about 20 MB) and scores stay cheap to serve. What is evaluated is the pruned
-matrix, the one that is shipped.
+fits in a model directory (a dense matrix for 10k items is 400 MB; pruned to 1,024 per
+item it is about 80 MB) and scores stay cheap to serve. Measured on the warm split of
+ml-latest-small (9,700 items), NDCG@10: full 0.0391, 1,024 per item 0.0384, 256 per item
+0.0335; on ml-100k 256 per item loses nothing. What is evaluated is the pruned matrix,
+the one that is shipped.
 
 :func:`blend` mixes a user-level score row with the user's group row after scaling each
 row to a maximum of 1; the weight is chosen on validation data by
@@ -36,7 +38,7 @@ class PrunedEASE:
     (1, 3)
     """
 
-    def __init__(self, l2: float = 250.0, keep: int = 256) -> None:
+    def __init__(self, l2: float = 250.0, keep: int = 1024) -> None:
         self.l2 = l2
         self.keep = keep
 
