@@ -16,7 +16,8 @@ drawn per user per epoch, at least one kept), so that the same head serves a use
 by all their reviews and a new user known by one. ``s`` is a learned scale and ``b`` a
 learned item bias (initialised at log-popularity).
 
-Training runs in PyTorch (AdamW, full-batch softmax over the catalogue, mini-batches of
+Training runs in PyTorch (AdamW, written out here to skip the import of torch's compiler
+stack that ``torch.optim`` triggers; full-batch softmax over the catalogue, mini-batches of
 users); early stopping watches NDCG@10 of held-out items on a validation set that the
 caller carves from the *training* data. Inference needs only the learned arrays and
 NumPy, so a loaded model does not import torch.
@@ -140,6 +141,48 @@ def ndcg_at_k(
     return total / len(rows)
 
 
+class _AdamW:
+    """AdamW (Loshchilov & Hutter) in a few lines.
+
+    ``torch.optim`` imports torch's compiler stack on first use, about 6 s on this
+    machine, longer than training the head; this is the same update without it.
+    """
+
+    def __init__(
+        self,
+        torch: Any,
+        params: list[Any],
+        lr: float,
+        weight_decay: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        self.torch = torch
+        self.params = params
+        self.lr, self.weight_decay, self.betas, self.eps = lr, weight_decay, betas, eps
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+        self.t = 0
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        with self.torch.no_grad():
+            for p, m, v in zip(self.params, self.m, self.v, strict=True):
+                if p.grad is None:
+                    continue
+                g = p.grad
+                p.mul_(1.0 - self.lr * self.weight_decay)
+                m.mul_(b1).add_(g, alpha=1.0 - b1)
+                v.mul_(b2).addcmul_(g, g, value=1.0 - b2)
+                denom = (v / (1.0 - b2**self.t)).sqrt_().add_(self.eps)
+                p.addcdiv_(m, denom, value=-self.lr / (1.0 - b1**self.t))
+
+
 class AlignmentHead:
     """Map text vectors into a space aligned with interactions.
 
@@ -257,7 +300,7 @@ class AlignmentHead:
         bias = torch.nn.Parameter(torch.from_numpy(np.log(pop / pop.sum()).astype(np.float32)))
         log_scale = torch.nn.Parameter(torch.tensor(np.log(10.0), dtype=torch.float32))
         params = [w, residual, bias, log_scale]
-        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        opt = _AdamW(torch, params, lr=self.lr, weight_decay=self.weight_decay)
 
         def items_e() -> Any:
             return torch.nn.functional.normalize(item_text_t @ w.T + residual, dim=1)
