@@ -19,10 +19,13 @@ Methods
     user goes to the nearest centroid of the frozen vector of their query text.
 ``UserGroups``
     Our pipeline as configured (not tuned here): warm users get their group's smoothed
-    popularity (``GroupDiscovery.recommender_``); a cold user gets the scores of the
-    *single most probable* group, ``GroupDiscovery.predict(text)`` (the argmax of
-    ``predict_proba``), exactly what ``GroupDiscovery.assign`` recommends. Seen items
-    are masked by the evaluator in both cases.
+    popularity (``GroupDiscovery.recommender_``), which is what group lift measures; a
+    cold user gets ``GroupDiscovery.text_scores(text)``: the most probable group's
+    scores blended with the text → item ridge, exactly what ``GroupDiscovery.assign``
+    recommends. Seen items are masked by the evaluator in both cases.
+``Hybrid``
+    Warm users' ``GroupDiscovery.user_scores``: the group's scores blended with the
+    personal EASE model (what ``GroupDiscovery.recommend`` ranks).
 
 Examples
 --------
@@ -898,8 +901,11 @@ index. Our pipeline (`UserGroups`, `DiscoveryConfig` defaults, random_state 0, *
 is fitted on each split's training part only. All methods are measured in the same run.
 `SeedRecipe` is the plain recipe: frozen sentence vectors (for users without texts, e.g. all
 of MovieLens: the mean of the embedded titles of the items they rated) → k-means with as many
-groups as ours → group popularity. Cold `UserGroups` recommends the popular items of the
-single most probable group (`GroupDiscovery.predict`, as `assign` does). Group lift = NDCG@10
+groups as ours → group popularity. Warm `UserGroups` is our groups' smoothed popularity;
+`Hybrid` is what `recommend` ranks (the group blended with a personal EASE). Cold
+`UserGroups` is what `assign` ranks: the most probable group's popularity blended with a
+text → item ridge regression. Every blend weight, the number of groups and the text weight
+are chosen on validation data carved from the training part. Group lift = NDCG@10
 of group popularity ÷ NDCG@10 of global popularity on the warm split. ALS and BPR: `implicit`
 defaults except 64 factors. EASE: l2 = 250. Metrics are means over test users; all lie in
 [0, 1]; "÷ Pop" is NDCG@10 relative to global popularity."""
@@ -1023,8 +1029,8 @@ def render_markdown(
             "Each fit carves its own validation set from its training data (see "
             "`usergroups.alignment`); these are the choices it made. `Hybrid` is the "
             "group's popularity blended with EASE by `personal_weight * n / (n + "
-            "shrinkage)`; cold `UserGroups` blends the group with the head's direct "
-            "text → item scores by `cold_weight`.",
+            "shrinkage)`; cold `UserGroups` blends the group with the text → item "
+            "ridge by `cold_weight`.",
             "",
             _markdown_table(
                 [
