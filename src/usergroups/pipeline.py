@@ -328,9 +328,6 @@ class GroupDiscovery:
         from usergroups.errors import ConfigError
 
         cfg = self.config
-        if self.encoder is not None and not hasattr(self, "adapter_dir_"):
-            # a caller's encoder cannot be fine-tuned; the configured model can
-            logger.info("align.method='lora' fine-tunes config.embedding.model")
         if first.head is None or first.carve is None:
             raise ConfigError("align.method='lora' needs texts and a trained alignment head")
         if len(dataset.texts) == 0:

@@ -469,8 +469,10 @@ def fit_aligned(
     cold_weight = 0.5 if rc.cold_weight == "auto" else float(rc.cold_weight)
     ridge_l2 = RIDGE_GRID[1]
     ridge = None
+    tv = _unit(np.asarray(text_vectors, np.float32))
+    authors = _text_users(dataset)
     if len(carve.cold_rows) >= MIN_VALIDATION_USERS and n_groups_tr:
-        query = transform(_unit(np.asarray(text_vectors, np.float32)[carve.cold_query]))
+        query = transform(tv[carve.cold_query])
         proba = knn_proba(query, aligned_tr, labels_tr, n_groups_tr, config.assign.n_neighbors)
         group_cold = rec_tr.group_scores(proba.argmax(axis=1))
         item_of_text = _item_of_text(dataset)
@@ -492,8 +494,6 @@ def fit_aligned(
         from usergroups.alignment.ridge import TextItemRidge
         from usergroups.recommend.hybrid import blend
 
-        tv = _unit(np.asarray(text_vectors, np.float32))
-        authors = _text_users(dataset)
         fit_rows = np.flatnonzero(carve.text_keep)
         q_frozen = tv[carve.cold_query]
         options = BLEND_GRID if rc.cold_weight == "auto" else (cold_weight,)
@@ -511,8 +511,6 @@ def fit_aligned(
     if len(text_vectors):
         from usergroups.alignment.ridge import TextItemRidge
 
-        tv = _unit(np.asarray(text_vectors, np.float32))
-        authors = _text_users(dataset)
         ridge = TextItemRidge(l2=ridge_l2).fit(tv, x_full[authors])
     else:
         cold_weight = 0.0
