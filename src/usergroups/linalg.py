@@ -92,4 +92,15 @@ def fuse_blocks(first: npt.ArrayLike, behaviour: npt.ArrayLike, text_weight: flo
     if b.shape[1] == 0:
         return a
     w = float(text_weight)
-    return unit_rows(np.hstack([a * np.float32(np.sqrt(w)), b * np.float32(np.sqrt(1.0 - w))]))
+    out = unit_rows(np.hstack([a * np.float32(np.sqrt(w)), b * np.float32(np.sqrt(1.0 - w))]))
+    # a missing block means "unknown", not "zero": the row keeps the block it has, even at
+    # w = 0 or 1 (where the weighted sum alone would leave it at the origin)
+    has_a = np.any(a != 0, axis=1)
+    has_b = np.any(b != 0, axis=1)
+    only_a = has_a & ~has_b
+    only_b = has_b & ~has_a
+    out[only_a, : a.shape[1]] = a[only_a]
+    out[only_a, a.shape[1] :] = 0.0
+    out[only_b, : a.shape[1]] = 0.0
+    out[only_b, a.shape[1] :] = b[only_b]
+    return out
