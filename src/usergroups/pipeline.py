@@ -27,38 +27,31 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from usergroups.config import DiscoveryConfig
-from usergroups.data import Dataset, IdVocab
-from usergroups.errors import DataError, NotFittedError
-from usergroups.fusion import UserVectorBuilder, l2_normalise, pool_rows
+from usergroups.data import Dataset
+from usergroups.errors import ConfigError, DataError, NotFittedError
+from usergroups.fitted import FittedState, softmax_confidence
+from usergroups.fusion import UserVectorBuilder
+from usergroups.linalg import fuse_blocks, unit_rows
 from usergroups.profiling import build_profiles
 from usergroups.recommend import GroupPopularity, top_n
+from usergroups.selection import Selection, Stages, fixed_choices, select
 
-__all__ = ["GroupDiscovery"]
+__all__ = ["GroupDiscovery", "softmax_confidence"]
 
 logger = logging.getLogger(__name__)
 
-_CONFIDENCE_TEMPERATURE = 0.05
-"""Softmax temperature over cosine similarities to the group centroids.
-
-Cosines between a user and the centroids differ by a few hundredths; 0.05 turns a margin of
-0.1 into odds of about e^2 = 7.4 : 1.
-"""
-
-
-def softmax_confidence(similarities: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of cosine similarities at the fixed temperature; shape kept."""
-    z = similarities / _CONFIDENCE_TEMPERATURE
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return np.asarray(e / e.sum(axis=1, keepdims=True), dtype=np.float32)
+_N_GROUPS_PARAMS = ("n_groups", "base__n_groups", "n_clusters")
+"""Parameter names through which a clusterer takes its number of groups (ours, ours wrapped
+in post-processing, scikit-learn's)."""
 
 
 class GroupDiscovery:
@@ -70,11 +63,21 @@ class GroupDiscovery:
         Every setting; defaults to ``DiscoveryConfig()``.
     encoder : Encoder, optional
         Overrides ``config.embedding`` (for a custom or pre-loaded encoder).
+    aligner : estimator, optional
+        Overrides the alignment head of ``config.align`` (``align.method`` must not be
+        ``"none"``): cloned and trained on the validation carve; needs ``fit(bags, x,
+        item_text, *, validation=None, epochs=None)`` and ``transform(vectors)`` (see
+        :class:`usergroups.selection.Aligner`).
     clusterer : estimator, optional
-        Overrides ``config.clustering``.
+        Overrides ``config.clustering``: cloned for every candidate; takes part in the
+        choice of the number of groups when it has an ``n_groups`` (or ``n_clusters``)
+        parameter.
 
     Attributes
     ----------
+    state_ : FittedState
+        Everything fit learned and chose (:class:`usergroups.fitted.FittedState`); the
+        attributes below read from it.
     groups_ : DataFrame
         One row per group: ``group_id, size, share, label, keywords, top_items,
         top_item_titles, top_item_lifts``, the rest of the profile (categories, rating
@@ -95,10 +98,12 @@ class GroupDiscovery:
         config: DiscoveryConfig | None = None,
         *,
         encoder: Any = None,
+        aligner: Any = None,
         clusterer: Any = None,
     ) -> None:
         self.config = config if config is not None else DiscoveryConfig()
         self.encoder = encoder
+        self.aligner = aligner
         self.clusterer = clusterer
 
     # ------------------------------------------------------------------ stages
@@ -107,7 +112,7 @@ class GroupDiscovery:
             from usergroups.embedding import make_encoder
 
             embedding = self.config.embedding
-            adapter = getattr(self, "adapter_dir_", None)
+            adapter = self.__dict__.get("_adapter_dir")
             if adapter is not None:
                 # LoRA-aligned: the base model with the adapters merged in
                 from usergroups.alignment.lora import merged_model_dir
@@ -145,9 +150,73 @@ class GroupDiscovery:
 
         return make_clusterer(self.config.clustering, self.config.random_state)
 
+    def _clusterer_at(self, k: int | None, search: bool = False) -> Any:
+        """The configured (or swapped-in) clusterer with ``k`` groups (None: its own choice).
+
+        ``search=True`` gives the cheaper variant :func:`usergroups.selection.select` uses
+        to rank candidates: for the built-in k-means family, three initialisations, a
+        smaller silhouette sample and no post-processing.
+        """
+        model = self._make_clusterer()
+        if k is not None:
+            params = model.get_params() if hasattr(model, "get_params") else {}
+            key = next((p for p in _N_GROUPS_PARAMS if p in params), None)
+            if key is None:
+                raise ConfigError(
+                    f"{type(model).__name__} has no n_groups parameter, so the number of "
+                    "groups cannot be chosen for it; set clustering.n_groups or "
+                    "clustering.select='silhouette'"
+                )
+            model.set_params(**{key: int(k)})
+        if search and self.clusterer is None:
+            from usergroups.clustering import PostProcessedGroups
+
+            base = model.base if isinstance(model, PostProcessedGroups) else model
+            params = base.get_params()
+            if "n_init" in params and self.config.clustering.method in ("kmeans", "minibatch"):
+                base.set_params(n_init=min(3, int(params["n_init"])))
+                if "silhouette_sample" in params:
+                    base.set_params(silhouette_sample=min(1000, int(params["silhouette_sample"])))
+                return base
+        return model
+
+    def _can_set_k(self) -> bool:
+        model = self._make_clusterer()
+        if self.clusterer is None and self.config.clustering.method == "hdbscan":
+            return False
+        params = model.get_params() if hasattr(model, "get_params") else {}
+        return any(p in params for p in _N_GROUPS_PARAMS)
+
+    def _stages(self, builder: UserVectorBuilder) -> Stages:
+        cfg = self.config
+        new_aligner = None
+        if cfg.align.method != "none":
+            if self.aligner is not None:
+                from sklearn.base import clone
+
+                aligner = self.aligner
+
+                def new_aligner() -> Any:
+                    return clone(aligner, safe=False)  # deep copy for non-sklearn aligners
+            else:
+
+                def new_aligner() -> Any:
+                    return _new_head(cfg)
+
+        return Stages(
+            new_aligner=new_aligner,
+            clusterer_at=self._clusterer_at,
+            can_set_k=self._can_set_k(),
+            behaviour_of=lambda m: _behaviour(builder, m, cfg),
+        )
+
     # --------------------------------------------------------------------- fit
     def fit(self, dataset: Dataset, *, show_progress: bool = False) -> GroupDiscovery:
-        """Embed, build user vectors, cluster, profile and prepare recommendations.
+        """Embed, build user vectors, choose settings, cluster, profile.
+
+        Settings that are ``"auto"`` and the alignment head are chosen and trained on
+        validation data carved from ``dataset`` (:func:`usergroups.selection.select`);
+        everything learned and chosen ends up in :attr:`state_`.
 
         Parameters
         ----------
@@ -161,6 +230,7 @@ class GroupDiscovery:
                 "usergroups.build_dataset(...) or usergroups.datasets.load_dataset(name)"
             )
         cfg = self.config
+        self._adapter_dir: Path | None = None
         timings: dict[str, float] = {}
         t = time.perf_counter()
         text_vectors, item_vectors = self._embed(dataset, show_progress)
@@ -185,64 +255,61 @@ class GroupDiscovery:
         # kept for engines that project more users with the fitted SVD (usergroups.spark)
         self.user_vector_builder_ = builder
 
-        aligned = None
-        x = dataset.interaction_matrix()
-        user_vectors = builder.vectors_
-        behaviour_dim = builder.behaviour_.shape[1]
-        clusterer_model = self._make_clusterer()
-        if self.clusterer is None and _needs_validation(cfg):
-            from usergroups.alignment import fit_aligned, fuse_blocks
-
+        selection: Selection | None = None
+        if _needs_validation(cfg):
             t = time.perf_counter()
-            result = fit_aligned(
-                dataset,
-                text_vectors,
-                item_vectors,
-                builder.semantic_,
-                lambda m: _behaviour(builder, m, cfg),
-                cfg,
+            selection = select(
+                dataset, text_vectors, item_vectors, builder.semantic_, cfg, self._stages(builder)
             )
             if cfg.align.method == "lora":
-                text_vectors, item_vectors, result = self._lora(
-                    dataset, result, show_progress, builder, timings
+                text_vectors, item_vectors, selection = self._lora(
+                    dataset, selection, show_progress, builder, timings
                 )
             timings["alignment"] = time.perf_counter() - t
-            aligned = result.aligned
-            user_vectors = fuse_blocks(result.aligned, result.behaviour, result.text_weight)
-            behaviour_dim = result.behaviour.shape[1]
-            if result.n_groups is not None:
-                from usergroups.clustering import make_clusterer
-
-                chosen = cfg.clustering.model_copy(update={"n_groups": result.n_groups})
-                clusterer_model = make_clusterer(chosen, cfg.random_state)
-            self.alignment_ = result
+            text_block, behaviour = selection.text_block, selection.behaviour
+            text_weight, n_groups = selection.text_weight, selection.n_groups
+            choices = selection.choices
+        else:
+            text_block, behaviour = builder.semantic_, builder.behaviour_
+            has_behaviour = behaviour.shape[1] > 0
+            text_weight = float(builder.text_weight) if has_behaviour else 1.0
+            n_groups = None
+            choices = fixed_choices(
+                cfg, has_behaviour=has_behaviour, has_texts=len(text_vectors) > 0
+            )
 
         t = time.perf_counter()
-        clusterer = clusterer_model.fit(user_vectors)
+        clusterer = self._clusterer_at(n_groups).fit(
+            fuse_blocks(text_block, behaviour, text_weight)
+        )
         labels = np.asarray(clusterer.labels_, dtype=np.int64)
         timings["clustering"] = time.perf_counter() - t
+        if n_groups is None:
+            found = int(labels.max()) + 1 if (labels >= 0).any() else 0
+            previous = choices["n_groups"]
+            choices = {**choices, "n_groups": replace(previous, value=found)}
 
         t = time.perf_counter()
-        result_or_none = getattr(self, "alignment_", None) if aligned is not None else None
-        self._set_state(
+        x = dataset.interaction_matrix()
+        self.state_ = FittedState(
             user_ids=dataset.user_ids,
             item_ids=dataset.item_ids,
             item_titles=dataset.item_titles(),
             labels=labels,
-            user_vectors=user_vectors,
+            text_block=text_block,
             semantic=builder.semantic_,
-            behaviour_dim=behaviour_dim,
+            behaviour=behaviour,
+            text_weight=text_weight,
             seen=x,
             recommender=GroupPopularity(smoothing=cfg.recommend.smoothing).fit(x, labels),
-            aligned=aligned,
-            head=None if result_or_none is None else result_or_none.head,
-            personal=None if result_or_none is None else result_or_none.personal,
-            personal_weight=0.0 if result_or_none is None else result_or_none.personal_weight,
-            personal_shrinkage=(
-                0.0 if result_or_none is None else result_or_none.personal_shrinkage
-            ),
-            cold_weight=0.0 if result_or_none is None else result_or_none.cold_weight,
-            ridge=None if result_or_none is None else result_or_none.ridge,
+            head=None if selection is None else selection.head,
+            personal=None if selection is None else selection.personal,
+            personal_weight=0.0 if selection is None else selection.personal_weight,
+            personal_shrinkage=0.0 if selection is None else selection.personal_shrinkage,
+            cold_weight=0.0 if selection is None else selection.cold_weight,
+            ridge=None if selection is None else selection.ridge,
+            choices=choices,
+            adapter_dir=self._adapter_dir,
         )
         pc = cfg.profile
         profiles = build_profiles(
@@ -253,7 +320,7 @@ class GroupDiscovery:
             min_support=pc.min_support,
             language=pc.language,
             text_vectors=text_vectors,
-            semantic_centroids=self.semantic_centroids_,
+            semantic_centroids=self.state_.semantic_centroids,
             n_texts=pc.n_texts,
             text_chars=pc.text_chars,
             low_rating=pc.low_rating,
@@ -282,7 +349,7 @@ class GroupDiscovery:
             "dataset": dataset.name,
             "data": dataset.summary(),
             "dropped": dataset.report.to_records(),
-            "n_groups": int(self.centroids_.shape[0]),
+            "n_groups": self.state_.n_groups,
             "n_noise": int((labels < 0).sum()),
             "silhouette": _maybe_float(getattr(clusterer, "silhouette_", None)),
             # NaN (silhouette undefined) becomes null so metrics.json stays valid JSON
@@ -291,16 +358,22 @@ class GroupDiscovery:
                 for k, v in (getattr(clusterer, "k_scores_", {}) or {}).items()
             },
             "k_selection": "silhouette" if getattr(clusterer, "k_scores_", None) else "fixed",
+            "choices": self.state_.choices_report(),
+            "fallbacks": [
+                f"{name}: {c.reason}"
+                for name, c in self.state_.choices.items()
+                if c.source == "default"
+            ],
             "merged": [list(map(int, p)) for p in getattr(clusterer, "merged_", [])],
             "folded": [int(g) for g in getattr(clusterer, "folded_", [])],
             "embedding_cache": cache,
             "encoder": str(getattr(self.encoder, "name", type(self.encoder).__name__)),
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
-        if result_or_none is not None:
-            report = result_or_none.report
+        if selection is not None:
+            report = selection.report
             self.metrics_["alignment"] = report
-            if result_or_none.n_groups is not None:
+            if self.state_.choices["n_groups"].source == "validation":
                 # the number of groups was chosen by validation NDCG@10 of group popularity
                 self.metrics_["k_scores"] = {
                     str(e["k"]): e["ndcg"]
@@ -308,24 +381,24 @@ class GroupDiscovery:
                     if e["text_weight"] == report["text_weight"]
                 }
                 self.metrics_["k_selection"] = "validation"
+        for line in self.metrics_["fallbacks"]:
+            logger.warning("fell back to a default: %s", line)
         logger.info("found %d groups in %s", self.metrics_["n_groups"], dataset.name)
         return self
 
     def _lora(
         self,
         dataset: Dataset,
-        first: Any,
+        first: Selection,
         show_progress: bool,
         builder: UserVectorBuilder,
         timings: dict[str, float],
-    ) -> tuple[np.ndarray, np.ndarray | None, Any]:
-        """Fine-tune the encoder with LoRA on the carve, re-embed, and align again."""
+    ) -> tuple[np.ndarray, np.ndarray | None, Selection]:
+        """Fine-tune the encoder with LoRA on the carve, re-embed, and select again."""
         import tempfile
 
-        from usergroups.alignment import fit_aligned
         from usergroups.alignment.lora import fine_tune_lora
         from usergroups.embedding.sentence_transformer import resolve_model
-        from usergroups.errors import ConfigError
 
         cfg = self.config
         if first.head is None or first.carve is None:
@@ -356,19 +429,19 @@ class GroupDiscovery:
             random_state=cfg.random_state,
         )
         timings["lora"] = time.perf_counter() - t
-        self.adapter_dir_ = lora.adapter_dir
+        self._adapter_dir = lora.adapter_dir
         self.encoder = None  # the next encode uses the merged model
         t = time.perf_counter()
         text_vectors, item_vectors = self._embed(dataset, show_progress)
         timings["embedding_lora"] = time.perf_counter() - t
         builder.fit(dataset, text_vectors, item_vectors)
-        result = fit_aligned(
+        result = select(
             dataset,
             text_vectors,
             item_vectors,
             builder.semantic_,
-            lambda m: _behaviour(builder, m, cfg),
             cfg.with_overrides({"align.method": "head"}),
+            self._stages(builder),
         )
         result.report["method"] = "lora"
         result.report["lora"] = {
@@ -381,70 +454,80 @@ class GroupDiscovery:
         }
         return text_vectors, item_vectors, result
 
-    def _set_state(
-        self,
+    @classmethod
+    def from_state(
+        cls,
+        state: FittedState,
         *,
-        user_ids: IdVocab,
-        item_ids: IdVocab,
-        item_titles: dict[str, str],
-        labels: np.ndarray,
-        user_vectors: np.ndarray,
-        semantic: np.ndarray,
-        behaviour_dim: int,
-        seen: sp.csr_matrix,
-        recommender: GroupPopularity,
-        aligned: np.ndarray | None = None,
-        head: Any = None,
-        personal: Any = None,
-        personal_weight: float = 0.0,
-        personal_shrinkage: float = 0.0,
-        cold_weight: float = 0.0,
-        ridge: Any = None,
-    ) -> None:
-        """Derive every learned attribute from the arrays (shared by fit and load).
+        config: DiscoveryConfig | None = None,
+        groups: pd.DataFrame | None = None,
+        metrics: dict[str, Any] | None = None,
+        encoder: Any = None,
+    ) -> Self:
+        """A fitted model from its state (what ``load``, refit and the Spark engine use).
 
-        ``aligned`` (users' vectors in the aligned space; defaults to ``semantic``),
-        ``head`` (:class:`~usergroups.alignment.AlignmentHead`), ``personal``
-        (:class:`~usergroups.recommend.hybrid.PrunedEASE`) and the two blend weights
-        come from :func:`usergroups.alignment.fit_aligned`.
+        Parameters
+        ----------
+        state : FittedState
+        config : DiscoveryConfig, optional
+            The settings the state was fitted with.
+        groups : DataFrame, optional
+            The profiles (:attr:`groups_`); an empty table when not given.
+        metrics : dict, optional
+        encoder : Encoder, optional
         """
-        n_groups = int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
-        members = labels >= 0
-        self.user_ids_ = user_ids
-        self.item_ids_ = item_ids
-        self.item_titles_ = item_titles
-        self.labels_ = labels
-        self.user_vectors_ = user_vectors
-        self.semantic_ = semantic
-        self.behaviour_dim_ = behaviour_dim
-        self.seen_ = sp.csr_matrix(seen, dtype=np.float32)
-        self.recommender_ = recommender
-        self.aligned_ = semantic if aligned is None else np.asarray(aligned, dtype=np.float32)
-        self.head_ = head
-        self.personal_ = personal
-        self.personal_weight_ = float(personal_weight)
-        self.personal_shrinkage_ = float(personal_shrinkage)
-        self.cold_weight_ = float(cold_weight)
-        self.ridge_ = ridge
-        self.aligned_centroids_ = l2_normalise(
-            pool_rows(labels[members], self.aligned_[members], n_groups)
+        model = cls(config, encoder=encoder)
+        model.state_ = state
+        model._adapter_dir = state.adapter_dir
+        model.groups_ = (
+            groups
+            if groups is not None
+            else pd.DataFrame(columns=["group_id", "size", "share", "label"])
         )
-        self.centroids_ = l2_normalise(pool_rows(labels[members], user_vectors[members], n_groups))
-        self.semantic_centroids_ = l2_normalise(
-            pool_rows(labels[members], semantic[members], n_groups)
+        model.metrics_ = dict(metrics or {})
+        return model
+
+    def with_state(self, state: FittedState) -> GroupDiscovery:
+        """This model (config, encoder, profiles, metrics) with another fitted state."""
+        self._check_fitted()
+        return type(self).from_state(
+            state,
+            config=self.config,
+            groups=self.groups_,
+            metrics=self.metrics_,
+            encoder=self.encoder,
         )
-        sims = user_vectors @ self.centroids_.T if n_groups else np.zeros((len(labels), 0))
-        conf = np.zeros(len(labels), dtype=np.float32)
-        if n_groups:
-            probs = softmax_confidence(sims)
-            conf[members] = probs[members, labels[members]]
-        self.assignments_ = pd.DataFrame(
-            {"user_id": user_ids.ids, "group_id": labels, "confidence": conf}
-        )
+
+    # ------------------------------------------------------------ fitted state
+    def _state(self) -> FittedState:
+        self._check_fitted()
+        return self.state_
+
+    user_ids_ = property(lambda self: self._state().user_ids)
+    item_ids_ = property(lambda self: self._state().item_ids)
+    item_titles_ = property(lambda self: self._state().item_titles)
+    labels_ = property(lambda self: self._state().labels)
+    user_vectors_ = property(lambda self: self._state().user_vectors)
+    semantic_ = property(lambda self: self._state().semantic)
+    aligned_ = property(lambda self: self._state().text_block)
+    behaviour_dim_ = property(lambda self: self._state().behaviour_dim)
+    seen_ = property(lambda self: self._state().seen)
+    recommender_ = property(lambda self: self._state().recommender)
+    head_ = property(lambda self: self._state().head)
+    personal_ = property(lambda self: self._state().personal)
+    personal_weight_ = property(lambda self: self._state().personal_weight)
+    personal_shrinkage_ = property(lambda self: self._state().personal_shrinkage)
+    cold_weight_ = property(lambda self: self._state().cold_weight)
+    ridge_ = property(lambda self: self._state().ridge)
+    centroids_ = property(lambda self: self._state().centroids)
+    aligned_centroids_ = property(lambda self: self._state().aligned_centroids)
+    semantic_centroids_ = property(lambda self: self._state().semantic_centroids)
+    assignments_ = property(lambda self: self._state().assignments())
+    adapter_dir_ = property(lambda self: self._state().adapter_dir)
 
     # ----------------------------------------------------------------- using it
     def _check_fitted(self) -> None:
-        if not hasattr(self, "labels_"):
+        if "state_" not in self.__dict__:
             raise NotFittedError(
                 "this GroupDiscovery is not fitted; call fit(dataset) or GroupDiscovery.load(dir)"
             )
@@ -460,7 +543,7 @@ class GroupDiscovery:
         texts = list(texts)
         if not texts:
             raise DataError("predict needs at least one text")
-        return l2_normalise(self._encode(texts, show_progress=False))
+        return unit_rows(self._encode(texts, show_progress=False))
 
     def _new_users(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Group probabilities, aligned vectors and frozen vectors of new users known by
@@ -472,7 +555,7 @@ class GroupDiscovery:
             return np.zeros((len(semantic), 0), dtype=np.float32), query, semantic
         if self.config.assign.method == "centroid":
             return softmax_confidence(query @ self.aligned_centroids_.T), query, semantic
-        from usergroups.alignment import knn_proba
+        from usergroups.clustering.assign import knn_proba
 
         proba = knn_proba(
             query, self.aligned_, self.labels_, self.n_groups_, self.config.assign.n_neighbors
@@ -501,7 +584,7 @@ class GroupDiscovery:
 
         The scores are what :meth:`assign` ranks: the most probable group's popularity,
         blended by ``cold_weight_`` with the text → item ridge of
-        :class:`~usergroups.alignment.ridge.TextItemRidge` when the model has one.
+        :class:`~usergroups.recommend.text_ridge.TextItemRidge` when the model has one.
 
         Returns
         -------
@@ -565,9 +648,6 @@ class GroupDiscovery:
         if isinstance(user_ids, str):
             user_ids = [user_ids]
         rows = self.user_ids_.index([str(u) for u in user_ids], what="user_id")
-        return self._user_scores(rows)
-
-    def _user_scores(self, rows: np.ndarray) -> np.ndarray:
         return self.blend_scores(self.labels_[rows], self.seen_[rows])
 
     def blend_scores(self, groups: np.ndarray, seen: sp.spmatrix) -> np.ndarray:
@@ -602,7 +682,7 @@ class GroupDiscovery:
         user_ids = [str(u) for u in user_ids]
         rows = self.user_ids_.index(user_ids, what="user_id")
         groups = self.labels_[rows]
-        scores = self._user_scores(rows)
+        scores = self.blend_scores(groups, self.seen_[rows])
         seen = self.seen_[rows]
         r, c = seen.nonzero()
         scores[r, c] = -np.inf
@@ -659,15 +739,32 @@ def _needs_validation(cfg: DiscoveryConfig) -> bool:
     )
 
 
+def _new_head(config: DiscoveryConfig) -> Any:
+    from usergroups.alignment import AlignmentHead
+
+    ac = config.align
+    return AlignmentHead(
+        dim=ac.dim,
+        max_epochs=ac.max_epochs,
+        patience=ac.patience,
+        lr=ac.lr,
+        weight_decay=ac.weight_decay,
+        batch_size=ac.batch_size,
+        min_keep=ac.min_keep,
+        time_budget_s=ac.time_budget_s,
+        random_state=config.random_state,
+    )
+
+
 def _behaviour(builder: UserVectorBuilder, x: sp.csr_matrix, cfg: DiscoveryConfig) -> np.ndarray:
     """Behaviour vectors of a user × item matrix, as ``user_vectors.behaviour`` says."""
     from usergroups.fusion.vectors import _row_mean, _svd_behaviour
 
     kind = cfg.user_vectors.behaviour
     if kind == "svd":
-        return l2_normalise(_svd_behaviour(x, cfg.user_vectors.n_components, cfg.random_state)[0])
+        return unit_rows(_svd_behaviour(x, cfg.user_vectors.n_components, cfg.random_state)[0])
     if kind == "item_mean":
-        return l2_normalise(_row_mean(x, builder.item_vectors_))
+        return unit_rows(_row_mean(x, builder.item_vectors_))
     return np.zeros((x.shape[0], 0), dtype=np.float32)
 
 

@@ -301,8 +301,6 @@ def relabel(model: Any, mapping: dict[int, int]) -> None:
     profiles follow. Ids left unused (a group that disappeared) are empty rows: size 0,
     zero centroid, global popularity.
     """
-    import inspect
-
     from usergroups.recommend import GroupPopularity
 
     raw = np.asarray(model.labels_, dtype=np.int64)
@@ -316,26 +314,9 @@ def relabel(model: Any, mapping: dict[int, int]) -> None:
     counts[lookup] = rec.counts_[:n_raw]
     sizes[lookup] = rec.sizes_[:n_raw]
     recommender = GroupPopularity.from_arrays(counts, sizes, rec.popularity_, rec.smoothing)
-    state: dict[str, Any] = {
-        "user_ids": model.user_ids_,
-        "item_ids": model.item_ids_,
-        "item_titles": model.item_titles_,
-        "labels": labels.astype(np.int64),
-        "user_vectors": model.user_vectors_,
-        "semantic": model.semantic_,
-        "behaviour_dim": model.behaviour_dim_,
-        "seen": model.seen_,
-        "recommender": recommender,
-        "aligned": getattr(model, "aligned_", None),
-        "head": getattr(model, "head_", None),
-        "personal": getattr(model, "personal_", None),
-        "personal_weight": getattr(model, "personal_weight_", 0.0),
-        "personal_shrinkage": getattr(model, "personal_shrinkage_", 0.0),
-        "cold_weight": getattr(model, "cold_weight_", 0.0),
-        "ridge": getattr(model, "ridge_", None),
-    }
-    accepted = inspect.signature(model._set_state).parameters
-    model._set_state(**{k: v for k, v in state.items() if k in accepted})
+    # the state is frozen: a relabelled copy replaces it (centroids, confidences and the
+    # assignments are derived from the new labels)
+    model.state_ = model.state_.replace(labels=labels.astype(np.int64), recommender=recommender)
     groups = model.groups_.copy()
     if "group_id" in groups and len(groups):
         groups["group_id"] = [mapping.get(int(g), int(g)) for g in groups["group_id"]]

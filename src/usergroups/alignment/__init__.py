@@ -1,33 +1,17 @@
-"""Aligning language-model vectors with behaviour.
+"""Aligning language-model vectors with behaviour: the map from text vectors to a space
+where users who will behave alike are close.
 
 - :class:`AlignmentHead`: a projection head trained on frozen text vectors with a
   multinomial cross-entropy over items (see :mod:`usergroups.alignment.head`);
-- :func:`fit_aligned`: the validation carve, the head, and every choice (text weight,
-  number of groups, personal and cold-start blends) made on validation data cut from
-  training (see :mod:`usergroups.alignment.fit`);
+- :func:`make_bags`: each user's bag of text vectors, the head's input;
 - :mod:`usergroups.alignment.lora`: LoRA fine-tuning of the encoder itself (optional).
+
+The alignment stage only learns this map. Where it is trained, and every setting chosen
+around it (text weight, number of groups, blends), is the pipeline's model selection:
+:mod:`usergroups.selection`.
 """
 
-from usergroups.alignment.fit import (
-    AlignmentResult,
-    ValidationCarve,
-    carve_validation,
-    fit_aligned,
-    fuse_blocks,
-    knn_proba,
-    make_bags,
-)
-from usergroups.alignment.head import AlignmentHead, TextBags, ndcg_at_k
+from usergroups.alignment.bags import make_bags
+from usergroups.alignment.head import AlignmentHead, TextBags
 
-__all__ = [
-    "AlignmentHead",
-    "AlignmentResult",
-    "TextBags",
-    "ValidationCarve",
-    "carve_validation",
-    "fit_aligned",
-    "fuse_blocks",
-    "knn_proba",
-    "make_bags",
-    "ndcg_at_k",
-]
+__all__ = ["AlignmentHead", "TextBags", "make_bags"]

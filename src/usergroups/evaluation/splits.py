@@ -36,8 +36,11 @@ __all__ = [
     "Split",
     "SplitProtocol",
     "cold_split",
+    "first_text_per_user",
+    "last_row_per_user",
     "random_split",
     "temporal_split",
+    "time_key",
     "warm_split",
 ]
 
@@ -265,12 +268,8 @@ def warm_split(dataset: Dataset, *, min_interactions: int = 3) -> Split:
         )
     users, items, order_key = _interaction_arrays(dataset)
     n = len(users)
-    order = np.lexsort((np.arange(n), order_key, users))
-    sorted_users = users[order]
-    is_last = np.ones(n, dtype=bool)
-    is_last[:-1] = sorted_users[:-1] != sorted_users[1:]
     counts = np.bincount(users, minlength=dataset.n_users)
-    last_rows = order[is_last]
+    last_rows = np.flatnonzero(last_row_per_user(users, order_key))
     test_rows_idx = last_rows[counts[users[last_rows]] >= min_interactions]
     test_rows = np.zeros(n, dtype=bool)
     test_rows[test_rows_idx] = True
@@ -319,13 +318,7 @@ def cold_split(
         )
     n_users = dataset.n_users
     text_users = dataset.user_ids.index(texts["user_id"], what="user_id")
-    text_time = _time_key(texts["timestamp"])
-    text_order = np.lexsort((np.arange(len(texts)), text_time, text_users))
-    sorted_users = text_users[text_order]
-    is_first = np.ones(len(texts), dtype=bool)
-    is_first[1:] = sorted_users[1:] != sorted_users[:-1]
-    first_text_row = np.full(n_users, -1, dtype=np.int64)
-    first_text_row[sorted_users[is_first]] = text_order[is_first]
+    first_text_row = first_text_per_user(dataset)
     n_texts = np.bincount(text_users, minlength=n_users)
 
     # item of each user's first review (-1 if it has none or the item is unknown)
@@ -470,6 +463,51 @@ def temporal_split(dataset: Dataset, test_fraction: float = 0.2, *, scope: Scope
 
 
 # -- internals ----------------------------------------------------------------
+
+
+def last_row_per_user(users: IntVector, time_key: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Mask of each user's last row by time, ties broken by row order (the warm rule).
+
+    Parameters
+    ----------
+    users : ndarray of shape (n_rows,)
+    time_key : ndarray of shape (n_rows,)
+        Timestamps; missing ones as ``-inf`` (see :func:`time_key`).
+
+    Returns
+    -------
+    ndarray of shape (n_rows,), bool: True on exactly one row per user present.
+    """
+    n = len(users)
+    order = np.lexsort((np.arange(n), time_key, users))
+    sorted_users = users[order]
+    is_last = np.ones(n, dtype=bool)
+    is_last[:-1] = sorted_users[:-1] != sorted_users[1:]
+    mask = np.zeros(n, dtype=bool)
+    mask[order[is_last]] = True
+    return mask
+
+
+def first_text_per_user(dataset: Dataset) -> IntVector:
+    """Row in ``dataset.texts`` of each user's first text by time (ties: row order); -1
+    for users without texts. Shape (n_users,). The cold protocol's query rule."""
+    texts = dataset.texts
+    first = np.full(dataset.n_users, -1, dtype=np.int64)
+    if len(texts) == 0:
+        return first
+    text_users = dataset.user_ids.index(texts["user_id"], what="user_id")
+    text_time = time_key(texts["timestamp"])
+    text_order = np.lexsort((np.arange(len(texts)), text_time, text_users))
+    sorted_users = text_users[text_order]
+    is_first = np.ones(len(texts), dtype=bool)
+    is_first[1:] = sorted_users[1:] != sorted_users[:-1]
+    first[sorted_users[is_first]] = text_order[is_first]
+    return first
+
+
+def time_key(timestamps: pd.Series) -> npt.NDArray[np.float64]:
+    """Timestamps as float64 sort keys; missing ones sort first (``-inf``)."""
+    return _time_key(timestamps)
 
 
 def _time_key(timestamps: pd.Series) -> npt.NDArray[np.float64]:

@@ -5,14 +5,19 @@
     runs/x/
       config.json              the DiscoveryConfig that produced the model
       versions.json            format version, library versions, encoder, creation time
+      state.json               the scalars of the fitted state: text weight, blends, and
+                               every choice with its source (validation, config, default)
       metrics.json             timings, cache statistics, silhouette, choice-of-K curve
-      arrays.npz               labels, user vectors, semantic vectors, group-item counts, ...
+      arrays.npz               labels, the text and behaviour blocks, frozen sentence
+                               vectors, group-item counts, head / EASE / ridge weights
       assignments.parquet      user_id, group_id, confidence
       groups.parquet           one row per group: the profile (size, share, label, keywords,
                                top items, categories, ratings, attributes, texts, LLM label)
       recommendations.parquet  user_id, rank, item_id, title, score, group_id
       items.parquet            item_id, title (the item vocabulary, in index order)
 
+The directory is the :class:`~usergroups.fitted.FittedState` written as data: ``load``
+rebuilds the same state, and the fused user vectors and centroids are recomputed from it.
 The directory is written to a temporary sibling and renamed into place, so a reader sees
 the complete old model or the complete new one. Arrays load with ``allow_pickle=False``.
 ``usergroups report`` (and ``discover``) add, each file written atomically::
@@ -37,7 +42,8 @@ import scipy.sparse as sp
 
 from usergroups.config import DiscoveryConfig, validate_config
 from usergroups.data import IdVocab
-from usergroups.errors import ModelDirectoryError
+from usergroups.errors import DataError, ModelDirectoryError
+from usergroups.fitted import CHOICE_NAMES, Choice, FittedState
 from usergroups.persistence.atomic import atomic_dir
 from usergroups.profiling import PROFILE_LIST_COLUMNS
 from usergroups.recommend import GroupPopularity
@@ -47,8 +53,17 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMAT_VERSION", "load_model", "read_json", "save_model"]
 
-FORMAT_VERSION = 1
-_REQUIRED = ("config.json", "versions.json", "arrays.npz", "assignments.parquet", "items.parquet")
+FORMAT_VERSION = 2
+"""2: the fitted state (state.json; text and behaviour blocks instead of fused vectors)."""
+_REQUIRED = (
+    "config.json",
+    "versions.json",
+    "state.json",
+    "arrays.npz",
+    "assignments.parquet",
+    "items.parquet",
+)
+_STATE_SCALARS = ("text_weight", "personal_weight", "personal_shrinkage", "cold_weight")
 
 G = TypeVar("G", bound="GroupDiscovery")
 
@@ -91,41 +106,42 @@ def save_model(
     is written as it is instead of being computed for every user (the Spark engine
     computes it in Spark).
     """
-    seen = model.seen_
-    rec = model.recommender_
+    state: FittedState = model.state_
+    seen = state.seen
+    rec = state.recommender
     with atomic_dir(directory) as tmp:
         _write_json(tmp / "config.json", model.config.model_dump(mode="json"))
         _write_json(tmp / "versions.json", _versions(model))
         _write_json(tmp / "metrics.json", getattr(model, "metrics_", {}))
-        extra: dict[str, Any] = {
-            "aligned": model.aligned_,
-            "personal_weight": np.array(model.personal_weight_, dtype=np.float64),
-            "personal_shrinkage": np.array(model.personal_shrinkage_, dtype=np.float64),
-            "cold_weight": np.array(model.cold_weight_, dtype=np.float64),
-        }
-        if model.head_ is not None:
-            extra.update(model.head_.to_arrays())
-        if model.personal_ is not None:
-            extra.update(model.personal_.to_arrays())
-        if getattr(model, "ridge_", None) is not None:
-            extra.update(model.ridge_.to_arrays())
+        _write_json(
+            tmp / "state.json",
+            {
+                "format_version": FORMAT_VERSION,
+                **{name: float(getattr(state, name)) for name in _STATE_SCALARS},
+                "n_groups": state.n_groups,
+                "choices": state.choices_report(),
+            },
+        )
+        extra: dict[str, Any] = {}
+        for part in (state.head, state.personal, state.ridge):
+            if part is not None:
+                extra.update(part.to_arrays())
         np.savez_compressed(
             tmp / "arrays.npz",
             **extra,
-            labels=model.labels_,
-            user_vectors=model.user_vectors_,
-            semantic=model.semantic_,
-            behaviour_dim=np.array(model.behaviour_dim_),
+            labels=state.labels,
+            text_block=state.text_block,
+            semantic=state.semantic,
+            behaviour=state.behaviour,
             group_item_counts=rec.counts_,
             group_sizes=rec.sizes_,
             item_popularity=rec.popularity_,
             seen_indptr=seen.indptr.astype(np.int64),
             seen_indices=seen.indices.astype(np.int64),
         )
-        adapter = getattr(model, "adapter_dir_", None)
-        if adapter is not None:
+        if state.adapter_dir is not None:
             # LoRA adapters of the encoder (align.method = "lora")
-            shutil.copytree(adapter, tmp / "adapter")
+            shutil.copytree(state.adapter_dir, tmp / "adapter")
         model.assignments_.to_parquet(tmp / "assignments.parquet", index=False)
         items = pd.DataFrame(
             {
@@ -159,20 +175,24 @@ def load_model(cls: type[G], directory: Path) -> G:
             f"model directory {directory} does not exist; create one with "
             "`usergroups discover ... --out DIR`"
         )
+    if (directory / "versions.json").exists():
+        # an older model lacks newer files: say "older format", not "incomplete"
+        versions = read_json(directory, "versions.json")
+        if versions.get("format_version") != FORMAT_VERSION:
+            raise ModelDirectoryError(
+                f"{directory} has model format {versions.get('format_version')!r}, this version "
+                f"of usergroups reads format {FORMAT_VERSION} (the fitted state with every "
+                "choice it made); re-run discover with this version to rebuild it"
+            )
     missing = [f for f in _REQUIRED if not (directory / f).exists()]
     if missing:
         raise ModelDirectoryError(
             f"{directory} is not a complete usergroups model: missing {missing}; re-run discover"
         )
-    versions = read_json(directory, "versions.json")
-    if versions.get("format_version") != FORMAT_VERSION:
-        raise ModelDirectoryError(
-            f"{directory} has model format {versions.get('format_version')!r}, this version of "
-            f"usergroups reads format {FORMAT_VERSION}; re-run discover with this version"
-        )
     config: DiscoveryConfig = validate_config(
         read_json(directory, "config.json"), source=str(directory / "config.json")
     )
+    scalars = read_json(directory, "state.json")
     try:
         with np.load(directory / "arrays.npz", allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
@@ -183,8 +203,30 @@ def load_model(cls: type[G], directory: Path) -> G:
         raise ModelDirectoryError(
             f"{directory} could not be read ({exc}); re-run discover"
         ) from exc
+    try:
+        state = _state_from(directory, config, scalars, arrays, assignments, items)
+    except (KeyError, TypeError, ValueError, DataError) as exc:
+        raise ModelDirectoryError(
+            f"{directory} holds an inconsistent fitted state ({exc}); re-run discover"
+        ) from exc
+    metrics = read_json(directory, "metrics.json") if (directory / "metrics.json").exists() else {}
+    return cls.from_state(
+        state, config=config, groups=_groups_from_parquet(groups), metrics=metrics
+    )
 
-    model = cls(config)
+
+def _state_from(
+    directory: Path,
+    config: DiscoveryConfig,
+    scalars: dict[str, Any],
+    arrays: dict[str, Any],
+    assignments: pd.DataFrame,
+    items: pd.DataFrame,
+) -> FittedState:
+    from usergroups.alignment import AlignmentHead
+    from usergroups.recommend.hybrid import PrunedEASE
+    from usergroups.recommend.text_ridge import TextItemRidge
+
     user_ids = IdVocab.from_ordered(assignments["user_id"].astype(str).tolist())
     item_ids = IdVocab.from_ordered(items["item_id"].astype(str).tolist())
     seen = sp.csr_matrix(
@@ -202,48 +244,28 @@ def load_model(cls: type[G], directory: Path) -> G:
         config.recommend.smoothing,
     )
     titles = {str(i): str(t) for i, t in zip(items["item_id"], items["title"], strict=True) if t}
-    model._set_state(
+    adapter = directory / "adapter"
+    return FittedState(
         user_ids=user_ids,
         item_ids=item_ids,
         item_titles=titles,
         labels=arrays["labels"].astype(np.int64),
-        user_vectors=arrays["user_vectors"],
+        text_block=arrays["text_block"],
         semantic=arrays["semantic"],
-        behaviour_dim=int(arrays["behaviour_dim"]),
+        behaviour=arrays["behaviour"],
         seen=seen,
         recommender=recommender,
-        **_alignment_state(arrays),
+        head=AlignmentHead.from_arrays(arrays) if "align_W" in arrays else None,
+        personal=PrunedEASE.from_arrays(arrays) if "ease_data" in arrays else None,
+        ridge=TextItemRidge.from_arrays(arrays) if "ridge_W" in arrays else None,
+        **{name: float(scalars[name]) for name in _STATE_SCALARS},
+        choices={
+            name: Choice.from_dict(scalars["choices"][name])
+            for name in CHOICE_NAMES
+            if name in scalars.get("choices", {})
+        },
+        adapter_dir=adapter if (adapter / "adapter_config.json").exists() else None,
     )
-    if (directory / "adapter" / "adapter_config.json").exists():
-        model.adapter_dir_ = directory / "adapter"
-    model.groups_ = _groups_from_parquet(groups)
-    model.metrics_ = (
-        read_json(directory, "metrics.json") if (directory / "metrics.json").exists() else {}
-    )
-    return model
-
-
-def _alignment_state(arrays: dict[str, Any]) -> dict[str, Any]:
-    """The aligned vectors, head, personal model and blend weights (absent in models
-    fitted without alignment, which load as before)."""
-    from usergroups.alignment import AlignmentHead
-    from usergroups.recommend.hybrid import PrunedEASE
-
-    state: dict[str, Any] = {}
-    if "aligned" in arrays:
-        state["aligned"] = arrays["aligned"]
-    if "align_W" in arrays:
-        state["head"] = AlignmentHead.from_arrays(arrays)
-    if "ease_data" in arrays:
-        state["personal"] = PrunedEASE.from_arrays(arrays)
-    if "ridge_W" in arrays:
-        from usergroups.alignment.ridge import TextItemRidge
-
-        state["ridge"] = TextItemRidge.from_arrays(arrays)
-    for name in ("personal_weight", "personal_shrinkage", "cold_weight"):
-        if name in arrays:
-            state[name] = float(arrays[name])
-    return state
 
 
 def _groups_from_parquet(groups: pd.DataFrame) -> pd.DataFrame:

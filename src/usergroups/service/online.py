@@ -168,18 +168,13 @@ class OnlineModel:
         self.users: dict[str, UserState] = {}
         self.applied: set[int] = set()
         self.watermark = self.events_seq
-        # the fused vectors are [sqrt(w) * first block, sqrt(1 - w) * behaviour]; read both
-        # blocks (and w) off the vectors themselves, whatever space the first block is in
-        vectors = np.asarray(model.user_vectors_, dtype=np.float32)
-        d = int(vectors.shape[1] - int(model.behaviour_dim_))
-        self.semantic_dim = d
-        first, second = vectors[:, :d], vectors[:, d:]
-        both = (np.linalg.norm(first, axis=1) > 0) & (np.linalg.norm(second, axis=1) > 0)
-        self.text_weight = (
-            float(np.median(np.square(np.linalg.norm(first[both], axis=1)))) if both.any() else 1.0
-        )
-        self.first = l2_normalise(first)
-        self.behaviour = l2_normalise(second)
+        # the two blocks and the text weight as fit chose them (the fitted state), never
+        # inferred from the fused vectors
+        state = model.state_
+        self.text_weight = state.text_weight
+        self.first = state.text_block
+        self.behaviour = state.behaviour
+        self.semantic_dim = int(self.first.shape[1])
         seen = sp.csr_matrix(model.seen_)
         seen_t = sp.csr_matrix(seen.T)
         # an item's vectors: the mean of its consumers' (the model keeps no item vectors)
@@ -199,11 +194,8 @@ class OnlineModel:
 
     # ------------------------------------------------------------------ vectors
     def fuse(self, semantic: np.ndarray, behaviour: np.ndarray) -> np.ndarray:
-        """The model's fusion rule (UserVectorBuilder.fuse) for rows of both blocks."""
-        w = self.text_weight if behaviour.shape[1] else 1.0
-        s = l2_normalise(semantic) * np.float32(np.sqrt(w))
-        b = l2_normalise(behaviour) * np.float32(np.sqrt(1.0 - w))
-        return l2_normalise(np.hstack([s, b]))
+        """The model's fusion rule (:meth:`FittedState.fuse`) for rows of both blocks."""
+        return self.model.state_.fuse(semantic, behaviour)
 
     def _group_of(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         centroids = self.model.centroids_

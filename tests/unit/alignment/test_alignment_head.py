@@ -1,4 +1,4 @@
-"""The alignment head, the validation carve and the choices made on it."""
+"""The alignment head, its bags, and the arithmetic it shares (fusion, k-NN vote, NDCG)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from usergroups import DiscoveryConfig
-from usergroups.alignment import (
-    AlignmentHead,
-    TextBags,
-    carve_validation,
-    fit_aligned,
-    fuse_blocks,
-    knn_proba,
-    make_bags,
-    ndcg_at_k,
-)
+from usergroups.alignment import AlignmentHead, TextBags, make_bags
+from usergroups.clustering.assign import knn_proba
 from usergroups.embedding import HashingEncoder
 from usergroups.errors import ConfigError, DataError, NotFittedError
+from usergroups.linalg import fuse_blocks
+from usergroups.ranking import ndcg_at_k
+from usergroups.selection import carve_validation
 from usergroups.testing import PlantedData, make_planted
 
 
@@ -108,27 +102,6 @@ def test_head_errors_are_clear(planted: PlantedData, text_vectors: np.ndarray) -
         AlignmentHead().fit(empty, x)
 
 
-def test_carve_holds_out_without_leaking(planted: PlantedData) -> None:
-    ds = planted.dataset
-    carve = carve_validation(ds, cold_fraction=0.2, random_state=0)
-    x = ds.interaction_matrix()
-    assert len(carve.cold_rows) > 0 and len(carve.warm_rows) > 0
-    assert not set(carve.cold_rows) & set(carve.warm_rows)
-    # cold users are gone from training, with their texts
-    assert carve.x_train[carve.cold_rows].nnz == 0
-    users = ds.user_ids.index(ds.texts["user_id"])
-    assert not carve.text_keep[np.isin(users, carve.cold_rows)].any()
-    # each warm validation user lost exactly one interaction, which is not in x_train
-    assert np.all(carve.held_out[carve.warm_rows].sum(axis=1) == 1)
-    assert carve.x_train.multiply(carve.held_out).nnz == 0
-    lost = np.asarray((x[carve.warm_rows] > 0).sum(axis=1)).ravel() - np.diff(
-        carve.x_train[carve.warm_rows].indptr
-    )
-    assert np.all(lost == 1)
-    # the cold query's own item is not a target
-    assert carve.cold_targets.shape == (len(carve.cold_rows), ds.n_items)
-
-
 def test_fuse_blocks_and_knn() -> None:
     a = np.array([[1.0, 0.0], [0.0, 0.0]], np.float32)
     b = np.array([[0.0, 2.0], [1.0, 0.0]], np.float32)
@@ -140,63 +113,11 @@ def test_fuse_blocks_and_knn() -> None:
     assert proba.shape == (1, 2) and proba[0, 0] > 0.8 and proba.sum() == pytest.approx(1.0)
 
 
-def _config(**align: object) -> DiscoveryConfig:
-    return DiscoveryConfig.model_validate(
-        {
-            "embedding": {"model": "hashing:64", "use_cache": False},
-            "clustering": {"k_max": 8},
-            "align": {"dim": 16, "max_epochs": 30, **align},
-            "random_state": 0,
-        }
-    )
-
-
-def test_fit_aligned_makes_its_choices_on_validation(
-    planted: PlantedData, text_vectors: np.ndarray
-) -> None:
-    from usergroups.fusion import UserVectorBuilder
-
-    ds = planted.dataset
-    builder = UserVectorBuilder(n_components=16, random_state=0).fit(ds, text_vectors)
-    result = fit_aligned(
-        ds, text_vectors, None, builder.semantic_, lambda m: builder.behaviour_, _config()
-    )
-    rep = result.report
-    assert result.head is not None and result.aligned.shape == (ds.n_users, 16)
-    assert result.text_weight in (0.0, 0.25, 0.5, 0.75, 1.0)
-    assert result.n_groups in (2, 4, 8)
-    best = max(e["ndcg"] for e in rep["grid"])
-    chosen = [
-        e
-        for e in rep["grid"]
-        if e["k"] == result.n_groups and e["text_weight"] == result.text_weight
-    ]
-    assert chosen and chosen[0]["ndcg"] >= best * 0.98 - 1e-9
-    assert 0.0 <= result.personal_weight <= 1.0 and 0.0 <= result.cold_weight <= 1.0
-    assert result.personal_shrinkage >= 0.0
-    assert {"warm_users", "cold_users"} <= set(rep["validation"])
-
-
-def test_fit_aligned_without_alignment_uses_frozen_vectors(
-    planted: PlantedData, text_vectors: np.ndarray
-) -> None:
-    from usergroups.fusion import UserVectorBuilder
-
-    ds = planted.dataset
-    builder = UserVectorBuilder(n_components=16, random_state=0).fit(ds, text_vectors)
-    cfg = _config(method="none")
-    result = fit_aligned(
-        ds, text_vectors, None, builder.semantic_, lambda m: builder.behaviour_, cfg
-    )
-    assert result.head is None and result.ridge is not None  # new users: text → item ridge
-    np.testing.assert_allclose(result.aligned, builder.semantic_, atol=1e-6)
-
-
 def test_text_item_ridge_learns_authors_items_and_round_trips() -> None:
     import doctest
 
-    import usergroups.alignment.ridge as ridge_module
-    from usergroups.alignment.ridge import TextItemRidge
+    import usergroups.recommend.text_ridge as ridge_module
+    from usergroups.recommend.text_ridge import TextItemRidge
 
     assert doctest.testmod(ridge_module).failed == 0
     rng = np.random.default_rng(0)

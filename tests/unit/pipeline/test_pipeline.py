@@ -51,7 +51,9 @@ def test_validation_chooses_the_planted_four(planted: PlantedData) -> None:
     gd = GroupDiscovery(_config(n_groups="auto", k_max=8)).fit(planted.dataset)
     assert gd.n_groups_ == 4
     assert gd.metrics_["k_selection"] == "validation"
-    assert set(gd.metrics_["k_scores"]) == {"2", "4", "8"}
+    # issue 12: every integer of k_min..k_max when the range is small
+    assert set(gd.metrics_["k_scores"]) == {str(k) for k in range(2, 9)}
+    assert gd.metrics_["choices"]["n_groups"] == {"value": 4, "source": "validation", "reason": ""}
 
 
 def test_text_only_pipeline_recovers_groups(planted: PlantedData) -> None:

@@ -5,7 +5,7 @@ A new user known by one review has no history; the best signal measured on the c
 protocol of DESIGN.md is the closed-form ridge regression of each training review's
 (frozen) vector onto its author's normalised item row: ``W = (T'T + l2 I)^-1 T'Y``, a
 ``(dim + 1) x n_items`` matrix (with an intercept). One solve of a ``dim x dim`` system;
-deterministic; ``l2`` is chosen on held-out new users by :func:`fit_aligned`.
+deterministic; ``l2`` is chosen on held-out new users by :func:`usergroups.selection.select`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,249 @@
+"""`FittedState`: everything :meth:`GroupDiscovery.fit` learned and chose, in one frozen object.
+
+``fit`` builds it, the model directory stores it (:mod:`usergroups.persistence`), ``load``,
+refit, the service and the Spark engine read it. Nobody re-derives a setting from vectors:
+the text weight, the blends and the number of groups are fields, and each choice says
+where it came from (:class:`Choice`).
+
+Examples
+--------
+>>> from usergroups import GroupDiscovery, DiscoveryConfig
+>>> from usergroups.testing import make_planted
+>>> planted = make_planted(n_users=120, n_groups=3, random_state=0)
+>>> cfg = DiscoveryConfig.model_validate({"embedding": {"model": "hashing"},
+...                                       "clustering": {"n_groups": 3}})
+>>> state = GroupDiscovery(cfg).fit(planted.dataset).state_
+>>> state.n_groups, state.choices["n_groups"].source
+(3, 'config')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from usergroups._typing import FloatMatrix, IntVector
+from usergroups.data import IdVocab
+from usergroups.errors import DataError
+from usergroups.linalg import fuse_blocks, pool_rows, unit_rows
+
+__all__ = ["CHOICE_NAMES", "Choice", "FittedState", "softmax_confidence"]
+
+ChoiceSource = Literal["validation", "config", "default"]
+
+CHOICE_NAMES = (
+    "text_weight",
+    "n_groups",
+    "personal_weight",
+    "personal_shrinkage",
+    "cold_weight",
+    "ridge_l2",
+)
+"""The settings ``fit`` chooses (or takes from the config), in the order they are reported."""
+
+_CONFIDENCE_TEMPERATURE = 0.05
+"""Softmax temperature over cosine similarities to the group centroids.
+
+Cosines between a user and the centroids differ by a few hundredths; 0.05 turns a margin of
+0.1 into odds of about e^2 = 7.4 : 1.
+"""
+
+
+def softmax_confidence(similarities: np.ndarray) -> FloatMatrix:
+    """Row-wise softmax of cosine similarities at the fixed temperature; shape kept."""
+    z = similarities / _CONFIDENCE_TEMPERATURE
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return np.asarray(e / e.sum(axis=1, keepdims=True), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One setting of a fitted model and where it came from.
+
+    Parameters
+    ----------
+    value : float, int or None
+        The value in force (None: the setting does not apply, e.g. no personal model).
+    source : {"validation", "config", "default"}
+        ``"validation"``: chosen on data carved from training; ``"config"``: fixed by
+        the user; ``"default"``: an ``"auto"`` setting that could not be chosen and fell
+        back to its documented default (``reason`` says why).
+    reason : str
+        Why a default was used; empty otherwise.
+    """
+
+    value: float | int | None
+    source: ChoiceSource
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready ``{"value", "source", "reason"}``."""
+        return {"value": self.value, "source": self.source, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Choice:
+        source = data.get("source")
+        if source not in ("validation", "config", "default"):
+            raise DataError(f"choice source {source!r} is not one of validation, config, default")
+        return cls(value=data.get("value"), source=source, reason=str(data.get("reason", "")))
+
+
+@dataclass(frozen=True)
+class FittedState:
+    """Everything a fitted model learned and chose.
+
+    The fused user vectors, the centroids and the assignment confidences are derived
+    from the fields when the object is built (:meth:`__post_init__`), so they can never
+    disagree with the text weight or the labels.
+
+    Parameters
+    ----------
+    user_ids, item_ids : IdVocab
+        External ids in index order.
+    item_titles : dict of str to str
+    labels : ndarray of shape (n_users,)
+        Group of each user; -1 for noise.
+    text_block : ndarray of shape (n_users, d)
+        The text part of the user vectors: aligned vectors when the model has an
+        alignment head, the frozen sentence vectors otherwise (unit rows; zero rows for
+        users with nothing to pool). Every block is stored as given.
+    semantic : ndarray of shape (n_users, d0)
+        The frozen per-user sentence vectors (profiles' representative texts use them).
+    behaviour : ndarray of shape (n_users, b)
+        The behaviour part (unit rows; ``b`` may be 0).
+    text_weight : float
+        Share of the text part in the fused vector (:func:`usergroups.linalg.fuse_blocks`).
+    seen : csr_matrix of shape (n_users, n_items)
+        Binary interactions.
+    recommender : GroupPopularity
+    head : AlignmentHead or None
+        Maps frozen sentence vectors into the aligned space.
+    personal : PrunedEASE or None
+    personal_weight, personal_shrinkage, cold_weight : float
+    ridge : TextItemRidge or None
+        The text → item model for new users.
+    choices : mapping of str to Choice
+        One entry per name in :data:`CHOICE_NAMES`.
+    adapter_dir : Path or None
+        LoRA adapters of the encoder (``align.method = "lora"``).
+
+    Attributes
+    ----------
+    user_vectors : ndarray of shape (n_users, d + b)
+    centroids, aligned_centroids, semantic_centroids : ndarray of shape (n_groups, ...)
+    confidence : ndarray of shape (n_users,)
+    """
+
+    user_ids: IdVocab
+    item_ids: IdVocab
+    item_titles: dict[str, str]
+    labels: IntVector
+    text_block: FloatMatrix
+    semantic: FloatMatrix
+    behaviour: FloatMatrix
+    text_weight: float
+    seen: sp.csr_matrix
+    recommender: Any
+    head: Any = None
+    personal: Any = None
+    personal_weight: float = 0.0
+    personal_shrinkage: float = 0.0
+    cold_weight: float = 0.0
+    ridge: Any = None
+    choices: Mapping[str, Choice] = field(default_factory=dict)
+    adapter_dir: Path | None = None
+    # derived in __post_init__
+    user_vectors: FloatMatrix = field(init=False, repr=False)
+    centroids: FloatMatrix = field(init=False, repr=False)
+    aligned_centroids: FloatMatrix = field(init=False, repr=False)
+    semantic_centroids: FloatMatrix = field(init=False, repr=False)
+    confidence: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        n_users = len(self.user_ids)
+        labels = np.asarray(self.labels, dtype=np.int64)
+        blocks: dict[str, np.ndarray] = {
+            "labels": labels,
+            "text_block": self.text_block,
+            "semantic": self.semantic,
+            "behaviour": self.behaviour,
+        }
+        for name, arr in blocks.items():
+            if len(arr) != n_users:
+                raise DataError(
+                    f"FittedState.{name} has {len(arr)} rows for {n_users} users; "
+                    "every per-user array needs one row per user"
+                )
+        if not 0.0 <= float(self.text_weight) <= 1.0:
+            raise DataError(f"FittedState.text_weight={self.text_weight} is not in [0, 1]")
+        if self.seen.shape != (n_users, len(self.item_ids)):
+            raise DataError(
+                f"FittedState.seen has shape {self.seen.shape}, expected "
+                f"({n_users}, {len(self.item_ids)})"
+            )
+        put = object.__setattr__
+        put(self, "labels", labels)
+        # stored as given (callers pass unit rows): renormalising here would change the
+        # last bits on every save/load round trip
+        for name in ("text_block", "semantic", "behaviour"):
+            put(self, name, np.asarray(getattr(self, name), dtype=np.float32))
+        put(self, "seen", sp.csr_matrix(self.seen, dtype=np.float32))
+        put(self, "text_weight", float(self.text_weight))
+        put(self, "choices", dict(self.choices))
+        vectors = fuse_blocks(self.text_block, self.behaviour, self.text_weight)
+        n_groups = self.n_groups
+        members = labels >= 0
+        put(self, "user_vectors", vectors)
+        put(self, "centroids", unit_rows(pool_rows(labels[members], vectors[members], n_groups)))
+        put(
+            self,
+            "aligned_centroids",
+            unit_rows(pool_rows(labels[members], self.text_block[members], n_groups)),
+        )
+        put(
+            self,
+            "semantic_centroids",
+            unit_rows(pool_rows(labels[members], self.semantic[members], n_groups)),
+        )
+        conf = np.zeros(n_users, dtype=np.float32)
+        if n_groups and members.any():
+            probs = softmax_confidence(vectors[members] @ self.centroids.T)
+            conf[members] = probs[np.arange(int(members.sum())), labels[members]]
+        put(self, "confidence", conf)
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def n_groups(self) -> int:
+        """Number of groups (highest label + 1; noise does not count)."""
+        labels = np.asarray(self.labels)
+        return int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
+
+    @property
+    def behaviour_dim(self) -> int:
+        return int(self.behaviour.shape[1])
+
+    def assignments(self) -> pd.DataFrame:
+        """``user_id, group_id, confidence`` for every user (group -1 = noise)."""
+        return pd.DataFrame(
+            {"user_id": self.user_ids.ids, "group_id": self.labels, "confidence": self.confidence}
+        )
+
+    def fuse(self, text_block: np.ndarray, behaviour: np.ndarray) -> FloatMatrix:
+        """User vectors of other users, fused with this model's text weight."""
+        return fuse_blocks(text_block, behaviour, self.text_weight)
+
+    def replace(self, **changes: Any) -> FittedState:
+        """A copy with ``changes`` applied (derived fields recomputed)."""
+        return dataclasses.replace(self, **changes)
+
+    def choices_report(self) -> dict[str, dict[str, Any]]:
+        """Every choice as JSON-ready dicts, in :data:`CHOICE_NAMES` order."""
+        return {name: self.choices[name].to_dict() for name in CHOICE_NAMES if name in self.choices}

@@ -1,0 +1,699 @@
+"""Model selection: the validation carve and every candidate grid, in the pipeline layer.
+
+:func:`select` is called by :meth:`usergroups.GroupDiscovery.fit` whenever a setting is
+``"auto"`` or the text side is aligned. It works on the *training* data it is given, never
+on a test split, and reaches the stages only through the small interfaces of
+:class:`Stages`, so a swapped stage (another clusterer, another aligner) takes part in
+every choice like the built-in one:
+
+1. **Carve** a validation set from the training data (:func:`carve_validation`), with
+   the rules of the evaluation protocols (:mod:`usergroups.evaluation.splits`): a seeded
+   ``cold_fraction`` of the users with two or more texts are removed entirely and known
+   by their first text (by time); every other user with three or more interactions loses
+   their last interaction (by time, ties: file order) and the texts about it.
+2. **Align**: a fresh aligner is trained on what is left, early-stopped on NDCG@10 of
+   the held-out items (skipped with ``align.method = "none"``: the frozen sentence
+   vectors stand in, so the ablation is exact).
+3. **Choose** on the validation users, by NDCG@10 of the held-out items: the text weight
+   and the number of groups (group popularity of each clustering), the personal blend
+   (EASE) and, on the held-out new users, the text → item ridge and its blend.
+4. **Refit** the behaviour vectors, the personal model and the ridge on all the training
+   data; the aligner stays as early-stopped on the carve.
+
+Each setting comes back as a :class:`~usergroups.fitted.Choice` that says whether it was
+chosen on validation, fixed by the config, or fell back to its default (and why).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from usergroups._typing import FloatMatrix, IntVector
+from usergroups.alignment import TextBags, make_bags
+from usergroups.clustering.assign import knn_proba
+from usergroups.config import DiscoveryConfig
+from usergroups.data import Dataset
+from usergroups.errors import ConfigError
+from usergroups.evaluation.splits import first_text_per_user, last_row_per_user, time_key
+from usergroups.fitted import Choice
+from usergroups.linalg import fuse_blocks, pool_rows, unit_rows
+from usergroups.ranking import check_relevant, ndcg_at_k, ndcg_of_lists, top_items
+from usergroups.recommend import GroupPopularity
+from usergroups.recommend.hybrid import PrunedEASE, blend, personal_weights
+from usergroups.recommend.text_ridge import TextItemRidge
+
+__all__ = [
+    "BLEND_GRID",
+    "K_TOLERANCE",
+    "MIN_VALIDATION_USERS",
+    "RIDGE_GRID",
+    "SHRINKAGE_GRID",
+    "TEXT_WEIGHT_GRID",
+    "Aligner",
+    "Selection",
+    "Stages",
+    "ValidationCarve",
+    "carve_validation",
+    "k_grid",
+    "select",
+]
+
+logger = logging.getLogger(__name__)
+
+TEXT_WEIGHT_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
+"""Candidate shares of the text part when ``user_vectors.text_weight = "auto"``."""
+
+K_GRID_POINTS = 7
+"""At most this many candidate numbers of groups (every integer when the range is smaller)."""
+
+BLEND_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+"""Candidate weights of the personal / direct part of a blend."""
+
+RIDGE_GRID = (10.0, 100.0, 1000.0)
+"""Candidate regularisation of the text → item ridge for new users."""
+
+SHRINKAGE_GRID = (0.0, 2.0, 5.0, 10.0, 20.0)
+"""Candidate pseudo-counts of the group in the personal blend (0: the same weight for all)."""
+
+K_TOLERANCE = 1.0
+"""Parsimony in standard errors: the fewest groups whose validation NDCG@10 is within
+``K_TOLERANCE`` standard errors of the best win (the standard error of the best
+candidate's mean over the validation users).
+
+The one-standard-error rule of Breiman et al. (1984): the validation curve of the number
+of groups is flat and noisy, so a denser grid would otherwise pick whichever K the noise
+favours; a fixed relative tolerance (2 %) does not scale with the number of validation
+users."""
+
+MIN_VALIDATION_USERS = 20
+"""With fewer validation users, 'auto' settings fall back to their documented defaults
+(text weight 0.5, number of groups by the clusterer's own criterion, blends 0.5, ridge
+l2 100) instead of choosing on noise; each fallback is flagged in the choices."""
+
+DEFAULTS: dict[str, float] = {
+    "text_weight": 0.5,
+    "personal_weight": 0.5,
+    "personal_shrinkage": 0.0,
+    "cold_weight": 0.5,
+    "ridge_l2": 100.0,
+}
+"""Documented defaults of the 'auto' settings, used when they cannot be chosen."""
+
+
+class Aligner(Protocol):
+    """What :func:`select` needs of an aligner (see :class:`usergroups.alignment.AlignmentHead`)."""
+
+    def fit(
+        self,
+        bags: TextBags,
+        x: sp.csr_matrix,
+        item_text: FloatMatrix | None,
+        *,
+        validation: tuple[TextBags, sp.csr_matrix, sp.csr_matrix] | None = None,
+        epochs: int | None = None,
+    ) -> Any: ...
+
+    def transform(self, vectors: npt.NDArray[Any]) -> FloatMatrix: ...
+
+
+@dataclass
+class Stages:
+    """The stage interfaces :func:`select` works through.
+
+    Parameters
+    ----------
+    new_aligner : callable or None
+        ``new_aligner() -> Aligner``, a fresh unfitted aligner; None for no alignment.
+    clusterer_at : callable
+        ``clusterer_at(k, search) -> estimator`` with ``fit(X)`` setting ``labels_``: the
+        configured clusterer with ``k`` groups (``None``: its own choice); ``search=True``
+        asks for a cheaper variant used only to rank candidates.
+    can_set_k : bool
+        Whether ``clusterer_at`` honours ``k`` (HDBSCAN, say, finds its own number).
+    behaviour_of : callable
+        ``behaviour_of(x) -> (n_users, b)`` behaviour vectors of a user × item matrix.
+    """
+
+    new_aligner: Callable[[], Aligner] | None
+    clusterer_at: Callable[[int | None, bool], Any]
+    can_set_k: bool
+    behaviour_of: Callable[[sp.csr_matrix], FloatMatrix]
+
+
+@dataclass
+class ValidationCarve:
+    """A validation split cut from training data (rows and columns of the full matrix).
+
+    Attributes
+    ----------
+    x_train : csr_matrix of shape (n_users, n_items)
+        What is left for training (new users' rows are empty).
+    text_keep : ndarray of shape (n_texts,), bool
+        Texts left for training.
+    warm_rows : ndarray of shape (n_warm,)
+        Users who lost their last interaction, held in ``held_out``.
+    held_out : csr_matrix of shape (n_users, n_items)
+    cold_rows : ndarray of shape (n_cold,)
+        Held-out new users; ``cold_query`` is the row of their first text and
+        ``cold_targets`` (shape (n_cold, n_items)) the rest of their items.
+    """
+
+    x_train: sp.csr_matrix
+    text_keep: npt.NDArray[np.bool_]
+    warm_rows: IntVector
+    held_out: sp.csr_matrix
+    cold_rows: IntVector
+    cold_query: IntVector
+    cold_targets: sp.csr_matrix
+
+
+@dataclass
+class Selection:
+    """What :func:`select` learned and chose (the pipeline turns it into a FittedState)."""
+
+    head: Any
+    text_block: FloatMatrix
+    behaviour: FloatMatrix
+    text_weight: float
+    n_groups: int | None
+    personal: PrunedEASE | None
+    personal_weight: float
+    personal_shrinkage: float
+    cold_weight: float
+    ridge: TextItemRidge | None
+    choices: dict[str, Choice]
+    report: dict[str, Any] = field(default_factory=dict)
+    carve: ValidationCarve | None = None
+
+
+# ----------------------------------------------------------------------------- carve
+def carve_validation(
+    dataset: Dataset,
+    *,
+    cold_fraction: float = 0.1,
+    max_cold: int = 500,
+    max_warm: int = 3000,
+    random_state: int = 0,
+) -> ValidationCarve:
+    """Cut validation users out of ``dataset`` (see the module docstring).
+
+    The last interaction and the cold query follow the evaluation protocols' rules
+    (:func:`usergroups.evaluation.splits.warm_split`, ``cold_split``); only the sample
+    sizes are capped (``max_cold``, ``max_warm``) to bound the cost of the grids.
+    """
+    rng = np.random.default_rng(random_state)
+    x = sp.csr_matrix(dataset.interaction_matrix(), dtype=np.float32, copy=True)
+    x.data[:] = 1.0
+    n_users, n_items = x.shape
+    texts = dataset.texts
+    user_of_text = text_users(dataset)
+    item_of_text = text_items(dataset)
+    n_texts_per_user = np.bincount(user_of_text, minlength=n_users)
+    counts = np.diff(x.indptr)
+
+    eligible_cold = np.flatnonzero((n_texts_per_user >= 2) & (counts >= 2))
+    n_cold = min(round(cold_fraction * len(eligible_cold)), max_cold)
+    cold_rows = (
+        np.sort(rng.choice(eligible_cold, size=n_cold, replace=False)).astype(np.int64)
+        if n_cold
+        else np.zeros(0, dtype=np.int64)
+    )
+    is_cold = np.zeros(n_users, dtype=bool)
+    is_cold[cold_rows] = True
+
+    # the last interaction (by time, ties: file order) of each warm validation user
+    inter = dataset.interactions
+    u = dataset.user_ids.index(inter["user_id"])
+    i = dataset.item_ids.index(inter["item_id"])
+    last = last_row_per_user(u, time_key(inter["timestamp"]))
+    last_item = np.full(n_users, -1, dtype=np.int64)
+    last_item[u[last]] = i[last]
+    eligible_warm = np.flatnonzero((counts >= 3) & ~is_cold & (last_item >= 0))
+    if len(eligible_warm) > max_warm:
+        eligible_warm = np.sort(rng.choice(eligible_warm, size=max_warm, replace=False))
+    warm_rows = eligible_warm.astype(np.int64)
+    held = sp.csr_matrix(
+        (np.ones(len(warm_rows), np.float32), (warm_rows, last_item[warm_rows])),
+        shape=(n_users, n_items),
+    )
+    x_train = x - x.multiply(held)
+    x_train = sp.csr_matrix(sp.diags((~is_cold).astype(np.float32)) @ x_train)
+    x_train.eliminate_zeros()
+
+    # texts: new users' texts go; texts about a held-out item go
+    text_keep = ~is_cold[user_of_text] if len(texts) else np.zeros(0, dtype=bool)
+    if len(texts):
+        about_held = (item_of_text >= 0) & (last_item[user_of_text] == item_of_text)
+        about_held &= np.isin(user_of_text, warm_rows)
+        text_keep &= ~about_held
+
+    # new users: the first text is the query; the rest of their items are the targets
+    cold_query = first_text_per_user(dataset)[cold_rows]
+    rows, cols = [], []
+    for j, user in enumerate(cold_rows):
+        items = x.indices[x.indptr[user] : x.indptr[user + 1]]
+        items = items[items != item_of_text[cold_query[j]]]
+        rows.extend([j] * len(items))
+        cols.extend(items.tolist())
+    cold_targets = sp.csr_matrix(
+        (np.ones(len(rows), np.float32), (rows, cols)), shape=(len(cold_rows), n_items)
+    )
+    return ValidationCarve(
+        x_train=x_train,
+        text_keep=np.asarray(text_keep, dtype=bool),
+        warm_rows=warm_rows,
+        held_out=held,
+        cold_rows=cold_rows,
+        cold_query=cold_query.astype(np.int64),
+        cold_targets=cold_targets,
+    )
+
+
+def text_users(dataset: Dataset) -> IntVector:
+    """User index of each row of ``dataset.texts``; shape (n_texts,)."""
+    texts = dataset.texts
+    if not len(texts):
+        return np.zeros(0, dtype=np.int64)
+    return np.asarray(dataset.user_ids.index(texts["user_id"]), dtype=np.int64)
+
+
+def text_items(dataset: Dataset) -> IntVector:
+    """Item index of each row of ``dataset.texts`` (-1: no item or an unknown one)."""
+    texts = dataset.texts
+    out = np.full(len(texts), -1, dtype=np.int64)
+    if not len(texts):
+        return out
+    ids = texts["item_id"]
+    known = ids.notna().to_numpy() & np.array([v in dataset.item_ids for v in ids], dtype=bool)
+    if known.any():
+        out[known] = dataset.item_ids.index(ids[known].to_numpy())
+    return out
+
+
+# ----------------------------------------------------------------------------- grids
+def k_grid(k_min: int, k_max: int, n_users: int) -> tuple[int, ...]:
+    """Candidate numbers of groups from ``k_min .. k_max``.
+
+    Every integer when the range holds at most :data:`K_GRID_POINTS` values, otherwise
+    that many points spaced geometrically (both ends included), since the difference
+    between 16 and 17 groups matters less than between 2 and 3.
+
+    Raises
+    ------
+    ConfigError
+        When the range is empty, or ``k_min`` is not below the number of users.
+    """
+    if k_min < 2 or k_max < k_min:
+        raise ConfigError(
+            f"clustering.k_min={k_min}, k_max={k_max} is not a range of numbers of groups; "
+            "use 2 <= k_min <= k_max"
+        )
+    if k_min >= n_users:
+        raise ConfigError(
+            f"clustering.k_min={k_min} needs more than {k_min} users and the data has "
+            f"{n_users}; lower k_min or add users"
+        )
+    top = min(k_max, n_users - 1)
+    if top - k_min + 1 <= K_GRID_POINTS:
+        return tuple(range(k_min, top + 1))
+    points = np.unique(np.round(np.geomspace(k_min, top, K_GRID_POINTS)).astype(int))
+    return tuple(int(k) for k in points)
+
+
+def _n_found(labels: IntVector) -> int:
+    return int(labels.max()) + 1 if len(labels) and (labels >= 0).any() else 0
+
+
+# ----------------------------------------------------------------------------- select
+def select(
+    dataset: Dataset,
+    text_vectors: npt.NDArray[Any],
+    item_vectors: npt.NDArray[Any] | None,
+    frozen_semantic: FloatMatrix,
+    config: DiscoveryConfig,
+    stages: Stages,
+) -> Selection:
+    """Carve, align, choose and refit (see the module docstring).
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Training data.
+    text_vectors : ndarray of shape (len(dataset.texts), dim)
+    item_vectors : ndarray of shape (n_items, dim) or None
+        Embedded item documents (titles, categories, descriptions).
+    frozen_semantic : ndarray of shape (n_users, dim)
+        Per-user sentence vectors (the text block when there is no aligner).
+    config : DiscoveryConfig
+    stages : Stages
+
+    Returns
+    -------
+    Selection
+    """
+    started = time.perf_counter()
+    ac = config.align
+    uv = config.user_vectors
+    cc = config.clustering
+    rc = config.recommend
+    carve = carve_validation(
+        dataset, cold_fraction=ac.cold_fraction, random_state=config.random_state
+    )
+    x_full = sp.csr_matrix(dataset.interaction_matrix(), dtype=np.float32, copy=True)
+    x_full.data[:] = 1.0
+    n_users = x_full.shape[0]
+    n_warm, n_cold = len(carve.warm_rows), len(carve.cold_rows)
+    enough = n_warm >= MIN_VALIDATION_USERS
+    few = f"only {n_warm} validation users (< {MIN_VALIDATION_USERS})"
+    report: dict[str, Any] = {
+        "method": ac.method,
+        "validation": {"warm_users": n_warm, "cold_users": n_cold, "enough": enough},
+    }
+    choices: dict[str, Choice] = {}
+    if not enough:
+        logger.warning("%s: 'auto' settings take their defaults", few)
+
+    # ---- 2. align on the carve
+    item_text_tr = _item_text(dataset, text_vectors, item_vectors, carve.text_keep)
+    bags_tr = make_bags(dataset, text_vectors, item_vectors, carve.x_train, carve.text_keep)
+    head: Any = None
+    transform: Callable[[npt.NDArray[Any]], FloatMatrix] = unit_rows
+    if stages.new_aligner is not None:
+        head = stages.new_aligner()
+        val_bags = TextBags(bags_tr.members[carve.warm_rows], bags_tr.vectors)
+        validation = (val_bags, carve.x_train[carve.warm_rows], carve.held_out[carve.warm_rows])
+        head.fit(
+            bags_tr,
+            carve.x_train,
+            item_text_tr,
+            validation=validation if enough else None,
+            epochs=None if enough else min(ac.max_epochs, 20),
+        )
+        report["epochs"] = getattr(head, "best_epoch_", None)
+        report["history"] = getattr(head, "history_", None)
+        report["direct_val_ndcg"] = getattr(head, "best_val_ndcg_", None)
+        transform = head.transform
+    aligned_tr = transform(bags_tr.pooled())
+    behaviour_tr = stages.behaviour_of(carve.x_train)
+
+    # ---- 3. text weight and number of groups, by group popularity on held-out items
+    rows = carve.warm_rows
+    held = carve.held_out[rows]
+    seen = carve.x_train[rows]
+    if behaviour_tr.shape[1] == 0:
+        weights: tuple[float, ...] = (1.0,)
+        choices["text_weight"] = Choice(1.0, "config", "no behaviour block")
+    elif uv.text_weight != "auto":
+        weights = (float(uv.text_weight),)
+        choices["text_weight"] = Choice(float(uv.text_weight), "config")
+    elif not enough:
+        weights = (DEFAULTS["text_weight"],)
+        choices["text_weight"] = Choice(DEFAULTS["text_weight"], "default", few)
+    else:
+        weights = TEXT_WEIGHT_GRID
+
+    ks: tuple[int | None, ...]
+    if not stages.can_set_k:
+        ks = (None,)
+        choices["n_groups"] = Choice(None, "config", "the clusterer finds its own number")
+    elif cc.n_groups != "auto":
+        ks = (int(cc.n_groups),)
+        choices["n_groups"] = Choice(int(cc.n_groups), "config")
+    elif cc.select != "validation":
+        ks = (None,)
+        choices["n_groups"] = Choice(None, "config", f"chosen by the clusterer ({cc.select})")
+    elif not enough:
+        ks = (None,)
+        choices["n_groups"] = Choice(None, "default", f"{few}: chosen by the clusterer")
+    else:
+        ks = k_grid(cc.k_min, cc.k_max, n_users)
+        if cc.k_max > ks[-1]:
+            logger.warning(
+                "clustering.k_max=%d is above what %d users allow; trying up to %d groups",
+                cc.k_max,
+                n_users,
+                ks[-1],
+            )
+            report["k_max_capped"] = {"asked": cc.k_max, "tried": ks[-1]}
+
+    grid: list[dict[str, Any]] = []
+    per_user: dict[tuple[float, int | None], npt.NDArray[np.float64]] = {}
+    best: dict[str, Any] | None = None
+    search = len(ks) > 1
+    for w in weights:
+        fused = fuse_blocks(aligned_tr, behaviour_tr, w)
+        for k in ks:
+            labels = np.asarray(stages.clusterer_at(k, search).fit(fused).labels_, np.int64)
+            scores = _group_scores(carve.x_train, labels, rc.smoothing).group_scores(labels[rows])
+            values = ndcg_rows(scores, held, seen)
+            per_user[(w, k)] = values
+            ndcg = float(values.mean()) if len(values) else 0.0
+            entry = {"text_weight": w, "k": k, "n_groups": _n_found(labels), "ndcg": round(ndcg, 5)}
+            grid.append(entry)
+            if best is None or ndcg > best["ndcg"] + 1e-12:
+                best = {**entry, "ndcg": ndcg, "labels": labels}
+    assert best is not None  # both grids are non-empty
+    text_weight = float(best["text_weight"])
+    chosen_k = best["k"]
+    if search:
+        # parsimony: the fewest groups within K_TOLERANCE standard errors of the best
+        top = per_user[(text_weight, chosen_k)]
+        se = float(top.std(ddof=1) / np.sqrt(len(top))) if len(top) > 1 else 0.0
+        report["k_se"] = round(se, 5)
+        for e in grid:
+            if e["text_weight"] == text_weight:
+                mean = float(per_user[(text_weight, e["k"])].mean()) if len(top) else 0.0
+                e["within"] = bool(mean >= best["ndcg"] - K_TOLERANCE * se - 1e-12)
+        near = [e for e in grid if e.get("within")]
+        chosen_k = min(near, key=lambda e: e["k"])["k"]
+        choices["n_groups"] = Choice(int(chosen_k), "validation")
+    choices.setdefault("text_weight", Choice(text_weight, "validation"))
+    fused_tr = fuse_blocks(aligned_tr, behaviour_tr, text_weight)
+    labels_tr = (
+        best["labels"]
+        if chosen_k == best["k"]
+        else np.asarray(stages.clusterer_at(chosen_k, True).fit(fused_tr).labels_, np.int64)
+    )
+    n_groups_tr = _n_found(labels_tr)
+    rec_tr = _group_scores(carve.x_train, labels_tr, rc.smoothing)
+    group_val = rec_tr.group_scores(labels_tr[rows])
+    report["grid"] = grid
+    report["text_weight"] = text_weight
+    report["n_groups"] = chosen_k
+    report["group_val_ndcg"] = round(ndcg_at_k(group_val, held, seen), 5) if len(rows) else None
+
+    # ---- the personal blend
+    personal_weight, personal_shrinkage = 0.0, 0.0
+    if rc.personal == "none":
+        choices["personal_weight"] = Choice(None, "config", "recommend.personal = 'none'")
+        choices["personal_shrinkage"] = Choice(None, "config", "recommend.personal = 'none'")
+    else:
+        options = BLEND_GRID if rc.personal_weight == "auto" else (float(rc.personal_weight),)
+        shrinks = (
+            SHRINKAGE_GRID if rc.personal_shrinkage == "auto" else (float(rc.personal_shrinkage),)
+        )
+        if enough:
+            personal_val = PrunedEASE(l2=rc.ease_l2, keep=rc.ease_keep).fit(carve.x_train)
+            personal_scores = personal_val.scores(seen)
+            curve = []
+            for a in options:
+                for c in shrinks if a > 0 else shrinks[:1]:
+                    mixed = blend(group_val, personal_scores, personal_weights(seen, a, c))
+                    curve.append((a, c, ndcg_at_k(mixed, held, seen)))
+            personal_weight, personal_shrinkage, _ = max(curve, key=lambda t: t[2])
+            report["personal_curve"] = [
+                {"weight": a, "shrinkage": c, "ndcg": round(v, 5)} for a, c, v in curve
+            ]
+        else:
+            personal_weight = options[0] if len(options) == 1 else DEFAULTS["personal_weight"]
+            personal_shrinkage = shrinks[0] if len(shrinks) == 1 else DEFAULTS["personal_shrinkage"]
+        for name, value, setting in (
+            ("personal_weight", personal_weight, rc.personal_weight),
+            ("personal_shrinkage", personal_shrinkage, rc.personal_shrinkage),
+        ):
+            if setting != "auto":
+                choices[name] = Choice(float(value), "config")
+            elif enough:
+                choices[name] = Choice(float(value), "validation")
+            else:
+                choices[name] = Choice(float(value), "default", few)
+        report["personal_weight"] = personal_weight
+        report["personal_shrinkage"] = personal_shrinkage
+
+    # ---- new users: the text → item ridge and its blend, on the held-out new users
+    cold_weight = DEFAULTS["cold_weight"] if rc.cold_weight == "auto" else float(rc.cold_weight)
+    ridge_l2 = DEFAULTS["ridge_l2"]
+    tv = unit_rows(np.asarray(text_vectors, np.float32))
+    authors = text_users(dataset)
+    cold_enough = n_cold >= MIN_VALIDATION_USERS and n_groups_tr > 0
+    few_cold = f"only {n_cold} held-out new users (< {MIN_VALIDATION_USERS})"
+    if cold_enough:
+        query = transform(tv[carve.cold_query])
+        proba = knn_proba(query, aligned_tr, labels_tr, n_groups_tr, config.assign.n_neighbors)
+        group_cold = rec_tr.group_scores(proba.argmax(axis=1))
+        q_items = text_items(dataset)[carve.cold_query]
+        cold_seen = sp.csr_matrix(
+            (
+                np.ones(int((q_items >= 0).sum()), np.float32),
+                (np.flatnonzero(q_items >= 0), q_items[q_items >= 0]),
+            ),
+            shape=carve.cold_targets.shape,
+        )
+        pop_cold = np.asarray(carve.x_train.sum(axis=0), dtype=np.float32).repeat(len(query), 0)
+        curve_c = [
+            ("Pop", ndcg_at_k(pop_cold, carve.cold_targets, cold_seen)),
+            ("group", ndcg_at_k(group_cold, carve.cold_targets, cold_seen)),
+        ]
+        fit_rows = np.flatnonzero(carve.text_keep)
+        q_frozen = tv[carve.cold_query]
+        blends = BLEND_GRID if rc.cold_weight == "auto" else (cold_weight,)
+        scored = []
+        for l2 in RIDGE_GRID:
+            ridge_tr = TextItemRidge(l2=l2).fit(tv[fit_rows], carve.x_train[authors[fit_rows]])
+            direct = ridge_tr.scores(q_frozen)
+            for a in blends:
+                mixed = blend(group_cold, direct, a)
+                scored.append((l2, a, ndcg_at_k(mixed, carve.cold_targets, cold_seen)))
+        ridge_l2, cold_weight, _ = max(scored, key=lambda t: t[2])
+        curve_c += [(f"ridge l2={l2:g} blend {a}", v) for l2, a, v in scored]
+        report["cold_curve"] = [{"method": m, "ndcg": round(v, 5)} for m, v in curve_c]
+    ridge = None
+    if len(tv):
+        ridge = TextItemRidge(l2=ridge_l2).fit(tv, x_full[authors])
+        choices["ridge_l2"] = (
+            Choice(float(ridge_l2), "validation")
+            if cold_enough
+            else Choice(float(ridge_l2), "default", few_cold)
+        )
+        if rc.cold_weight != "auto":
+            choices["cold_weight"] = Choice(float(cold_weight), "config")
+        elif cold_enough:
+            choices["cold_weight"] = Choice(float(cold_weight), "validation")
+        else:
+            choices["cold_weight"] = Choice(float(cold_weight), "default", few_cold)
+    else:
+        cold_weight = 0.0
+        choices["ridge_l2"] = Choice(None, "default", "the data has no texts")
+        choices["cold_weight"] = Choice(0.0, "default", "the data has no texts")
+    report["ridge_l2"] = ridge_l2
+    report["cold_weight"] = cold_weight
+
+    # ---- 4. all the training data: the aligner stays as early-stopped on the carve (the
+    # carve lacks only one item per validation user and the held-out new users, and
+    # retraining would double the cost); behaviour and the personal model are refitted
+    bags_full = make_bags(dataset, text_vectors, item_vectors, x_full)
+    text_block = head.transform(bags_full.pooled()) if head is not None else frozen_semantic
+    behaviour = stages.behaviour_of(x_full)
+    personal = (
+        PrunedEASE(l2=rc.ease_l2, keep=rc.ease_keep).fit(x_full) if rc.personal == "ease" else None
+    )
+    report["choices"] = {name: c.to_dict() for name, c in choices.items()}
+    report["seconds"] = round(time.perf_counter() - started, 2)
+    logger.info(
+        "selection (%s): text weight %.2f, %s groups, personal weight %.2f, cold weight %.2f",
+        ac.method,
+        text_weight,
+        chosen_k if chosen_k is not None else cc.n_groups,
+        personal_weight,
+        cold_weight,
+    )
+    return Selection(
+        head=head,
+        text_block=unit_rows(text_block),
+        behaviour=behaviour,
+        text_weight=text_weight,
+        n_groups=None if chosen_k is None else int(chosen_k),
+        personal=personal,
+        personal_weight=float(personal_weight),
+        personal_shrinkage=float(personal_shrinkage),
+        cold_weight=float(cold_weight),
+        ridge=ridge,
+        choices=choices,
+        report=report,
+        carve=carve,
+    )
+
+
+def fixed_choices(
+    config: DiscoveryConfig, *, has_behaviour: bool, has_texts: bool
+) -> dict[str, Choice]:
+    """The choices of a fit that carves no validation data: every setting from the config."""
+    uv, cc = config.user_vectors, config.clustering
+    w = float(uv.text_weight) if uv.text_weight != "auto" else DEFAULTS["text_weight"]
+    choices = {
+        "text_weight": Choice(w if has_behaviour else 1.0, "config"),
+        "n_groups": (
+            Choice(int(cc.n_groups), "config")
+            if cc.n_groups != "auto"
+            else Choice(None, "config", f"chosen by the clusterer ({cc.select})")
+        ),
+        "personal_weight": Choice(None, "config", "no personal model"),
+        "personal_shrinkage": Choice(None, "config", "no personal model"),
+        "cold_weight": Choice(0.0, "config", "no text → item model"),
+        "ridge_l2": Choice(None, "config", "no text → item model"),
+    }
+    if not has_texts:
+        choices["cold_weight"] = Choice(0.0, "default", "the data has no texts")
+    return choices
+
+
+def ndcg_rows(
+    scores: npt.ArrayLike, held: sp.csr_matrix, seen: sp.csr_matrix, k: int = 10
+) -> npt.NDArray[np.float64]:
+    """NDCG@k of each row that has a held-out item (seen items masked); shape (n_with,).
+
+    The per-user values behind :func:`usergroups.ranking.ndcg_at_k`'s mean, for paired
+    comparisons of candidates.
+    """
+    s = np.array(scores, dtype=np.float64, copy=True)
+    s[np.isnan(s)] = -np.inf
+    r, c = sp.csr_matrix(seen).nonzero()
+    s[r, c] = -np.inf
+    rel = check_relevant(held, s.shape[0], allow_grades=False)
+    has = np.diff(rel.indptr) > 0
+    if not has.any():
+        return np.zeros(0, dtype=np.float64)
+    return np.asarray(ndcg_of_lists(top_items(s[has], k), rel[has], k), dtype=np.float64)
+
+
+def _group_scores(x: sp.csr_matrix, labels: IntVector, smoothing: float) -> GroupPopularity:
+    return GroupPopularity(smoothing=smoothing).fit(x, labels)
+
+
+def _item_text(
+    dataset: Dataset,
+    text_vectors: npt.NDArray[Any],
+    item_vectors: npt.NDArray[Any] | None,
+    text_keep: npt.NDArray[np.bool_] | None = None,
+) -> FloatMatrix | None:
+    """Item text vectors: embedded documents where there are any, else the mean of the
+    (kept) reviews about the item."""
+    if item_vectors is not None and np.any(item_vectors):
+        return unit_rows(item_vectors)
+    item_of_text = text_items(dataset)
+    ok = item_of_text >= 0
+    if text_keep is not None:
+        ok &= text_keep
+    if not ok.any():
+        return None
+    return unit_rows(pool_rows(item_of_text[ok], np.asarray(text_vectors)[ok], dataset.n_items))
+
+
+def describe(choices: dict[str, Choice], names: Sequence[str] | None = None) -> list[str]:
+    """One line per choice, for the CLI: ``text_weight = 0.5 (validation)``."""
+    out = []
+    for name in names or list(choices):
+        c = choices.get(name)
+        if c is None:
+            continue
+        line = f"{name} = {c.value} ({c.source}"
+        out.append(line + (f": {c.reason})" if c.reason else ")"))
+    return out

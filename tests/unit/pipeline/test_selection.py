@@ -1,0 +1,159 @@
+"""Model selection (issue 12): the carve, the grids, the choices and swapped stages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from usergroups import DiscoveryConfig, GroupDiscovery
+from usergroups.clustering import AgglomerativeGroups
+from usergroups.embedding import HashingEncoder
+from usergroups.errors import ConfigError
+from usergroups.evaluation.splits import first_text_per_user
+from usergroups.fitted import CHOICE_NAMES
+from usergroups.fusion import UserVectorBuilder
+from usergroups.selection import Stages, carve_validation, k_grid, select
+from usergroups.testing import PlantedData, make_planted
+
+
+@pytest.fixture(scope="module")
+def planted() -> PlantedData:
+    return make_planted(n_users=300, n_groups=4, n_items=120, texts_per_user=3, random_state=5)
+
+
+@pytest.fixture(scope="module")
+def text_vectors(planted: PlantedData) -> np.ndarray:
+    return HashingEncoder(dim=64).encode(planted.dataset.texts["text"].tolist())
+
+
+def _config(**sections: dict[str, object]) -> DiscoveryConfig:
+    base: dict[str, object] = {
+        "embedding": {"model": "hashing:64", "use_cache": False},
+        "clustering": {"k_max": 8},
+        "align": {"dim": 16, "max_epochs": 30},
+        "user_vectors": {"n_components": 16},
+        "random_state": 0,
+    }
+    for name, values in sections.items():
+        base[name] = {**base.get(name, {}), **values}  # type: ignore[dict-item]
+    return DiscoveryConfig.model_validate(base)
+
+
+def test_carve_holds_out_without_leaking(planted: PlantedData) -> None:
+    ds = planted.dataset
+    carve = carve_validation(ds, cold_fraction=0.2, random_state=0)
+    x = ds.interaction_matrix()
+    assert len(carve.cold_rows) > 0 and len(carve.warm_rows) > 0
+    assert not set(carve.cold_rows) & set(carve.warm_rows)
+    # cold users are gone from training, with their texts
+    assert carve.x_train[carve.cold_rows].nnz == 0
+    users = ds.user_ids.index(ds.texts["user_id"])
+    assert not carve.text_keep[np.isin(users, carve.cold_rows)].any()
+    # each warm validation user lost exactly one interaction, which is not in x_train
+    assert np.all(carve.held_out[carve.warm_rows].sum(axis=1) == 1)
+    assert carve.x_train.multiply(carve.held_out).nnz == 0
+    lost = np.asarray((x[carve.warm_rows] > 0).sum(axis=1)).ravel() - np.diff(
+        carve.x_train[carve.warm_rows].indptr
+    )
+    assert np.all(lost == 1)
+    # the cold query's own item is not a target
+    assert carve.cold_targets.shape == (len(carve.cold_rows), ds.n_items)
+
+
+def test_carve_queries_new_users_by_their_first_text(planted: PlantedData) -> None:
+    ds = planted.dataset
+    carve = carve_validation(ds, cold_fraction=0.2, random_state=0)
+    # the cold protocol's rule: the first text by time (ties: row order)
+    np.testing.assert_array_equal(carve.cold_query, first_text_per_user(ds)[carve.cold_rows])
+    # the query's own item is never a target
+    items = ds.texts["item_id"].to_numpy()[carve.cold_query]
+    for j, item in enumerate(items):
+        if item in ds.item_ids:
+            assert carve.cold_targets[j, ds.item_ids.index([item])[0]] == 0
+
+
+def test_k_grid_comes_from_the_range() -> None:
+    assert k_grid(5, 7, 300) == (5, 6, 7)
+    assert k_grid(3, 10, 300)[0] == 3 and k_grid(3, 10, 300)[-1] == 10
+    assert len(k_grid(3, 10, 300)) >= 6
+    assert k_grid(2, 50, 1000)[-1] == 50
+    assert k_grid(2, 50, 30)[-1] == 29  # capped by the users, and reported by select
+    with pytest.raises(ConfigError, match="k_min"):
+        k_grid(40, 50, 30)
+    with pytest.raises(ConfigError, match="k_min"):
+        k_grid(6, 5, 300)
+
+
+def _stages(gd: GroupDiscovery, builder: UserVectorBuilder) -> Stages:
+    return gd._stages(builder)
+
+
+def test_select_makes_its_choices_on_validation(
+    planted: PlantedData, text_vectors: np.ndarray
+) -> None:
+    ds = planted.dataset
+    cfg = _config()
+    builder = UserVectorBuilder(n_components=16, random_state=0).fit(ds, text_vectors)
+    result = select(
+        ds, text_vectors, None, builder.semantic_, cfg, _stages(GroupDiscovery(cfg), builder)
+    )
+    rep = result.report
+    assert result.head is not None and result.text_block.shape == (ds.n_users, 16)
+    assert result.text_weight in (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert result.n_groups in range(2, 9)
+    assert {e["k"] for e in rep["grid"]} == set(range(2, 9))
+    assert set(result.choices) == set(CHOICE_NAMES)
+    assert all(c.source == "validation" for c in result.choices.values())
+    assert 0.0 <= result.personal_weight <= 1.0 and 0.0 <= result.cold_weight <= 1.0
+
+
+def test_select_without_alignment_uses_frozen_vectors(
+    planted: PlantedData, text_vectors: np.ndarray
+) -> None:
+    ds = planted.dataset
+    cfg = _config(align={"method": "none"})
+    builder = UserVectorBuilder(n_components=16, random_state=0).fit(ds, text_vectors)
+    result = select(
+        ds, text_vectors, None, builder.semantic_, cfg, _stages(GroupDiscovery(cfg), builder)
+    )
+    assert result.head is None and result.ridge is not None  # new users: text → item ridge
+    np.testing.assert_allclose(result.text_block, builder.semantic_, atol=1e-6)
+
+
+def test_k_range_is_honoured(planted: PlantedData) -> None:
+    cfg = _config(clustering={"k_min": 5, "k_max": 7}, align={"method": "none"})
+    gd = GroupDiscovery(cfg).fit(planted.dataset)
+    assert 5 <= gd.n_groups_ <= 7
+    assert {e["k"] for e in gd.metrics_["alignment"]["grid"]} == {5, 6, 7}
+
+
+def test_too_few_validation_users_fall_back_and_say_so() -> None:
+    small = make_planted(n_users=16, n_groups=2, n_items=30, texts_per_user=2, random_state=1)
+    gd = GroupDiscovery(_config(align={"method": "none"})).fit(small.dataset)
+    choices = gd.metrics_["choices"]
+    assert choices["text_weight"]["source"] == "default"
+    assert "validation users" in choices["text_weight"]["reason"]
+    assert choices["n_groups"]["source"] == "default"
+    assert any(line.startswith("text_weight") for line in gd.metrics_["fallbacks"])
+    assert gd.state_.choices["text_weight"].source == "default"
+
+
+def test_a_swapped_clusterer_still_aligns_blends_and_chooses(planted: PlantedData) -> None:
+    cfg = _config()
+    gd = GroupDiscovery(cfg, clusterer=AgglomerativeGroups(random_state=0)).fit(planted.dataset)
+    state = gd.state_
+    assert state.head is not None  # aligned
+    assert state.personal is not None and state.ridge is not None  # blends and new users
+    assert state.choices["n_groups"].source == "validation"
+    assert state.choices["text_weight"].source == "validation"
+    assert gd.metrics_["k_selection"] == "validation"
+    assert 2 <= gd.n_groups_ <= 8
+
+
+def test_a_swapped_aligner_is_trained_on_the_carve(planted: PlantedData) -> None:
+    from usergroups.alignment import AlignmentHead
+
+    aligner = AlignmentHead(dim=8, max_epochs=5, random_state=0)
+    gd = GroupDiscovery(_config(), aligner=aligner).fit(planted.dataset)
+    assert gd.state_.head is not aligner and gd.state_.head.W_.shape[0] == 8
+    assert not hasattr(aligner, "W_")  # cloned, never fitted in place
