@@ -11,16 +11,30 @@ Transformer → mean Pooling → Normalize model: the same tokenizer (``tokenize
 truncation to ``max_seq_length`` tokens, the mean of the token vectors under the
 attention mask, L2 normalisation. fp32 vectors agree with the torch backend to about
 1e-6; int8 vectors to a mean cosine of about 0.99 (see docs/speed.md).
+
+Int8 is never trusted blindly. How well a quantisation recipe survives depends on the
+CPU's int8 kernels (AVX2's 16-bit accumulation saturates; VNNI's does not, yet per-tensor
+weights still lose too much on an AVX-512 VNNI CPU), so no per-CPU table decides it.
+After quantising, the encoder embeds :data:`INT8_PROBE_TEXTS` with the fp32 and the int8
+model and keeps the first recipe of :data:`INT8_RECIPES` whose cosines reach
+:data:`INT8_MIN_MEAN_COSINE` and :data:`INT8_MIN_COSINE`; if none does it serves the fp32
+model, with a warning, rather than poor vectors. The measurements are kept in
+``int8-check.json`` beside the quantised model, so the check runs once per model file,
+and what happened is on the encoder as ``int8_check_``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import os
 import platform
+import secrets
 import shutil
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -35,28 +49,127 @@ from usergroups.embedding.artifacts import MANIFEST, build_once, models_dir_for
 from usergroups.embedding.base import check_encoded, check_texts, is_blank
 from usergroups.embedding.sentence_transformer import (
     _dim_from_metadata,
+    _file_digest,
     _max_positions,
     model_fingerprint,
     resolve_model,
 )
 from usergroups.errors import ConfigError
 
-__all__ = ["OnnxEncoder", "export_onnx", "quantization_target"]
+__all__ = [
+    "INT8_MIN_COSINE",
+    "INT8_MIN_MEAN_COSINE",
+    "INT8_PROBE_TEXTS",
+    "INT8_RECIPES",
+    "OnnxEncoder",
+    "export_onnx",
+    "quantization_target",
+]
 
 logger = logging.getLogger(__name__)
 
 QuantTarget = Literal["avx512_vnni", "avx512", "avx2", "arm64"]
+QuantRecipe = Literal["per-channel", "per-tensor"]
 _EXPORT_FORMAT = 1
-# Weights quantised per output channel, except with VNNI. Measured on 400 Amazon reviews
-# on an AVX2 CPU: per-tensor int8 agrees with torch at a mean cosine of 0.951 (u8/s8 and
-# u8/u8 alike: AVX2's 16-bit accumulation saturates), per-channel at 0.992. With VNNI
-# (exact int8 dot products) per-tensor reaches 0.992 and is the fastest.
-_PER_CHANNEL: dict[str, bool] = {
-    "avx512_vnni": False,
-    "avx512": True,
-    "avx2": True,
-    "arm64": True,
-}
+
+INT8_RECIPES: tuple[QuantRecipe, ...] = ("per-channel", "per-tensor")
+"""Weight quantisation recipes, in the order the int8 encoder tries them.
+
+Per-channel first: on 600 Amazon reviews it agrees with torch at a mean cosine of 0.992
+(min 0.981) on an AVX-512 VNNI CPU, where it is also as fast as per-tensor (2.55x torch
+against 2.53x), and at 0.992 on an AVX2 CPU. Per-tensor loses 0.04 of mean cosine on both
+(0.951, min 0.842, with VNNI), so it is only the second try. Which one a CPU can use is
+never assumed from its flags: the agreement check decides.
+"""
+INT8_MIN_MEAN_COSINE = 0.98
+"""Lowest mean cosine between int8 and fp32 probe vectors for an int8 recipe to be used.
+
+A recipe that works lands at about 0.99 (per-channel on the probes: 0.990 on AVX-512
+VNNI; 0.992 against torch on reviews, on AVX2 and on VNNI); the broken ones measured so
+far land at 0.95 (per-tensor: 0.950 on the probes, 0.949-0.951 on reviews). 0.98 sits
+between the two with room for the spread of a 32-sentence probe.
+"""
+INT8_MIN_COSINE = 0.95
+"""Lowest cosine any single probe sentence may reach between int8 and fp32 vectors.
+
+The mean hides a few ruined texts: per-tensor weights took a 256-token text to 0.685
+against torch, and the probe ``"ok"`` to 0.866, while per-channel's worst probe (``"ok"``
+again: very short texts suffer most) is at 0.963 and its worst of 600 reviews at 0.981. A
+probe below 0.95 means some real texts get vectors that point elsewhere.
+"""
+INT8_PROBE_TEXTS: tuple[str, ...] = (
+    "These strings sound bright and stay in tune for weeks.",
+    "The pedal broke after two gigs; the footswitch is cheap plastic.",
+    "ok",
+    "Fast shipping, well packed, exactly as described.",
+    "Would not buy again.",
+    "Is this cable long enough to reach from the amp to the back of a small stage?",
+    "My daughter loves it and practises every evening now.",
+    "The battery lasts about 6 hours, which is less than the 10 hours advertised.",
+    "Terrible customer service: they never answered my three emails.",
+    "A solid tripod for the price, though the head wobbles with heavy lenses.",
+    "I returned it.",
+    "The recipe was easy to follow and the bread came out soft and golden.",
+    "Five stars!",
+    "The hotel room was clean but the street noise kept us awake all night.",
+    "Not bad, not great, just fine for a beginner.",
+    "The plot drags in the middle, but the last fifty pages are brilliant.",
+    "Works with Windows 11 and macOS out of the box; Linux needed a driver.",
+    "The blender is loud, yet it crushes ice in seconds.",
+    "Size runs small, so order one size up.",
+    "The seller sent the wrong color and refused a refund.",
+    "Great value for money.",
+    "This film made me cry twice, and I am not someone who cries at films.",
+    "The zipper jammed on the first day and the seams started to fray after a month.",
+    "Perfect gift for a coffee lover.",
+    "How do I reset the device to factory settings without the app?",
+    "The sound is warm and full, with punchy bass and clear highs, even at low volume.",
+    "Assembly took two hours because the instructions skip a step and two screws were "
+    "missing from the bag, but once built the desk is sturdy and does not wobble at all.",
+    "I have been playing guitar for about fifteen years and have tried most of the popular "
+    "string brands, from the cheap packs sold at the local music shop to the coated ones "
+    "that cost three times as much. These sit somewhere in the middle on price. Out of the "
+    "packet they were bright, almost too bright for my taste on a spruce top, but after a "
+    "couple of days of playing they settled into a balanced, warm tone that records well. "
+    "Intonation was good all the way up the neck, and they held their tuning through a "
+    "three hour rehearsal without much fuss. The only complaint is that the ball ends are "
+    "a little loose, so they can slip while restringing if you are not careful.",
+    "We bought this vacuum cleaner after our old one died, hoping for something lighter "
+    "that could handle pet hair. It is light, and the suction on hard floors is excellent, "
+    "but on the living room rug it leaves hair behind unless you go over the same spot "
+    "three or four times. The bin is small and fills up quickly, and emptying it sends a "
+    "cloud of dust into the air, which defeats the purpose for anyone with allergies. The "
+    "battery claims forty minutes; we get about twenty-five on the normal setting and less "
+    "than ten on maximum power. Customer support was friendly and sent a replacement "
+    "filter for free, but the filter did not change much. For a small flat with no carpets "
+    "it would be fine; for a family home with two dogs it is not enough, and we are now "
+    "looking at a corded model again even though it costs more.",
+    "The conference keynote covered the history of distributed databases, from early "
+    "replication schemes through consensus protocols such as Paxos and Raft, and then "
+    "argued that most teams should not build their own storage layer at all. The speaker "
+    "showed measurements from three production systems where custom sharding logic caused "
+    "more outages than hardware failures did, and closed with practical advice on choosing "
+    "managed services, testing failover regularly, and writing runbooks before incidents "
+    "rather than during them. Questions afterwards focused on cost, vendor lock-in and how "
+    "to migrate an existing system without downtime, which the speaker admitted is the "
+    "hardest part and rarely goes to plan on the first attempt. " * 2,
+    "Honestly? It's fine. Does what it says. Nothing more, nothing less.",
+    "The 2019 model had a better keyboard; this one feels mushy and the trackpad clicks "
+    "too loudly in a quiet office.",
+)
+"""Sentences the int8 check embeds with the fp32 and the int8 model.
+
+Varied on purpose: product reviews (the common input), questions, very short texts (where
+one token weighs most), numbers, negations, and long paragraphs that fill or exceed 256
+tokens (where quantisation errors accumulate over the most positions).
+"""
+INT8_CHECK_FILE = "int8-check.json"
+"""File beside a quantised model holding the measurements of its int8 checks."""
+# part of the int8 encoder's name: rename whenever the recipes, probes or thresholds
+# change, since the vectors served under the name may change with them
+_INT8_POLICY = "checked"
+_CHECK_FORMAT = 1
+_PROBE_BATCH_SIZE = 8
 _TOKENIZE_CHUNK = 8192  # texts tokenised, sorted and embedded at a time; bounds memory
 # files of the source model that inference never reads: the weights of every framework
 _WEIGHT_FILES = (
@@ -156,6 +269,7 @@ def export_onnx(
     model: str = DEFAULT_MODEL,
     *,
     quantize: bool = False,
+    recipe: QuantRecipe = "per-channel",
     models_dir: str | Path | None = None,
 ) -> Path:
     """Export ``model`` to ONNX (and quantise it) once; return the folder.
@@ -166,7 +280,11 @@ def export_onnx(
         As for :class:`~usergroups.embedding.SentenceTransformerEncoder`.
     quantize : bool, default False
         Dynamically quantise the weights to int8 for this CPU's kernels
-        (:func:`quantization_target`).
+        (:func:`quantization_target`). This only builds the model: the agreement check
+        that decides whether it is used happens in :class:`OnnxEncoder`.
+    recipe : {"per-channel", "per-tensor"}, default "per-channel"
+        With ``quantize``: one int8 scale per output channel of each weight matrix, or
+        one per matrix (see :data:`INT8_RECIPES`).
     models_dir : str or Path, optional
         Where built models live; default :func:`~usergroups.embedding.artifacts.models_dir_for`.
 
@@ -178,9 +296,14 @@ def export_onnx(
 
     Raises
     ------
+    ConfigError
+        If ``recipe`` is not one of :data:`INT8_RECIPES`.
     MissingDependencyError
         If exporting needs ``optimum``/torch and they are not installed.
     """
+    if recipe not in INT8_RECIPES:
+        listed = ", ".join(repr(r) for r in INT8_RECIPES)
+        raise ConfigError(f"recipe={recipe!r} is not one of {listed}")
     model_path, label = resolve_model(model)
     fingerprint = model_fingerprint(model_path)
     root = Path(models_dir) if models_dir is not None else models_dir_for(None)
@@ -208,13 +331,14 @@ def export_onnx(
     if not quantize:
         return fp32
     target = quantization_target()
-    int8 = _onnx_folder(root, label, fingerprint, _int8_variant(target))
+    per_channel = recipe == "per-channel"
+    int8 = _onnx_folder(root, label, fingerprint, _int8_variant(target, recipe))
 
     def build_int8(tmp: Path) -> dict[str, Any]:
         ort_models = require("optimum.onnxruntime", "fast", package="optimum-onnx")
         configs = require("optimum.onnxruntime.configuration", "fast", package="optimum-onnx")
         qconfig = getattr(configs.AutoQuantizationConfig, target)(
-            is_static=False, per_channel=_PER_CHANNEL[target]
+            is_static=False, per_channel=per_channel
         )
         quantizer = ort_models.ORTQuantizer.from_pretrained(
             str(fp32 / "onnx"), file_name="model.onnx"
@@ -227,15 +351,16 @@ def export_onnx(
             elif entry.is_file() and entry.name != MANIFEST:
                 shutil.copy2(entry, tmp / entry.name)
         manifest = _manifest(label, fingerprint, "onnx-int8", target)
-        manifest["per_channel"] = _PER_CHANNEL[target]
+        manifest["per_channel"] = per_channel
         return manifest
 
-    build_once(int8, build_int8, what=f"int8 ({target}) ONNX model of {label}")
+    build_once(int8, build_int8, what=f"int8 ({target}, {recipe}) ONNX model of {label}")
     return int8
 
 
-def _int8_variant(target: str) -> str:
-    return f"onnx-int8-{target}" + ("-pc" if _PER_CHANNEL[target] else "")
+def _int8_variant(target: str, recipe: QuantRecipe) -> str:
+    # the folder names of earlier versions, so their builds are reused
+    return f"onnx-int8-{target}" + ("-pc" if recipe == "per-channel" else "")
 
 
 def _keep_one_onnx(folder: Path) -> None:
@@ -276,6 +401,79 @@ def _n_threads() -> int:
     return os.cpu_count() or 1  # pragma: no cover - macOS / Windows
 
 
+class _OnnxModel:
+    """One exported folder opened for inference: tokenizer in, pooled vectors out."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        dim: int,
+        max_seq_length: int,
+        n_threads: int,
+        pooling: str,
+        normalize: bool,
+    ) -> None:
+        ort = require("onnxruntime", "fast")
+        tokenizers = require("tokenizers", "fast")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = n_threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.folder = folder
+        self.dim = dim
+        self.n_threads = n_threads
+        self.session = ort.InferenceSession(
+            str(folder / "onnx" / "model.onnx"),
+            sess_options=options,
+            providers=["CPUExecutionProvider"],
+        )
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        tokenizer = tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length=max_seq_length)
+        self.tokenizer = tokenizer
+        self.pad_id = _pad_id(folder, tokenizer)
+        self.pooling = pooling
+        self.normalize = normalize
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int,
+        sort_by_length: bool = True,
+        progress: Any = None,
+    ) -> FloatMatrix:
+        """Vectors of non-blank ``texts``, shape (len(texts), dim), in input order."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for begin in range(0, len(texts), _TOKENIZE_CHUNK):
+            chunk = texts[begin : begin + _TOKENIZE_CHUNK]
+            encodings = self.tokenizer.encode_batch([t.strip() for t in chunk])
+            lengths = np.fromiter((len(e.ids) for e in encodings), np.int64, len(chunk))
+            order = np.argsort(-lengths, kind="stable") if sort_by_length else np.arange(len(chunk))
+            for b in range(0, len(order), batch_size):
+                rows = order[b : b + batch_size]
+                out[begin + rows] = self.forward([encodings[r] for r in rows])
+                if progress is not None:
+                    progress.update(len(rows))
+        return out
+
+    def forward(self, encodings: list[Any]) -> FloatMatrix:
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        types = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, e in enumerate(encodings):
+            n = len(e.ids)
+            ids[row, :n] = e.ids
+            mask[row, :n] = 1
+            types[row, :n] = e.type_ids
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        hidden = self.session.run(None, {k: feed[k] for k in self.inputs})[0]
+        return _pool(hidden, mask, self.pooling, self.normalize)
+
+
 class OnnxEncoder:
     """A sentence-transformers model on ONNX Runtime, without torch at inference time.
 
@@ -286,8 +484,9 @@ class OnnxEncoder:
         model, a local model directory or a model in the local Hugging Face cache. It must
         be Transformer → Pooling (mean or CLS) → optional Normalize.
     quantize : bool, default False
-        Use the int8 model dynamically quantised for this CPU (about 1.7× faster than
-        fp32 on AVX-512 VNNI; mean cosine ≈ 0.99 with the fp32 vectors).
+        Use an int8 model dynamically quantised for this CPU (about 1.8× fp32 ONNX and
+        2.5× torch on AVX-512 VNNI; mean cosine ≈ 0.99 with the fp32 vectors), once it
+        has passed the agreement check described in the Notes.
     batch_size : int, default 32
         Texts per forward pass (sorted by token length first).
     max_seq_length : int, default 256
@@ -302,10 +501,18 @@ class OnnxEncoder:
     Attributes
     ----------
     name : str
-        ``"<model>@<fingerprint>/seq<max_seq_length>/onnx"``, or ``.../onnx-int8-<cpu>``
-        for the quantised model: never the torch name, so cached vectors of different
-        backends never mix.
+        ``"<model>@<fingerprint>/seq<max_seq_length>/onnx"``, or
+        ``.../onnx-int8-<cpu>-checked`` for the quantised backend: never the torch name, so
+        cached vectors of different backends never mix.
     dim : int
+    int8_check_ : dict
+        Set on the first model load when ``quantize=True``; JSON-serialisable:
+        ``recipe`` (the int8 recipe in use, or None after a fallback to fp32),
+        ``fallback`` (bool), ``mean_cosine`` and ``min_cosine`` (int8 against fp32 on
+        :data:`INT8_PROBE_TEXTS`, for the recipe in use or, after a fallback, the best one
+        tried), ``tried`` (one dict per recipe tried: ``recipe``, ``mean_cosine``,
+        ``min_cosine``, ``passed``, ``cached``), ``thresholds``, ``target`` and
+        ``n_probes``.
 
     Notes
     -----
@@ -314,11 +521,21 @@ class OnnxEncoder:
     very slightly on the other texts of their batch: dynamic quantisation scales each
     batch's activations by their range.
 
+    With ``quantize=True`` the first load also checks the int8 model against the fp32 one
+    on :data:`INT8_PROBE_TEXTS` (a second or two, once per quantised file: the result is
+    kept in ``int8-check.json`` beside it). The first recipe of :data:`INT8_RECIPES` with
+    a mean cosine of at least :data:`INT8_MIN_MEAN_COSINE` and no probe below
+    :data:`INT8_MIN_COSINE` is used; if none passes, the encoder serves the fp32 model
+    (torch's vectors, at fp32 speed) and says so with a :class:`RuntimeWarning` and a
+    logged warning. The name stays the int8 one either way, so cached vectors stay put.
+
     Examples
     --------
     >>> enc = OnnxEncoder(quantize=True)  # doctest: +SKIP
     >>> enc.encode(["great strings", ""]).shape  # doctest: +SKIP
     (2, 384)
+    >>> enc.int8_check_["recipe"], enc.int8_check_["fallback"]  # doctest: +SKIP
+    ('per-channel', False)
     """
 
     def __init__(
@@ -359,9 +576,7 @@ class OnnxEncoder:
             )
         self._target = quantization_target() if quantize else None
         self._name: str | None = None
-        self._session: Any = None
-        self._tokenizer: Any = None
-        self._inputs: list[str] = []
+        self._model: _OnnxModel | None = None
 
     @property
     def backend(self) -> str:
@@ -373,7 +588,7 @@ class OnnxEncoder:
         """The cache key; see the class docstring."""
         if self._name is None:
             fingerprint = model_fingerprint(self.model_path)
-            variant = _int8_variant(self._target) if self._target else "onnx"
+            variant = f"onnx-int8-{self._target}-{_INT8_POLICY}" if self._target else "onnx"
             self._name = f"{self._label}@{fingerprint}/seq{self.max_seq_length}/{variant}"
         return self._name
 
@@ -383,36 +598,80 @@ class OnnxEncoder:
         assert self._dim is not None
         return self._dim
 
-    def _load(self) -> tuple[Any, Any]:
-        if self._session is not None:
-            return self._session, self._tokenizer
-        ort = require("onnxruntime", "fast")
-        tokenizers = require("tokenizers", "fast")
-        folder = export_onnx(self.model, quantize=self.quantize, models_dir=self.models_dir)
-        start = time.perf_counter()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.n_threads or _n_threads()
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(
-            str(folder / "onnx" / "model.onnx"),
-            sess_options=options,
-            providers=["CPUExecutionProvider"],
+    def _open(self, folder: Path) -> _OnnxModel:
+        return _OnnxModel(
+            folder,
+            dim=self.dim,
+            max_seq_length=self.max_seq_length,
+            n_threads=self.n_threads or _n_threads(),
+            pooling=self._pooling,
+            normalize=self._normalize,
         )
-        self._inputs = [i.name for i in self._session.get_inputs()]
-        tokenizer = tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
-        tokenizer.no_padding()
-        tokenizer.enable_truncation(max_length=self.max_seq_length)
-        self._tokenizer = tokenizer
-        self._pad_id = _pad_id(folder, tokenizer)
+
+    def _load(self) -> _OnnxModel:
+        if self._model is not None:
+            return self._model
+        # fail on a missing runtime before spending a minute on an export it cannot use
+        require("onnxruntime", "fast")
+        require("tokenizers", "fast")
+        folder = export_onnx(self.model, models_dir=self.models_dir)
+        start = time.perf_counter()
+        if self.quantize:
+            loaded, self.int8_check_ = self._choose_int8(folder)
+        else:
+            loaded = self._open(folder)
+        self._model = loaded
         logger.info(
             "loaded %s (%s) with %d threads in %.2f s",
-            folder.name,
+            loaded.folder.name,
             self.backend,
-            options.intra_op_num_threads,
+            loaded.n_threads,
             time.perf_counter() - start,
         )
-        return self._session, self._tokenizer
+        return loaded
+
+    def _choose_int8(self, fp32: Path) -> tuple[_OnnxModel, dict[str, Any]]:
+        """The first int8 model that agrees with ``fp32`` on the probes, else ``fp32``."""
+        assert self._target is not None
+        reference: FloatMatrix | None = None
+        tried: list[dict[str, Any]] = []
+        for recipe in INT8_RECIPES:
+            folder = export_onnx(
+                self.model, quantize=True, recipe=recipe, models_dir=self.models_dir
+            )
+            key = _check_key(folder, recipe, self._target, self.max_seq_length)
+            measured = _read_check(folder, key)
+            opened: _OnnxModel | None = None
+            if measured is None:
+                if reference is None:
+                    reference = _embed_probes(self._open(fp32))
+                opened = self._open(folder)
+                mean, low = _agreement(reference, _embed_probes(opened))
+                measured = {"recipe": recipe, "mean_cosine": mean, "min_cosine": low}
+                _write_check(folder, key, measured)
+                logger.info(
+                    "int8 check of %s (%s): mean cosine %.4f, min %.4f with fp32 on %d probes",
+                    folder.name,
+                    recipe,
+                    mean,
+                    low,
+                    len(INT8_PROBE_TEXTS),
+                )
+            passed = _passes(measured["mean_cosine"], measured["min_cosine"])
+            tried.append({**measured, "passed": passed, "cached": opened is None})
+            if passed:
+                report = _check_report(tried, tried[-1], self._target, fallback=False)
+                return (opened if opened is not None else self._open(folder)), report
+        best = max(tried, key=lambda t: (t["mean_cosine"], t["min_cosine"]))
+        message = (
+            f"int8 quantisation of {self._label} on this {self._target} CPU disagrees with "
+            f"fp32 ({'; '.join(_describe(t) for t in tried)}; need mean >= "
+            f"{INT8_MIN_MEAN_COSINE} and min >= {INT8_MIN_COSINE}): serving fp32 ONNX "
+            "vectors instead, at fp32 speed; use backend='onnx' to say so explicitly"
+        )
+        logger.warning(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        return self._open(fp32), _check_report(tried, best, self._target, fallback=True)
 
     def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> FloatMatrix:
         """Embed ``texts``; see :meth:`~usergroups.embedding.Encoder.encode`.
@@ -427,27 +686,18 @@ class OnnxEncoder:
         todo = [i for i, text in enumerate(texts) if not is_blank(text)]
         if not todo:
             return out
-        session, tokenizer = self._load()
+        loaded = self._load()
         progress: Any = None
         if show_progress:
             progress = require("tqdm", "embed").tqdm(total=len(todo), desc="embedding", unit="text")
         start = time.perf_counter()
         try:
-            for begin in range(0, len(todo), _TOKENIZE_CHUNK):
-                chunk = todo[begin : begin + _TOKENIZE_CHUNK]
-                encodings = tokenizer.encode_batch([texts[i].strip() for i in chunk])
-                lengths = np.fromiter((len(e.ids) for e in encodings), np.int64, len(chunk))
-                order = (
-                    np.argsort(-lengths, kind="stable")
-                    if self.sort_by_length
-                    else np.arange(len(chunk))
-                )
-                for b in range(0, len(order), self.batch_size):
-                    rows = order[b : b + self.batch_size]
-                    vectors = self._forward(session, [encodings[r] for r in rows])
-                    out[[chunk[r] for r in rows]] = vectors
-                    if progress is not None:
-                        progress.update(len(rows))
+            out[todo] = loaded.embed(
+                [texts[i] for i in todo],
+                batch_size=self.batch_size,
+                sort_by_length=self.sort_by_length,
+                progress=progress,
+            )
         finally:
             if progress is not None:
                 progress.close()
@@ -457,25 +707,113 @@ class OnnxEncoder:
         )
         return check_encoded(out, len(texts), self.dim, self.name)
 
-    def _forward(self, session: Any, encodings: list[Any]) -> FloatMatrix:
-        width = max(len(e.ids) for e in encodings)
-        ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
-        mask = np.zeros((len(encodings), width), dtype=np.int64)
-        types = np.zeros((len(encodings), width), dtype=np.int64)
-        for row, e in enumerate(encodings):
-            n = len(e.ids)
-            ids[row, :n] = e.ids
-            mask[row, :n] = 1
-            types[row, :n] = e.type_ids
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        hidden = session.run(None, {k: feed[k] for k in self._inputs})[0]
-        return _pool(hidden, mask, self._pooling, self._normalize)
-
     def __repr__(self) -> str:
         return (
             f"OnnxEncoder({self.model!r}, quantize={self.quantize}, "
             f"batch_size={self.batch_size}, max_seq_length={self.max_seq_length})"
         )
+
+
+def _embed_probes(model: _OnnxModel) -> FloatMatrix:
+    return model.embed(INT8_PROBE_TEXTS, batch_size=_PROBE_BATCH_SIZE)
+
+
+def _agreement(reference: FloatMatrix, candidate: FloatMatrix) -> tuple[float, float]:
+    """Mean and minimum row-wise cosine of two (n, dim) matrices."""
+    # normalise here too: a model without a Normalize module returns raw pooled vectors
+    a = reference / np.maximum(np.linalg.norm(reference, axis=1, keepdims=True), 1e-12)
+    b = candidate / np.maximum(np.linalg.norm(candidate, axis=1, keepdims=True), 1e-12)
+    cos = np.sum(a * b, axis=1, dtype=np.float64)
+    return round(float(cos.mean()), 6), round(float(cos.min()), 6)
+
+
+def _passes(mean_cosine: float, min_cosine: float) -> bool:
+    # read at call time, so the thresholds can be changed (or monkeypatched) after import
+    return mean_cosine >= INT8_MIN_MEAN_COSINE and min_cosine >= INT8_MIN_COSINE
+
+
+def _describe(tried: dict[str, Any]) -> str:
+    return f"{tried['recipe']}: mean {tried['mean_cosine']:.3f}, min {tried['min_cosine']:.3f}"
+
+
+def _check_report(
+    tried: list[dict[str, Any]], shown: dict[str, Any], target: str, *, fallback: bool
+) -> dict[str, Any]:
+    return {
+        "recipe": None if fallback else shown["recipe"],
+        "fallback": fallback,
+        "mean_cosine": shown["mean_cosine"],
+        "min_cosine": shown["min_cosine"],
+        "tried": tried,
+        "thresholds": {"mean_cosine": INT8_MIN_MEAN_COSINE, "min_cosine": INT8_MIN_COSINE},
+        "target": target,
+        "n_probes": len(INT8_PROBE_TEXTS),
+    }
+
+
+def _check_key(folder: Path, recipe: str, target: str, max_seq_length: int) -> str:
+    """What the measurements of ``folder``'s int8 model depend on, hashed.
+
+    The quantised file itself (its SHA-256, memoised per process), the recipe, the CPU's
+    kernel family, ONNX Runtime's version (its kernels), the truncation and the probes.
+    Not the thresholds: pass or fail is decided from the stored cosines at every load.
+    """
+    from importlib import metadata
+
+    try:
+        ort_version = metadata.version("onnxruntime")
+    except metadata.PackageNotFoundError:  # pragma: no cover - a renamed wheel
+        ort_version = "unknown"
+    parts = {
+        "format": _CHECK_FORMAT,
+        "model_sha256": _file_digest(folder / "onnx" / "model.onnx"),
+        "recipe": recipe,
+        "target": target,
+        "onnxruntime": ort_version,
+        "max_seq_length": max_seq_length,
+        "probe_batch_size": _PROBE_BATCH_SIZE,
+        "probes": hashlib.sha256("\0".join(INT8_PROBE_TEXTS).encode()).hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _read_check(folder: Path, key: str) -> dict[str, Any] | None:
+    """The stored measurements of ``folder`` under ``key``, or None."""
+    try:
+        data = json.loads((folder / INT8_CHECK_FILE).read_text(encoding="utf-8"))
+        entry = data[key]
+        measured = {
+            "recipe": str(entry["recipe"]),
+            "mean_cosine": float(entry["mean_cosine"]),
+            "min_cosine": float(entry["min_cosine"]),
+        }
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        logger.debug("ignoring %s (%s); checking again", folder / INT8_CHECK_FILE, exc)
+        return None
+    return measured
+
+
+def _write_check(folder: Path, key: str, measured: dict[str, Any]) -> None:
+    """Add ``measured`` under ``key`` to ``folder``'s check file (atomically; best effort)."""
+    path = folder / INT8_CHECK_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            data = {}
+    except (OSError, ValueError):
+        data = {}
+    data[key] = measured
+    tmp = folder / f".{INT8_CHECK_FILE}.{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        # a read-only models directory: the check simply runs again at the next load
+        logger.info("could not store the int8 check in %s (%s)", path, exc)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def _pad_id(folder: Path, tokenizer: Any) -> int:
