@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,8 +38,14 @@ import scipy.sparse as sp
 from usergroups._deps import require
 from usergroups._typing import FloatMatrix
 from usergroups.errors import ConfigError, DataError, NotFittedError
+from usergroups.linalg import mean_rows, unit_rows
+from usergroups.ranking import ndcg_at_k
 
 __all__ = ["AlignmentHead", "TextBags", "ndcg_at_k"]
+
+# the old private name (and its old one-argument type), still imported elsewhere; the
+# implementation is usergroups.linalg.unit_rows
+_unit: Callable[[npt.NDArray[Any]], FloatMatrix] = unit_rows
 
 logger = logging.getLogger(__name__)
 
@@ -72,10 +79,7 @@ class TextBags:
         m = self.members if keep is None else keep
         if rows is not None:
             m = m[rows]
-        counts = np.asarray(m.sum(axis=1)).ravel().astype(np.float32)
-        sums = np.asarray(m @ self.vectors, dtype=np.float32)
-        mean = np.divide(sums, counts[:, None], out=np.zeros_like(sums), where=counts[:, None] > 0)
-        return _unit(mean)
+        return unit_rows(mean_rows(m, self.vectors))
 
     def random_subsets(self, rng: np.random.Generator, min_keep: float) -> sp.csr_matrix:
         """A copy of ``members`` with each text kept with a per-user random probability.
@@ -96,49 +100,6 @@ class TextBags:
             keep[order[first]] = True
         data = keep.astype(np.float32)
         return sp.csr_matrix((data, m.indices, m.indptr), shape=m.shape)
-
-
-def _unit(x: npt.NDArray[Any]) -> FloatMatrix:
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-
-
-def ndcg_at_k(
-    scores: npt.NDArray[Any], targets: sp.csr_matrix, seen: sp.csr_matrix | None, k: int = 10
-) -> float:
-    """Mean binary NDCG@k of score rows against target rows (seen items masked).
-
-    Rows without a target are left out. Used for early stopping and model selection
-    inside :meth:`GroupDiscovery.fit`; the evaluation package has the full metric set.
-    """
-    scores = np.array(scores, dtype=np.float64, copy=True)
-    targets = sp.csr_matrix(targets)
-    if seen is not None:
-        seen = sp.csr_matrix(seen)
-        r, c = seen.nonzero()
-        scores[r, c] = -np.inf
-    has = np.diff(targets.indptr) > 0
-    if not has.any():
-        return 0.0
-    k = min(k, scores.shape[1])
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    top_scores = np.take_along_axis(scores, top, axis=1)
-    order = np.argsort(-top_scores, axis=1, kind="stable")
-    top = np.take_along_axis(top, order, axis=1)
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    rows = np.flatnonzero(has)
-    total = 0.0
-    for start in range(0, len(rows), 1024):
-        chunk = rows[start : start + 1024]
-        rel = targets[chunk]
-        hits = np.asarray(
-            rel[np.arange(len(chunk))[:, None], top[chunk]].toarray() > 0, dtype=np.float64
-        )
-        n_rel = np.minimum(np.diff(rel.indptr), k)
-        ideal = np.cumsum(discounts)[n_rel - 1]
-        total += float(((hits @ discounts) / ideal).sum())
-    return total / len(rows)
 
 
 class _AdamW:
@@ -293,7 +254,7 @@ class AlignmentHead:
 
         if item_text is None:
             item_text = np.zeros((n_items, d_in), dtype=np.float32)
-        item_text_t = torch.from_numpy(_unit(item_text))
+        item_text_t = torch.from_numpy(unit_rows(item_text))
         pop = np.asarray(targets.sum(axis=0)).ravel() + 1.0
         w = torch.nn.Parameter(torch.randn(self.dim, d_in, generator=gen) / np.sqrt(d_in))
         residual = torch.nn.Parameter(torch.randn(n_items, self.dim, generator=gen) * 0.01)
@@ -376,7 +337,7 @@ class AlignmentHead:
         validation: tuple[TextBags, sp.csr_matrix, sp.csr_matrix],
     ) -> float:
         vbags, seen, held = validation
-        z = _unit(vbags.pooled() @ state["W"].T)
+        z = unit_rows(vbags.pooled() @ state["W"].T)
         scores = state["scale"] * (z @ state["items"].T) + state["bias"]
         return ndcg_at_k(scores, held, seen)
 
@@ -400,7 +361,7 @@ class AlignmentHead:
                 f"AlignmentHead.transform expects vectors of dimension {self.W_.shape[1]}, "
                 f"got shape {x.shape}; was the model fitted with another encoder?"
             )
-        return _unit(x @ self.W_.T)
+        return unit_rows(x @ self.W_.T)
 
     def item_scores(self, aligned: npt.NDArray[Any]) -> FloatMatrix:
         """Log-probabilities over items for aligned vectors (rows sum to 1 after exp)."""

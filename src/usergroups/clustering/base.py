@@ -42,6 +42,7 @@ from sklearn.utils.validation import check_is_fitted as sklearn_check_is_fitted
 
 from usergroups._typing import FloatMatrix, IntVector
 from usergroups.errors import ConfigError, DataError, NotFittedError
+from usergroups.linalg import unit_rows
 
 __all__ = [
     "GroupClusterer",
@@ -55,6 +56,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+normalize_rows = unit_rows
+"""Unit-length float32 rows, zero rows kept (:func:`usergroups.linalg.unit_rows`)."""
 
 NOISE = -1
 """Label of users that belong to no group."""
@@ -122,29 +126,6 @@ def check_vectors(X: Any, *, name: str = "X") -> FloatMatrix:
             "drop or impute those users first"
         )
     return out
-
-
-def normalize_rows(X: FloatMatrix) -> FloatMatrix:
-    """Return a float32 copy of ``X`` with unit-length rows; all-zero rows stay zero.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_users, n_features)
-
-    Returns
-    -------
-    ndarray of shape (n_users, n_features), float32
-
-    Examples
-    --------
-    >>> normalize_rows(np.array([[3.0, 4.0], [0.0, 0.0]], dtype=np.float32)).tolist()
-    [[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
-    """
-    X = np.asarray(X, dtype=np.float32)
-    # einsum makes no (n_users, n_features) temporary, unlike np.linalg.norm
-    norms = np.sqrt(np.einsum("ij,ij->i", X, X)).reshape(-1, 1)
-    # dividing by 1 keeps zero rows at zero instead of producing NaN
-    return np.divide(X, np.where(norms > 0, norms, 1.0), dtype=np.float32)
 
 
 def compact_labels(labels: npt.ArrayLike) -> tuple[IntVector, int]:

@@ -36,6 +36,7 @@ from usergroups.clustering.base import (
     group_sums,
 )
 from usergroups.errors import ConfigError, DataError
+from usergroups.linalg import unit_rows
 
 __all__ = [
     "PostProcessResult",
@@ -98,11 +99,6 @@ def _group_sums(X: FloatMatrix, labels: IntVector) -> tuple[IntVector, np.ndarra
     return groups.astype(np.int64), sums, counts
 
 
-def _unit(rows: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(rows, axis=-1, keepdims=True)
-    return np.divide(rows, np.where(norms > 0, norms, 1.0))
-
-
 def merge_close_groups(
     X: FloatMatrix, labels: npt.ArrayLike, threshold: float
 ) -> tuple[IntVector, list[tuple[int, int]]]:
@@ -137,7 +133,7 @@ def merge_close_groups(
     merged: list[tuple[int, int]] = []
     if k < 2:
         return out, merged
-    unit = _unit(sums)
+    unit = unit_rows(sums, dtype="float64")
     sims = unit @ unit.T
     np.fill_diagonal(sims, -np.inf)
     alive = np.ones(k, dtype=bool)
@@ -161,7 +157,7 @@ def merge_close_groups(
         owner[owner == absorbed] = kept
         alive[absorbed] = False
         # only the kept group's centroid moved: refresh its row and column
-        unit[kept] = _unit(sums[kept])
+        unit[kept] = unit_rows(sums[kept], dtype="float64")[0]
         row = np.where(alive, unit @ unit[kept], -np.inf)
         row[kept] = -np.inf
         sims[kept, :] = row
@@ -215,7 +211,7 @@ def fold_small_groups(
     small = np.flatnonzero(~large)
     if small.size == 0:
         return out, []
-    unit = _unit(sums)
+    unit = unit_rows(sums, dtype="float64")
     large_idx = np.flatnonzero(large)
     targets = large_idx[np.argmax(unit[small] @ unit[large_idx].T, axis=1)]
     target_of = dict(zip(groups[small].tolist(), groups[targets].tolist(), strict=True))

@@ -9,6 +9,7 @@ import numpy as np
 
 from usergroups._typing import FloatMatrix
 from usergroups.errors import ConfigError, DataError
+from usergroups.linalg import unit_rows
 
 __all__ = ["Encoder", "check_encoded", "check_texts", "is_blank", "l2_normalize_rows"]
 
@@ -104,6 +105,9 @@ def check_texts(texts: Sequence[str]) -> list[str]:
 def l2_normalize_rows(X: FloatMatrix) -> FloatMatrix:
     """Scale each row of ``X`` to unit L2 norm in place; all-zero rows stay zero.
 
+    In place (callers rely on it) over :func:`usergroups.linalg.unit_rows`, the one row
+    normaliser.
+
     Parameters
     ----------
     X : ndarray of shape (n, dim), float32
@@ -113,8 +117,7 @@ def l2_normalize_rows(X: FloatMatrix) -> FloatMatrix:
     ndarray of shape (n, dim), float32
         ``X`` itself.
     """
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    np.divide(X, norms, out=X, where=norms > 0)
+    X[...] = unit_rows(X)
     return X
 
 

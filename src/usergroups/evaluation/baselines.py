@@ -32,6 +32,7 @@ from usergroups._deps import require
 from usergroups._typing import IntVector
 from usergroups.errors import ConfigError, DataError, NotFittedError
 from usergroups.evaluation.metrics import topk
+from usergroups.linalg import canonical_csr, ease_weights
 
 __all__ = [
     "BASELINES",
@@ -75,11 +76,8 @@ class _BaseRecommender:
                 f"{type(self).__name__}.fit expects a scipy sparse user x item matrix; got "
                 f"{type(train).__name__}. Pass split.train"
             )
-        x = sp.csr_matrix(train, dtype=np.float32, copy=True)
-        x.sum_duplicates()
-        x.eliminate_zeros()
+        x = canonical_csr(train, np.float32)
         x.data[:] = 1.0  # implicit feedback: any stored interaction is one positive
-        x.sort_indices()
         if x.shape[0] == 0 or x.shape[1] == 0:
             raise DataError(f"{type(self).__name__}.fit got an empty matrix of shape {x.shape}")
         self.n_users_, self.n_items_ = int(x.shape[0]), int(x.shape[1])
@@ -193,7 +191,8 @@ class ItemKNNRecommender(_BaseRecommender):
 class EASERecommender(_BaseRecommender):
     """EASE (Steck 2019): a closed-form item-item model with a zero diagonal.
 
-    ``B = I - P / diag(P)`` with ``P = (XᵀX + l2·I)⁻¹``; ``score(u) = X_u B``.
+    ``B = I - P / diag(P)`` with ``P = (XᵀX + l2·I)⁻¹``; ``score(u) = X_u B``
+    (:func:`usergroups.linalg.ease_weights`, also behind the pipeline's pruned EASE).
     Memory grows with ``n_items²`` (8 bytes each): 10,000 items need ~0.8 GB.
 
     Parameters
@@ -217,14 +216,8 @@ class EASERecommender(_BaseRecommender):
             logger.warning(
                 "EASE on %d items needs about %.1f GB of memory", n_items, 3 * 8 * n_items**2 / 1e9
             )
-        x64 = x.astype(np.float64)
-        gram = np.asarray((x64.T @ x64).toarray())
-        gram[np.diag_indices(n_items)] += float(self.l2)
-        p = np.linalg.inv(gram)
-        b = p / (-np.diag(p))[None, :]
-        b[np.diag_indices(n_items)] = 0.0
-        self.weights_ = b
-        self.train_ = x64
+        self.weights_ = ease_weights(x, float(self.l2))
+        self.train_ = x.astype(np.float64)
         return self
 
     def score(self, user_indices: npt.ArrayLike) -> npt.NDArray[np.float64]:

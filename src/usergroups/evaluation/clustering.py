@@ -20,6 +20,7 @@ from usergroups.errors import DataError
 from usergroups.evaluation.baselines import GroupPopularityRecommender, PopularityRecommender
 from usergroups.evaluation.evaluate import evaluate_recommender
 from usergroups.evaluation.splits import Split
+from usergroups.linalg import unit_rows
 
 __all__ = [
     "calinski_harabasz",
@@ -117,7 +118,7 @@ def intra_group_similarity(vectors: npt.ArrayLike, labels: npt.ArrayLike) -> flo
     float in [-1, 1], NaN when no group has two members.
     """
     x, y = _clustered(vectors, labels)
-    unit = _unit_rows(x)
+    unit = unit_rows(x, dtype="float64")
     _, codes = np.unique(y, return_inverse=True)
     sums = np.zeros((codes.max(initial=-1) + 1, unit.shape[1]))
     np.add.at(sums, codes, unit)
@@ -142,7 +143,7 @@ def inter_group_separation(vectors: npt.ArrayLike, labels: npt.ArrayLike) -> flo
     centroids = np.zeros((len(groups), x.shape[1]))
     np.add.at(centroids, codes, x)
     centroids /= np.bincount(codes)[:, None]
-    unit = _unit_rows(centroids)
+    unit = unit_rows(centroids, dtype="float64")
     sim = unit @ unit.T
     upper = np.triu_indices(len(groups), k=1)
     return float(np.mean(1.0 - sim[upper]))
@@ -305,7 +306,7 @@ def _labels(labels: npt.ArrayLike) -> Labels:
 def _clustered(
     vectors: npt.ArrayLike, labels: npt.ArrayLike
 ) -> tuple[npt.NDArray[np.float64], Labels]:
-    x = np.asarray(vectors, dtype=np.float64)
+    x = np.asarray(vectors, dtype="float64")
     y = _labels(labels)
     if x.ndim != 2 or x.shape[0] != len(y):
         raise DataError(
@@ -322,8 +323,3 @@ def _at_least_two_groups(y: Labels, what: str) -> bool:
         logger.info("%s undefined for %d group(s) over %d user(s)", what, n_groups, len(y))
         return False
     return True
-
-
-def _unit_rows(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms > 0, norms, 1.0)

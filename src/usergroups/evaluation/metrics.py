@@ -41,7 +41,8 @@ Definitions (``hits_i`` = 1 if the item at rank ``i`` (1-based) is relevant,
   or an index matrix it is RR@k (0 when the first hit is below ``k``).
 
 Ties in scores are broken towards the lower item index everywhere, so every
-metric is deterministic.
+metric is deterministic. :func:`topk` and the NDCG arithmetic live in
+:mod:`usergroups.ranking`, which the pipeline's validation NDCG shares.
 
 Examples
 --------
@@ -65,6 +66,18 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from usergroups.errors import DataError
+from usergroups.linalg import unit_rows
+from usergroups.ranking import (
+    FloatArray,
+    IndexMatrix,
+    check_k,
+    check_relevant,
+    check_scores,
+    ndcg_of_lists,
+    relevant_at,
+    top_items,
+    topk,
+)
 
 __all__ = [
     "average_popularity",
@@ -80,63 +93,7 @@ __all__ = [
     "topk",
 ]
 
-FloatArray = npt.NDArray[np.float64]
-IndexMatrix = npt.NDArray[np.int64]
 Gains = Literal["binary", "linear", "exponential"]
-
-
-def topk(scores: npt.ArrayLike, k: int) -> IndexMatrix:
-    """Indices of the ``k`` highest scores of each row, best first.
-
-    Uses :func:`numpy.argpartition` and then sorts only the candidates. Ties are
-    broken towards the lower item index, so the result is deterministic (also at
-    the cut-off: of several items tied with the ``k``-th score, the lowest
-    indices are kept).
-
-    Parameters
-    ----------
-    scores : array-like of shape (n_users, n_items)
-        Float scores; ``-inf`` marks items that must come last. NaN is an error.
-    k : int
-        List length; clipped to ``n_items``.
-
-    Returns
-    -------
-    ndarray of shape (n_users, min(k, n_items)), int64
-
-    Examples
-    --------
-    >>> topk(np.array([[1.0, 3.0, 3.0, 2.0]]), 3).tolist()
-    [[1, 2, 3]]
-    """
-    s = _check_scores(scores)
-    n, m = s.shape
-    k = _check_k(k)
-    k = min(k, m)
-    if n == 0 or k == 0:
-        return np.empty((n, k), dtype=np.int64)
-    neg = -s
-    if k < m:
-        part = np.argpartition(neg, k - 1, axis=1)[:, :k]
-        # argpartition picks arbitrarily among items tied with the k-th best score;
-        # take every strictly better item, then the lowest-indexed of the tied ones
-        kth = np.take_along_axis(neg, part, axis=1).max(axis=1)[:, None]
-        rows_b, cols_b = np.nonzero(neg < kth)
-        rows_t, cols_t = np.nonzero(neg == kth)  # row-major: ascending index in each row
-        n_better = np.bincount(rows_b, minlength=n)
-        n_tied = np.bincount(rows_t, minlength=n)
-        tied_pos = np.arange(len(rows_t)) - (np.cumsum(n_tied) - n_tied)[rows_t]
-        take = tied_pos < (k - n_better)[rows_t]
-        rows = np.concatenate([rows_b, rows_t[take]])
-        cols = np.concatenate([cols_b, cols_t[take]])
-    else:
-        rows, cols = np.divmod(np.arange(n * m, dtype=np.int64), m)
-    order = np.lexsort((cols, neg[rows, cols], rows))
-    rows, cols = rows[order], cols[order]
-    counts = np.bincount(rows, minlength=n)
-    starts = np.cumsum(counts) - counts
-    position = np.arange(len(rows)) - starts[rows]
-    return cols[position < k].reshape(n, k).astype(np.int64, copy=False)
 
 
 def hit_rate(ranking: npt.ArrayLike, relevant: sp.spmatrix | sp.sparray, k: int) -> FloatArray:
@@ -215,27 +172,15 @@ def ndcg(
         raise DataError(
             f"gains={gains!r} is not one of 'binary', 'linear', 'exponential'; pick one of them"
         )
-    k = _check_k(k)
+    k = check_k(k)
     idx = _as_index_matrix(ranking, k, _n_items(relevant))
-    rel = _check_relevant(relevant, idx.shape[0], allow_grades=gains != "binary")
-    n_rel = np.diff(rel.indptr)
+    rel = check_relevant(relevant, idx.shape[0], allow_grades=gains != "binary")
+    if gains == "binary":
+        return ndcg_of_lists(idx, rel, k)
     values = rel.data.astype(np.float64)
-    if gains == "binary":
-        values = np.ones_like(values)
-    elif gains == "exponential":
+    if gains == "exponential":
         values = np.exp2(values) - 1.0
-    found, grade = _lookup(idx, rel, values)
-    g = np.where(found, grade, 0.0)
-    discount = 1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64))
-    dcg = (g * discount[: g.shape[1]]).sum(axis=1)
-    if gains == "binary":
-        cumulative = np.concatenate(([0.0], np.cumsum(discount)))
-        idcg = cumulative[np.minimum(n_rel, k)]
-    else:
-        idcg = _ideal_dcg(rel, values, discount, k)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(idcg > 0, dcg / np.where(idcg > 0, idcg, 1.0), 0.0)
-    return _undefined_without_relevant(out, n_rel)
+    return ndcg_of_lists(idx, rel, k, values)
 
 
 def average_precision(
@@ -378,8 +323,7 @@ def intra_list_diversity(
         raise DataError(
             f"item_vectors must be 2-D (n_items, n_features); got shape {vectors.shape}"
         )
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    unit = vectors / np.where(norms > 0, norms, 1.0)
+    unit = unit_rows(vectors, dtype="float64")
     idx = _as_index_matrix(ranking, k, len(vectors))
     valid = idx >= 0
     v = unit[np.where(valid, idx, 0)] * valid[:, :, None]
@@ -392,30 +336,6 @@ def intra_list_diversity(
 
 
 # -- internals ----------------------------------------------------------------
-
-
-def _check_k(k: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise DataError(f"k must be a positive integer; got {k!r}")
-    return int(k)
-
-
-def _check_scores(scores: npt.ArrayLike) -> FloatArray:
-    s = np.asarray(scores)
-    if s.ndim != 2:
-        raise DataError(f"scores must be 2-D (n_users, n_items); got shape {s.shape}")
-    if not np.issubdtype(s.dtype, np.floating):
-        raise DataError(
-            f"scores must be a float array; got dtype {s.dtype}. Integer arrays are read as "
-            "top-k index matrices by the metrics; cast scores with .astype(float)"
-        )
-    if np.isnan(s).any():
-        n_bad = int(np.isnan(s).any(axis=1).sum())
-        raise DataError(
-            f"scores contain NaN in {n_bad} row(s); use -inf to mask items and fix the "
-            "recommender that produced NaN"
-        )
-    return s
 
 
 def _n_items(relevant: sp.spmatrix | sp.sparray) -> int:
@@ -438,9 +358,7 @@ def _as_index_matrix(ranking: npt.ArrayLike, k: int | None, n_items: int) -> Ind
                 f"scores have {arr.shape[1]} columns but the catalogue has {n_items} items; "
                 "score every item (mask the ones to skip with -inf)"
             )
-        idx = topk(arr, k)
-        masked = np.isneginf(np.take_along_axis(arr, idx, axis=1))
-        idx = np.where(masked, -1, idx)
+        idx = top_items(arr, k)
     elif np.issubdtype(arr.dtype, np.integer):
         idx = arr.astype(np.int64, copy=False)
         if idx.size and (idx.min() < -1 or idx.max() >= n_items):
@@ -449,7 +367,7 @@ def _as_index_matrix(ranking: npt.ArrayLike, k: int | None, n_items: int) -> Ind
                 f"got values in [{idx.min()}, {idx.max()}]"
             )
         if k is not None:
-            k = _check_k(k)
+            k = check_k(k)
             idx = idx[:, :k]
     else:
         raise DataError(f"ranking must be float scores or integer indices; got dtype {arr.dtype}")
@@ -459,74 +377,24 @@ def _as_index_matrix(ranking: npt.ArrayLike, k: int | None, n_items: int) -> Ind
     return idx
 
 
-def _check_relevant(
-    relevant: sp.spmatrix | sp.sparray, n_users: int, *, allow_grades: bool
-) -> sp.csr_matrix:
-    if not sp.issparse(relevant):
-        raise DataError(
-            f"relevant must be a scipy sparse matrix (n_users, n_items); got "
-            f"{type(relevant).__name__}. Wrap it with scipy.sparse.csr_matrix(...)"
-        )
-    rel = sp.csr_matrix(relevant, dtype=np.float64, copy=True)
-    rel.sum_duplicates()
-    rel.eliminate_zeros()
-    rel.sort_indices()
-    if rel.shape[0] != n_users:
-        raise DataError(
-            f"ranking has {n_users} rows but relevant has {rel.shape[0]}; row u of both "
-            "must belong to the same user"
-        )
-    if allow_grades and rel.nnz and rel.data.min() < 0:
-        raise DataError(
-            f"relevance grades must be >= 0; got a minimum of {rel.data.min()}. Shift the grades"
-        )
-    return rel
-
-
-def _lookup(
-    idx: IndexMatrix, rel: sp.csr_matrix, values: FloatArray
-) -> tuple[npt.NDArray[np.bool_], FloatArray]:
-    """Whether each (user, ranked item) is relevant, and its value, without densifying."""
-    n, k = idx.shape
-    m = rel.shape[1]
-    if rel.nnz == 0 or idx.size == 0:
-        return np.zeros((n, k), dtype=bool), np.zeros((n, k))
-    rel_rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(rel.indptr))
-    rel_keys = rel_rows * m + rel.indices.astype(np.int64)  # sorted: csr rows, sorted indices
-    query = np.arange(n, dtype=np.int64)[:, None] * m + idx
-    pos = np.minimum(np.searchsorted(rel_keys, query), len(rel_keys) - 1)
-    found = (idx >= 0) & (rel_keys[pos] == query)
-    return found, np.where(found, values[pos], 0.0)
-
-
 def _binary_hits(
     ranking: npt.ArrayLike, relevant: sp.spmatrix | sp.sparray, k: int
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
-    k = _check_k(k)
+    k = check_k(k)
     idx = _as_index_matrix(ranking, k, _n_items(relevant))
-    rel = _check_relevant(relevant, idx.shape[0], allow_grades=False)
-    found, _ = _lookup(idx, rel, rel.data)
+    rel = check_relevant(relevant, idx.shape[0], allow_grades=False)
+    found, _ = relevant_at(idx, rel, rel.data)
     return found, np.diff(rel.indptr).astype(np.int64)
 
 
-def _ideal_dcg(rel: sp.csr_matrix, values: FloatArray, discount: FloatArray, k: int) -> FloatArray:
-    n = rel.shape[0]
-    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(rel.indptr))
-    order = np.lexsort((-values, rows))
-    position = np.arange(len(order)) - rel.indptr[rows[order]]
-    keep = position < k
-    weights = values[order][keep] * discount[position[keep]]
-    return np.bincount(rows[order][keep], weights=weights, minlength=n).astype(np.float64)
-
-
 def _full_reciprocal_rank(scores: npt.ArrayLike, relevant: sp.spmatrix | sp.sparray) -> FloatArray:
-    s = _check_scores(scores)
+    s = check_scores(scores)
     n, m = s.shape
     if m != _n_items(relevant):
         raise DataError(
             f"scores have {m} columns but relevant has {_n_items(relevant)}; score every item"
         )
-    rel = _check_relevant(relevant, n, allow_grades=False)
+    rel = check_relevant(relevant, n, allow_grades=False)
     n_rel = np.diff(rel.indptr)
     out = np.zeros(n, dtype=np.float64)
     users = np.flatnonzero(n_rel > 0)

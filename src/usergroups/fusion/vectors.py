@@ -26,42 +26,14 @@ from sklearn.decomposition import TruncatedSVD
 from usergroups._typing import FloatMatrix
 from usergroups.data import Dataset
 from usergroups.errors import ConfigError, DataError, NotFittedError
+from usergroups.linalg import fuse_blocks, mean_rows, pool_rows, unit_rows
 
 __all__ = ["UserVectorBuilder", "l2_normalise", "pool_rows"]
 
 logger = logging.getLogger(__name__)
 
-
-def l2_normalise(x: np.ndarray) -> FloatMatrix:
-    """Rows scaled to unit length; all-zero rows stay zero. Returns float32."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-
-
-def pool_rows(
-    groups: np.ndarray, vectors: np.ndarray, n_groups: int, weights: np.ndarray | None = None
-) -> FloatMatrix:
-    """Weighted mean of ``vectors`` rows per index in ``groups``.
-
-    Parameters
-    ----------
-    groups : ndarray of shape (n_rows,)
-        Target row (e.g. user index) of each vector.
-    vectors : ndarray of shape (n_rows, n_features)
-    n_groups : int
-        Number of output rows; rows that receive nothing are zero.
-    weights : ndarray of shape (n_rows,), optional
-
-    Returns
-    -------
-    ndarray of shape (n_groups, n_features), float32
-    """
-    w = np.ones(len(groups), dtype=np.float32) if weights is None else weights.astype(np.float32)
-    m = sp.csr_matrix((w, (groups, np.arange(len(groups)))), shape=(n_groups, len(groups)))
-    sums = np.asarray(m @ vectors, dtype=np.float32)
-    totals = np.asarray(m.sum(axis=1)).ravel().astype(np.float32)
-    return np.divide(sums, totals[:, None], out=np.zeros_like(sums), where=totals[:, None] > 0)
+# the public names this package has always had; one implementation, in usergroups.linalg
+l2_normalise = unit_rows
 
 
 class UserVectorBuilder(BaseEstimator):
@@ -167,15 +139,15 @@ class UserVectorBuilder(BaseEstimator):
                 idx = np.flatnonzero(about)[known]
                 items = dataset.item_ids.index(texts["item_id"].to_numpy()[idx])
                 item_vectors = pool_rows(items, text_vectors[idx], n_items)
-        item_vectors = l2_normalise(item_vectors)
+        item_vectors = unit_rows(item_vectors)
         if item_vectors.shape != (n_items, dim):
             raise DataError(
                 f"item_vectors must have shape ({n_items}, {dim}); got {item_vectors.shape}"
             )
         x = dataset.interaction_matrix()
-        item_mean = l2_normalise(_row_mean(x, item_vectors))
+        item_mean = unit_rows(mean_rows(x, item_vectors))
 
-        semantic = np.where(has_text[:, None], l2_normalise(pooled), item_mean)
+        semantic = np.where(has_text[:, None], unit_rows(pooled), item_mean)
         if self.behaviour == "svd":
             behaviour, components = _svd_behaviour(x, self.n_components, self.random_state)
             self.svd_components_ = components
@@ -183,8 +155,8 @@ class UserVectorBuilder(BaseEstimator):
             behaviour = item_mean
         else:
             behaviour = np.zeros((n_users, 0), dtype=np.float32)
-        self.semantic_ = l2_normalise(semantic)
-        self.behaviour_ = l2_normalise(behaviour)
+        self.semantic_ = unit_rows(semantic)
+        self.behaviour_ = unit_rows(behaviour)
         self.item_vectors_ = item_vectors
         self.has_text_ = has_text
         self.vectors_ = self.fuse(self.semantic_, self.behaviour_)
@@ -203,13 +175,11 @@ class UserVectorBuilder(BaseEstimator):
     def fuse(self, semantic: np.ndarray, behaviour: np.ndarray) -> FloatMatrix:
         """Weighted concatenation of the two unit-norm blocks, renormalised.
 
-        Users missing one block (zero row) get their other block at full weight, so a
-        text-only user is not pulled toward the origin.
+        :func:`usergroups.linalg.fuse_blocks` with ``text_weight``: users missing one
+        block (zero row) get their other block at full weight, so a text-only user is not
+        pulled toward the origin.
         """
-        w = self.text_weight if behaviour.shape[1] else 1.0
-        s = l2_normalise(semantic) * np.float32(np.sqrt(w))
-        b = l2_normalise(behaviour) * np.float32(np.sqrt(1.0 - w))
-        return l2_normalise(np.hstack([s, b]))
+        return fuse_blocks(semantic, behaviour, self.text_weight)
 
     def transform_semantic(self, semantic: np.ndarray) -> FloatMatrix:
         """Fused vectors for new users known only by their semantic (text) vectors."""
@@ -219,10 +189,8 @@ class UserVectorBuilder(BaseEstimator):
         return self.fuse(semantic, empty)
 
 
-def _row_mean(x: sp.csr_matrix, item_vectors: np.ndarray) -> FloatMatrix:
-    counts = np.asarray(x.sum(axis=1)).ravel().astype(np.float32)
-    sums = np.asarray(x @ item_vectors, dtype=np.float32)
-    return np.divide(sums, counts[:, None], out=np.zeros_like(sums), where=counts[:, None] > 0)
+# a user's mean item vector; the old private name is still imported by the pipeline
+_row_mean = mean_rows
 
 
 def _svd_behaviour(

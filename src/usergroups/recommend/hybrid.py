@@ -23,12 +23,15 @@ import scipy.sparse as sp
 
 from usergroups._typing import FloatMatrix
 from usergroups.errors import ConfigError, NotFittedError
+from usergroups.linalg import ease_weights
 
 __all__ = ["PrunedEASE", "blend", "personal_weights", "row_scaled"]
 
 
 class PrunedEASE:
     """EASE with ``l2`` regularisation, pruned to ``keep`` weights per item.
+
+    The solve is :func:`usergroups.linalg.ease_weights`, the one the ``EASE`` baseline uses.
 
     Examples
     --------
@@ -47,14 +50,7 @@ class PrunedEASE:
             raise ConfigError(f"PrunedEASE: l2 must be > 0, got {self.l2}")
         if self.keep < 1:
             raise ConfigError(f"PrunedEASE: keep must be >= 1, got {self.keep}")
-        x = sp.csr_matrix(x, dtype=np.float64, copy=True)
-        x.data[:] = 1.0
-        n_items = x.shape[1]
-        gram = np.asarray((x.T @ x).toarray(), dtype=np.float64)
-        gram[np.diag_indices(n_items)] += self.l2
-        p = np.linalg.inv(gram)
-        b = p / (-np.diag(p))[None, :]
-        b[np.diag_indices(n_items)] = 0.0
+        b = ease_weights(x, self.l2)
         self.weights_ = _prune_columns(b.astype(np.float32), self.keep)
         return self
 

@@ -43,6 +43,7 @@ from usergroups.clustering.base import candidate_ks, normalize_rows, select_n_gr
 from usergroups.config import DiscoveryConfig
 from usergroups.data import Dataset, IdVocab
 from usergroups.errors import ConfigError, DataError, NotFittedError
+from usergroups.linalg import fuse_blocks, unit_rows
 from usergroups.spark.data import POS, SparkDataset
 from usergroups.spark.embed import embed_column, encoder_dim
 from usergroups.spark.local import components_for, frozen_config, postprocess_summary, text_weight
@@ -67,22 +68,20 @@ def _dot_self(col: Any) -> Any:
 _UDFS: dict[str, Any] = {}
 
 
-def _unit_rows(values: pd.Series) -> np.ndarray:
-    """A Series of equal-length arrays as unit-length float32 rows (zero rows stay zero)."""
-    from usergroups.fusion import l2_normalise
-
-    rows = [np.asarray(v, dtype=np.float32) for v in values]
-    dim = len(rows[0]) if rows else 0
-    x = np.stack(rows) if rows else np.zeros((0, dim), dtype=np.float32)
-    return l2_normalise(x.reshape(len(rows), dim))
+def _float_rows(values: pd.Series) -> np.ndarray:
+    """A batch of equal-length arrays as one float32 matrix (``(0, 0)`` when empty)."""
+    if len(values) == 0:
+        return np.zeros((0, 0), dtype=np.float32)
+    return _stack(values).astype(np.float32)
 
 
 def _l2_batch(values: pd.Series) -> pd.Series:
-    return pd.Series(list(_unit_rows(values)))
+    return pd.Series(list(unit_rows(_float_rows(values))))
 
 
 def _l2(col: Any) -> Any:
-    """Rows scaled to unit length in float32, as ``l2_normalise`` (a vectorised pandas UDF)."""
+    """Rows scaled to unit length in float32 (:func:`usergroups.linalg.unit_rows`), as a
+    vectorised pandas UDF."""
     from pyspark.sql import functions as F
     from pyspark.sql.functions import pandas_udf
 
@@ -92,20 +91,14 @@ def _l2(col: Any) -> Any:
 
 
 def _fuse_udf(weight: float) -> Any:
-    """``[sqrt(w) * unit(semantic), sqrt(1 - w) * unit(behaviour)]``, unit length, float32.
-
-    The arithmetic of :meth:`UserVectorBuilder.fuse`, batch by batch.
-    """
+    """:func:`usergroups.linalg.fuse_blocks` of the semantic and behaviour columns, batch by
+    batch: the arithmetic of :meth:`UserVectorBuilder.fuse` and of the local engine."""
     from pyspark.sql.functions import pandas_udf
 
     w = float(weight)
 
     def fuse(semantic: pd.Series, behaviour: pd.Series) -> pd.Series:
-        from usergroups.fusion import l2_normalise
-
-        s = _unit_rows(semantic) * np.float32(np.sqrt(w))
-        b = _unit_rows(behaviour) * np.float32(np.sqrt(1.0 - w))
-        return pd.Series(list(l2_normalise(np.hstack([s, b]))))
+        return pd.Series(list(fuse_blocks(_float_rows(semantic), _float_rows(behaviour), w)))
 
     return pandas_udf(fuse, "array<float>")  # type: ignore[call-overload]
 

@@ -24,6 +24,7 @@ from usergroups.config import DiscoveryConfig
 from usergroups.data import Dataset
 from usergroups.errors import ConfigError
 from usergroups.fusion import UserVectorBuilder
+from usergroups.linalg import mean_rows, unit_rows
 
 __all__ = ["assign_users", "frozen_config", "postprocess_summary", "project_users"]
 
@@ -132,13 +133,7 @@ def project_users(
         comps = components_for(builder.svd_components_, model.item_ids_.ids, dataset.item_ids.ids)
         behaviour = np.asarray(damped_rows(dataset.interaction_matrix()) @ comps, np.float32)
     elif builder.behaviour == "item_mean":
-        behaviour = semantic_builder.item_vectors_[:0]  # replaced below
-        x = dataset.interaction_matrix()
-        counts = np.asarray(x.sum(axis=1)).ravel().astype(np.float32)
-        sums = np.asarray(x @ semantic_builder.item_vectors_, dtype=np.float32)
-        behaviour = np.divide(
-            sums, counts[:, None], out=np.zeros_like(sums), where=counts[:, None] > 0
-        )
+        behaviour = mean_rows(dataset.interaction_matrix(), semantic_builder.item_vectors_)
     else:
         behaviour = np.zeros((dataset.n_users, builder.behaviour_.shape[1]), np.float32)
     return builder.fuse(semantic, behaviour), semantic
@@ -181,7 +176,7 @@ def postprocess_summary(
     merged : list of (int, int)
     folded : list of int
     """
-    sums = np.asarray(sums, dtype=np.float64).copy()
+    sums = np.asarray(sums, dtype="float64").copy()
     counts = np.asarray(counts, dtype=np.int64).copy()
     present = np.flatnonzero(counts > 0)
     groups = present.astype(np.int64)
@@ -190,12 +185,8 @@ def postprocess_summary(
     owner = np.arange(k)
     merged: list[tuple[int, int]] = []
 
-    def unit(rows: np.ndarray) -> np.ndarray:
-        norms = np.linalg.norm(rows, axis=-1, keepdims=True)
-        return np.divide(rows, np.where(norms > 0, norms, 1.0))
-
     if merge_threshold is not None and k >= 2:
-        u = unit(sums)
+        u = unit_rows(sums, dtype="float64")
         sims = u @ u.T
         np.fill_diagonal(sims, -np.inf)
         alive = np.ones(k, dtype=bool)
@@ -209,7 +200,7 @@ def postprocess_summary(
             counts[kept] += counts[absorbed]
             owner[owner == absorbed] = kept
             alive[absorbed] = False
-            u[kept] = unit(sums[kept])
+            u[kept] = unit_rows(sums[kept], dtype="float64")[0]
             row = np.where(alive, u @ u[kept], -np.inf)
             row[kept] = -np.inf
             sims[kept, :] = row
@@ -227,7 +218,7 @@ def postprocess_summary(
             large[int(np.argmax(a_counts))] = True
         small = np.flatnonzero(~large)
         if small.size:
-            u = unit(sums[alive_pos])
+            u = unit_rows(sums[alive_pos], dtype="float64")
             large_idx = np.flatnonzero(large)
             best = large_idx[np.argmax(u[small] @ u[large_idx].T, axis=1)]
             for s, t in zip(small.tolist(), best.tolist(), strict=True):
