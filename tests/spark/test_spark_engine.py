@@ -209,3 +209,41 @@ def test_spark_empty_input_errors_are_the_local_ones(spark: Any, tmp_path: Path)
     assert "no rows" in _same_error(spark, interactions=header)
     blank = _write(tmp_path, "blank.csv", pd.DataFrame({"user_id": [" "], "item_id": ["x"]}))
     assert "the dataset is empty" in _same_error(spark, interactions=blank)
+
+
+@pytest.mark.parametrize("engine", ["local", "scratch", "assigned"])
+def test_every_engine_builds_a_complete_fitted_state(
+    fitted: dict[str, Any], planted: Any, engine: str, tmp_path: Path
+) -> None:
+    """Issue 12: one state object whatever the engine; it round-trips through the model
+    directory and its vectors follow from its blocks and its text weight."""
+    from usergroups.fitted import CHOICE_NAMES
+    from usergroups.linalg import fuse_blocks
+
+    model = fitted[engine] if engine == "local" else fitted[engine].model_
+    state = model.state_
+    ds = planted.dataset
+    assert state.user_ids.ids.tolist() == ds.user_ids.ids.tolist()
+    assert state.item_ids.ids.tolist() == ds.item_ids.ids.tolist()
+    assert set(state.choices) == set(CHOICE_NAMES)
+    assert state.text_weight == fitted["cfg"].user_vectors.text_weight
+    np.testing.assert_array_equal(
+        state.user_vectors, fuse_blocks(state.text_block, state.behaviour, state.text_weight)
+    )
+    model.save(tmp_path / "m")
+    loaded = GroupDiscovery.load(tmp_path / "m").state_
+    np.testing.assert_array_equal(loaded.labels, state.labels)
+    np.testing.assert_array_equal(loaded.user_vectors, state.user_vectors)
+    assert loaded.choices == state.choices
+
+
+def test_spark_assigned_to_local_centroids_has_the_local_state(fitted: dict[str, Any]) -> None:
+    """Issue 12: on the same data, with the local model's centroids, the Spark engine's
+    state equals the local one (vectors, weight, assignments)."""
+    local, spark_state = fitted["local"].state_, fitted["assigned"].model_.state_
+    assert spark_state.text_weight == local.text_weight
+    np.testing.assert_allclose(spark_state.text_block, local.text_block, atol=1e-5)
+    np.testing.assert_allclose(spark_state.behaviour, local.behaviour, atol=1e-4)
+    np.testing.assert_allclose(spark_state.user_vectors, local.user_vectors, atol=1e-4)
+    nearest = np.argmax(local.user_vectors @ local.centroids.T, axis=1)
+    np.testing.assert_array_equal(spark_state.labels, nearest)

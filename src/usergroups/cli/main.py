@@ -347,6 +347,10 @@ def discover(
     align = m.get("alignment")
     if isinstance(align, dict):
         click.echo(_alignment_line(align), err=True)
+    if m.get("choices"):
+        click.echo("chosen: " + _choices_line(m["choices"]), err=True)
+    for line in m.get("fallbacks", []):
+        click.echo(f"warning: fell back to a default: {line}", err=True)
     click.echo(
         f"\n{m['n_groups']} groups, {m['n_noise']} noise users, silhouette "
         f"{m['silhouette'] if m['silhouette'] is None else round(m['silhouette'], 4)}; "
@@ -479,9 +483,9 @@ def evaluate(
     Our pipeline is fitted on each protocol's training split, never on the whole data;
     a model directory is accepted for its config.json only and refitted on the split.
     """
-    from usergroups.benchmark import evaluate_discovery, methods_frame
     from usergroups.config import DiscoveryConfig, load_config
     from usergroups.persistence.atomic import atomic_write_bytes
+    from usergroups.report.benchmark import evaluate_discovery, methods_frame
 
     _check_input(dataset_name, interactions, texts)
     try:
@@ -675,20 +679,24 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
+def _choices_line(choices: dict[str, Any]) -> str:
+    """``text_weight 0.5 (validation); n_groups 8 (validation); ...`` from metrics.json."""
+    parts = []
+    for name, c in choices.items():
+        source = c.get("source")
+        reason = f": {c['reason']}" if c.get("reason") and source == "default" else ""
+        parts.append(f"{name} {c.get('value')} ({source}{reason})")
+    return "; ".join(parts)
+
+
 def _alignment_line(align: dict[str, Any]) -> str:
-    """One line on what alignment learned and chose on its validation carve."""
+    """One line on what alignment learned, and on how much validation data it had."""
     val = align.get("validation") or {}
     parts = [f"alignment {align.get('method')}"]
     if align.get("epochs"):
         parts.append(f"head early-stopped at epoch {align['epochs']}")
     if "lora" in align:
         parts.append(f"LoRA {align['lora']['steps']} steps in {align['lora']['seconds']:.0f}s")
-    parts.append(f"text weight {align.get('text_weight')}")
-    parts.append(
-        f"personal EASE weight {align.get('personal_weight', 0)} "
-        f"(shrinkage {align.get('personal_shrinkage', 0)})"
-    )
-    parts.append(f"new-user blend {align.get('cold_weight')}")
     parts.append(
         f"chosen on {val.get('warm_users', 0)} validation users and "
         f"{val.get('cold_users', 0)} held-out new users"

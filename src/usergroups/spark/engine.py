@@ -291,7 +291,8 @@ class SparkGroupDiscovery:
             .withColumn("behaviour", F.coalesce("behaviour", _zeros(k)))
             .withColumn("vector", _fuse_udf(w)(F.col("semantic"), F.col("behaviour")))
             .withColumn("semantic", F.col("semantic").cast("array<float>"))
-            .select("uidx", "semantic", "vector")
+            .withColumn("behaviour", F.col("behaviour").cast("array<float>"))
+            .select("uidx", "semantic", "behaviour", "vector")
         ).localCheckpoint()
         timings["user_vectors"] = time.perf_counter() - t
 
@@ -310,7 +311,7 @@ class SparkGroupDiscovery:
         timings["clustering"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        self._finish(data, users, items, inter, fused, labels, texts_v, n_users, n_items, cfg, k)
+        self._finish(data, users, items, inter, fused, labels, texts_v, n_users, n_items, cfg, w)
         timings["profiles"] = time.perf_counter() - t
         timings["total_fit"] = time.perf_counter() - t0
         model = self.model_
@@ -733,14 +734,17 @@ class SparkGroupDiscovery:
         n_users: int,
         n_items: int,
         cfg: DiscoveryConfig,
-        behaviour_dim: int,
+        text_weight: float,
     ) -> None:
-        """Group statistics, recommendations and profiles; builds ``model_``."""
+        """Group statistics, recommendations and profiles; builds ``model_`` from the same
+        :class:`~usergroups.fitted.FittedState` the local engine builds."""
         from pyspark.sql import Window
         from pyspark.sql import functions as F
 
+        from usergroups.fitted import Choice, FittedState
         from usergroups.pipeline import GroupDiscovery
         from usergroups.recommend import GroupPopularity
+        from usergroups.selection import fixed_choices
 
         spark = self.spark
         labels.createOrReplaceTempView("ug_labels")
@@ -884,18 +888,33 @@ class SparkGroupDiscovery:
             str(r["item_id"]): str(r["title"])
             for r in titles_df.filter(F.col("title") != "").select("item_id", "title").collect()
         }
-        model = GroupDiscovery(cfg)
-        model._set_state(
+        # the state holds unit blocks, as the local engine's (fusion normalises them anyway)
+        semantic = unit_rows(_stack(vec_pd["semantic"]))
+        behaviour = (
+            unit_rows(_stack(vec_pd["behaviour"]))
+            if len(vec_pd) and len(vec_pd["behaviour"].iloc[0])
+            else np.zeros((len(vec_pd), 0), dtype=np.float32)
+        )
+        has_behaviour = behaviour.shape[1] > 0
+        choices = fixed_choices(cfg, has_behaviour=has_behaviour, has_texts=len(semantic) > 0)
+        choices["text_weight"] = Choice(float(text_weight), "config")
+        choices["n_groups"] = Choice(
+            n_groups, choices["n_groups"].source, choices["n_groups"].reason
+        )
+        state = FittedState(
             user_ids=IdVocab.from_ordered(user_ids),
             item_ids=IdVocab.from_ordered(item_ids),
             item_titles=titles,
             labels=label_arr,
-            user_vectors=_stack(vec_pd["vector"]).astype(np.float32),
-            semantic=_stack(vec_pd["semantic"]).astype(np.float32),
-            behaviour_dim=behaviour_dim,
+            text_block=semantic,
+            semantic=semantic,
+            behaviour=behaviour,
+            text_weight=text_weight,
             seen=seen,
             recommender=recommender,
+            choices=choices,
         )
+        model = GroupDiscovery.from_state(state, config=cfg)
         model.groups_ = self._profiles(data, model, labels, users, texts_v, top, sizes, n_users)
         self.model_ = model
         self.assignments_ = spark.createDataFrame(model.assignments_)
