@@ -143,7 +143,12 @@ class RecommendConfig(_Section):
         "'auto' chooses on validation",
     )
     ease_l2: float = Field(250.0, gt=0.0, description="EASE regularisation")
-    ease_keep: int = Field(1024, ge=1, description="EASE weights kept per item (pruning)")
+    ease_keep: int | Literal["auto"] = Field(
+        "auto",
+        description="EASE weights kept per item (pruning bounds the model's size); 'auto' "
+        "keeps the fewest within one standard error of the best on validation (default 1024 "
+        "when there are too few validation users)",
+    )
     cold_weight: float | Literal["auto"] = Field(
         "auto",
         description="weight of the aligned text → item scores for new users (0..1); the "

@@ -43,6 +43,7 @@ CHOICE_NAMES = (
     "n_groups",
     "personal_weight",
     "personal_shrinkage",
+    "ease_keep",
     "cold_weight",
     "ridge_l2",
 )

@@ -44,7 +44,7 @@ from usergroups.data import Dataset
 from usergroups.errors import ConfigError
 from usergroups.evaluation.splits import first_text_per_user, last_row_per_user, time_key
 from usergroups.fitted import Choice
-from usergroups.linalg import fuse_blocks, pool_rows, unit_rows
+from usergroups.linalg import ease_weights, fuse_blocks, pool_rows, unit_rows
 from usergroups.ranking import check_relevant, ndcg_at_k, ndcg_of_lists, top_items
 from usergroups.recommend import GroupPopularity
 from usergroups.recommend.hybrid import PrunedEASE, blend, personal_weights
@@ -98,7 +98,11 @@ MIN_VALIDATION_USERS = 20
 (text weight 0.5, number of groups by the clusterer's own criterion, blends 0.5, ridge
 l2 100) instead of choosing on noise; each fallback is flagged in the choices."""
 
+EASE_KEEP_GRID = (128, 256, 512, 1024, 2048)
+"""Candidate numbers of EASE weights kept per item (capped by the catalogue)."""
+
 DEFAULTS: dict[str, float] = {
+    "ease_keep": 1024,
     "text_weight": 0.5,
     "personal_weight": 0.5,
     "personal_shrinkage": 0.0,
@@ -492,16 +496,21 @@ def select(
 
     # ---- the personal blend
     personal_weight, personal_shrinkage = 0.0, 0.0
+    ease_keep = int(DEFAULTS["ease_keep"]) if rc.ease_keep == "auto" else int(rc.ease_keep)
     if rc.personal == "none":
-        choices["personal_weight"] = Choice(None, "config", "recommend.personal = 'none'")
-        choices["personal_shrinkage"] = Choice(None, "config", "recommend.personal = 'none'")
+        for name in ("personal_weight", "personal_shrinkage", "ease_keep"):
+            choices[name] = Choice(None, "config", "recommend.personal = 'none'")
     else:
         options = BLEND_GRID if rc.personal_weight == "auto" else (float(rc.personal_weight),)
         shrinks = (
             SHRINKAGE_GRID if rc.personal_shrinkage == "auto" else (float(rc.personal_shrinkage),)
         )
         if enough:
-            personal_val = PrunedEASE(l2=rc.ease_l2, keep=rc.ease_keep).fit(carve.x_train)
+            dense = ease_weights(carve.x_train, rc.ease_l2)
+            ease_keep, keep_curve = _choose_keep(dense, rc.ease_keep, held, seen)
+            report["ease_keep_curve"] = keep_curve
+            personal_val = PrunedEASE(l2=rc.ease_l2, keep=ease_keep).fit_dense(dense)
+            del dense
             personal_scores = personal_val.scores(seen)
             curve = []
             for a in options:
@@ -518,15 +527,18 @@ def select(
         for name, value, setting in (
             ("personal_weight", personal_weight, rc.personal_weight),
             ("personal_shrinkage", personal_shrinkage, rc.personal_shrinkage),
+            ("ease_keep", ease_keep, rc.ease_keep),
         ):
+            v: float | int = int(value) if name == "ease_keep" else float(value)
             if setting != "auto":
-                choices[name] = Choice(float(value), "config")
+                choices[name] = Choice(v, "config")
             elif enough:
-                choices[name] = Choice(float(value), "validation")
+                choices[name] = Choice(v, "validation")
             else:
-                choices[name] = Choice(float(value), "default", few)
+                choices[name] = Choice(v, "default", few)
         report["personal_weight"] = personal_weight
         report["personal_shrinkage"] = personal_shrinkage
+        report["ease_keep"] = ease_keep
 
     # ---- new users: the text → item ridge and its blend, on the held-out new users
     cold_weight = DEFAULTS["cold_weight"] if rc.cold_weight == "auto" else float(rc.cold_weight)
@@ -593,7 +605,7 @@ def select(
     text_block = head.transform(bags_full.pooled()) if head is not None else frozen_semantic
     behaviour = stages.behaviour_of(x_full)
     personal = (
-        PrunedEASE(l2=rc.ease_l2, keep=rc.ease_keep).fit(x_full) if rc.personal == "ease" else None
+        PrunedEASE(l2=rc.ease_l2, keep=ease_keep).fit(x_full) if rc.personal == "ease" else None
     )
     report["choices"] = {name: c.to_dict() for name, c in choices.items()}
     report["seconds"] = round(time.perf_counter() - started, 2)
@@ -637,6 +649,7 @@ def fixed_choices(
         ),
         "personal_weight": Choice(None, "config", "no personal model"),
         "personal_shrinkage": Choice(None, "config", "no personal model"),
+        "ease_keep": Choice(None, "config", "no personal model"),
         "cold_weight": Choice(0.0, "config", "no text → item model"),
         "ridge_l2": Choice(None, "config", "no text → item model"),
     }
@@ -662,6 +675,29 @@ def ndcg_rows(
     if not has.any():
         return np.zeros(0, dtype=np.float64)
     return np.asarray(ndcg_of_lists(top_items(s[has], k), rel[has], k), dtype=np.float64)
+
+
+def _choose_keep(
+    dense: npt.NDArray[Any],
+    setting: int | str,
+    held: sp.csr_matrix,
+    seen: sp.csr_matrix,
+) -> tuple[int, list[dict[str, Any]]]:
+    """The fewest EASE weights per item within one standard error of the best validation
+    NDCG@10 of EASE alone (pruning bounds the model's size; more weights rarely help)."""
+    n_items = dense.shape[0]
+    if setting != "auto":
+        return int(setting), []
+    keeps = sorted({min(k, n_items) for k in EASE_KEEP_GRID})
+    values = {
+        k: ndcg_rows(PrunedEASE(keep=k).fit_dense(dense).scores(seen), held, seen) for k in keeps
+    }
+    means = {k: float(v.mean()) if len(v) else 0.0 for k, v in values.items()}
+    best = max(keeps, key=lambda k: (means[k], -k))
+    top = values[best]
+    se = float(top.std(ddof=1) / np.sqrt(len(top))) if len(top) > 1 else 0.0
+    chosen = min(k for k in keeps if means[k] >= means[best] - K_TOLERANCE * se - 1e-12)
+    return chosen, [{"keep": k, "ndcg": round(means[k], 5)} for k in keeps]
 
 
 def _group_scores(x: sp.csr_matrix, labels: IntVector, smoothing: float) -> GroupPopularity:

@@ -3,14 +3,14 @@
 :class:`PrunedEASE` is EASE (Steck, 2019: a closed-form item-item autoencoder) whose
 item-item weight matrix is pruned to the ``keep`` largest weights per item, so that it
 fits in a model directory (a dense matrix for 10k items is 400 MB; pruned to 1,024 per
-item it is about 80 MB) and scores stay cheap to serve. Measured on the warm split of
-ml-latest-small (9,700 items), NDCG@10: full 0.0391, 1,024 per item 0.0384, 256 per item
-0.0335; on ml-100k 256 per item loses nothing. What is evaluated is the pruned matrix,
-the one that is shipped.
+item it is about 80 MB) and scores stay cheap to serve. How many weights to keep is
+chosen on validation data carved from training (``recommend.ease_keep = "auto"``, see
+:mod:`usergroups.selection`): the fewest within one standard error of the best. What is
+evaluated is the pruned matrix, the one that is shipped.
 
 :func:`blend` mixes a user-level score row with the user's group row after scaling each
 row to a maximum of 1; the weight is chosen on validation data by
-:func:`usergroups.alignment.fit_aligned`.
+:func:`usergroups.selection.select`.
 """
 
 from __future__ import annotations
@@ -50,8 +50,14 @@ class PrunedEASE:
             raise ConfigError(f"PrunedEASE: l2 must be > 0, got {self.l2}")
         if self.keep < 1:
             raise ConfigError(f"PrunedEASE: keep must be >= 1, got {self.keep}")
-        b = ease_weights(x, self.l2)
-        self.weights_ = _prune_columns(b.astype(np.float32), self.keep)
+        return self.fit_dense(ease_weights(x, self.l2))
+
+    def fit_dense(self, b: npt.NDArray[Any]) -> PrunedEASE:
+        """Prune already solved weights ``b`` (n_items, n_items) to ``keep`` per item, so
+        several prunings of one solve can be compared without solving again."""
+        if self.keep < 1:
+            raise ConfigError(f"PrunedEASE: keep must be >= 1, got {self.keep}")
+        self.weights_ = _prune_columns(np.asarray(b, dtype=np.float32), int(self.keep))
         return self
 
     def scores(self, rows: sp.spmatrix) -> FloatMatrix:
