@@ -17,6 +17,7 @@ __all__ = [
     "DataError",
     "Dataset",
     "DiscoveryConfig",
+    "FittedState",
     "GroupDiscovery",
     "UserGroupsError",
     "__version__",
@@ -24,6 +25,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from usergroups.fitted import FittedState
     from usergroups.pipeline import GroupDiscovery
 
 
@@ -33,4 +35,8 @@ def __getattr__(name: str) -> Any:
         from usergroups.pipeline import GroupDiscovery
 
         return GroupDiscovery
+    if name == "FittedState":
+        from usergroups.fitted import FittedState
+
+        return FittedState
     raise AttributeError(f"module 'usergroups' has no attribute {name!r}")
