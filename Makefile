@@ -17,7 +17,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test test-fast lint format bench clean
 
 install: $(STAMP)
 
@@ -44,6 +44,13 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q -ra
+
+# The developer loop (a few minutes): every unit test but the slow ones, nothing that needs
+# the shared datasets, a server, Spark or a browser; no lint. Markers: see pyproject.toml.
+FAST_TESTS := not slow and not integration and not service and not spark and not browser
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "$(FAST_TESTS)"
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

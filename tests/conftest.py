@@ -1,13 +1,27 @@
-"""Shared test fixtures."""
+"""Shared test fixtures, and the markers a test gets from its folder, fixtures and helpers."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import FunctionType
 
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+TESTS = Path(__file__).resolve().parent
+
+# Markers are set here, not by hand, so that `make test-fast` (which leaves them out) cannot
+# miss a test that starts a server or a JVM: by folder, by the fixtures a test uses (directly
+# or through other fixtures), and by the helpers it calls. Only `slow` is written by hand.
+FOLDER_MARKERS = {"integration": "integration", "service": "service", "spark": "spark"}
+FIXTURE_MARKERS = {
+    "postgres_server": "service",  # a PostgreSQL server in a temporary directory
+    "start_server": "service",  # real uvicorn processes
+    "shared_server": "service",
+    "spark": "spark",  # a local[2] SparkSession (a JVM)
+}
+HELPER_MARKERS = {"usergroups.testing.browser": "browser"}  # open_page starts Chromium
 
 
 @pytest.fixture(scope="session")
@@ -17,6 +31,34 @@ def data_dir() -> Path:
     Tests that need a dataset folder skip when it is not there (see the datasets README).
     """
     return Path(os.environ.get("USERGROUPS_DATA", str(SHARED_DATA))).expanduser()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for name in sorted(_implied_markers(item)):
+            if item.get_closest_marker(name) is None:
+                item.add_marker(name)
+
+
+def _implied_markers(item: pytest.Item) -> set[str]:
+    names: set[str] = set()
+    try:
+        folder = item.path.resolve().relative_to(TESTS).parts[0]
+    except ValueError:  # a test file outside tests/ (given on the command line)
+        folder = ""
+    if folder in FOLDER_MARKERS:
+        names.add(FOLDER_MARKERS[folder])
+    names.update(
+        FIXTURE_MARKERS[f] for f in getattr(item, "fixturenames", ()) if f in FIXTURE_MARKERS
+    )
+    function = getattr(item, "function", None)
+    if isinstance(function, FunctionType):
+        # the module of each global the test body names, e.g. open_page -> browser
+        for global_name in function.__code__.co_names:
+            module = getattr(function.__globals__.get(global_name), "__module__", None)
+            if module in HELPER_MARKERS:
+                names.add(HELPER_MARKERS[module])
+    return names
 
 
 # the real encoder loads from the installed package; never reach for a model hub

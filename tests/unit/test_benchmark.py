@@ -56,6 +56,7 @@ def _metric_values(methods: dict[str, dict[str, float]]) -> list[float]:
     return [v for metrics in methods.values() for v in metrics.values()]
 
 
+@pytest.mark.slow
 def test_result_has_the_documented_json_shape(result: dict[str, Any]) -> None:
     assert result["dataset"] == "planted-4"
     assert result["protocol"] == "warm"
@@ -81,6 +82,7 @@ def test_result_has_the_documented_json_shape(result: dict[str, Any]) -> None:
     json.dumps(result, allow_nan=False)  # plain JSON, undefined values as null
 
 
+@pytest.mark.slow
 def test_every_metric_lies_in_the_unit_interval(result: dict[str, Any]) -> None:
     values = _metric_values(result["methods"]) + _metric_values(result["cold"]["methods"])
     values += [s["NDCG@10"] for s in result["k_sweep"]]
@@ -91,11 +93,13 @@ def test_every_metric_lies_in_the_unit_interval(result: dict[str, Any]) -> None:
     assert -1.0 <= g["stability_ari"] <= 1.0
 
 
+@pytest.mark.slow
 def test_planted_groups_explain_behaviour(result: dict[str, Any]) -> None:
     assert result["groups"]["group_lift"] > 1.5
     assert result["groups"]["stability_ari"] > 0.9
 
 
+@pytest.mark.slow
 def test_usergroups_beats_popularity_warm_and_cold(result: dict[str, Any]) -> None:
     warm, cold = result["methods"], result["cold"]["methods"]
     assert warm["UserGroups"]["NDCG@10"] > warm["Pop"]["NDCG@10"]
@@ -126,6 +130,7 @@ def test_bad_arguments_name_the_good_ones(
         evaluate_discovery(planted.dataset, _config(), **kwargs)
 
 
+@pytest.mark.slow
 def test_methods_frame_gives_ratios_to_popularity(result: dict[str, Any]) -> None:
     frame = methods_frame(result, "warm").set_index("method")
     assert frame.loc["Pop", "NDCG@10 ÷ Pop"] == pytest.approx(1.0)
@@ -134,6 +139,7 @@ def test_methods_frame_gives_ratios_to_popularity(result: dict[str, Any]) -> Non
     assert methods_frame({"dataset": "x"}, "cold").empty
 
 
+@pytest.mark.slow
 def test_docs_renderer_tables_every_method(result: dict[str, Any]) -> None:
     skipped = {"dataset": "douban-small", "skipped": "too few users"}
     text = render_markdown(
@@ -202,6 +208,7 @@ def _cli_args(files: Path) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_cli_evaluate_prints_the_table_and_writes_json(
     files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -218,6 +225,7 @@ def test_cli_evaluate_prints_the_table_and_writes_json(
     assert math.isfinite(data["groups"]["group_lift"])
 
 
+@pytest.mark.slow
 def test_cli_evaluate_refits_a_model_directorys_config(
     files: Path, planted: PlantedData, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

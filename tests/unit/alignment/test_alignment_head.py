@@ -57,6 +57,7 @@ def test_bags_need_one_vector_per_column() -> None:
         TextBags(sp.csr_matrix((2, 3), dtype=np.float32), np.zeros((2, 4), np.float32))
 
 
+@pytest.mark.slow
 def test_head_learns_to_rank_held_out_items(planted: PlantedData, text_vectors: np.ndarray) -> None:
     carve = carve_validation(planted.dataset, random_state=0)
     bags = make_bags(planted.dataset, text_vectors, None, carve.x_train, carve.text_keep)

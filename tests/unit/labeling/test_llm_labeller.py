@@ -169,10 +169,12 @@ def test_label_profiles_needs_an_endpoint() -> None:
 
 
 def _config(endpoint: str, **labels: object) -> DiscoveryConfig:
+    # no alignment: it is most of the time of a fit, and labels do not depend on it
     return DiscoveryConfig.model_validate(
         {
             "embedding": {"model": "hashing"},
             "clustering": {"n_groups": 3},
+            "align": {"method": "none"},
             "labels": {"endpoint": endpoint, "max_retries": 0, "timeout_s": 5, **labels},
         }
     )
@@ -217,6 +219,8 @@ def test_cli_discover_takes_label_endpoint_and_model(
             "hashing",
             "--n-groups",
             "2",
+            "--align",
+            "none",
             "--label-endpoint",
             fake_llm.url,
             "--label-model",

@@ -40,6 +40,7 @@ def test_pipeline_recovers_planted_groups(planted: PlantedData, fitted: GroupDis
     assert adjusted_rand_score(truth, fitted.labels_) >= 0.9
 
 
+@pytest.mark.slow
 def test_auto_number_of_groups_finds_the_planted_four(planted: PlantedData) -> None:
     gd = GroupDiscovery(_config(n_groups="auto", k_max=8, select="silhouette")).fit(planted.dataset)
     assert gd.n_groups_ == 4
@@ -47,6 +48,7 @@ def test_auto_number_of_groups_finds_the_planted_four(planted: PlantedData) -> N
     assert gd.metrics_["k_selection"] == "silhouette"
 
 
+@pytest.mark.slow
 def test_validation_chooses_the_planted_four(planted: PlantedData) -> None:
     gd = GroupDiscovery(_config(n_groups="auto", k_max=8)).fit(planted.dataset)
     assert gd.n_groups_ == 4
@@ -56,6 +58,7 @@ def test_validation_chooses_the_planted_four(planted: PlantedData) -> None:
     assert gd.metrics_["choices"]["n_groups"] == {"value": 4, "source": "validation", "reason": ""}
 
 
+@pytest.mark.slow
 def test_text_only_pipeline_recovers_groups(planted: PlantedData) -> None:
     cfg = _config().with_overrides({"user_vectors.behaviour": "none"})
     gd = GroupDiscovery(cfg).fit(planted.dataset)
@@ -83,6 +86,7 @@ def test_predict_proba_rows_sum_to_one(fitted: GroupDiscovery) -> None:
     assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_centroid_assignment_agrees_with_knn_on_clear_texts(planted: PlantedData) -> None:
     cfg = _config().with_overrides({"assign.method": "centroid"})
     gd = GroupDiscovery(cfg).fit(planted.dataset)
@@ -124,6 +128,7 @@ def test_groups_table_has_keywords_and_top_items(fitted: GroupDiscovery) -> None
     assert all(len(i) > 0 for i in g["top_items"])
 
 
+@pytest.mark.slow
 def test_same_seed_same_groups(planted: PlantedData) -> None:
     a = GroupDiscovery(_config()).fit(planted.dataset)
     b = GroupDiscovery(_config()).fit(planted.dataset)
@@ -193,6 +198,7 @@ def test_fit_rejects_a_dataframe() -> None:
         GroupDiscovery(_config()).fit(pd.DataFrame())  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["minibatch", "agglomerative", "hdbscan"])
 def test_every_clustering_method_runs_end_to_end(planted: PlantedData, method: str) -> None:
     gd = GroupDiscovery(_config(method=method)).fit(planted.dataset)
@@ -200,6 +206,7 @@ def test_every_clustering_method_runs_end_to_end(planted: PlantedData, method: s
     assert len(gd.assignments_) == 240
 
 
+@pytest.mark.slow
 def test_users_with_only_text_get_a_group_and_popular_items() -> None:
     inter = pd.DataFrame({"user_id": ["a", "a", "b", "b"], "item_id": ["x", "y", "x", "z"]})
     texts = pd.DataFrame({"user_id": ["a", "b", "c"], "text": ["guitar", "drums", "guitar"]})
@@ -219,6 +226,7 @@ def test_aligned_model_round_trips_its_blends(fitted: GroupDiscovery, tmp_path: 
     np.testing.assert_allclose(loaded.text_scores(texts), fitted.text_scores(texts), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_without_alignment_new_users_use_frozen_vectors(planted: PlantedData) -> None:
     cfg = _config().with_overrides({"align.method": "none", "recommend.personal": "none"})
     gd = GroupDiscovery(cfg).fit(planted.dataset)

@@ -88,6 +88,7 @@ def _stages(gd: GroupDiscovery, builder: UserVectorBuilder) -> Stages:
     return gd._stages(builder)
 
 
+@pytest.mark.slow
 def test_select_makes_its_choices_on_validation(
     planted: PlantedData, text_vectors: np.ndarray
 ) -> None:
@@ -107,6 +108,7 @@ def test_select_makes_its_choices_on_validation(
     assert 0.0 <= result.personal_weight <= 1.0 and 0.0 <= result.cold_weight <= 1.0
 
 
+@pytest.mark.slow
 def test_select_without_alignment_uses_frozen_vectors(
     planted: PlantedData, text_vectors: np.ndarray
 ) -> None:
@@ -120,6 +122,7 @@ def test_select_without_alignment_uses_frozen_vectors(
     np.testing.assert_allclose(result.text_block, builder.semantic_, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_k_range_is_honoured(planted: PlantedData) -> None:
     cfg = _config(clustering={"k_min": 5, "k_max": 7}, align={"method": "none"})
     gd = GroupDiscovery(cfg).fit(planted.dataset)
@@ -138,6 +141,7 @@ def test_too_few_validation_users_fall_back_and_say_so() -> None:
     assert gd.state_.choices["text_weight"].source == "default"
 
 
+@pytest.mark.slow
 def test_a_swapped_clusterer_still_aligns_blends_and_chooses(planted: PlantedData) -> None:
     cfg = _config()
     gd = GroupDiscovery(cfg, clusterer=AgglomerativeGroups(random_state=0)).fit(planted.dataset)
@@ -150,6 +154,7 @@ def test_a_swapped_clusterer_still_aligns_blends_and_chooses(planted: PlantedDat
     assert 2 <= gd.n_groups_ <= 8
 
 
+@pytest.mark.slow
 def test_a_swapped_aligner_is_trained_on_the_carve(planted: PlantedData) -> None:
     from usergroups.alignment import AlignmentHead
 

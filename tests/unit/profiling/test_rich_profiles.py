@@ -202,8 +202,13 @@ def test_profile_fields_round_trip_through_the_model_directory(
     users = pd.DataFrame(
         {"user_id": ds.user_ids.ids, "gender": ["F", "M", "M", "F"] * (ds.n_users // 4)}
     )
+    # no alignment: it is most of the time of a fit, and profiles do not depend on it
     cfg = DiscoveryConfig.model_validate(
-        {"embedding": {"model": "hashing"}, "clustering": {"n_groups": 4}}
+        {
+            "embedding": {"model": "hashing"},
+            "clustering": {"n_groups": 4},
+            "align": {"method": "none"},
+        }
     )
     fitted = GroupDiscovery(cfg).fit(_with_users(ds, users))
     g = fitted.groups_
