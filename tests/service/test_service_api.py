@@ -104,9 +104,11 @@ def test_assign_limits_answer_413(shared_server: Server) -> None:
         assert_error(c.post("/assign", json={"texts": []}), 422, "validation_error")
         assert_error(c.post("/assign", json={"texts": ["a"], "n": 101}), 422)
         assert_error(c.post("/assign", json={"text": "a"}), 422)
+        # issue 13: a body that is not JSON is a 400, as the docs say (was 422)
         assert_error(
             c.post("/assign", content=b"{not json", headers={"Content-Type": "application/json"}),
-            422,
+            400,
+            "bad_request",
         )
 
 

@@ -2,7 +2,8 @@
 
 Every error, whatever its cause, is ``{"error": {"code": ..., "message": ...}}`` with no
 stack trace and no file path; the ``X-Request-ID`` header of every answer names the log
-line that tells more.
+line that tells more. Log lines escape control characters in anything a request chose
+(its path above all), so no request can write a line of its own into the log.
 """
 
 from __future__ import annotations
@@ -11,28 +12,30 @@ import contextvars
 import logging
 import math
 import re
+import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping, Sequence
+from typing import Annotated, Any, cast
 
 import numpy as np
 from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from usergroups.errors import ConfigError, EventConflictError, EventStoreError
+from usergroups.errors import ConfigError, DataError, EventConflictError, EventStoreError
 from usergroups.service.events import NewEvent
 from usergroups.service.security import KeyRing, RateLimiter
 from usergroups.service.settings import API_KEYS_ENV
 from usergroups.service.state import RefitBusyError, RefitUnavailableError, ServiceState
 
-__all__ = ["ERROR_CODES", "ServiceError", "create_app"]
+__all__ = ["ERROR_CODES", "ServiceError", "WrongKeyLimiter", "create_app", "for_log"]
 
 logger = logging.getLogger("usergroups.service")
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -52,6 +55,32 @@ ERROR_CODES = {
     503: "unavailable",
 }
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# C0 and C1 controls, DEL, the Unicode line and paragraph separators, lone surrogates:
+# each could end a log line early, make the file binary to grep, or fail to encode
+_UNSAFE_IN_LOG = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def for_log(value: str) -> str:
+    r"""``value`` safe to put in a log line: backslashes doubled, control characters escaped.
+
+    For anything a request chose (path, query, header, id): a ``%0A`` in a URL then
+    writes ``\x0a``, not a second line, and a ``%00`` no NUL byte. The escape is one to
+    one, so the original can be read back.
+
+    Examples
+    --------
+    >>> print(for_log("/users/x\nFORGED 200"))
+    /users/x\x0aFORGED 200
+    >>> print(for_log("a\\b\x00"))
+    a\\b\x00
+    """
+    return _UNSAFE_IN_LOG.sub(_escape_char, value.replace("\\", "\\\\"))
+
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -237,7 +266,7 @@ class RequestMiddleware:
                 receive_body = _replay(body, receive)
             await self.app(scope, receive_body, send_with_id)
         except Exception:
-            logger.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            logger.exception("unhandled error in %s %s", scope["method"], for_log(scope["path"]))
             if not started[0]:
                 await self._send_error(
                     send_with_id,
@@ -256,7 +285,7 @@ class RequestMiddleware:
             logger.info(
                 "%s %s %d %.1fms key=%s",
                 scope["method"],
-                scope["path"],
+                for_log(scope["path"]),
                 status[0],
                 1000 * elapsed,
                 key,
@@ -310,6 +339,88 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+# ---------------------------------------------------------------------- wrong keys
+class WrongKeyLimiter:
+    """Wrong API keys per client address: a token bucket that slows guessing.
+
+    An address may send ``burst`` wrong keys, then one more every ``1 / rate_per_s``
+    seconds. While its bucket is empty, its requests that present a key get 429 before the
+    key is compared, so a guess is not even tried (answering a right guess 200 and a wrong
+    one 429 would let guessing go on at full speed). Other addresses are not affected.
+
+    Parameters
+    ----------
+    rate_per_s : float
+    burst : int
+    max_clients : int
+        Addresses kept; the least recently failed is forgotten beyond it.
+
+    Examples
+    --------
+    >>> limiter = WrongKeyLimiter(rate_per_s=0.5, burst=2)
+    >>> limiter.failed("10.0.0.1", now=0.0); limiter.failed("10.0.0.1", now=0.0)
+    >>> limiter.wait("10.0.0.1", now=0.0), limiter.wait("10.0.0.1", now=2.0)
+    (2.0, 0.0)
+    >>> limiter.wait("10.0.0.2", now=0.0)
+    0.0
+    """
+
+    def __init__(self, rate_per_s: float, burst: int, *, max_clients: int = 100_000) -> None:
+        self.rate_per_s = float(rate_per_s)
+        self.burst = float(burst)
+        self.max_clients = max_clients
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def _tokens(self, client: str, now: float) -> float:
+        tokens, last = self._buckets.get(client, (self.burst, now))
+        return min(self.burst, tokens + (now - last) * self.rate_per_s)
+
+    def wait(self, client: str, *, now: float | None = None) -> float:
+        """Seconds until ``client`` may present a key again (0.0: now)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            tokens = self._tokens(client, now)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate_per_s
+
+    def failed(self, client: str, *, now: float | None = None) -> None:
+        """Count one wrong key from ``client``."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            tokens = self._tokens(client, now)
+            self._buckets.pop(client, None)  # re-inserted last: dicts keep insertion order
+            self._buckets[client] = (max(tokens - 1.0, 0.0), now)
+            if len(self._buckets) > self.max_clients:
+                self._buckets.pop(next(iter(self._buckets)))
+
+
+class _KeyFirstRoute(APIRoute):
+    """A route whose key is checked before its body is read and parsed.
+
+    FastAPI parses a JSON body before it solves a route's dependencies, so a client
+    without a key would learn from a 400 how the body parses. The app's
+    ``state.authenticate`` runs first instead; the route's own key dependency then finds
+    its answer in the request and checks (and counts) nothing twice.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler
+
+        async def key_first(request: Request) -> Response:
+            authenticate = getattr(request.app.state, "authenticate", None)
+            if authenticate is not None and self._needs_key(request):
+                authenticate(request)
+            return await handler(request)
+
+        return key_first
+
+    def _needs_key(self, request: Request) -> bool:
+        checks = request.app.state.key_dependencies
+        return any(dep.call in checks for dep in self.dependant.dependencies)
+
+
 # -------------------------------------------------------------------------- helpers
 def _jsonable(value: Any) -> Any:
     """Plain JSON values: numpy scalars and arrays unwrapped, NaN and inf as null."""
@@ -324,6 +435,18 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _field_of(loc: Sequence[Any]) -> str:
+    """A field as the body names it: ``("body", "list[EventIn]", 3, "user_id")`` ->
+    ``[3].user_id``; union branches (``EventIn``, ``list[EventIn]``) are left out."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part != "body" and not (part[:1].isupper() or "[" in part):
+            out += f".{part}" if out else part
+    return out or "body"
 
 
 def _check_n(n: int, state: ServiceState) -> None:
@@ -354,6 +477,7 @@ def create_app(state: ServiceState) -> FastAPI:
         {n: k.get_secret_value() for n, k in auth.admin_keys.items()},
     )
     limiter = RateLimiter(limits.rate_per_s, limits.burst)
+    wrong_keys = WrongKeyLimiter(limits.wrong_key_rate_per_s, limits.wrong_key_burst)
     api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
     bearer = HTTPBearer(auto_error=False)
 
@@ -371,15 +495,34 @@ def create_app(state: ServiceState) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = state
+    # routes declared below check their key before FastAPI parses their body
+    app.router.route_class = _KeyFirstRoute
 
     def _client(request: Request, x_api_key: str | None, token: Any) -> tuple[str, bool]:
+        scope_state = request.scope.setdefault("state", {})
+        known = scope_state.get("client")
+        if known is not None:  # checked (and counted) already, before the body was parsed
+            return cast(tuple[str, bool], known)
         presented = x_api_key or (token.credentials if token is not None else None)
+        host = request.client.host if request.client else "unknown"
+        if presented:
+            wait = wrong_keys.wait(host)
+            if wait > 0:
+                raise ServiceError(
+                    429,
+                    "rate_limited",
+                    f"too many wrong API keys from {host}: at most {limits.wrong_key_burst}, "
+                    f"then one every {1 / limits.wrong_key_rate_per_s:g}s; retry in "
+                    f"{wait:.1f}s with the right key",
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )
         found = keys.identify(presented)
         if found is None:
             if auth.anonymous and not presented:
-                host = request.client.host if request.client else "unknown"
                 found = (f"anonymous@{host}", False)
             else:
+                if presented:
+                    wrong_keys.failed(host)
                 raise ServiceError(
                     401,
                     "unauthorized",
@@ -388,7 +531,8 @@ def create_app(state: ServiceState) -> FastAPI:
                     headers={"WWW-Authenticate": "Bearer"},
                 )
         name, admin = found
-        request.scope.setdefault("state", {})["key_name"] = name
+        scope_state["key_name"] = name
+        scope_state["client"] = (name, admin)
         allowed, wait = limiter.allow(name)
         if not allowed:
             raise ServiceError(
@@ -419,6 +563,16 @@ def create_app(state: ServiceState) -> FastAPI:
             )
         return name, is_admin
 
+    def authenticate(request: Request) -> tuple[str, bool]:
+        return _client(
+            request,
+            request.headers.get("x-api-key"),
+            _bearer_of(request.headers.get("authorization")),
+        )
+
+    app.state.authenticate = authenticate
+    app.state.key_dependencies = {client, admin}
+
     # defaults, not Annotated aliases: this module's annotations are strings, and FastAPI
     # resolves them in the module's globals, where names local to create_app are not
     client_dep = Depends(client)
@@ -441,11 +595,36 @@ def create_app(state: ServiceState) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        broken = next((e for e in errors if e.get("type") == "json_invalid"), None)
+        if broken is not None:
+            reason = (broken.get("ctx") or {}).get("error", "JSON decode error")
+            where = broken.get("loc", ("body", "?"))[-1]
+            return _error(
+                400,
+                "bad_request",
+                f"the request body is not valid JSON ({reason} at character {where}); send "
+                "one JSON document, UTF-8 encoded, with 'Content-Type: application/json'",
+            )
+        unicode = next((e for e in errors if e.get("type") == "string_unicode"), None)
+        if unicode is not None:  # a lone surrogate in an id: like one in a text, a 400
+            field = _field_of(unicode.get("loc", ()))
+            return _error(
+                400,
+                "bad_request",
+                f"{field} holds a lone UTF-16 surrogate, which is not text; send UTF-8 text "
+                "without lone surrogates or control characters",
+            )
         problems = []
-        for err in exc.errors()[:5]:
+        for err in errors[:5]:
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
             problems.append(f"{where}: {err.get('msg', 'invalid')}")
         return _error(422, "validation_error", "; ".join(problems) or "invalid request")
+
+    @app.exception_handler(DataError)
+    async def _bad_input(request: Request, exc: DataError) -> Response:
+        # InputError names the field; the encoder's DataError says which texts it refused
+        return _error(400, "bad_request", str(exc))
 
     @app.exception_handler(EventConflictError)
     async def _conflict(request: Request, exc: EventConflictError) -> Response:
@@ -561,9 +740,7 @@ def create_app(state: ServiceState) -> FastAPI:
                 "payload_too_large",
                 f"{chars} characters of text; at most {limits.max_chars} per request",
             )
-        result, unknown = await run_in_threadpool(
-            state.online.assign, body.texts, body.items, body.n
-        )
+        result, unknown = await run_in_threadpool(state.assign, body.texts, body.items, body.n)
         state.metrics.assignments.labels(group_id=str(result["group_id"]), source="assign").inc()
         return JSONResponse(_jsonable({**result, "unknown_items": unknown}))
 
@@ -594,7 +771,9 @@ def create_app(state: ServiceState) -> FastAPI:
         new = [
             NewEvent(e.event_id, e.user_id, e.item_id, e.rating, e.text, e.timestamp) for e in batch
         ]
-        results, changed = await run_in_threadpool(state.ingest, new)
+        results, changed = await run_in_threadpool(
+            state.ingest, new, single=not isinstance(body, list)
+        )
         n_new = sum(r.status == "stored" for r in results)
         return JSONResponse(
             {
@@ -641,12 +820,26 @@ def _bearer_of(header: str | None) -> HTTPAuthorizationCredentials | None:
     return None
 
 
+class _OneLineFormatter(logging.Formatter):
+    """One record, one line: control characters in a message are escaped.
+
+    A second guard behind :func:`for_log`, for messages that carry text from elsewhere
+    (an exception's message, a library's output). Tracebacks keep their lines.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        if _UNSAFE_IN_LOG.search(record.message):
+            record = logging.makeLogRecord(record.__dict__)
+            record.message = _UNSAFE_IN_LOG.sub(_escape_char, record.message)
+        return super().formatMessage(record)
+
+
 def configure_logging(level: str) -> None:
     """Log lines with the request id: ``... [3f2a9c01d4e5b6a7] GET /users/u1 200 0.8ms``."""
     handler = logging.StreamHandler()
     handler.addFilter(_RequestIdFilter())
     handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        _OneLineFormatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -43,7 +43,9 @@ class BatchingEncoder:
     """Encode texts from concurrent requests together, in one worker thread.
 
     One short text costs nearly as much to encode as 32 padded together, so requests that
-    arrive within ``max_wait_s`` of each other share a forward pass.
+    arrive within ``max_wait_s`` of each other share a forward pass. A request never fails
+    because of another: when a shared pass raises, each request's texts are encoded again
+    on their own, and only the requests whose own texts fail get an error.
 
     Parameters
     ----------
@@ -54,6 +56,9 @@ class BatchingEncoder:
     max_wait_s : float
         How long the first text of a batch waits for company.
     """
+
+    _INPUT_ERRORS = (UnicodeError, ValueError, TypeError)
+    """What an encoder raises for texts it cannot take (a tokenizer given a lone surrogate)."""
 
     def __init__(self, inner: Any, *, max_batch: int = 32, max_wait_s: float = 0.002) -> None:
         self.inner = inner
@@ -68,7 +73,15 @@ class BatchingEncoder:
         self._thread.start()
 
     def encode(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
-        """Vectors of shape (len(texts), dim); blocks until the batch is encoded."""
+        """Vectors of shape (len(texts), dim); blocks until the batch is encoded.
+
+        Raises
+        ------
+        DataError
+            If the encoder refuses these texts themselves (encoded without company, they
+            still fail with a ``UnicodeError``, ``ValueError`` or ``TypeError``); the
+            encoder's error is chained. Other failures are raised as they are.
+        """
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -76,9 +89,31 @@ class BatchingEncoder:
         with self._closing:
             if self._closed:
                 # a request that outlived a model swap: encode it here, unbatched
-                return np.asarray(self.inner.encode(texts), dtype=np.float32)
+                return self._encode_alone(texts)
             self._queue.put((texts, fut))
         return fut.result()
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        vectors = np.asarray(self.inner.encode(texts), dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != len(texts):
+            # rows that do not line up would hand one request another's vectors
+            raise RuntimeError(
+                f"the encoder returned an array of shape {vectors.shape} for {len(texts)} texts"
+            )
+        return vectors
+
+    def _encode_alone(self, texts: list[str]) -> np.ndarray:
+        """One request's texts on their own; an input failure becomes a DataError."""
+        from usergroups.errors import DataError
+
+        try:
+            return self._encode(texts)
+        except self._INPUT_ERRORS as exc:
+            what = "this text" if len(texts) == 1 else f"these {len(texts)} texts"
+            raise DataError(
+                f"the encoder {self.name!r} cannot encode {what}: {type(exc).__name__}: "
+                f"{exc}; send UTF-8 text without lone surrogates or control characters"
+            ) from exc
 
     def _run(self) -> None:
         while True:
@@ -104,19 +139,33 @@ class BatchingEncoder:
                     break
                 batch.append(nxt)
                 n += len(nxt[0])
-            texts = [t for chunk, _ in batch for t in chunk]
+            self._answer(batch)
+            if stop:
+                return
+
+    def _answer(self, batch: list[tuple[list[str], Future[np.ndarray]]]) -> None:
+        """Encode a batch together; if that fails, each request alone, so one bad text
+        fails only its own request."""
+        if len(batch) > 1:
             try:
-                vectors = np.asarray(self.inner.encode(texts), dtype=np.float32)
-            except Exception as exc:  # hand the failure to every waiting request
-                for _, fut in batch:
-                    fut.set_exception(exc)
+                vectors = self._encode([t for chunk, _ in batch for t in chunk])
+            except Exception as exc:  # retried request by request below
+                logger.warning(
+                    "encoding %d requests together failed (%s); encoding each alone",
+                    len(batch),
+                    type(exc).__name__,
+                )
             else:
                 start = 0
                 for chunk, fut in batch:
                     fut.set_result(vectors[start : start + len(chunk)])
                     start += len(chunk)
-            if stop:
                 return
+        for chunk, fut in batch:
+            try:
+                fut.set_result(self._encode_alone(chunk))
+            except Exception as exc:  # handed to the request's own thread, which raises it
+                fut.set_exception(exc)
 
     def close(self) -> None:
         """Stop the worker after the texts already queued."""

@@ -88,6 +88,12 @@ class LimitSettings(_Section):
     max_n: int = Field(100, ge=1, description="recommendations per answer")
     rate_per_s: float = Field(100.0, gt=0, description="sustained requests per second per key")
     burst: int = Field(200, ge=1, description="requests a key may send at once")
+    wrong_key_burst: int = Field(
+        10, ge=1, description="wrong API keys a client address may send before it is slowed"
+    )
+    wrong_key_rate_per_s: float = Field(
+        0.1, gt=0, description="wrong API keys per second per client address, sustained"
+    )
 
 
 class EventSettings(_Section):

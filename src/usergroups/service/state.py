@@ -10,13 +10,15 @@ import json
 import logging
 import threading
 import time
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from usergroups.errors import ConfigError, UserGroupsError
+from usergroups.embedding import clean_text
+from usergroups.errors import ConfigError, DataError, UserGroupsError
 from usergroups.pipeline import GroupDiscovery
 from usergroups.service.events import (
     AppendResult,
@@ -30,7 +32,15 @@ from usergroups.service.metrics import ServiceMetrics
 from usergroups.service.online import BatchingEncoder, OnlineModel
 from usergroups.service.settings import ServiceSettings, default_events_url
 
-__all__ = ["RefitBusyError", "RefitUnavailableError", "ServiceState", "model_version"]
+__all__ = [
+    "InputError",
+    "RefitBusyError",
+    "RefitUnavailableError",
+    "ServiceState",
+    "check_id",
+    "check_text",
+    "model_version",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +55,124 @@ class RefitBusyError(UserGroupsError, RuntimeError):
 
 class RefitUnavailableError(UserGroupsError, RuntimeError):
     """The service has no data source configured to refit on."""
+
+
+class InputError(DataError):
+    """One field of a request is unusable; ``field`` names it as the body does (``texts[3]``).
+
+    Parameters
+    ----------
+    field : str
+    message : str
+        What is wrong and how to fix it; starts with the field's name.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+_TEXT_CONTROLS = frozenset("\t\n\r")
+"""The control characters a text may hold: tab and line breaks (CR LF included)."""
+_UNREADABLE_IDS = frozenset({".", ".."})
+"""User ids that clients and proxies rewrite as path segments before sending them."""
+
+
+def _bad_char(value: str, allowed: frozenset[str] = frozenset()) -> tuple[int, str] | None:
+    """The first lone surrogate or control character of ``value`` (position, description)."""
+    for pos, ch in enumerate(value):
+        if ch in allowed:
+            continue
+        category = unicodedata.category(ch)
+        if category == "Cs":
+            return pos, f"a lone UTF-16 surrogate (U+{ord(ch):04X})"
+        if category == "Cc":
+            return pos, f"the control character U+{ord(ch):04X}"
+    return None
+
+
+def check_text(value: str, field: str) -> str:
+    """``value`` if it is a usable text; :class:`InputError` naming ``field`` if not.
+
+    Refused: lone UTF-16 surrogates (they are not text and cannot be encoded as UTF-8),
+    control characters other than tab, line feed and carriage return, and texts that are
+    empty once HTML, links and whitespace are removed (:func:`~usergroups.embedding.clean_text`),
+    which would place a user by nothing.
+
+    Examples
+    --------
+    >>> check_text("great strings", "texts[0]")
+    'great strings'
+    >>> try:
+    ...     check_text("<br/>  ", "texts[1]")
+    ... except InputError as exc:
+    ...     print(exc.field, "|", str(exc).split(";")[0])
+    texts[1] | texts[1] is empty once HTML, links and whitespace are removed
+    """
+    bad = _bad_char(value, _TEXT_CONTROLS)
+    if bad is not None:
+        pos, what = bad
+        raise InputError(
+            field,
+            f"{field} holds {what} at character {pos}; send UTF-8 text without lone "
+            "surrogates or control characters (tab and line breaks are fine)",
+        )
+    if not clean_text(value):
+        raise InputError(
+            field,
+            f"{field} is empty once HTML, links and whitespace are removed; send words, or "
+            "leave the text out",
+        )
+    return value
+
+
+def check_id(value: str, field: str, *, path_segment: bool = False) -> str:
+    """``value`` if it is a usable id; :class:`InputError` naming ``field`` if not.
+
+    Ids hold no control characters and no lone surrogates. With ``path_segment`` (user
+    ids, read back through ``GET /users/{user_id}``) they also hold no ``/`` and are not
+    ``.`` or ``..``: such ids could be stored but never read back.
+
+    Examples
+    --------
+    >>> check_id("A2IBPI20UZIR0U", "user_id", path_segment=True)
+    'A2IBPI20UZIR0U'
+    >>> try:
+    ...     check_id("a/b", "user_id", path_segment=True)
+    ... except InputError as exc:
+    ...     print(exc.field, "|", str(exc).split(",")[0])
+    user_id | user_id 'a/b' holds '/'
+    """
+    bad = _bad_char(value)
+    if bad is not None:
+        pos, what = bad
+        raise InputError(
+            field,
+            f"{field} holds {what} at character {pos}; ids are printable text without "
+            "control characters",
+        )
+    if path_segment:
+        if "/" in value:
+            raise InputError(
+                field,
+                f"{field} {value!r} holds '/', which GET /users/{{user_id}} cannot read back; "
+                "use ids without '/' (e.g. replace it with '_')",
+            )
+        if value in _UNREADABLE_IDS:
+            raise InputError(
+                field,
+                f"{field} {value!r} is a path step that clients rewrite before sending, so "
+                "GET /users/{user_id} cannot read it back; use another id",
+            )
+    return value
+
+
+def _check_event(event: NewEvent, prefix: str) -> None:
+    check_id(event.event_id, f"{prefix}event_id")
+    check_id(event.user_id, f"{prefix}user_id", path_segment=True)
+    check_id(event.item_id, f"{prefix}item_id")
+    if event.text is not None:
+        check_text(event.text, f"{prefix}text")
 
 
 def model_version(model_dir: Path) -> str:
@@ -83,8 +211,10 @@ class ServiceState:
     # -------------------------------------------------------------- lifecycle
     def open(self) -> ServiceState:
         """Load the model, open the store, replay the events the model does not include."""
+        # the model first: a missing or broken model directory must leave no store behind
+        model = GroupDiscovery.load(self.model_dir)
         self.store = open_event_store(self.events_url)
-        self._online = self._load_online()
+        self._online = self._load_online(model)
         interval = self.settings.events.sync_interval_s
         if interval > 0:
             self._sync_thread = threading.Thread(
@@ -128,8 +258,9 @@ class ServiceState:
             max_wait_s=self.settings.assign_batch_wait_ms / 1000.0,
         )
 
-    def _load_online(self) -> OnlineModel:
-        model = GroupDiscovery.load(self.model_dir)
+    def _load_online(self, model: GroupDiscovery | None = None) -> OnlineModel:
+        if model is None:
+            model = GroupDiscovery.load(self.model_dir)
         encoder = self._make_encoder(model)
         model.encoder = encoder
         refit_info = (model.metrics_ or {}).get("refit") or {}
@@ -198,12 +329,51 @@ class ServiceState:
             except UserGroupsError as exc:
                 logger.warning("event sync failed: %s", exc)
 
+    # ------------------------------------------------------------------ assign
+    def assign(
+        self, texts: Sequence[str], items: Sequence[str], n: int
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Check a new user's texts and items, then place them (:meth:`OnlineModel.assign`).
+
+        Raises
+        ------
+        InputError
+            If a text or an item id is unusable (:func:`check_text`, :func:`check_id`);
+            nothing is encoded then.
+        """
+        for i, text in enumerate(texts):
+            check_text(text, f"texts[{i}]")
+        for i, item in enumerate(items):
+            check_id(item, f"items[{i}]")
+        return self.online.assign(texts, items, n)
+
     # ------------------------------------------------------------------ events
     def ingest(
-        self, events: Sequence[NewEvent]
+        self, events: Sequence[NewEvent], *, single: bool = False
     ) -> tuple[list[AppendResult], dict[str, tuple[int, float]]]:
-        """Store events durably, then update their users; return results and new groups."""
+        """Check events, store them durably, then update their users.
+
+        Parameters
+        ----------
+        events : sequence of NewEvent
+        single : bool, default False
+            The request sent one event, not a list: errors name ``user_id`` rather than
+            ``[0].user_id``.
+
+        Returns
+        -------
+        results : list of AppendResult
+        changed : dict
+            ``user_id -> (group_id, confidence)`` of the users the events moved.
+
+        Raises
+        ------
+        InputError
+            If an id or a text is unusable; nothing of the batch is stored then.
+        """
         assert self.store is not None
+        for i, event in enumerate(events):
+            _check_event(event, "" if single else f"[{i}].")
         # encode first: a text that cannot be encoded must not be stored as applied
         by_position = self._encode_events(events, self.online)
         with self._swap:

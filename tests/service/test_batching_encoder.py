@@ -1,0 +1,99 @@
+"""BatchingEncoder: requests encoded together never fail because of each other (issue 13)."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from usergroups.embedding import HashingEncoder
+from usergroups.errors import DataError
+from usergroups.service.online import BatchingEncoder
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class StrictEncoder:
+    """The hashing encoder behind a tokenizer's UTF-8 check, which lone surrogates fail."""
+
+    name = "strict-hashing"
+    dim = 16
+
+    def __init__(self, fail_with: type[Exception] | None = None) -> None:
+        self.inner = HashingEncoder(self.dim)
+        self.fail_with = fail_with
+        self.calls: list[int] = []
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            self.calls.append(len(texts))
+        if self.fail_with is not None:
+            raise self.fail_with("the device is gone")
+        for text in texts:
+            text.encode("utf-8")  # UnicodeEncodeError on "\ud800", as tokenizers do
+        return np.asarray(self.inner.encode(texts), dtype=np.float32)
+
+
+def _encode_concurrently(
+    encoder: BatchingEncoder, requests: list[list[str]]
+) -> list[np.ndarray | BaseException]:
+    barrier = threading.Barrier(len(requests))
+
+    def one(texts: list[str]) -> np.ndarray | BaseException:
+        barrier.wait(timeout=30)
+        try:
+            return encoder.encode(texts)
+        except Exception as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+        return list(pool.map(one, requests))
+
+
+def test_a_lone_surrogate_fails_only_its_own_request_in_a_shared_batch() -> None:
+    strict = StrictEncoder()
+    # a long wait: the 12 requests land in one batch, whose joint encoding then fails
+    encoder = BatchingEncoder(strict, max_batch=64, max_wait_s=0.5)
+    try:
+        requests = [[f"guitar strings {i}", f"drum kit {i}"] for i in range(12)]
+        requests[5] = ["fine words", "\ud800"]
+        results = _encode_concurrently(encoder, requests)
+    finally:
+        encoder.close()
+    assert max(strict.calls) > 2, f"the requests were never batched together: {strict.calls}"
+    failed = [i for i, r in enumerate(results) if isinstance(r, BaseException)]
+    assert failed == [5], results
+    error = results[5]
+    assert isinstance(error, DataError)
+    assert isinstance(error.__cause__, UnicodeEncodeError)
+    assert "surrogate" in str(error)
+    for i, result in enumerate(results):
+        if i != 5:
+            assert isinstance(result, np.ndarray)
+            expected = strict.inner.encode(requests[i])
+            np.testing.assert_allclose(result, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_an_encoder_failure_that_is_not_about_the_texts_is_raised_as_it_is() -> None:
+    encoder = BatchingEncoder(StrictEncoder(fail_with=RuntimeError), max_wait_s=0.2)
+    try:
+        results = _encode_concurrently(encoder, [["a b"], ["c d"], ["e f"]])
+    finally:
+        encoder.close()
+    assert all(isinstance(r, RuntimeError) and not isinstance(r, DataError) for r in results)
+
+
+def test_rows_that_do_not_line_up_with_the_texts_are_an_error_not_a_mix_up() -> None:
+    class Short(StrictEncoder):
+        def encode(self, texts: list[str]) -> np.ndarray:
+            return np.zeros((max(len(texts) - 1, 0), self.dim), dtype=np.float32)
+
+    encoder = BatchingEncoder(Short(), max_wait_s=0.0)
+    try:
+        with pytest.raises(RuntimeError, match="shape"):
+            encoder.encode(["one", "two"])
+    finally:
+        encoder.close()
