@@ -182,7 +182,17 @@ def _load_input(
 
 @cli.command()
 @_input_options
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Model directory.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(),
+    help="Model directory: a new or empty folder, or a model directory to replace.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace --out even if it is a folder that is not a model, deleting what it holds.",
+)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML/JSON config.")
 @click.option("--n-groups", default=None, help="Number of groups or 'auto'.")
 @click.option(
@@ -245,6 +255,7 @@ def discover(
     on_bad_lines: str,
     data_dir: str | None,
     out: str,
+    force: bool,
     config_path: str | None,
     n_groups: str | None,
     method: str | None,
@@ -264,6 +275,7 @@ def discover(
 ) -> None:
     """Discover groups, write the model directory and its report, print the group table."""
     from usergroups.config import DiscoveryConfig, load_config
+    from usergroups.persistence import check_output_dir, save_model
     from usergroups.pipeline import GroupDiscovery
 
     _check_input(dataset_name, interactions, texts)
@@ -286,6 +298,10 @@ def discover(
     if label_model:
         overrides["labels.model"] = label_model
     cfg = cfg.with_overrides(overrides)
+    if force and engine == "spark":
+        raise click.UsageError("--force needs --engine local; empty or remove the --out folder")
+    # every --out problem now, not after the fit
+    check_output_dir(out, force=force, keep=[f for f in (interactions, texts, items, users) if f])
 
     t0 = time.perf_counter()
     if engine == "spark":
@@ -329,7 +345,7 @@ def discover(
             click.echo(f"dropped or merged:\n{ds.report}", err=True)
         gd = GroupDiscovery(cfg).fit(ds, show_progress=not no_progress)
         gd.metrics_["timings"]["total_fit"] = round(time.perf_counter() - t0, 3)
-        path = gd.save(out)
+        path = save_model(gd, Path(out), force=force)
     report = None if no_report else _write_report_quietly(path, gd)
     m = gd.metrics_
     click.echo(_group_table(gd.groups_, "table"))
@@ -567,8 +583,11 @@ def evaluate(
 @_fail_cleanly
 def report(model_dir: str, out: str | None, fmt: str, map_method: str) -> None:
     """Write the report of a model: user map, group sizes, group profiles, choice of K."""
+    from usergroups.persistence import check_file_target
     from usergroups.report import write_pngs, write_report
 
+    if out is not None:  # every --out problem now, not after the map is computed
+        check_file_target(Path(out) / "report.png" if fmt == "png" else out)
     if fmt == "png":
         for path in write_pngs(model_dir, out, map_method=map_method):  # type: ignore[arg-type]
             click.echo(str(path))

@@ -82,9 +82,15 @@ def register(cli: click.Group) -> None:
     )
     @click.option(
         "--out",
-        type=click.Path(file_okay=False),
+        type=click.Path(),
         default=None,
-        help="Write the new model here (default: replace MODEL_DIR, atomically).",
+        help="Write the new model here: a new or empty folder, or a model directory "
+        "(default: replace MODEL_DIR, atomically).",
+    )
+    @click.option(
+        "--force",
+        is_flag=True,
+        help="Replace --out even if it is a folder that is not a model, deleting what it holds.",
     )
     @click.option(
         "--min-overlap",
@@ -108,6 +114,7 @@ def register(cli: click.Group) -> None:
         data_dir: str | None,
         events_source: str | None,
         out: str | None,
+        force: bool,
         min_overlap: float,
         fmt: str,
     ) -> None:
@@ -117,6 +124,7 @@ def register(cli: click.Group) -> None:
         new groups get fresh ids, and the groups that split, merged, appeared or
         disappeared are reported (also in MODEL_DIR/refit.json).
         """
+        from usergroups.persistence import check_output_dir, save_model
         from usergroups.persistence.atomic import atomic_write_bytes
         from usergroups.pipeline import GroupDiscovery
         from usergroups.refit import refit as refit_model
@@ -125,6 +133,9 @@ def register(cli: click.Group) -> None:
             raise click.UsageError(
                 "pass the model's data: --dataset NAME or --interactions/--texts"
             )
+        # every --out problem now, not after the fit
+        inputs = [f for f in (interactions, texts, items, users) if f]
+        check_output_dir(out or model_dir, force=force, keep=inputs)
         model = GroupDiscovery.load(model_dir)
         events, upto = _read_events(events_source, Path(model_dir))
         ds = _load_input(
@@ -140,7 +151,7 @@ def register(cli: click.Group) -> None:
         )
         new, report = refit_model(model, ds, events, events_seq=upto, min_overlap=min_overlap)
         target = Path(out) if out else Path(model_dir)
-        new.save(target)
+        save_model(new, target, force=force)
         payload = json.dumps(report.to_dict(), indent=2) + "\n"
         atomic_write_bytes(target / "refit.json", payload.encode())
         if fmt == "json":

@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import platform
 import shutil
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -44,14 +46,22 @@ from usergroups.config import DiscoveryConfig, validate_config
 from usergroups.data import IdVocab
 from usergroups.errors import DataError, ModelDirectoryError
 from usergroups.fitted import CHOICE_NAMES, Choice, FittedState
-from usergroups.persistence.atomic import atomic_dir
+from usergroups.persistence.atomic import atomic_dir, check_dir_target
 from usergroups.profiling import PROFILE_LIST_COLUMNS
 from usergroups.recommend import GroupPopularity
 
 if TYPE_CHECKING:
     from usergroups.pipeline import GroupDiscovery
 
-__all__ = ["FORMAT_VERSION", "load_model", "read_json", "save_model"]
+__all__ = [
+    "FORMAT_VERSION",
+    "MODEL_ENTRIES",
+    "check_output_dir",
+    "is_model_dir",
+    "load_model",
+    "read_json",
+    "save_model",
+]
 
 FORMAT_VERSION = 2
 """2: the fitted state (state.json; text and behaviour blocks instead of fused vectors)."""
@@ -99,13 +109,16 @@ def save_model(
     *,
     n_recommendations: int = 10,
     recommendations: pd.DataFrame | None = None,
+    force: bool = False,
 ) -> Path:
     """Write ``model`` to ``directory`` atomically and return the path.
 
     ``recommendations`` (``user_id, rank, item_id, title, score, group_id``), when given,
     is written as it is instead of being computed for every user (the Spark engine
-    computes it in Spark).
+    computes it in Spark). ``directory`` must be new, empty or a usergroups model
+    directory (see :func:`check_output_dir`); ``force=True`` replaces any other folder.
     """
+    check_output_dir(directory, force=force)
     state: FittedState = model.state_
     seen = state.seen
     rec = state.recommender
@@ -278,3 +291,119 @@ def _groups_from_parquet(groups: pd.DataFrame) -> pd.DataFrame:
             lambda v: [] if v is None else [dict(a) for a in v]
         )
     return groups
+
+
+MODEL_ENTRIES = frozenset(
+    {
+        *_REQUIRED,
+        "metrics.json",
+        "groups.parquet",
+        "recommendations.parquet",
+        "adapter",  # LoRA adapters
+        "map.parquet",  # usergroups report
+        "report.html",
+        "report-png",
+        "evaluation.json",
+        "refit.json",  # usergroups refit
+        "spark",  # the Spark engine's partitioned tables
+    }
+)
+"""What usergroups writes into a model directory; replacing one deletes only these."""
+
+
+def is_model_dir(directory: str | Path) -> bool:
+    """Whether ``directory`` is a usergroups model: its ``versions.json`` has a format version.
+
+    Any format version counts (an older model is still ours to replace).
+    """
+    try:
+        versions = json.loads((Path(directory) / "versions.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(versions, dict) and "format_version" in versions
+
+
+def check_output_dir(
+    directory: str | Path, *, force: bool = False, keep: Sequence[str | Path] = ()
+) -> Path:
+    """Check that a model can be written to ``directory``, before any work; return it absolute.
+
+    Accepted: a missing or empty folder, or a usergroups model directory
+    (:func:`is_model_dir`) that holds nothing but what usergroups writes
+    (:data:`MODEL_ENTRIES`); it is replaced atomically by :func:`save_model`. Any other
+    folder is refused unless ``force=True``, which replaces it **with everything in it**.
+    Never accepted, even with ``force``: a file, the current folder or one above it, a
+    folder that cannot be written (see
+    :func:`~usergroups.persistence.atomic.check_dir_target`), or a folder holding one of
+    the ``keep`` paths (the input files).
+
+    Parameters
+    ----------
+    directory : str or Path
+        Where the model directory goes.
+    force : bool, default False
+        Replace a folder that is not a usergroups model, deleting what it holds.
+    keep : sequence of str or Path
+        Paths that must survive (the input files): a ``directory`` holding one is refused.
+
+    Raises
+    ------
+    ModelDirectoryError
+        One line naming the folder, what is wrong, and what to pass instead.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> data = Path(tempfile.mkdtemp())
+    >>> _ = (data / "reviews.csv").write_text("user_id,text\\n")
+    >>> check_output_dir(data / "model") == data.resolve() / "model"
+    True
+    >>> check_output_dir(data)
+    Traceback (most recent call last):
+    ...
+    usergroups.errors.ModelDirectoryError: ... is not empty and not a usergroups model directory ...
+    """
+    target = check_dir_target(directory)
+    for path in keep:
+        kept = Path(os.path.realpath(os.path.expanduser(path)))
+        if kept == target or target in kept.parents:
+            raise ModelDirectoryError(
+                f"{directory} holds the input {path}, which writing the model there would "
+                "delete; pass another folder for the model"
+            )
+    if not target.exists():
+        return target
+    try:
+        entries = sorted(p.name for p in target.iterdir())
+    except OSError as exc:
+        raise ModelDirectoryError(
+            f"cannot read the folder {directory} ({exc.strerror or exc}); pass a folder you "
+            "can read and write"
+        ) from exc
+    if not entries or force:
+        return target
+    if is_model_dir(target):
+        foreign = [n for n in entries if n not in MODEL_ENTRIES and not _own_tmp(n)]
+        if not foreign:
+            return target
+        raise ModelDirectoryError(
+            f"{directory} is a usergroups model directory but also holds "
+            f"{_some(foreign)}, which replacing it would delete; move them out, or pass "
+            "--force to replace the folder with everything in it"
+        )
+    raise ModelDirectoryError(
+        f"{directory} is not empty and not a usergroups model directory (it holds "
+        f"{_some(entries)}); pass a new or empty folder, or --force to replace it, deleting "
+        "what it holds"
+    )
+
+
+def _own_tmp(name: str) -> bool:
+    """A temporary file that an interrupted atomic write of ours left (``.x.abc123.tmp``)."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def _some(names: Sequence[str], limit: int = 3) -> str:
+    """``a.csv, b.csv and 4 more`` for a one-line message."""
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
