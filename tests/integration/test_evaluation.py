@@ -8,16 +8,14 @@ default l2=250 (l2=500 gives 0.0737 / 0.0360 / 0.0642).
 
 from __future__ import annotations
 
-import gzip
-import json
-import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from usergroups.data import Dataset, build_dataset
+from conftest import require_dataset
+from usergroups.data import Dataset
+from usergroups.datasets import load_dataset
 from usergroups.evaluation import (
     EASERecommender,
     PopularityRecommender,
@@ -36,54 +34,14 @@ FOLDERS = {
 }
 
 
-def _data_dir() -> Path:
-    default = Path(__file__).resolve().parents[3] / "shared" / "datasets"
-    return Path(os.environ.get("USERGROUPS_DATA", str(default))).expanduser()
+def load(name: str, data_dir: Path) -> Dataset:
+    """The dataset through the project's own loader: no reader of the test's own (issue 13).
 
-
-def _read_directly(name: str, folder: Path) -> Dataset:
-    """Fallback reader, used only when the datasets package has no ``load_dataset``."""
-    if name == "ml-100k":
-        df = pd.read_csv(
-            folder / "u.data", sep="\t", names=["user_id", "item_id", "rating", "timestamp"]
-        )
-    elif name == "ml-latest-small":
-        df = pd.read_csv(folder / "ratings.csv").rename(
-            columns={"userId": "user_id", "movieId": "item_id"}
-        )
-    else:
-        path = folder / "reviews_Musical_Instruments_5.json.gz"
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
-            records = [json.loads(line) for line in fh]
-        df = pd.DataFrame(
-            {
-                "user_id": [r["reviewerID"] for r in records],
-                "item_id": [r["asin"] for r in records],
-                "rating": [r.get("overall") for r in records],
-                "timestamp": [r["unixReviewTime"] for r in records],
-            }
-        )
-        texts = pd.DataFrame(
-            {
-                "user_id": df["user_id"],
-                "item_id": df["item_id"],
-                "text": [r.get("reviewText", "") for r in records],
-                "timestamp": df["timestamp"],
-            }
-        )
-        return build_dataset(df, texts, name=name)
-    return build_dataset(df, name=name)
-
-
-def load(name: str) -> Dataset:
-    folder = _data_dir() / FOLDERS[name]
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not found: set USERGROUPS_DATA to the shared datasets directory")
-    try:
-        from usergroups.datasets import load_dataset
-    except ImportError:
-        return _read_directly(name, folder)
-    return load_dataset(name, _data_dir())
+    A fallback reader here once stood in when the loader's import failed, so these figures
+    could pass while ``load_dataset`` was broken.
+    """
+    require_dataset(data_dir, FOLDERS[name])
+    return load_dataset(name, data_dir)
 
 
 def ndcg10(dataset: Dataset, recommender: object) -> float:
@@ -92,8 +50,8 @@ def ndcg10(dataset: Dataset, recommender: object) -> float:
     return evaluate_recommender(rec, split, ks=(10,))["NDCG@10"]
 
 
-def test_warm_protocol_reproduces_pop_and_ease_on_ml100k() -> None:
-    ds = load("ml-100k")
+def test_warm_protocol_reproduces_pop_and_ease_on_ml100k(data_dir: Path) -> None:
+    ds = load("ml-100k", data_dir)
     split = warm_split(ds)
     assert (split.n_users, split.n_items, split.n_test_users) == (943, 1682, 943)
     pop = evaluate_recommender(PopularityRecommender().fit(split.train), split)
@@ -111,14 +69,16 @@ def test_warm_protocol_reproduces_pop_and_ease_on_ml100k() -> None:
         ("ml-latest-small", 0.0194, 0.0391),
     ],
 )
-def test_reference_table_is_reproduced_with_ease_l2_250(name: str, pop: float, ease: float) -> None:
-    ds = load(name)
+def test_reference_table_is_reproduced_with_ease_l2_250(
+    name: str, pop: float, ease: float, data_dir: Path
+) -> None:
+    ds = load(name, data_dir)
     assert ndcg10(ds, PopularityRecommender()) == pytest.approx(pop, abs=TOLERANCE)
     assert ndcg10(ds, EASERecommender(l2=250.0)) == pytest.approx(ease, abs=TOLERANCE)
 
 
-def test_cold_protocol_on_amazon_holds_out_a_fifth_of_reviewers() -> None:
-    ds = load("amazon2014:musical-instruments")
+def test_cold_protocol_on_amazon_holds_out_a_fifth_of_reviewers(data_dir: Path) -> None:
+    ds = load("amazon2014:musical-instruments", data_dir)
     split = cold_split(ds)
     assert split.n_test_users == round(0.2 * split.params["n_eligible_users"])
     assert split.query_texts is not None and all(len(t) > 0 for t in split.query_texts)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from usergroups.data import Dataset
-from usergroups.datasets import get_spec, load_dataset, verify
+from usergroups.datasets import get_spec, load_dataset, load_files, verify
 
 pytestmark = pytest.mark.integration
 
@@ -104,3 +104,24 @@ def test_douban_small(data_dir: Path) -> None:
     counts = ds.texts["rating"].value_counts().sort_index().tolist()
     assert counts == [310, 533, 1_436, 1_492, 871]
     assert ds.texts["text"].str.contains("[\u4e00-\u9fff]").mean() > 0.9  # Chinese decoded
+
+
+def test_issue13_readme_texts_example_on_amazon2018_reports_then_loads_rating_and_time(
+    data_dir: Path,
+) -> None:
+    """The README's ``--texts`` example: three columns mapped is reported, five load all."""
+    folder = data_dir / get_spec("amazon2018:appliances").folder
+    if not folder.is_dir():
+        pytest.skip(f"{folder} not found: set USERGROUPS_DATA to the shared datasets directory")
+    path = folder / "Appliances_5.json.gz"
+    three = "user_id=reviewerID,item_id=asin,text=reviewText"
+    ds = load_files(texts=path, mapping=three)
+    (note,) = ds.report.notes
+    assert note[:2] == ("Appliances_5.json.gz", 2_277)
+    assert "--map rating=overall,timestamp=unixReviewTime" in note[2]
+    assert note in [tuple(r.values()) for r in ds.report.to_records()]
+    assert ds.interactions["timestamp"].isna().all()
+    five = f"{three},rating=overall,timestamp=unixReviewTime"
+    ds = load_files(texts=path, mapping=five)
+    assert ds.report.notes == []
+    assert ds.interactions["timestamp"].notna().all() and ds.interactions["rating"].notna().all()

@@ -8,6 +8,8 @@ from usergroups.data.model import (
     Dataset,
     IdVocab,
     build_dataset,
+    id_string,
+    id_strings,
 )
 
 __all__ = [
@@ -18,4 +20,6 @@ __all__ = [
     "Dataset",
     "IdVocab",
     "build_dataset",
+    "id_string",
+    "id_strings",
 ]

@@ -14,6 +14,11 @@ Every table is a :class:`pandas.DataFrame` with fixed column names and dtypes:
 ``users`` (optional)
     ``user_id`` (str) and any attribute columns (age, gender, occupation, ...).
 
+Ids are strings, written by one rule in every table (:func:`id_strings`): a number is
+written as the number (``12``, ``12.0`` and nullable ``Int64`` 12 all become ``"12"``), a
+string is kept as written (``"012"`` and ``"12.0"`` stay as they are). So a review links to
+its item whatever dtype pandas gave the id column of each table.
+
 The constructor is strict: it raises :class:`~usergroups.errors.DataError` on anything
 invalid. Policies that drop or merge rows (duplicates, orphan texts, empty ids) live in
 :func:`build_dataset`, which records every dropped or merged row in a :class:`DataReport`.
@@ -22,6 +27,7 @@ invalid. Policies that drop or merge rows (duplicates, orphan texts, empty ids) 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -41,6 +47,8 @@ __all__ = [
     "Dataset",
     "IdVocab",
     "build_dataset",
+    "id_string",
+    "id_strings",
 ]
 
 logger = logging.getLogger(__name__)
@@ -51,6 +59,112 @@ ITEM_COLUMNS = ("item_id", "title", "categories", "description")
 
 DuplicatePolicy = Literal["latest", "error"]
 OrphanPolicy = Literal["keep", "drop", "error"]
+
+# floats hold every integer exactly only up to 2**53; larger ones may have lost digits
+_EXACT_FLOAT_INT = 2.0**53
+
+
+def id_string(value: object) -> str | None:
+    """One external id as the data model writes it; None when it is missing.
+
+    The rule (issue 13), per value so that every table agrees whatever its dtype:
+
+    - missing (None, NaN, ``pd.NA``, ``NaT``) -> None;
+    - a string -> itself, without surrounding whitespace (``"012"`` stays ``"012"``, and
+      ``"12.0"`` stays ``"12.0"``: a string is the id as the user spelled it);
+    - an integer (Python, NumPy or a nullable ``Int64`` value) -> its decimal digits;
+    - a float with no fractional part -> the integer's digits (``12.0`` -> ``"12"``): pandas
+      stores integer ids as float64 as soon as one value is missing, so ``12.0`` is the
+      integer 12 and must meet the ``"12"`` of a table that had no missing value;
+    - any other float -> its shortest repr (``1.5`` -> ``"1.5"``); anything else -> ``str``.
+
+    Examples
+    --------
+    >>> [id_string(v) for v in (12, 12.0, "12.0", " 012 ", 1.5, None, float("nan"))]
+    ['12', '12', '12.0', '012', '1.5', None, None]
+    """
+    if isinstance(value, str):
+        return value.strip()
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, bool | np.bool_):
+        return str(value)
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        f = float(value)
+        if math.isnan(f):
+            return None
+        return str(int(f)) if f.is_integer() else repr(f)
+    return str(value).strip()
+
+
+def id_strings(values: pd.Series | Sequence[object], *, what: str = "ids") -> pd.Series:
+    """External ids as Python strings in an object Series, None where missing.
+
+    Applies :func:`id_string` to every value (vectorised for string, integer and float
+    columns), so ``int64``, ``float64`` with NaN, nullable ``Int64``, ``str`` and object
+    columns mixing ints and strings give the same id for the same value. Float ids beyond
+    2**53 are logged: pandas may have rounded them when it read them as floats.
+
+    Parameters
+    ----------
+    values : Series or sequence of shape (n,)
+    what : str
+        Name for the log message, e.g. ``"texts.item_id"``.
+
+    Returns
+    -------
+    Series of shape (n,), object dtype, same index as ``values``
+
+    Examples
+    --------
+    >>> id_strings(pd.Series([12, None, 13])).tolist()  # float64 with NaN
+    ['12', None, '13']
+    """
+    s = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    out = np.full(len(s), None, dtype=object)
+    dtype = s.dtype
+    if len(s) == 0:
+        pass
+    elif pd.api.types.is_bool_dtype(dtype):
+        out[:] = [id_string(v) for v in s.to_numpy(dtype=object)]
+    elif pd.api.types.is_integer_dtype(dtype):
+        present = s.notna().to_numpy()
+        out[present] = s[present].astype(str).to_numpy(dtype=object)
+    elif pd.api.types.is_float_dtype(dtype):
+        v = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        present = ~np.isnan(v)
+        whole = present & (np.abs(v) < 2.0**63) & (np.floor(v) == v)
+        out[whole] = v[whole].astype(np.int64).astype(str).astype(object)
+        rest = present & ~whole
+        out[rest] = [id_string(x) for x in v[rest]]
+        big = int((present & (np.abs(v) >= _EXACT_FLOAT_INT)).sum())
+        if big:
+            logger.warning(
+                "%s: %d id(s) are floats of 2**53 or more, which may have lost digits when "
+                "pandas read them as floats; read the column as strings (dtype=str) or as "
+                "nullable Int64",
+                what,
+                big,
+            )
+    elif pd.api.types.is_string_dtype(dtype) and (
+        not pd.api.types.is_object_dtype(dtype)
+        or pd.api.types.infer_dtype(s, skipna=True) == "string"
+    ):
+        present = s.notna().to_numpy()
+        out[present] = s[present].astype(str).str.strip().to_numpy(dtype=object)
+    else:
+        out[:] = [id_string(v) for v in s.to_numpy(dtype=object)]
+    return pd.Series(out, index=s.index, dtype=object)
+
+
+def _id_key(value: object) -> str:
+    """The vocabulary key of an id given to a lookup (strings as they are, numbers by rule)."""
+    if type(value) is str:
+        return value
+    key = id_string(value)
+    return "" if key is None else key
 
 
 @dataclass(frozen=True)
@@ -70,13 +184,13 @@ class IdVocab:
     @classmethod
     def from_ids(cls, ids: Iterable[str]) -> IdVocab:
         """Build a sorted vocabulary of the distinct ``ids``."""
-        unique = np.array(sorted(set(map(str, ids))), dtype=object)
+        unique = np.array(sorted(set(map(_id_key, ids))), dtype=object)
         return cls.from_ordered(unique)
 
     @classmethod
     def from_ordered(cls, ids: Sequence[str] | np.ndarray) -> IdVocab:
         """Build a vocabulary that keeps the given order; ids must be distinct."""
-        arr = np.asarray(list(map(str, ids)), dtype=object)
+        arr = np.asarray(list(map(_id_key, ids)), dtype=object)
         lookup = {v: i for i, v in enumerate(arr.tolist())}
         if len(lookup) != len(arr):
             raise DataError("IdVocab.from_ordered got duplicate ids; pass distinct ids")
@@ -87,15 +201,21 @@ class IdVocab:
         return len(self.ids)
 
     def __contains__(self, id_: object) -> bool:
-        return str(id_) in self._lookup
+        return _id_key(id_) in self._lookup
 
     def index(self, ids: Iterable[str], *, what: str = "id") -> IntVector:
         """Dense indices of ``ids``; raises :class:`UnknownIdError` naming unknown ones."""
         ids = list(ids)
+        lookup = self._lookup
         try:
-            return np.fromiter((self._lookup[str(i)] for i in ids), dtype=np.int64, count=len(ids))
+            # strings (the usual case) skip the call: lookups run over whole interaction logs
+            return np.fromiter(
+                (lookup[i if type(i) is str else _id_key(i)] for i in ids),
+                dtype=np.int64,
+                count=len(ids),
+            )
         except KeyError:
-            unknown = [i for i in ids if str(i) not in self._lookup]
+            unknown = [i for i in ids if _id_key(i) not in self._lookup]
             raise UnknownIdError(
                 f"{len(unknown)} {what}(s) are not known to this model (e.g. {unknown[0]!r}); "
                 f"known {what}s look like {self.ids[:3].tolist()}"
@@ -103,17 +223,21 @@ class IdVocab:
 
     def get(self, id_: str) -> int | None:
         """Index of ``id_`` or None."""
-        return self._lookup.get(str(id_))
+        return self._lookup.get(_id_key(id_))
 
 
 @dataclass
 class DataReport:
-    """What a loader or :func:`build_dataset` dropped or merged, and why.
+    """What a loader or :func:`build_dataset` dropped, merged or left out, and why.
 
-    Each entry is ``(source, count, reason)``; ``str(report)`` renders one line each.
+    ``entries`` are rows dropped or merged, ``notes`` rows loaded without something the
+    file had (e.g. a rating column nobody mapped); each is ``(source, count, reason)``.
+    ``str(report)`` renders one line each and :meth:`to_records` (what ``metrics.json``
+    stores under ``dropped``) holds both; :attr:`total` counts only dropped or merged rows.
     """
 
     entries: list[tuple[str, int, str]] = field(default_factory=list)
+    notes: list[tuple[str, int, str]] = field(default_factory=list)
 
     def add(self, source: str, count: int, reason: str) -> None:
         """Record ``count`` rows of ``source`` dropped or merged for ``reason`` (and log it)."""
@@ -121,20 +245,27 @@ class DataReport:
             self.entries.append((source, int(count), reason))
             logger.warning("%s: %d row(s) %s", source, count, reason)
 
+    def note(self, source: str, count: int, reason: str) -> None:
+        """Record that ``count`` rows of ``source`` were loaded without something (and warn)."""
+        self.notes.append((source, int(count), reason))
+        logger.warning("%s: %d row(s) %s", source, count, reason)
+
     def extend(self, other: DataReport) -> None:
         self.entries.extend(other.entries)
+        self.notes.extend(other.notes)
 
     @property
     def total(self) -> int:
+        """Rows dropped or merged (notes are not counted: their rows were kept)."""
         return sum(c for _, c, _ in self.entries)
 
     def to_records(self) -> list[dict[str, object]]:
-        return [{"source": s, "count": c, "reason": r} for s, c, r in self.entries]
+        return [{"source": s, "count": c, "reason": r} for s, c, r in self.entries + self.notes]
 
     def __str__(self) -> str:
-        if not self.entries:
+        if not self.entries and not self.notes:
             return "nothing dropped or merged"
-        return "\n".join(f"{s}: {c} row(s) {r}" for s, c, r in self.entries)
+        return "\n".join(f"{s}: {c} row(s) {r}" for s, c, r in self.entries + self.notes)
 
 
 def _require_columns(df: pd.DataFrame, columns: Sequence[str], table: str) -> None:
@@ -147,17 +278,14 @@ def _require_columns(df: pd.DataFrame, columns: Sequence[str], table: str) -> No
 
 
 def _as_str_ids(s: pd.Series, table: str, column: str) -> pd.Series:
-    if s.isna().any():
-        n = int(s.isna().sum())
+    out = id_strings(s, what=f"{table}.{column}")
+    if out.isna().any():
+        n = int(out.isna().sum())
         raise DataError(f"{table}.{column} has {n} empty value(s); every row needs a {column}")
-    # 12.0 -> "12": ids read from CSV with NaNs elsewhere come back as floats
-    if pd.api.types.is_float_dtype(s) and np.all(np.mod(s.to_numpy(), 1) == 0):
-        s = s.astype(np.int64)
-    out = s.astype(str).str.strip()
     if (out == "").any():
         n = int((out == "").sum())
         raise DataError(f"{table}.{column} has {n} blank id(s); every row needs a {column}")
-    return out.astype(object)
+    return out
 
 
 def _as_float(s: pd.Series, table: str, column: str) -> pd.Series:
@@ -203,12 +331,13 @@ def _normalise_texts(df: pd.DataFrame) -> pd.DataFrame:
             f"texts.text must hold strings; got dtype {text.dtype}. Map the text column "
             "(e.g. --map text=reviewText)"
         )
-    item = df["item_id"] if "item_id" in df else pd.Series([None] * len(df), index=df.index)
-    present = item.notna().to_numpy()
-    # object dtype keeps None for "no item" (pandas 3 would turn it into NaN or 'nan')
-    values = np.full(len(item), None, dtype=object)
-    values[present] = [str(v) for v in item.to_numpy()[present]]
-    item = pd.Series(values, index=df.index, dtype=object)
+    if "item_id" in df:
+        # the same rule as interactions.item_id, or a review would not link to its item;
+        # object dtype keeps None for "no item" (pandas 3 would turn it into NaN or 'nan')
+        item = id_strings(df["item_id"], what="texts.item_id")
+        item[item.eq("").to_numpy()] = None  # a blank item id names no item
+    else:
+        item = pd.Series([None] * len(df), index=df.index, dtype=object)
     out = pd.DataFrame(
         {
             "user_id": _as_str_ids(df["user_id"], "texts", "user_id"),

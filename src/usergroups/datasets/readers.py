@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from usergroups.data.model import DataReport, Dataset, build_dataset
+from usergroups.data.model import DataReport, Dataset, build_dataset, id_strings
 from usergroups.datasets._io import (
     BadLinePolicy,
     FileFormat,
@@ -33,6 +33,7 @@ from usergroups.datasets._io import (
 from usergroups.errors import DataError
 
 __all__ = [
+    "LOOKALIKE_COLUMNS",
     "MAPPING_TARGETS",
     "TABLE_COLUMNS",
     "TableKind",
@@ -41,6 +42,7 @@ __all__ = [
     "load_files",
     "parse_mapping",
     "read_table",
+    "unmapped_lookalikes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -71,6 +73,23 @@ MAPPING_TARGETS: tuple[str, ...] = (
 
 _ID_COLUMNS = ("user_id", "item_id")
 _EPOCH = pd.Timestamp(0, tz="UTC")
+
+LOOKALIKE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "rating": ("overall", "stars", "star", "rating", "ratings", "score", "reviewscore"),
+    "timestamp": (
+        "unixreviewtime",
+        "timestamp",
+        "unixtime",
+        "time",
+        "datetime",
+        "date",
+        "reviewtime",
+        "createdat",
+        "commenttime",
+    ),
+}
+"""Per optional column: names (lower case, letters and digits only) of a file's columns that
+look like it, best first. Unmapped, they are reported (:func:`unmapped_lookalikes`)."""
 
 
 def parse_mapping(spec: str) -> dict[str, str]:
@@ -190,6 +209,71 @@ def _guess(columns: list[str], ours: str) -> str:
             if hint in col.lower():
                 return col
     return "<column>"
+
+
+def unmapped_lookalikes(
+    kind: str, selected: Mapping[str, str], columns: list[str]
+) -> dict[str, str]:
+    """``{ours: theirs}`` for the rating / timestamp a file seems to have but nobody mapped.
+
+    For a table of ``kind`` (only interactions and texts take a rating and a timestamp):
+    each of those not in ``selected`` whose file has a column named like it (see
+    :data:`LOOKALIKE_COLUMNS`, e.g. ``overall``, ``stars``, ``unixReviewTime``, ``date``)
+    and not already used for another column.
+
+    Examples
+    --------
+    >>> unmapped_lookalikes("texts", {"user_id": "reviewerID", "item_id": "asin",
+    ...                     "text": "reviewText"},
+    ...                     ["reviewerID", "asin", "reviewText", "overall", "unixReviewTime"])
+    {'rating': 'overall', 'timestamp': 'unixReviewTime'}
+    """
+    if kind not in ("interactions", "texts"):
+        return {}
+    used = set(selected.values())
+    free = {"".join(ch for ch in c.lower() if ch.isalnum()): c for c in columns if c not in used}
+    found: dict[str, str] = {}
+    for ours, names in LOOKALIKE_COLUMNS.items():
+        if ours in selected:
+            continue
+        theirs = next((free[n] for n in names if n in free), None)
+        if theirs is not None:
+            found[ours] = theirs
+    return found
+
+
+def _report_unmapped(
+    path: Path,
+    kind: str,
+    selected: Mapping[str, str],
+    columns: list[str],
+    n_rows: int,
+    report: DataReport,
+) -> None:
+    """Warn (and note in ``report``) when a rating or time column is in the file but unmapped.
+
+    Left unmapped, the ratings are lost and, without a timestamp, the "last" interaction
+    of the warm protocol and the "first" review of the cold one are taken in file order:
+    a wrong answer unless someone says so (issue 13).
+    """
+    found = unmapped_lookalikes(kind, selected, columns)
+    if not found:
+        return
+    names = " and ".join(found)
+    cols = ", ".join(repr(c) for c in found.values())
+    pairs = ",".join(f"{ours}={theirs}" for ours, theirs in found.items())
+    look = f"column {cols} looks" if len(found) == 1 else f"columns {cols} look"
+    fallback = (
+        "; without a timestamp, first and last are taken in file order"
+        if "timestamp" in found
+        else ""
+    )
+    report.note(
+        path.name,
+        n_rows,
+        f"loaded without {names}: {look} like {names} but not mapped{fallback}. "
+        f"Map {'it' if len(found) == 1 else 'them'}: --map {pairs} (with your other entries)",
+    )
 
 
 def read_table(
@@ -334,6 +418,7 @@ def _read(
             df[col] = _column(raw, col)
     if len(df) == 0:
         raise DataError(f"{str(p)!r} has a header but no rows; pass a file with data rows")
+    _report_unmapped(p, kind, selected, columns, len(df), report)
     return coerce_columns(df, p, selected), selected, columns
 
 
@@ -353,7 +438,7 @@ def coerce_columns(df: pd.DataFrame, path: Path, selected: dict[str, str]) -> pd
         s = df[ours]
         label = ours if ours == theirs else f"{theirs!r} (mapped to {ours})"
         if ours in _ID_COLUMNS:
-            df[ours] = _to_ids(s)
+            df[ours] = _to_ids(s, f"{path.name}: {label}")
         elif ours == "rating":
             df[ours] = _to_number(s, path, label)
         elif ours == "timestamp":
@@ -365,21 +450,15 @@ def coerce_columns(df: pd.DataFrame, path: Path, selected: dict[str, str]) -> pd
     return df
 
 
-def _to_ids(s: pd.Series) -> pd.Series:
+def _to_ids(s: pd.Series, what: str) -> pd.Series:
     """Ids as Python strings in an object column, None where missing.
 
-    Object dtype with None (not pandas' ``str`` dtype with NaN): the data model turns a
-    missing optional ``texts.item_id`` into None only for object columns.
+    By the data model's rule (:func:`usergroups.data.id_strings`): ``12``, ``12.0`` (an
+    integer column with a missing value) and ``Int64`` 12 all become ``"12"``, strings stay
+    as written. Object dtype with None (not pandas' ``str`` dtype with NaN): the data model
+    turns a missing optional ``texts.item_id`` into None only for object columns.
     """
-    if pd.api.types.is_float_dtype(s):
-        vals = s.to_numpy()
-        finite = vals[~np.isnan(vals)]
-        if np.all(np.mod(finite, 1) == 0):
-            # 12.0 -> "12": integer ids come back as floats when a value is missing
-            s = s.astype("Int64")
-    if not (pd.api.types.is_string_dtype(s) and not pd.api.types.is_object_dtype(s)):
-        s = s.astype("str")
-    return s.astype(object).where(s.notna(), None)
+    return id_strings(s, what=what)
 
 
 def _to_str(s: pd.Series, joiner: str) -> pd.Series:

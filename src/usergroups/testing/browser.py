@@ -30,9 +30,10 @@ from typing import Any
 
 from usergroups.errors import UserGroupsError
 
-__all__ = ["BrowserError", "PageCheck", "find_chromium", "open_page"]
+__all__ = ["BrowserError", "PageCheck", "find_chromium", "open_page", "require_chromium"]
 
 _CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+_DEBIAN_CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -85,18 +86,47 @@ class PageCheck:
         return [u for u in self.requests if not u.startswith(("file:", "data:", "blob:", "about:"))]
 
 
+def _in_ci() -> bool:
+    return os.environ.get("CI") == "true"
+
+
 def find_chromium() -> str | None:
-    """Path of a Chromium/Chrome binary: ``$CHROMIUM``, /usr/bin/chromium, or on PATH."""
+    """Path of a Chromium/Chrome binary: ``$CHROMIUM``, /usr/bin/chromium, or on PATH.
+
+    None when there is none, except under CI (``CI=true``): ``.ci/run`` installs Chromium,
+    so there a missing browser raises :class:`BrowserError` and the browser tests fail
+    instead of skipping in a green run (issue 13).
+    """
     env = os.environ.get("CHROMIUM")
     if env and Path(env).exists():
         return env
-    if Path("/usr/bin/chromium").exists():
-        return "/usr/bin/chromium"
+    if Path(_DEBIAN_CHROMIUM).exists():
+        return _DEBIAN_CHROMIUM
     for name in _CANDIDATES:
         found = shutil.which(name)
         if found:
             return found
+    if _in_ci():
+        raise BrowserError(
+            "CI=true but no Chromium was found ($CHROMIUM, /usr/bin/chromium or "
+            f"{', '.join(_CANDIDATES)} on PATH); .ci/run installs it (apt-get install "
+            "chromium), and in CI the browser tests fail rather than skip"
+        )
     return None
+
+
+def require_chromium() -> str:
+    """For tests: the Chromium binary, or skip the calling test when there is none.
+
+    Under CI (``CI=true``) a missing browser fails the test instead (see
+    :func:`find_chromium`).
+    """
+    import pytest
+
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it")
+    return binary
 
 
 class _Pipe:

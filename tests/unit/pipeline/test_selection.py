@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from usergroups import DiscoveryConfig, GroupDiscovery
 from usergroups.clustering import AgglomerativeGroups
+from usergroups.data import Dataset, build_dataset
 from usergroups.embedding import HashingEncoder
 from usergroups.errors import ConfigError
 from usergroups.evaluation.splits import first_text_per_user
@@ -39,8 +41,30 @@ def _config(**sections: dict[str, object]) -> DiscoveryConfig:
     return DiscoveryConfig.model_validate(base)
 
 
+def _with_reviews_of_last_items(ds: Dataset) -> Dataset:
+    """``ds`` plus, for every user, a review of their last item (the warm validation target).
+
+    Planted users review only their first items, so without these the warm guard below
+    would have nothing to drop.
+    """
+    inter = ds.interactions.assign(_pos=np.arange(ds.n_interactions))
+    last = inter.sort_values(["timestamp", "_pos"]).drop_duplicates("user_id", keep="last")
+    extra = pd.DataFrame(
+        {
+            "user_id": last["user_id"].to_numpy(),
+            "text": [f"about my last item {i}" for i in last["item_id"]],
+            "item_id": last["item_id"].to_numpy(),
+            "rating": last["rating"].to_numpy(),
+            "timestamp": last["timestamp"].to_numpy(),
+        }
+    )
+    texts = pd.concat([ds.texts, extra], ignore_index=True)
+    return build_dataset(ds.interactions, texts, ds.items, name=ds.name)
+
+
 def test_carve_holds_out_without_leaking(planted: PlantedData) -> None:
-    ds = planted.dataset
+    """Issue 13: the guards themselves, not the shapes of the arrays that hold them."""
+    ds = _with_reviews_of_last_items(planted.dataset)
     carve = carve_validation(ds, cold_fraction=0.2, random_state=0)
     x = ds.interaction_matrix()
     assert len(carve.cold_rows) > 0 and len(carve.warm_rows) > 0
@@ -56,8 +80,19 @@ def test_carve_holds_out_without_leaking(planted: PlantedData) -> None:
         carve.x_train[carve.warm_rows].indptr
     )
     assert np.all(lost == 1)
-    # the cold query's own item is not a target
-    assert carve.cold_targets.shape == (len(carve.cold_rows), ds.n_items)
+    # warm: a text about a user's held-out item is not trained on; their other texts are
+    items = ds.item_ids.index(ds.texts["item_id"])
+    held = np.asarray(carve.held_out[users, items]).ravel() > 0
+    assert held.sum() == len(carve.warm_rows)  # one review of each held-out item
+    assert not carve.text_keep[held].any()
+    others = ~held & ~np.isin(users, carve.cold_rows)
+    assert carve.text_keep[others].all()
+    # cold: the query review's item is never a target; every other item of the user is
+    for j, user in enumerate(carve.cold_rows):
+        query_item = items[carve.cold_query[j]]
+        targets = set(carve.cold_targets[j].indices.tolist())
+        assert query_item not in targets
+        assert targets == set(x[user].indices.tolist()) - {query_item}
 
 
 def test_carve_queries_new_users_by_their_first_text(planted: PlantedData) -> None:
