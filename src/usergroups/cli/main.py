@@ -341,7 +341,7 @@ def discover(
             data_dir,
         )
         click.echo(f"{ds!r}", err=True)
-        if ds.report.entries:
+        if ds.report.entries or ds.report.notes:
             click.echo(f"dropped or merged:\n{ds.report}", err=True)
         gd = GroupDiscovery(cfg).fit(ds, show_progress=not no_progress)
         gd.metrics_["timings"]["total_fit"] = round(time.perf_counter() - t0, 3)
