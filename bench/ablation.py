@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from usergroups.benchmark import evaluate_discovery
 from usergroups.config import DiscoveryConfig
 from usergroups.datasets import load_dataset
 from usergroups.persistence.atomic import atomic_write_bytes
+from usergroups.report.benchmark import evaluate_discovery
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ("amazon2014:musical-instruments", "ml-100k", "ml-latest-small")

@@ -11,7 +11,7 @@ speed    texts/s of every backend on 5,000 real Amazon Musical Instruments revie
          nearest-10 overlap; all in one process, one after the other, so the ratios share
          the machine's conditions (which on a shared machine drift: quote the ratios).
 quality  group lift (warm) and cold-start NDCG@10 of each backend from
-         usergroups.benchmark.evaluate_discovery (Pop baseline, one seed, no K sweep).
+         usergroups.report.benchmark.evaluate_discovery (Pop baseline, one seed, no K sweep).
 demo     `usergroups discover --dataset amazon2014:musical-instruments` end to end with an
          empty embedding cache, then again warm, per backend (ONNX / static files already
          built: their one-off build time is reported separately from the manifests).
@@ -208,9 +208,9 @@ def stage_quality(
 ) -> dict[str, Any]:
     """Group lift and cold start per backend; ``sets`` are config overrides shared by all."""
     from usergroups import DiscoveryConfig
-    from usergroups.benchmark import evaluate_discovery
     from usergroups.datasets import load_dataset
     from usergroups.embedding import make_encoder
+    from usergroups.report.benchmark import evaluate_discovery
 
     dataset = load_dataset(DATASET)
     out: dict[str, Any] = {}

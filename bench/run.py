@@ -68,7 +68,9 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 def plot(result: dict[str, Any], path: Path) -> bool:
     """Group lift and NDCG@10 against the number of groups; False when there is no sweep."""
-    sweep = result.get("k_sweep") or []
+    from usergroups.report.benchmark import sweep_rows
+
+    sweep = sweep_rows(result)
     if not sweep:
         return False
     import matplotlib
@@ -76,19 +78,19 @@ def plot(result: dict[str, Any], path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    def column(key: str) -> list[float]:
+        return [float("nan") if s.get(key) is None else s[key] for s in sweep]
+
     ks = [s["k"] for s in sweep]
     fig, (ax_lift, ax_ndcg) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    lifts = [s["group_lift"] if s["group_lift"] is not None else float("nan") for s in sweep]
-    ax_lift.plot(ks, lifts, "o-", label="UserGroups (group popularity)")
-    pop = result["methods"]["Pop"]["NDCG@10"]
-    seed_lift = [s["seed_recipe_NDCG@10"] / pop if pop else float("nan") for s in sweep]
-    ax_lift.plot(ks, seed_lift, "s--", label="SeedRecipe")
+    ax_lift.plot(ks, column("UserGroups_group_lift"), "o-", label="UserGroups (as configured)")
+    ax_lift.plot(ks, column("SeedRecipe_group_lift"), "s--", label="SeedRecipe")
     ax_lift.axhline(1.0, color="grey", lw=1, ls=":", label="global popularity")
     ax_lift.set_xlabel("number of groups (K asked)")
     ax_lift.set_ylabel("group lift (NDCG@10 ÷ Pop)")
     ax_lift.set_title("group lift, warm split")
-    ax_ndcg.plot(ks, [s["NDCG@10"] for s in sweep], "o-", label="UserGroups")
-    ax_ndcg.plot(ks, [s["seed_recipe_NDCG@10"] for s in sweep], "s--", label="SeedRecipe")
+    ax_ndcg.plot(ks, column("UserGroups_NDCG@10"), "o-", label="UserGroups")
+    ax_ndcg.plot(ks, column("SeedRecipe_NDCG@10"), "s--", label="SeedRecipe")
     for name, style in (("Pop", ":"), ("EASE", "-."), ("ItemKNN", "--")):
         if name in result["methods"]:
             ax_ndcg.axhline(
@@ -198,7 +200,7 @@ def render_scale(data: dict[str, Any]) -> str:
 
 
 def write_docs(out: Path, docs: Path) -> None:
-    from usergroups.benchmark import dataset_slug, render_markdown
+    from usergroups.report.benchmark import dataset_slug, render_markdown
 
     results = load_results(out)
     run_path = out / RUN_FILE
@@ -237,9 +239,10 @@ def write_docs(out: Path, docs: Path) -> None:
 
 def run_dataset(name: str, args: argparse.Namespace, encoder: Any, meta: dict[str, Any]) -> None:
     from usergroups import DiscoveryConfig
-    from usergroups.benchmark import DEFAULT_BASELINES, K_SWEEP, dataset_slug, evaluate_discovery
     from usergroups.datasets import load_dataset
     from usergroups.errors import DataError, DatasetNotFoundError
+    from usergroups.evaluation.protocols import DEFAULT_BASELINES, K_SWEEP
+    from usergroups.report.benchmark import dataset_slug, evaluate_discovery
 
     out: Path = args.out
     slug = dataset_slug(name)

@@ -1,4 +1,8 @@
-"""The benchmark (issue 3) on planted groups with the hashing encoder: shape, sanity, docs, CLI."""
+"""The benchmark (issue 3) on planted groups with the hashing encoder: shape, sanity, docs, CLI.
+
+The protocols live in :mod:`usergroups.evaluation.protocols`; this exercises them through
+their glue to ``GroupDiscovery`` and the renderer, :mod:`usergroups.report.benchmark`.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +14,18 @@ from typing import Any
 import pytest
 
 from usergroups import DiscoveryConfig, GroupDiscovery
-from usergroups.benchmark import (
-    WARM_METRICS,
+from usergroups.cli.main import main
+from usergroups.data import build_dataset
+from usergroups.errors import ConfigError, DataError
+from usergroups.evaluation.protocols import WARM_METRICS
+from usergroups.report.benchmark import (
     dataset_slug,
     evaluate_discovery,
     methods_frame,
     render_markdown,
+    sweep_rows,
     where_we_lose,
 )
-from usergroups.cli.main import main
-from usergroups.data import build_dataset
-from usergroups.errors import ConfigError, DataError
 from usergroups.testing import PlantedData, make_planted
 
 BASELINES = ("Pop", "ItemKNN", "EASE")  # ALS and BPR (implicit) are left to the benchmark
@@ -85,7 +90,7 @@ def test_result_has_the_documented_json_shape(result: dict[str, Any]) -> None:
 @pytest.mark.slow
 def test_every_metric_lies_in_the_unit_interval(result: dict[str, Any]) -> None:
     values = _metric_values(result["methods"]) + _metric_values(result["cold"]["methods"])
-    values += [s["NDCG@10"] for s in result["k_sweep"]]
+    values += [s[f"{m}_NDCG@10"] for s in result["k_sweep"] for m in ("UserGroups", "SeedRecipe")]
     assert values and all(0.0 <= v <= 1.0 for v in values)
     g = result["groups"]
     assert 0.0 <= g["noise_share"] <= 1.0
@@ -155,6 +160,7 @@ def test_docs_renderer_tables_every_method(result: dict[str, Any]) -> None:
     assert "## Where we lose" in text
     assert "Not run: too few users" in text
     assert "![group lift and NDCG@10" in text and "planted-4.png" in text
+    assert "| K asked | K kept | UserGroups NDCG@10 | UserGroups lift |" in text
     assert "1.5 min" in text and "test CPU" in text
 
 
@@ -168,6 +174,21 @@ def test_where_we_lose_is_computed_from_the_numbers() -> None:
     assert any("below EASE on every dataset (2)" in s and "0.0300 vs 0.0500" in s for s in lines)
     assert any("below Pop on 1 of 2 datasets" in s for s in lines)
     assert any("Group lift below 1" in s and "b 0.500" in s for s in lines)
+
+
+def test_sweep_rows_rebuild_old_results_from_the_ndcg_beside_them() -> None:
+    # issue 12: results written before the fix carry an unsmoothed group_lift; it is dropped
+    old = {
+        "methods": {"Pop": {"NDCG@10": 0.05}},
+        "k_sweep": [
+            {"k": 4, "n_groups": 4, "group_lift": 9.0, "NDCG@10": 0.06, "seed_recipe_NDCG@10": 0.04}
+        ],
+    }
+    (row,) = sweep_rows(old)
+    assert row["UserGroups_NDCG@10"] == 0.06 and row["Pop_NDCG@10"] == 0.05
+    assert row["UserGroups_group_lift"] == pytest.approx(1.2)
+    assert row["SeedRecipe_group_lift"] == pytest.approx(0.8)
+    assert 9.0 not in row.values()
 
 
 def test_dataset_slug_is_file_safe() -> None:

@@ -6,7 +6,8 @@ Splits (:func:`warm_split`, :func:`cold_split`, :func:`random_split`,
 BPR, group popularity) are fitted on ``split.train``; :func:`evaluate_recommender`
 masks seen items, ranks every other item and averages the metrics of
 :mod:`usergroups.evaluation.metrics`. Clustering metrics and :func:`group_lift`
-judge the groups themselves.
+judge the groups themselves. :func:`run_protocols` runs the protocols end to end on any
+:class:`GroupModel` beside the baselines (:mod:`usergroups.evaluation.protocols`).
 
 Examples
 --------
@@ -59,6 +60,12 @@ from usergroups.evaluation.metrics import (
     recommended_items,
     topk,
 )
+from usergroups.evaluation.protocols import (
+    FittedGroups,
+    GroupModel,
+    GroupScorer,
+    run_protocols,
+)
 from usergroups.evaluation.splits import (
     Split,
     SplitProtocol,
@@ -73,7 +80,10 @@ __all__ = [
     "ALSRecommender",
     "BPRRecommender",
     "EASERecommender",
+    "FittedGroups",
+    "GroupModel",
     "GroupPopularityRecommender",
+    "GroupScorer",
     "ItemKNNRecommender",
     "PopularityRecommender",
     "Recommender",
@@ -101,6 +111,7 @@ __all__ = [
     "recall",
     "reciprocal_rank",
     "recommended_items",
+    "run_protocols",
     "silhouette",
     "stability",
     "temporal_split",
