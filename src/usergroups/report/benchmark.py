@@ -92,6 +92,18 @@ REFERENCE_NDCG: dict[str, dict[str, float]] = {
 REFERENCE_TOLERANCE = 0.002
 
 
+def _choice_cell(summary: dict[str, Any], name: str, digits: int | None) -> str:
+    """A chosen value, marked when it is a default or fixed by the config (older results
+    without ``choices`` show the bare value)."""
+    choice = (summary.get("choices") or {}).get(name)
+    value = choice.get("value") if choice else summary.get(name)
+    if value is None:
+        return "–"
+    text = str(value) if digits is None else _fmt(value, digits)
+    source = choice.get("source") if choice else "validation"
+    return text if source == "validation" else f"{text} *({source})*"
+
+
 def dataset_slug(name: str) -> str:
     """A file-name-safe form of a dataset name.
 
@@ -694,11 +706,12 @@ def render_markdown(
                 str(r["dataset"]),
                 str(a.get("method")),
                 str(a.get("epochs", "–")),
-                _fmt(a.get("text_weight"), 2),
-                str(a.get("n_groups") or "–"),
-                _fmt(a.get("personal_weight"), 2),
-                _fmt(a.get("personal_shrinkage"), 0),
-                _fmt(a.get("cold_weight"), 2),
+                _choice_cell(a, "text_weight", 2),
+                _choice_cell(a, "n_groups", None),
+                _choice_cell(a, "personal_weight", 2),
+                _choice_cell(a, "personal_shrinkage", 0),
+                _choice_cell(a, "ease_keep", None),
+                _choice_cell(a, "cold_weight", 2),
                 f"{val.get('warm_users', '–')} / {val.get('cold_users', '–')}",
                 _fmt(a.get("seconds"), 1),
             ]
@@ -708,7 +721,9 @@ def render_markdown(
             "## Choices made on validation",
             "",
             "Each fit carves its own validation set from its training data (see "
-            "`usergroups.alignment`); these are the choices it made. `Hybrid` is the "
+            "`usergroups.selection`); these are the choices it made. A value marked "
+            "*(default)* could not be chosen (too few validation users) and fell back to its "
+            "documented default; *(config)* was fixed by the configuration. `Hybrid` is the "
             "group's popularity blended with EASE by `personal_weight * n / (n + "
             "shrinkage)`; cold `UserGroups` blends the group with the text → item "
             "ridge by `cold_weight`.",
@@ -722,6 +737,7 @@ def render_markdown(
                     "groups",
                     "personal weight",
                     "shrinkage",
+                    "EASE weights per item",
                     "cold weight",
                     "validation users (warm / new)",
                     "seconds",
