@@ -146,7 +146,7 @@ class RecommendConfig(_Section):
     ease_keep: int | Literal["auto"] = Field(
         "auto",
         description="EASE weights kept per item (pruning bounds the model's size); 'auto' "
-        "keeps the fewest within one standard error of the best on validation (default 1024 "
+        "keeps the fewest within one paired standard error of the best on validation (default 1024 "
         "when there are too few validation users)",
     )
     cold_weight: float | Literal["auto"] = Field(

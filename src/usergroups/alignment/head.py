@@ -248,7 +248,11 @@ class AlignmentHead:
         usable = (np.diff(targets.indptr) > 0) & (np.diff(bags.members.indptr) > 0)
         rows_all = np.flatnonzero(usable)
         if len(rows_all) == 0:
-            raise DataError("AlignmentHead: no user has both texts and interactions to learn from")
+            raise DataError(
+                "AlignmentHead: no user has both texts and interactions to learn from (every "
+                "text may have been empty, or no item has a title); fit without alignment with "
+                "--align none (align.method = 'none'), or load non-empty texts"
+            )
         rng = np.random.default_rng(self.random_state)
         gen = torch.Generator().manual_seed(int(self.random_state))
 

@@ -197,3 +197,25 @@ def test_a_swapped_aligner_is_trained_on_the_carve(planted: PlantedData) -> None
     gd = GroupDiscovery(_config(), aligner=aligner).fit(planted.dataset)
     assert gd.state_.head is not aligner and gd.state_.head.W_.shape[0] == 8
     assert not hasattr(aligner, "W_")  # cloned, never fitted in place
+
+
+def test_all_empty_texts_say_that_align_none_works() -> None:
+    """Issue 13: a dataset whose every text is empty fails with a message naming the way
+    out (--align none), and that way out works."""
+    import pandas as pd
+
+    from usergroups import build_dataset
+    from usergroups.errors import DataError
+
+    inter = pd.DataFrame(
+        {
+            "user_id": [f"u{i % 30}" for i in range(300)],
+            "item_id": [f"i{i * 7 % 40}" for i in range(300)],
+        }
+    )
+    texts = pd.DataFrame({"user_id": [f"u{i}" for i in range(30)], "text": ["   "] * 30})
+    ds = build_dataset(inter, texts)
+    with pytest.raises(DataError, match="--align none"):
+        GroupDiscovery(_config()).fit(ds)
+    gd = GroupDiscovery(_config(align={"method": "none"})).fit(ds)
+    assert gd.n_groups_ >= 2
