@@ -247,3 +247,22 @@ def test_issue13_wrong_keys_from_one_address_get_429_and_others_keep_working(
     with httpx.Client(base_url=server.url, timeout=30, transport=transport) as c:
         assert c.get("/groups", headers=right).status_code == 200
         assert_error(c.get("/groups", headers=wrong), 401, "unauthorized")
+
+
+def test_issue13_a_forged_forwarded_for_header_does_not_dodge_the_wrong_key_limit(
+    model_dir: Path, start_server: Any
+) -> None:
+    """Without trusted proxies, X-Forwarded-For is ignored: each guess below claims another
+    address, and the connection's own address is still the one that gets limited."""
+    limits = {"wrong_key_burst": 3, "wrong_key_rate_per_s": 0.05}
+    server = start_server(model_dir, {"limits": limits})
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        codes = [
+            c.get(
+                "/groups",
+                headers={"X-API-Key": "w" * 32, "X-Forwarded-For": f"203.0.113.{i}"},
+            ).status_code
+            for i in range(5)
+        ]
+    assert codes[:3] == [401, 401, 401]
+    assert codes[3:] == [429, 429]

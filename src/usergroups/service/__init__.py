@@ -62,6 +62,10 @@ def run_server(model_dir: str, settings: ServiceSettings) -> None:
                 loop="auto",
                 http="auto",
                 timeout_graceful_shutdown=10,
+                # uvicorn believes X-Forwarded-For from 127.0.0.1 by default; the wrong-key
+                # and rate limits are per address, so only configured proxies are believed
+                proxy_headers=bool(settings.trusted_proxies),
+                forwarded_allow_ips=",".join(settings.trusted_proxies) or "",
             )
         )
         logging.getLogger(__name__).info(

@@ -144,6 +144,12 @@ class ServiceSettings(_Section):
     assign_batch_wait_ms: float = Field(
         2.0, ge=0.0, description="how long the first text waits for others to batch with"
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses of reverse proxies whose X-Forwarded-For header is believed; "
+        "empty (the default): the client address is the connection's, so nobody can fake it "
+        "to dodge the per-address limits",
+    )
     auth: AuthSettings = AuthSettings()
     limits: LimitSettings = LimitSettings()
     events: EventSettings = EventSettings()
