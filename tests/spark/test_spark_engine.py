@@ -247,3 +247,25 @@ def test_spark_assigned_to_local_centroids_has_the_local_state(fitted: dict[str,
     np.testing.assert_allclose(spark_state.user_vectors, local.user_vectors, atol=1e-4)
     nearest = np.argmax(local.user_vectors @ local.centroids.T, axis=1)
     np.testing.assert_array_equal(spark_state.labels, nearest)
+
+
+def test_spark_notes_unmapped_rating_and_time_columns_like_local(
+    spark: Any, tmp_path: Path
+) -> None:
+    """Issue 13: a rating or time column left unmapped is noted by both engines alike."""
+    from usergroups.spark import read_files
+
+    inter = pd.DataFrame(
+        {
+            "uid": ["a", "a", "b", "c"],
+            "iid": ["x", "y", "y", "x"],
+            "overall": [5, 4, 3, 2],
+            "unixReviewTime": [1, 2, 3, 4],
+        }
+    )
+    ip = _write(tmp_path, "inter.csv", inter)
+    mapping = "user_id=uid,item_id=iid"
+    local = load_files(interactions=ip, mapping=mapping)
+    sds = read_files(spark, interactions=ip, mapping=mapping)
+    assert local.report.notes, "the local reader should note the unmapped columns"
+    assert sds.report.to_records() == local.report.to_records()

@@ -31,6 +31,7 @@ from usergroups.datasets._io import BadLinePolicy, check_file, check_policy, det
 from usergroups.datasets.readers import (
     TABLE_COLUMNS,
     _check_mapping_used,
+    _report_unmapped,
     _resolve_columns,
     parse_mapping,
     validate_mapping,
@@ -362,6 +363,8 @@ def read_table_spark(
         df = raw.select(*keep, *extra, raw[POS])
         if df.isEmpty():
             raise DataError(f"{shown!r} has a header but no rows; pass a file with data rows")
+        # the local reader's note on rating or time columns left unmapped (issue 13)
+        _report_unmapped(Path(shown), kind, selected, columns, df.count(), report)
         for ours, theirs in selected.items():
             label = ours if ours == theirs else f"{theirs!r} (mapped to {ours})"
             if ours in _ID_COLUMNS or (kind == "users" and ours == "user_id"):
