@@ -12,7 +12,6 @@ import contextvars
 import logging
 import math
 import re
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping, Sequence
@@ -31,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from usergroups.errors import ConfigError, DataError, EventConflictError, EventStoreError
 from usergroups.service.events import NewEvent
-from usergroups.service.security import KeyRing, RateLimiter
+from usergroups.service.security import KeyRing, RateLimiter, WrongKeyLimiter
 from usergroups.service.settings import API_KEYS_ENV
 from usergroups.service.state import RefitBusyError, RefitUnavailableError, ServiceState
 
@@ -340,60 +339,6 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 # ---------------------------------------------------------------------- wrong keys
-class WrongKeyLimiter:
-    """Wrong API keys per client address: a token bucket that slows guessing.
-
-    An address may send ``burst`` wrong keys, then one more every ``1 / rate_per_s``
-    seconds. While its bucket is empty, its requests that present a key get 429 before the
-    key is compared, so a guess is not even tried (answering a right guess 200 and a wrong
-    one 429 would let guessing go on at full speed). Other addresses are not affected.
-
-    Parameters
-    ----------
-    rate_per_s : float
-    burst : int
-    max_clients : int
-        Addresses kept; the least recently failed is forgotten beyond it.
-
-    Examples
-    --------
-    >>> limiter = WrongKeyLimiter(rate_per_s=0.5, burst=2)
-    >>> limiter.failed("10.0.0.1", now=0.0); limiter.failed("10.0.0.1", now=0.0)
-    >>> limiter.wait("10.0.0.1", now=0.0), limiter.wait("10.0.0.1", now=2.0)
-    (2.0, 0.0)
-    >>> limiter.wait("10.0.0.2", now=0.0)
-    0.0
-    """
-
-    def __init__(self, rate_per_s: float, burst: int, *, max_clients: int = 100_000) -> None:
-        self.rate_per_s = float(rate_per_s)
-        self.burst = float(burst)
-        self.max_clients = max_clients
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def _tokens(self, client: str, now: float) -> float:
-        tokens, last = self._buckets.get(client, (self.burst, now))
-        return min(self.burst, tokens + (now - last) * self.rate_per_s)
-
-    def wait(self, client: str, *, now: float | None = None) -> float:
-        """Seconds until ``client`` may present a key again (0.0: now)."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            tokens = self._tokens(client, now)
-        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate_per_s
-
-    def failed(self, client: str, *, now: float | None = None) -> None:
-        """Count one wrong key from ``client``."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            tokens = self._tokens(client, now)
-            self._buckets.pop(client, None)  # re-inserted last: dicts keep insertion order
-            self._buckets[client] = (max(tokens - 1.0, 0.0), now)
-            if len(self._buckets) > self.max_clients:
-                self._buckets.pop(next(iter(self._buckets)))
-
-
 class _KeyFirstRoute(APIRoute):
     """A route whose key is checked before its body is read and parsed.
 

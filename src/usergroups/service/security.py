@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Mapping
 
-__all__ = ["KeyRing", "RateLimiter"]
+__all__ = ["KeyRing", "RateLimiter", "WrongKeyLimiter"]
 
 
 def _digest(key: str) -> bytes:
@@ -94,3 +94,46 @@ class RateLimiter:
                 # dicts keep insertion order and pop/re-insert moves a client to the end
                 self._buckets.pop(next(iter(self._buckets)))
         return allowed, wait
+
+
+class WrongKeyLimiter(RateLimiter):
+    """Wrong API keys per client address: a token bucket that slows guessing.
+
+    An address may send ``burst`` wrong keys, then one more every ``1 / rate_per_s``
+    seconds. While its bucket is empty, its requests that present a key get 429 before the
+    key is compared, so a guess is not even tried (answering a right guess 200 and a wrong
+    one 429 would let guessing go on at full speed). Other addresses are not affected.
+
+    The buckets are :class:`RateLimiter`'s; only what takes a token differs (a failure,
+    not a request). Parameters as :class:`RateLimiter`.
+
+    Examples
+    --------
+    >>> limiter = WrongKeyLimiter(rate_per_s=0.5, burst=2)
+    >>> limiter.failed("10.0.0.1", now=0.0); limiter.failed("10.0.0.1", now=0.0)
+    >>> limiter.wait("10.0.0.1", now=0.0), limiter.wait("10.0.0.1", now=2.0)
+    (2.0, 0.0)
+    >>> limiter.wait("10.0.0.2", now=0.0)
+    0.0
+    """
+
+    def _tokens(self, client: str, now: float) -> float:
+        tokens, last = self._buckets.get(client, (self.burst, now))
+        return min(self.burst, tokens + (now - last) * self.rate_per_s)
+
+    def wait(self, client: str, *, now: float | None = None) -> float:
+        """Seconds until ``client`` may present a key again (0.0: now)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            tokens = self._tokens(client, now)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate_per_s
+
+    def failed(self, client: str, *, now: float | None = None) -> None:
+        """Count one wrong key from ``client``."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            tokens = self._tokens(client, now)
+            self._buckets.pop(client, None)  # re-inserted last: dicts keep insertion order
+            self._buckets[client] = (max(tokens - 1.0, 0.0), now)
+            if len(self._buckets) > self.max_clients:
+                self._buckets.pop(next(iter(self._buckets)))
