@@ -102,18 +102,13 @@ def check_dir_target(path: str | Path) -> Path:
                 f"cannot write a directory at {shown}: it is a mount point, which cannot be "
                 "replaced; pass a folder inside it"
             )
-    existing = next(p for p in target.parents if os.path.lexists(p))
-    if not existing.is_dir():
-        raise ModelDirectoryError(
-            f"cannot write a directory at {shown}: {existing} is a file, not a folder; pass "
-            "a path whose parent folders are folders"
-        )
-    problem = _probe(existing)
-    if problem:
-        raise ModelDirectoryError(
-            f"cannot write a directory at {shown}: no folder can be created in {existing} "
-            f"({problem}); pass a folder you can write to"
-        )
+    _check_parent(
+        target,
+        ModelDirectoryError,
+        f"cannot write a directory at {shown}",
+        "no folder can be created in",
+        "a folder you can write to",
+    )
     return target
 
 
@@ -143,19 +138,30 @@ def check_file_target(path: str | Path) -> Path:
             f"cannot write the file {shown}: it is a folder; pass a file name, e.g. "
             f"{Path(path) / 'report.html'}"
         )
+    _check_parent(
+        target,
+        ConfigError,
+        f"cannot write the file {shown}",
+        "nothing can be created in",
+        "a path you can write to",
+    )
+    return target
+
+
+def _check_parent(
+    target: Path, error: type[Exception], what: str, cannot: str, instead: str
+) -> None:
+    """Raise ``error`` unless the nearest existing folder above ``target`` is a folder in
+    which something can be created (probed by a real write, see :func:`_probe`)."""
     existing = next(p for p in target.parents if os.path.lexists(p))
     if not existing.is_dir():
-        raise ConfigError(
-            f"cannot write the file {shown}: {existing} is a file, not a folder; pass a "
-            "path whose parent folders are folders"
+        raise error(
+            f"{what}: {existing} is a file, not a folder; pass a path whose parent folders "
+            "are folders"
         )
     problem = _probe(existing)
     if problem:
-        raise ConfigError(
-            f"cannot write the file {shown}: nothing can be created in {existing} "
-            f"({problem}); pass a path you can write to"
-        )
-    return target
+        raise error(f"{what}: {cannot} {existing} ({problem}); pass {instead}")
 
 
 def _probe(folder: Path) -> str | None:

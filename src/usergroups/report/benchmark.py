@@ -6,27 +6,11 @@
 :func:`render_markdown` turns result dicts into the tables of ``docs/benchmarks.md`` and
 :func:`methods_frame` into a methods × metrics table for the CLI.
 
-Methods
--------
-``Pop``, ``ItemKNN``, ``EASE``, ``ALS``, ``BPR``
-    The baselines of :mod:`usergroups.evaluation.baselines` with their documented
-    defaults, fitted on ``split.train``.
-``SeedRecipe``
-    The plain seed recipe: each user's frozen sentence vector (``GroupDiscovery.semantic_``:
-    the mean of the user's text vectors, or for users without texts, e.g. all of
-    MovieLens, the mean of the embedded titles of the items they rated) → scikit-learn
-    ``KMeans`` with as many groups as ours → popularity within the group (unsmoothed,
-    :class:`~usergroups.evaluation.GroupPopularityRecommender`). On the cold protocol a new
-    user goes to the nearest centroid of the frozen vector of their query text.
-``UserGroups``
-    Our pipeline as configured (not tuned here): warm users get their group's smoothed
-    popularity (``GroupDiscovery.recommender_``); a cold user gets
-    ``GroupDiscovery.text_scores(text)``: the most probable group's scores blended with
-    the text → item ridge, exactly what ``GroupDiscovery.assign`` recommends. Seen items
-    are masked by the evaluator in both cases.
-``Hybrid``
-    Warm users' ``GroupDiscovery.blend_scores``: the group's scores blended with the
-    personal EASE model (what ``GroupDiscovery.recommend`` ranks).
+The methods (``Pop``, ``ItemKNN``, ``EASE``, ``ALS``, ``BPR``, ``SeedRecipe``,
+``UserGroups``, ``Hybrid``) are described once, in :mod:`usergroups.evaluation.protocols`;
+here ``UserGroups`` is :class:`~usergroups.pipeline.GroupDiscovery` as configured (not
+tuned): cold users get ``GroupDiscovery.text_scores``, what ``assign`` recommends, and
+``Hybrid`` is what ``recommend`` ranks.
 
 Examples
 --------
