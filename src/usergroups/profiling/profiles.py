@@ -85,6 +85,13 @@ class GroupProfile:
         "population_share"}`` (share among members, and among all users, with the attribute).
     representative_texts : list of str
         Members' texts closest to the group's centroid, de-duplicated and shortened.
+    stability : float or None
+        How reliably the group comes back when users are resampled and the clustering is
+        re-run: the mean, over resamples, of the best Jaccard index between this group's
+        members and any group of the resample's clustering (Hennig's clusterboot). None
+        when it was not measured.
+    unstable : bool
+        ``stability`` is below the configured threshold: shown and flagged, never hidden.
     label : str
         Short readable name from keywords and the top category.
     """
@@ -107,6 +114,8 @@ class GroupProfile:
     population_rating_low_share: float | None = None
     attributes: list[dict[str, Any]] = field(default_factory=list)
     representative_texts: list[str] = field(default_factory=list)
+    stability: float | None = None
+    unstable: bool = False
 
     def to_record(self) -> dict[str, object]:
         return {
@@ -128,6 +137,8 @@ class GroupProfile:
             "population_rating_low_share": _nan_if_none(self.population_rating_low_share),
             "attributes": [dict(a) for a in self.attributes],
             "representative_texts": list(self.representative_texts),
+            "stability": _nan_if_none(self.stability),
+            "unstable": bool(self.unstable),
         }
 
 
