@@ -158,7 +158,7 @@ def make_encoder(
     --------
     >>> enc = make_encoder(EmbeddingConfig(model="hashing:32", use_cache=False))
     >>> enc.name
-    'hashing:32@seed0/v1+clean-v1'
+    'hashing:32@seed0/v1+clean-v2'
     """
     config = config if config is not None else EmbeddingConfig.model_validate({})
     directory = cache_dir if cache_dir is not None else config.cache_dir

@@ -16,7 +16,7 @@ from usergroups.errors import DataError
 
 __all__ = ["CLEAN_VERSION", "CleaningEncoder", "clean_text", "clean_texts"]
 
-CLEAN_VERSION = 1
+CLEAN_VERSION = 2
 """Bumped whenever :func:`clean_text` changes its output; part of cached encoder names."""
 
 # Tags that separate words become a space; inline ones (<b>, <span>) vanish so that
@@ -37,8 +37,22 @@ _URL_RE = re.compile(
     re.IGNORECASE,
 )
 _SPACE_RE = re.compile(r"\s+")
+# A tag cut off by truncation at the end of the text: "... <a data-hook="product-lin".
+_OPEN_TAG_RE = re.compile(r"<[A-Za-z/!][^<>]*$")
+# Attributes left behind when a scraper dropped the angle brackets:
+# 'a data-hook="product-link-linked" class="a-link-normal" href="/dp/B0"'.
+_ATTRIBUTE_RE = re.compile(
+    r"(?<![\w-])(?:href|src|class|style|rel|target|data-[\w-]+|aria-[\w-]+)"
+    r"\s*=\s*(?:\"[^\"<>]*\"|'[^'<>]*')",
+    re.IGNORECASE,
+)
+# Entity names that survive unescaping: a lost "&" ("nbsp;"), upper case ("&NBSP;"), or
+# the bare word "nbsp" that some dumps write for a non-breaking space.
+_ENTITY_LEFTOVER_RE = re.compile(
+    r"(?<![&\w])(?:nbsp|amp|quot|apos|lt|gt);|&nbsp\b;?|\bnbsp\b", re.IGNORECASE
+)
 # Cheap test for text that may need more than whitespace work.
-_MARKUP_RE = re.compile(r"[&<]|://|www\.", re.IGNORECASE)
+_MARKUP_RE = re.compile(r"[&<]|://|www\.|nbsp|(?:amp|quot|apos|lt|gt);|=\s*[\"']", re.IGNORECASE)
 _MAX_PASSES = 16
 
 
@@ -48,11 +62,18 @@ def _one_pass(text: str) -> str:
         text = _BLOCK_TAG_RE.sub(" ", text)
         text = _TAG_RE.sub("", text)
         text = _URL_RE.sub(" ", text)
+        text = _OPEN_TAG_RE.sub(" ", text)
+        text = _ATTRIBUTE_RE.sub(" ", text)
+        text = _ENTITY_LEFTOVER_RE.sub(" ", text)
     return _SPACE_RE.sub(" ", text).strip()
 
 
 def clean_text(text: str) -> str:
     """Unescape HTML entities, strip HTML tags, remove URLs, collapse whitespace, strip.
+
+    Markup that scrapers leave half-done goes too: a tag cut off at the end of the text,
+    HTML attributes whose angle brackets were lost (``class="a-link-normal"``), entity
+    names without their ``&`` or in upper case (``nbsp;``, ``&NBSP;``).
 
     The steps repeat until nothing changes, so the result is a fixed point:
     ``clean_text(clean_text(s)) == clean_text(s)`` even for double-escaped input such as

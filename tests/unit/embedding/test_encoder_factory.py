@@ -41,7 +41,7 @@ def test_make_encoder_wraps_cleaning_then_cache(tmp_path: Path) -> None:
     assert isinstance(enc, CachedEncoder)
     assert isinstance(enc.inner, CleaningEncoder)
     assert enc.cache.directory == tmp_path
-    assert enc.name == "hashing:16@seed0/v1+clean-v1"
+    assert enc.name == "hashing:16@seed0/v1+clean-v2"
 
 
 def test_make_encoder_without_cache_or_cleaning() -> None:
