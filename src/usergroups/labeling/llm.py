@@ -69,6 +69,11 @@ def build_messages(profile: GroupProfile) -> list[dict[str, str]]:
     lines = [f"Group {profile.group_id}: {profile.size} users ({_pct(profile.share)} of all)."]
     if profile.keywords:
         lines.append("Distinctive words in their reviews: " + ", ".join(profile.keywords[:10]))
+    if profile.label_kind == "sentiment":
+        lines.append(
+            "Their words are mostly praise or criticism rather than topics; "
+            "name the group by what they buy and how they rate, not by those words."
+        )
     if profile.top_categories:
         lines.append("Categories they buy more than others: " + ", ".join(profile.top_categories))
     items = [

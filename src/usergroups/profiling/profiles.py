@@ -12,9 +12,23 @@ win. English text drops stop words and keeps bigrams; Chinese
 text is tokenised with jieba and keeps multi-character words only. Groups whose members
 wrote nothing are described by the titles and categories of the items they consumed.
 
-Items a group over-consumes are ranked by lift, the share of members who consumed the item
-over the share of all users who did, among items with at least ``min_support`` members and
-a lift above 1.
+Keywords are counted per member, in text cleaned as for embedding (see
+:mod:`usergroups.profiling.clean`): a member's near-duplicate texts count once, term counts
+are damped (``1 + log(count)`` per member) so one prolific reviewer cannot carry a group,
+and a keyword must be used by at least ``min_members`` distinct members (3), so no keyword
+points at one person. Review filler (``product``, ``bought``) and markup never become
+keywords; praise and criticism (``great``, ``love``, ``不错``) stay but weigh half, and a
+group whose keywords are mostly such words is flagged ``label_kind="sentiment"``.
+
+Items a group over-consumes are ranked by the 90 % lower confidence bound of their lift:
+the Wilson lower bound (one-sided 90 %) of the share of members who consumed the item,
+over the share of all users who did. An item only a group bought in a group of 100 shows
+about ×8.2 with 5 buyers and ×11.7 with 30, where the plain lift ties at ×14.3 for both:
+support counts. Items need ``min_support`` members and a lift above 1 (the bound of an
+item with little support can be below 1: over-consumed, without confidence). Exact ties
+(the same counts) cannot be ordered by any statistic, so each displayed figure (two
+decimals) is shown once: a further item with the same figure is folded into the one listed
+(the one with more buyers, then the first item id).
 Item categories, user attribute values (age band, gender, occupation, ...) are ranked by the
 same contrast as keywords, ``share * log(share / population share)``, so a value must be both
 common in the group and more common than in the population. Representative texts are the
@@ -34,6 +48,16 @@ import pandas as pd
 import scipy.sparse as sp
 
 from usergroups.data import Dataset
+from usergroups.embedding.text import clean_text
+from usergroups.profiling.clean import (
+    distinct_texts,
+    ends_with_signature,
+    is_sentiment,
+    keyword_text,
+    scrub_personal,
+    signature_tails,
+    tokenize,
+)
 
 __all__ = [
     "PROFILE_LIST_COLUMNS",
@@ -47,13 +71,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
-_ZH_STOP = set(
-    (
-        "的 了 是 我 你 他 她 它 们 在 也 有 就 不 和 与 都 而 及 着 或 一个 没有 我们 你们 他们 "
-        "这个 那个 什么 这样 还是 就是 但是 因为 所以 如果 自己 这部 一部 电影 感觉 觉得 真的 "
-        "还有 已经 可以 这么 那么 一样 一些 一点 不是 只是 非常 其实 时候 最后 看到 知道 这种 之后"
-    ).split()
-)
+SENTIMENT_WEIGHT = 0.5
+"""Praise and criticism keywords weigh this much: shown, but behind topic words."""
+_LIFT_Z = 1.2815515655446004
+"""One-sided 90 % normal quantile for the lower bound of an item's lift."""
+_SENTIMENT_SHARE = 0.5
 
 
 @dataclass
@@ -68,7 +90,11 @@ class GroupProfile:
     keywords, keyword_scores : list
         Distinctive terms of the members' texts, best first.
     top_items, top_item_titles, top_item_lifts : list
-        Items the group over-consumes, by lift; titles are ``""`` where unknown.
+        Items the group over-consumes, best first; titles are ``""`` where unknown.
+        ``top_item_lifts`` (the name kept for compatibility) is the **lift, 90 % lower
+        bound**: the Wilson lower bound of the members' share who consumed the item over the
+        share of all users, rounded to two decimals; no two items of a group show the same
+        figure.
     top_item_terms : list of str
         For items without a title, the most distinctive words of their reviews (``""`` for
         items with a title or without reviews).
@@ -93,7 +119,11 @@ class GroupProfile:
     unstable : bool
         ``stability`` is below the configured threshold: shown and flagged, never hidden.
     label : str
-        Short readable name from keywords and the top category.
+        Short readable name from keywords and the top category; topic words come first,
+        and a group flagged ``"sentiment"`` is named ``"sentiment: ..."``.
+    label_kind : {"topic", "sentiment"}
+        ``"sentiment"`` when at least half of the group's most distinctive terms (before
+        down-weighting) are praise, criticism or style rather than what it is about.
     """
 
     group_id: int
@@ -116,6 +146,7 @@ class GroupProfile:
     representative_texts: list[str] = field(default_factory=list)
     stability: float | None = None
     unstable: bool = False
+    label_kind: str = "topic"
 
     def to_record(self) -> dict[str, object]:
         return {
@@ -139,6 +170,7 @@ class GroupProfile:
             "representative_texts": list(self.representative_texts),
             "stability": _nan_if_none(self.stability),
             "unstable": bool(self.unstable),
+            "label_kind": self.label_kind,
         }
 
 
@@ -169,15 +201,50 @@ def detect_language(texts: Sequence[str]) -> Literal["en", "zh"]:
     return "zh" if len(_CJK.findall(sample)) > 0.2 * len(sample) else "en"
 
 
-def _zh_tokenizer(text: str) -> list[str]:
-    import jieba
+def _vectorizer(language: Literal["en", "zh"], *, prepared: bool = False) -> Any:
+    from sklearn.feature_extraction.text import CountVectorizer
 
-    jieba.setLogLevel(logging.WARNING)
-    return [
-        w
-        for w in jieba.lcut(text)
-        if len(w) >= 2 and _CJK.search(w) and w not in _ZH_STOP and not w.isspace()
-    ]
+    def analyze(text: str) -> list[str]:
+        return tokenize(text, language, prepared=prepared)
+
+    return CountVectorizer(analyzer=analyze)
+
+
+def _contrast_scores(
+    c: np.ndarray, min_count: float, sentiment: np.ndarray | None = None
+) -> np.ndarray:
+    """``tf * log(tf / rest)`` of each (class, term), 0 where not positive or too rare.
+
+    ``c`` has shape (n_classes, n_terms); ``sentiment`` (n_terms,) marks terms whose score
+    is multiplied by :data:`SENTIMENT_WEIGHT`.
+    """
+    totals = c.sum(axis=1, keepdims=True)
+    tf = np.divide(c, totals, out=np.zeros_like(c), where=totals > 0)
+    # the rest of the population, with one pseudo-count per term so unseen terms stay finite
+    rest = (c.sum(axis=0, keepdims=True) - c + 1.0) / (totals.sum() - totals + c.shape[1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dense = np.where((c >= min_count) & (tf > 0), tf * np.log(tf / rest), 0.0)
+    dense = np.where(dense > 0, dense, 0.0)
+    if sentiment is not None:
+        dense = dense * np.where(sentiment, SENTIMENT_WEIGHT, 1.0)[None, :]
+    return dense
+
+
+def _pick_terms(terms: np.ndarray, row: np.ndarray, n: int) -> list[tuple[str, float]]:
+    """The ``n`` best terms of one class, a unigram inside a picked bigram left out."""
+    idx = np.flatnonzero(row > 0)
+    vals = row[idx]
+    order = np.lexsort((idx, -vals))[: n * 3]
+    picked: list[tuple[str, float]] = []
+    for j in order:
+        term = str(terms[idx[j]])
+        # a unigram already inside a picked bigram adds nothing
+        if any(term in p.split() or p in term.split() for p, _ in picked):
+            continue
+        picked.append((term, float(vals[j])))
+        if len(picked) == n:
+            break
+    return picked
 
 
 def class_tfidf_keywords(
@@ -188,6 +255,10 @@ def class_tfidf_keywords(
     min_count: int = 2,
 ) -> list[list[tuple[str, float]]]:
     """The ``n`` most distinctive terms of each class document.
+
+    Texts are cleaned and tokenised by :func:`usergroups.profiling.clean.tokenize` (no
+    markup, filler, contraction fragments or words under three characters); praise and
+    criticism weigh :data:`SENTIMENT_WEIGHT`.
 
     Parameters
     ----------
@@ -209,48 +280,76 @@ def class_tfidf_keywords(
     >>> kw[0][0][0], kw[1][0][0]
     ('guitar', 'drum')
     """
-    from sklearn.feature_extraction.text import CountVectorizer
-
     if not any(d.strip() for d in documents):
         return [[] for _ in documents]
-    if language == "zh":
-        vec = CountVectorizer(tokenizer=_zh_tokenizer, lowercase=False, token_pattern=None)
-    else:
-        vec = CountVectorizer(
-            stop_words="english",
-            ngram_range=(1, 2),
-            token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9\-]+\b",
-            min_df=1,
-        )
+    vec = _vectorizer(language)
     try:
-        counts = sp.csr_matrix(vec.fit_transform(documents), dtype=np.float64)
+        counts = vec.fit_transform(documents)
     except ValueError:  # every document was only stop words
         return [[] for _ in documents]
     terms = vec.get_feature_names_out()
-    c = counts.toarray()
-    totals = c.sum(axis=1, keepdims=True)
-    tf = np.divide(c, totals, out=np.zeros_like(c), where=totals > 0)
-    # the rest of the population, with one pseudo-count per term so unseen terms stay finite
-    rest = (c.sum(axis=0, keepdims=True) - c + 1.0) / (totals.sum() - totals + c.shape[1])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dense = np.where(c >= min_count, tf * np.log(tf / rest), 0.0)
-    scores = sp.csr_matrix(np.where(dense > 0, dense, 0.0))
-    out: list[list[tuple[str, float]]] = []
-    for row in range(scores.shape[0]):
-        start, end = scores.indptr[row], scores.indptr[row + 1]
-        idx, vals = scores.indices[start:end], scores.data[start:end]
-        order = np.lexsort((idx, -vals))[: n * 3]
-        picked: list[tuple[str, float]] = []
-        for j in order:
-            term = str(terms[idx[j]])
-            # a unigram already inside a picked bigram adds nothing
-            if any(term in p.split() or p in term.split() for p, _ in picked):
-                continue
-            picked.append((term, float(vals[j])))
-            if len(picked) == n:
-                break
-        out.append(picked)
-    return out
+    sentiment = np.array([is_sentiment(str(t), language) for t in terms], dtype=bool)
+    scores = _contrast_scores(counts.toarray().astype(np.float64), min_count, sentiment)
+    return [_pick_terms(terms, scores[row], n) for row in range(scores.shape[0])]
+
+
+def _member_keywords(
+    dataset: Dataset,
+    labels: np.ndarray,
+    n_groups: int,
+    member_docs: tuple[list[str], list[str]],
+    n: int,
+    language: Literal["en", "zh"],
+    min_members: int,
+) -> tuple[list[list[tuple[str, float]]], list[bool]]:
+    """Keywords of each group counted per member, and whether each group reads as sentiment.
+
+    Returns the keywords (best first, sentiment down-weighted) and, per group, whether at
+    least half of its ``n`` best terms before down-weighting are sentiment terms.
+    """
+    user_ids, docs = member_docs
+    empty: tuple[list[list[tuple[str, float]]], list[bool]] = (
+        [[] for _ in range(n_groups)],
+        [False] * n_groups,
+    )
+    if not any(d.strip() for d in docs):
+        return empty
+    vec = _vectorizer(language, prepared=True)
+    try:
+        per_user = sp.csr_matrix(vec.fit_transform(docs), dtype=np.float64)
+    except ValueError:  # every document was only stop words
+        return empty
+    terms = vec.get_feature_names_out()
+    group = labels[dataset.user_ids.index(user_ids, what="user_id")]
+    assign = sp.csr_matrix(
+        (np.ones(len(group)), (group, np.arange(len(group)))), shape=(n_groups, len(group))
+    )
+    used = per_user.copy()
+    used.data[:] = 1.0
+    damped = per_user.copy()
+    # one prolific reviewer must not carry a group's vocabulary: sublinear counts per member
+    damped.data = 1.0 + np.log(damped.data)
+    raw = np.asarray((assign @ per_user).todense())
+    members = np.asarray((assign @ used).todense())
+    weights = np.asarray((assign @ damped).todense())
+    writers = np.asarray(assign @ (per_user.sum(axis=1) > 0).astype(np.float64)).ravel()
+    sentiment = np.array([is_sentiment(str(t), language) for t in terms], dtype=bool)
+    # a keyword used by fewer than min_members people points at them; a group with fewer
+    # writers than that (tiny groups) relaxes the rule to all of its writers
+    need = np.minimum(float(min_members), np.maximum(writers, 1.0))[:, None]
+    allowed = (members >= need) & (raw >= 2)
+    plain = np.where(allowed, _contrast_scores(weights, 0.0), 0.0)
+    scored = np.where(allowed, _contrast_scores(weights, 0.0, sentiment), 0.0)
+    keywords = [_pick_terms(terms, scored[g], n) for g in range(n_groups)]
+    flags = []
+    for g in range(n_groups):
+        best = [t for t, _ in _pick_terms(terms, plain[g], n)]
+        flags.append(bool(best) and _sentiment_share(best, language) >= _SENTIMENT_SHARE)
+    return keywords, flags
+
+
+def _sentiment_share(words: Sequence[str], language: Literal["en", "zh"]) -> float:
+    return sum(is_sentiment(w, language) for w in words) / max(len(words), 1)
 
 
 def build_profiles(
@@ -268,6 +367,7 @@ def build_profiles(
     low_rating: float = 2.0,
     n_categories: int = 5,
     n_attribute_values: int = 3,
+    min_members: int = 3,
 ) -> list[GroupProfile]:
     """Profile every group (noise, label -1, is not profiled).
 
@@ -280,6 +380,9 @@ def build_profiles(
         Keywords and over-consumed items per group.
     min_support : int
         An item, category or attribute value needs this many members (or interactions).
+    min_members : int
+        A keyword must be used by this many distinct members (all of a group's writers when
+        it has fewer), so that no keyword points at one person.
     language : {"auto", "en", "zh"}
     text_vectors : ndarray of shape (n_texts, dim), optional
         One vector per row of ``dataset.texts``; without it there are no representative
@@ -319,13 +422,15 @@ def build_profiles(
     if n_groups == 0:
         return profiles
 
-    docs = _group_documents(dataset, labels, n_groups)
-    lang: Literal["en", "zh"] = detect_language(docs) if language == "auto" else language
-    for profile, kws in zip(
-        profiles, class_tfidf_keywords(docs, n_keywords, language=lang), strict=True
-    ):
+    member_docs = _member_documents(dataset, labels, n_groups)
+    lang: Literal["en", "zh"] = detect_language(member_docs[1]) if language == "auto" else language
+    keywords, sentiment = _member_keywords(
+        dataset, labels, n_groups, member_docs, n_keywords, lang, min_members
+    )
+    for profile, kws, flag in zip(profiles, keywords, sentiment, strict=True):
         profile.keywords = [t for t, _ in kws]
         profile.keyword_scores = [round(s, 6) for _, s in kws]
+        profile.label_kind = "sentiment" if flag else "topic"
 
     x = dataset.interaction_matrix()
     x.data[:] = 1.0
@@ -337,17 +442,23 @@ def build_profiles(
     counts = np.asarray((assign @ x).todense())
     pop = np.asarray(x.sum(axis=0)).ravel() / max(n_users, 1)
     share = counts / np.maximum(sizes, 1)[:, None]
-    lift = np.divide(share, pop[None, :], out=np.zeros_like(share), where=pop[None, :] > 0)
+    lower = _wilson_lower(counts, np.maximum(sizes, 1)[:, None], _LIFT_Z)
+    lift_low = np.divide(lower, pop[None, :], out=np.zeros_like(share), where=pop[None, :] > 0)
     titles = dataset.item_titles()
     item_ids = dataset.item_ids.ids
     for g, profile in enumerate(profiles):
         support = max(1, min(min_support, int(sizes[g])))
-        # over-consumed means more than the population: an item at lift <= 1 says nothing
-        ok = np.flatnonzero((counts[g] >= support) & (lift[g] > 1.0))
-        order = ok[np.lexsort((ok, -counts[g, ok], -lift[g, ok]))][:n_items]
+        # over-consumed means more than the population: an item at lift <= 1 says nothing;
+        # min_support, not the bound, decides how much evidence an item needs to be listed
+        ok = np.flatnonzero((counts[g] >= support) & (counts[g] > sizes[g] * pop))
+        ranked = ok[np.lexsort((ok, -counts[g, ok], -lift_low[g, ok]))]
+        shown = np.round(lift_low[g, ranked], 2)
+        # equal figures cannot be told apart by the reader: show each figure once
+        distinct = np.concatenate(([True], shown[1:] != shown[:-1]))[: len(ranked)]
+        order = ranked[distinct][:n_items]
         profile.top_items = [str(item_ids[i]) for i in order]
         profile.top_item_titles = [titles.get(str(item_ids[i]), "") for i in order]
-        profile.top_item_lifts = [round(float(lift[g, i]), 4) for i in order]
+        profile.top_item_lifts = [round(float(lift_low[g, i]), 2) for i in order]
 
     _add_item_terms(dataset, profiles, lang)
     if n_categories:
@@ -361,8 +472,23 @@ def build_profiles(
             dataset, profiles, labels, text_vectors, semantic_centroids, n_texts, text_chars
         )
     for profile in profiles:
-        profile.label = _label(profile)
+        profile.label = _label(profile, lang)
     return profiles
+
+
+def _wilson_lower(k: np.ndarray, n: np.ndarray, z: float) -> np.ndarray:
+    """Wilson score lower bound of the proportion ``k / n`` (shapes broadcast).
+
+    Examples
+    --------
+    >>> round(float(_wilson_lower(np.array(30.0), np.array(100.0), 1.2816)), 4)
+    0.2449
+    """
+    p = k / n
+    z2 = z * z
+    centre = p + z2 / (2 * n)
+    spread = z * np.sqrt(np.maximum(p * (1 - p) / n + z2 / (4 * n * n), 0.0))
+    return np.asarray(np.maximum((centre - spread) / (1 + z2 / n), 0.0))
 
 
 def _contrast_rank(
@@ -587,6 +713,8 @@ def _add_representative_texts(
     vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
     group = labels[dataset.user_ids.index(texts["user_id"].tolist(), what="user_id")]
     raw = texts["text"].tolist()
+    authors = texts["user_id"].astype(str).tolist()
+    signatures = signature_tails(authors, raw)
     for p in profiles:
         idx = np.flatnonzero(group == p.group_id)
         if not len(idx):
@@ -609,38 +737,76 @@ def _add_representative_texts(
             if not key or key in seen:
                 continue
             seen.add(key)
-            picked.append(_clip(raw[i], limit))
+            # a text signed by its author names them: leave it out rather than cut it
+            if ends_with_signature(raw[i], signatures.get(str(authors[i]), set())):
+                continue
+            shown = _readable(raw[i])
+            if shown:
+                picked.append(_clip(shown, limit))
             if len(picked) == n:
                 break
         p.representative_texts = picked
 
 
-def _group_documents(dataset: Dataset, labels: np.ndarray, n_groups: int) -> list[str]:
+def _readable(text: str) -> str:
+    """A text as shown to people: cleaned, links, e-mail addresses and phones replaced.
+
+    Links are marked before cleaning (which would drop them silently) and personal data is
+    scrubbed again after it, in case an entity hid an ``@``.
+    """
+    return scrub_personal(clean_text(scrub_personal(text)))
+
+
+def _member_documents(
+    dataset: Dataset, labels: np.ndarray, n_groups: int
+) -> tuple[list[str], list[str]]:
+    """One document per grouped user who wrote something: their distinct texts joined.
+
+    Texts are prepared by :func:`~usergroups.profiling.clean.keyword_text` (cleaned, no
+    personal data). A user's near-duplicate texts count once. Groups whose members wrote
+    nothing speak through the titles and categories of the items each member consumed.
+    """
     texts = dataset.texts
     user_group = pd.Series(labels, index=dataset.user_ids.ids)
-    docs = [""] * n_groups
+    docs: dict[str, list[str]] = {}
     if len(texts):
-        g = user_group.reindex(texts["user_id"].to_numpy()).to_numpy()
-        frame = pd.DataFrame({"g": g, "text": texts["text"].to_numpy()})
-        frame = frame[frame["g"] >= 0]
-        for gid, chunk in frame.groupby("g"):
-            docs[int(str(gid))] = "\n".join(chunk["text"].tolist())
-    # groups whose members wrote nothing speak through the items they consumed
-    empty = [g for g in range(n_groups) if not docs[g].strip()]
+        users = texts["user_id"].astype(str).to_numpy()
+        raw = texts["text"].tolist()
+        g = user_group.reindex(users).to_numpy()
+        grouped = np.flatnonzero(g >= 0)
+        prepared = [keyword_text(raw[i]) for i in grouped]
+        keep = distinct_texts(users[grouped].tolist(), prepared, prepared=True)
+        for i, text, k in zip(grouped, prepared, keep, strict=True):
+            if k and text:
+                docs.setdefault(users[i], []).append(text)
+    spoken = {int(user_group[u]) for u in docs}
+    empty = [g for g in range(n_groups) if g not in spoken]
     if empty and dataset.items is not None:
         items = dataset.items.set_index("item_id")
         desc = (items["title"] + " " + items["categories"].str.replace("|", " ")).to_dict()
         inter = dataset.interactions
         g = user_group.reindex(inter["user_id"].to_numpy()).to_numpy()
-        for gid in empty:
-            chosen = inter["item_id"].to_numpy()[g == gid]
-            docs[gid] = "\n".join(desc.get(i, "") for i in chosen)
-    return docs
+        for user, item in zip(
+            inter["user_id"].to_numpy()[np.isin(g, empty)],
+            inter["item_id"].to_numpy()[np.isin(g, empty)],
+            strict=True,
+        ):
+            docs.setdefault(str(user), []).append(keyword_text(str(desc.get(item, ""))))
+    user_ids = list(docs)
+    return user_ids, ["\n".join(docs[u]) for u in user_ids]
 
 
-def _label(profile: GroupProfile) -> str:
-    """Three keywords and, where it adds something, the top category: ``a / b / c (Cat)``."""
-    words = profile.keywords[:3]
+def _label(profile: GroupProfile, language: Literal["en", "zh"] = "en") -> str:
+    """Three keywords and, where it adds something, the top category: ``a / b / c (Cat)``.
+
+    Topic words come before praise and criticism, so ``great`` leads a label only when the
+    group has nothing else to say; such a group (``label_kind == "sentiment"``) is named
+    ``sentiment: great / love / ...``.
+    """
+    ordered = [w for w in profile.keywords if not is_sentiment(w, language)] + [
+        w for w in profile.keywords if is_sentiment(w, language)
+    ]
+    words = ordered[:3]
     category = next(
         (
             c
@@ -657,4 +823,6 @@ def _label(profile: GroupProfile) -> str:
         return f"fans of {profile.top_item_titles[0]}"
     else:
         return f"group {profile.group_id}"
+    if profile.label_kind == "sentiment":
+        base = f"sentiment: {base}"
     return f"{base} ({category})" if category else base
