@@ -395,7 +395,10 @@ def _write_report_quietly(path: Path, gd: Any) -> Path | None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
 @_fail_cleanly
 def groups(model_dir: str, fmt: str) -> None:
-    """Show the groups of a model: size, label, keywords, top items."""
+    """Show the groups of a model: size, label, keywords, top items.
+
+    Top items are ranked by their lift, 90% lower bound (``top_item_lifts`` in JSON).
+    """
     from usergroups.pipeline import GroupDiscovery
 
     gd = GroupDiscovery.load(model_dir)

@@ -131,7 +131,8 @@ def _card(row: Mapping[str, Any], low_rating: float) -> str:
         terms = _list(row.get("top_item_terms")) or [""] * len(items)
         lifts = _list(row.get("top_item_lifts")) or [None] * len(items)
         parts.append(
-            '<h4>Items over-consumed</h4><table><tr><th>item</th><th class="num">lift</th></tr>'
+            "<h4>Items over-consumed</h4><table><tr><th>item</th>"
+            '<th class="num">lift, 90% lower bound</th></tr>'
         )
         for i, item in enumerate(items[:8]):
             title = titles[i] if i < len(titles) else ""
@@ -140,7 +141,7 @@ def _card(row: Mapping[str, Any], low_rating: float) -> str:
             if not title and term:
                 name += f' <span class="muted">— reviews say: {_e(term)}</span>'
             lift = lifts[i] if i < len(lifts) else None
-            shown = "" if lift is None else f"×{float(lift):.1f}"
+            shown = "" if lift is None else f"×{float(lift):.2f}"
             parts.append(f'<tr><td>{name}</td><td class="num">{shown}</td></tr>')
         parts.append("</table>")
 
@@ -293,8 +294,9 @@ def render_html(
     body.append("<section><h2>Groups</h2>")
     body.append(
         '<p class="muted">Words, categories and items are those the group uses or consumes '
-        "clearly more than everybody else (lift = group share ÷ population share); texts are "
-        "the members' texts closest to the group's centre.</p>"
+        "clearly more than everybody else (lift = group share ÷ population share; for items, "
+        "the 90% lower confidence bound of the lift, so items few members bought rank lower); "
+        "texts are the members' texts closest to the group's centre.</p>"
     )
     body.append('<div class="cards">')
     body.extend(_card(r, low_rating) for r in records)

@@ -59,7 +59,9 @@ def describe_attributes(row: Mapping[str, Any], n: int = 6) -> str:
 
 
 def describe_items(row: Mapping[str, Any], n: int = 5) -> list[str]:
-    """Top items by title, else id with what their reviews say."""
+    """Top items by title, else id with what their reviews say.
+
+    Items come best first by ``top_item_lifts``: the lift, 90% lower bound."""
     items = _list(row.get("top_items"))
     titles = _list(row.get("top_item_titles"))
     terms = _list(row.get("top_item_terms"))
