@@ -1,8 +1,18 @@
-"""Refit a model on its data plus new events, keeping group ids stable.
+"""Refit a model on its data plus new events, moving only what the data moved.
 
-A plain refit numbers groups by size, so "group 3" may mean something else after every
-refit. :func:`refit` fits the same configuration on the data plus the events, then matches
-the new groups to the old ones and gives every matched group its old id:
+By default (*anchored*) :func:`refit` keeps the old model's validated choices (the number
+of groups, the text weight, the blends: :attr:`FittedState.choices`), refits the vector
+blocks on the data plus the events (through the old alignment head), and clusters anchored
+on the old groups (:class:`AnchoredGroups`): each old group's centre is the mean of its old
+members' *new* vectors, every user goes to the nearest centre, and optional Lloyd
+iterations let the centres follow the data further. Group ids are the old ids; a group
+disappears only when no member is left (or when it shrank below
+``clustering.min_group_size``, as the fit's post-processing would fold it).
+:class:`RefitReport` names every user who moved and why.
+
+With ``reselect=True`` (or when the config now asks for another number of groups) the
+refit re-runs the whole fit, choices included, and matches the new groups to the old ones
+so that every matched group keeps its old id:
 
 1. the *overlap* of two groups is the Jaccard index of their members among the users
    that both fits know (new users from the events are not counted);
@@ -26,32 +36,38 @@ Examples
 ...      "clustering.n_groups": 3})
 >>> old = GroupDiscovery(cfg).fit(planted.dataset)
 >>> new, report = refit(old, planted.dataset, random_state=1)
->>> report.share_kept, report.new, report.gone
-(1.0, [], [])
+>>> report.share_kept, report.new, report.gone, report.mode
+(1.0, [], [], 'anchored')
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal, Self
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from usergroups.data import Dataset, build_dataset
-from usergroups.errors import DataError, NotFittedError
+from usergroups.errors import DataError, MissingDependencyError, NotFittedError
 from usergroups.fusion import l2_normalise
+from usergroups.linalg import pool_rows
 
 __all__ = [
     "EVENT_COLUMNS",
+    "MOVE_REASONS",
+    "AnchoredGroups",
     "RefitReport",
+    "anchored_labels",
     "compare_groups",
     "match_groups",
     "merge_events",
     "refit",
     "relabel",
+    "save_refit",
     "stable_ids",
 ]
 
@@ -62,6 +78,211 @@ EVENT_COLUMNS = ("event_id", "user_id", "item_id", "rating", "text", "timestamp"
 
 _TIE_BREAK = 1e-3
 """Weight of the centroid cosine next to the overlap: enough to break ties, never more."""
+
+RefitMode = Literal["anchored", "reselect"]
+MoveReason = Literal[
+    "new user",
+    "new events for this user",
+    "old group emptied",
+    "group's centre moved",
+    "groups re-selected",
+]
+MOVE_REASONS: tuple[MoveReason, ...] = (
+    "new user",
+    "new events for this user",
+    "old group emptied",
+    "group's centre moved",
+    "groups re-selected",
+)
+"""Why a user's group changed, most specific first (a user gets the first that applies):
+a user the old model did not know; a user with new events; a member of a group that was
+emptied (folded below ``clustering.min_group_size``); in an anchored refit, anyone else
+(the centres moved because other users' data or the vector space moved); in a reselecting
+refit, anyone else (the groups were fitted anew)."""
+
+MAX_MOVES_IN_METRICS = 1000
+"""``metrics.json`` lists at most this many moves (``n_moves`` gives the total);
+``refit.json`` lists them all."""
+
+RESELECT_ABOVE = 0.2
+"""Share of known users moved above which an anchored refit recommends ``--reselect``: the
+data moved so much that the old choices (number of groups, weights) may no longer fit."""
+
+DEFAULT_N_ITER = 0
+"""Lloyd iterations of an anchored refit. None by default: the centres already follow the
+data (each is its members' mean in the new space), and on Amazon MI with 10 new events three
+iterations moved 24 users against 2 without (hashing encoder)."""
+
+
+# ------------------------------------------------------------------------- anchoring
+def anchored_labels(
+    X: np.ndarray,
+    anchors: np.ndarray,
+    *,
+    n_iter: int = DEFAULT_N_ITER,
+    min_group_size: int = 1,
+    sizes_before: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Assign users to groups anchored on their old groups (deterministic, k-means rule).
+
+    Each old group's centre is the mean of its old members' rows of ``X`` (the *new*
+    vectors, so the centres live in the new space whatever rotated); every user goes to the
+    nearest centre (squared Euclidean distance, the rule k-means assigns by), then up to
+    ``n_iter`` Lloyd iterations move the centres to their members' mean and reassign.
+    A group that loses members and falls below ``min_group_size`` is folded: its members go
+    to their next-nearest group (the fit's post-processing would not keep it either). A
+    group keeps its id; it disappears only when no member is left.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_users, n_features)
+    anchors : ndarray of shape (n_users,)
+        Old group of each user (ids >= 0); any negative value for users with no old group
+        (new users, noise): they only join.
+    n_iter : int
+        Lloyd iterations after the anchored assignment (0: the anchored centres only).
+    min_group_size : int
+        Groups that shrink below this are folded (groups already that small stay).
+    sizes_before : ndarray of shape (n_old_groups,), optional
+        Sizes of the old groups (members that left the data count); defaults to the
+        anchors' counts.
+
+    Returns
+    -------
+    labels : ndarray of shape (n_users,)
+        Group of each user, in the anchors' ids.
+    centroids : ndarray of shape (n_groups, n_features)
+        Mean of each group's members (zero rows for empty ids).
+    folded : list of int
+        Ids of the groups folded for being too small.
+
+    Examples
+    --------
+    >>> X = np.array([[0.0, 1.0], [0.1, 0.9], [1.0, 0.0], [0.9, 0.1], [0.8, 0.2]])
+    >>> labels, _, _ = anchored_labels(X, np.array([0, 0, 1, 1, -2]))
+    >>> labels.tolist()
+    [0, 0, 1, 1, 1]
+    """
+    X = np.asarray(X, dtype=np.float64)
+    anchors = np.asarray(anchors, dtype=np.int64)
+    if anchors.shape != (len(X),):
+        raise DataError(
+            f"anchors has shape {anchors.shape} for {len(X)} users; pass one old group per "
+            "row of X (negative for users without one)"
+        )
+    if n_iter < 0:
+        raise DataError(f"n_iter={n_iter} must be >= 0")
+    n_groups = int(anchors.max()) + 1 if len(anchors) and anchors.max() >= 0 else 0
+    if n_groups == 0:
+        return np.full(len(X), -1, dtype=np.int64), np.zeros((0, X.shape[1])), []
+    alive = np.bincount(anchors[anchors >= 0], minlength=n_groups) > 0
+    before = np.zeros(n_groups, dtype=np.int64)
+    if sizes_before is None:
+        before = np.bincount(anchors[anchors >= 0], minlength=n_groups)
+    else:
+        known = np.asarray(sizes_before, dtype=np.int64)[:n_groups]
+        before[: len(known)] = known
+    folded: list[int] = []
+
+    def centres(labels: np.ndarray) -> np.ndarray:
+        members = labels >= 0
+        return np.asarray(pool_rows(labels[members], X[members], n_groups), dtype=np.float64)
+
+    def assign(c: np.ndarray) -> np.ndarray:
+        # ||x - c||^2 up to the constant ||x||^2; dead ids can never win
+        dist = (c * c).sum(axis=1)[None, :] - 2.0 * (X @ c.T)
+        dist[:, ~alive] = np.inf
+        return np.asarray(dist.argmin(axis=1), dtype=np.int64)
+
+    labels = assign(centres(anchors))
+    for _ in range(n_iter):
+        alive &= np.bincount(labels, minlength=n_groups) > 0
+        nxt = assign(centres(labels))
+        if np.array_equal(nxt, labels):
+            break
+        labels = nxt
+    # fold the smallest shrunken group first, one at a time: folding one can rescue another
+    while True:
+        sizes = np.bincount(labels, minlength=n_groups)
+        alive &= sizes > 0
+        small = np.flatnonzero(alive & (sizes < min_group_size) & (sizes < before))
+        if len(small) == 0 or int(alive.sum()) <= 1:
+            break
+        g = int(small[np.argmin(sizes[small])])
+        alive[g] = False
+        folded.append(g)
+        labels = assign(centres(labels))
+    return labels, centres(labels).astype(np.float32), sorted(folded)
+
+
+class AnchoredGroups:
+    """A clusterer that keeps old groups: :func:`anchored_labels` as an estimator.
+
+    What :func:`refit` passes to :class:`~usergroups.pipeline.GroupDiscovery` as its
+    ``clusterer``, so the fit's own stages (vectors, alignment, recommender, profiles) run
+    unchanged and only the grouping is anchored. Independent of the configured clusterer.
+
+    Parameters
+    ----------
+    anchors : ndarray of shape (n_users,)
+        Old group of each row of the ``X`` given to :meth:`fit` (negative: none).
+    n_groups : int, optional
+        Accepted so the fit can set it; the anchors decide the groups.
+    n_iter, min_group_size : int
+    sizes_before : ndarray, optional
+        See :func:`anchored_labels`.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_users,)
+    centroids_ : ndarray of shape (n_groups, n_features)
+    folded_ : list of int
+    """
+
+    def __init__(
+        self,
+        anchors: np.ndarray | None = None,
+        *,
+        n_groups: int | None = None,
+        n_iter: int = DEFAULT_N_ITER,
+        min_group_size: int = 1,
+        sizes_before: np.ndarray | None = None,
+    ) -> None:
+        self.anchors = anchors
+        self.n_groups = n_groups
+        self.n_iter = n_iter
+        self.min_group_size = min_group_size
+        self.sizes_before = sizes_before
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {
+            "anchors": self.anchors,
+            "n_groups": self.n_groups,
+            "n_iter": self.n_iter,
+            "min_group_size": self.min_group_size,
+            "sizes_before": self.sizes_before,
+        }
+
+    def set_params(self, **params: Any) -> Self:
+        for key, value in params.items():
+            if key not in self.get_params():
+                raise DataError(
+                    f"AnchoredGroups has no parameter {key!r}; it has {sorted(self.get_params())}"
+                )
+            setattr(self, key, value)
+        return self
+
+    def fit(self, X: np.ndarray, y: None = None) -> Self:
+        if self.anchors is None:
+            raise DataError("AnchoredGroups needs anchors: the old group of every user")
+        self.labels_, self.centroids_, self.folded_ = anchored_labels(
+            X,
+            self.anchors,
+            n_iter=self.n_iter,
+            min_group_size=self.min_group_size,
+            sizes_before=self.sizes_before,
+        )
+        return self
 
 
 # --------------------------------------------------------------------------- matching
@@ -151,6 +372,23 @@ class RefitReport:
         The first id a later refit may hand out.
     events_seq : int
         Sequence number of the last event included (0 without an event store).
+    n_events : int
+    mode : {"anchored", "reselect"}
+        Anchored on the old groups with the old choices, or fitted anew and matched.
+    moves : list of dict
+        ``{"user_id", "old_group", "new_group", "reason"}`` for every known user whose
+        group changed and every new user (``old_group`` None), sorted by reason
+        (:data:`MOVE_REASONS` order), then user id.
+    n_moves : int
+        Length of the full ``moves`` list (``to_dict`` may cap the list).
+    moves_by_reason : dict of str to int
+    share_moved : float
+        Share of the known users whose group changed (``1 - share_kept``).
+    reselect_recommended : bool
+        An anchored refit moved more than :data:`RESELECT_ABOVE` of the known users: the
+        data moved a lot, and ``reselect=True`` (``--reselect``) re-chooses the settings.
+    folded : list of int
+        Groups emptied for falling below ``clustering.min_group_size``.
     """
 
     kept: list[dict[str, Any]] = field(default_factory=list)
@@ -165,9 +403,20 @@ class RefitReport:
     next_group_id: int = 0
     events_seq: int = 0
     n_events: int = 0
+    mode: RefitMode = "anchored"
+    moves: list[dict[str, Any]] = field(default_factory=list)
+    n_moves: int = 0
+    moves_by_reason: dict[str, int] = field(default_factory=dict)
+    share_moved: float = 0.0
+    reselect_recommended: bool = False
+    folded: list[int] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self, max_moves: int | None = MAX_MOVES_IN_METRICS) -> dict[str, Any]:
+        """JSON-ready; ``moves`` holds at most ``max_moves`` entries (None: all)."""
+        out = asdict(self)
+        if max_moves is not None:
+            out["moves"] = out["moves"][:max_moves]
+        return out
 
 
 def compare_groups(
@@ -395,7 +644,98 @@ def merge_events(dataset: Dataset, events: pd.DataFrame | None) -> Dataset:
     return build_dataset(inter, texts, items, dataset.users, name=dataset.name)
 
 
+class _KeptHead:
+    """The old model's alignment head as an aligner whose ``fit`` keeps it as it is.
+
+    An anchored refit maps the new data through the head the groups were found with:
+    retraining it on a new validation carve would move every user's text vector (and with
+    it about one user in ten across a group boundary) although almost nothing changed.
+    """
+
+    def __init__(self, head: Any) -> None:
+        self.head = head
+
+    def fit(self, *args: Any, **kwargs: Any) -> _KeptHead:
+        return self
+
+    def transform(self, vectors: np.ndarray) -> np.ndarray:
+        return np.asarray(self.head.transform(vectors))
+
+
 # ------------------------------------------------------------------------------ refit
+_CHOICE_SETTINGS = {
+    "text_weight": "user_vectors.text_weight",
+    "n_groups": "clustering.n_groups",
+    "personal_weight": "recommend.personal_weight",
+    "personal_shrinkage": "recommend.personal_shrinkage",
+    "ease_keep": "recommend.ease_keep",
+    "cold_weight": "recommend.cold_weight",
+}
+"""The config setting of every choice a refit keeps (``ridge_l2`` has none: it is
+chosen again from its grid, which costs little)."""
+
+
+def kept_choices(model: Any) -> dict[str, Any]:
+    """Config overrides that fix ``model``'s choices (validated or defaulted) for a refit.
+
+    Settings the config already fixed, and choices without a value (no personal model,
+    a clusterer that finds its own number), are left to the config.
+    """
+    overrides: dict[str, Any] = {}
+    for name, setting in _CHOICE_SETTINGS.items():
+        choice = model.state_.choices.get(name)
+        if choice is None or choice.value is None or choice.source == "config":
+            continue
+        value = choice.value
+        overrides[setting] = int(value) if name in ("n_groups", "ease_keep") else float(value)
+    return overrides
+
+
+def _anchors(model: Any, user_ids: np.ndarray) -> np.ndarray:
+    """Old group of each user in ``user_ids`` (-2 for users the old model did not know)."""
+    old_index = {str(u): i for i, u in enumerate(model.user_ids_.ids.tolist())}
+    rows = np.array([old_index.get(str(u), -1) for u in user_ids], dtype=np.int64)
+    return np.where(rows >= 0, model.labels_[np.maximum(rows, 0)], -2).astype(np.int64)
+
+
+def _moves(
+    user_ids: np.ndarray,
+    reference: np.ndarray,
+    labels: np.ndarray,
+    active: set[str],
+    emptied: set[int],
+    mode: RefitMode,
+) -> list[dict[str, Any]]:
+    """Every user whose group changed, and every new user, with the reason (see
+    :data:`MOVE_REASONS`)."""
+    moved = (reference != labels) | (reference == -2)
+    out = []
+    for u, old, new in zip(user_ids[moved], reference[moved], labels[moved], strict=True):
+        uid = str(u)
+        reason: MoveReason
+        if old == -2:
+            reason = "new user"
+        elif uid in active:
+            reason = "new events for this user"
+        elif int(old) in emptied:
+            reason = "old group emptied"
+        elif mode == "anchored":
+            reason = "group's centre moved"
+        else:
+            reason = "groups re-selected"
+        out.append(
+            {
+                "user_id": uid,
+                "old_group": None if old == -2 else int(old),
+                "new_group": int(new),
+                "reason": reason,
+            }
+        )
+    order: dict[str, int] = {r: k for k, r in enumerate(MOVE_REASONS)}
+    out.sort(key=lambda m: (order[str(m["reason"])], m["user_id"]))
+    return out
+
+
 def refit(
     model: Any,
     dataset: Dataset,
@@ -405,13 +745,22 @@ def refit(
     random_state: int | None = None,
     min_overlap: float = 0.2,
     encoder: Any = None,
+    reselect: bool = False,
+    n_iter: int = DEFAULT_N_ITER,
 ) -> tuple[Any, RefitReport]:
-    """Fit ``model``'s configuration on ``dataset`` plus ``events``, keeping group ids.
+    """Fit ``model`` again on ``dataset`` plus ``events``, moving only what the data moved.
+
+    Anchored (the default): the old model's choices are kept, the vector blocks are fitted
+    on the new data, and users are grouped by :class:`AnchoredGroups` on the old groups,
+    so group ids are the old ids. ``reselect=True`` fits the config anew (choices, number
+    of groups and clustering included) and matches the new groups to the old ones
+    (:func:`stable_ids`); a config whose ``clustering.n_groups`` differs from the old
+    model's also reselects, since the old groups cannot anchor another number.
 
     Parameters
     ----------
     model : GroupDiscovery
-        The fitted model whose group ids are kept.
+        The fitted model whose groups are kept.
     dataset : Dataset
         The data the model was fitted on (the log).
     events : DataFrame, optional
@@ -420,16 +769,21 @@ def refit(
         Sequence number of the last event included; stored in the report so a server
         replays only later events on top of the new model.
     random_state : int, optional
-        Overrides the config's seed (the matching makes ids independent of it).
+        Overrides the config's seed (anchoring and matching make ids independent of it).
     min_overlap : float
-        See :func:`match_groups`.
+        See :func:`match_groups` (reselecting refits).
     encoder : Encoder, optional
         Reuse a loaded encoder.
+    reselect : bool
+        Choose the settings and the groups again (see above).
+    n_iter : int
+        Lloyd iterations of an anchored refit (:func:`anchored_labels`).
 
     Returns
     -------
     model : GroupDiscovery
-        The new model; ``metrics_["refit"]`` holds the report.
+        The new model; ``metrics_["refit"]`` holds the report (at most
+        :data:`MAX_MOVES_IN_METRICS` moves).
     report : RefitReport
     """
     from usergroups.pipeline import GroupDiscovery
@@ -440,21 +794,54 @@ def refit(
     cfg = model.config
     if random_state is not None:
         cfg = cfg.with_overrides({"random_state": random_state})
-    new = GroupDiscovery(cfg, encoder=encoder).fit(data)
-    old_index = {str(u): i for i, u in enumerate(model.user_ids_.ids.tolist())}
-    rows = np.array([old_index.get(str(u), -1) for u in new.user_ids_.ids], dtype=np.int64)
-    reference = np.where(rows >= 0, model.labels_[np.maximum(rows, 0)], -2)
     previous = (getattr(model, "metrics_", None) or {}).get("refit") or {}
     next_id = max(int(previous.get("next_group_id", 0)), model.n_groups_)
-    mapping = stable_ids(
-        reference,
-        new.labels_,
-        old_centroids=model.semantic_centroids_,
-        new_centroids=new.semantic_centroids_,
-        next_group_id=next_id,
-        min_overlap=min_overlap,
-    )
-    relabel(new, mapping)
+    reference = _anchors(model, np.asarray(data.user_ids.ids))
+    mode: RefitMode = "reselect" if reselect else "anchored"
+    asked = cfg.clustering.n_groups
+    old_k = model.state_.choices.get("n_groups")
+    if mode == "anchored" and asked != "auto" and old_k is not None and old_k.value != asked:
+        logger.info(
+            "refit: the config asks for %s groups and the model has %s; choosing the groups "
+            "again (reselect)",
+            asked,
+            old_k.value,
+        )
+        mode = "reselect"
+    if mode == "anchored" and not (reference >= 0).any():
+        mode = "reselect"  # no old group to anchor on
+    if mode == "anchored" and cfg.align.method == "lora":
+        # the LoRA adapters live with the encoder; keeping them is not supported yet
+        logger.info("refit: a LoRA-aligned model is refitted with reselect")
+        mode = "reselect"
+    if mode == "anchored":
+        cfg = cfg.with_overrides(kept_choices(model))
+        anchored = AnchoredGroups(
+            reference,
+            n_groups=max(model.n_groups_, 1),
+            n_iter=n_iter,
+            min_group_size=cfg.clustering.min_group_size,
+            sizes_before=np.bincount(model.labels_[model.labels_ >= 0], minlength=model.n_groups_),
+        )
+        kept_head = None if model.head_ is None else _KeptHead(model.head_)
+        new = GroupDiscovery(cfg, encoder=encoder, aligner=kept_head, clusterer=anchored).fit(data)
+        # the anchors and the kept head belong to this refit, not to later fits
+        new.clusterer = new.aligner = None
+        if kept_head is not None:
+            new.state_ = new.state_.replace(head=model.head_)
+        folded = [int(g) for g in new.metrics_.get("folded", [])]
+    else:
+        new = GroupDiscovery(cfg, encoder=encoder).fit(data)
+        mapping = stable_ids(
+            reference,
+            new.labels_,
+            old_centroids=model.semantic_centroids_,
+            new_centroids=new.semantic_centroids_,
+            next_group_id=next_id,
+            min_overlap=min_overlap,
+        )
+        relabel(new, mapping)
+        folded = []
     if "size" in new.groups_:
         # ids of groups that disappeared stay unused: their empty rows are not groups
         new.groups_ = new.groups_[new.groups_["size"] > 0].reset_index(drop=True)
@@ -463,13 +850,97 @@ def refit(
     report.next_group_id = max(next_id, new_max)
     report.events_seq = int(events_seq)
     report.n_events = 0 if events is None else len(events)
+    report.mode = mode
+    report.folded = folded
+    active = set() if events is None or len(events) == 0 else set(map(str, events["user_id"]))
+    report.moves = _moves(
+        np.asarray(new.user_ids_.ids), reference, new.labels_, active, set(folded), mode
+    )
+    report.n_moves = len(report.moves)
+    by_reason: dict[str, int] = {}
+    for m in report.moves:
+        by_reason[m["reason"]] = by_reason.get(m["reason"], 0) + 1
+    report.moves_by_reason = by_reason
+    report.share_moved = round(1.0 - report.share_kept, 6)
+    report.reselect_recommended = mode == "anchored" and report.share_moved > RESELECT_ABOVE
     new.metrics_["refit"] = report.to_dict()
     new.metrics_["n_groups"] = len(new.groups_)
     logger.info(
-        "refit: %d kept, %d new, %d gone, %.1f%% of users kept their group",
+        "refit (%s): %d kept, %d new, %d gone, %.1f%% of users kept their group, %d moves",
+        mode,
         len(report.kept),
         len(report.new),
         len(report.gone),
         100 * report.share_kept,
+        report.n_moves,
     )
+    if report.reselect_recommended:
+        logger.warning(
+            "refit moved %.1f%% of known users (above %.0f%%): the data moved a lot; refit "
+            "with reselect=True (--reselect) to choose the number of groups and weights again",
+            100 * report.share_moved,
+            100 * RESELECT_ABOVE,
+        )
     return new, report
+
+
+def save_refit(
+    model: Any,
+    report: RefitReport,
+    directory: str | Path,
+    *,
+    force: bool = False,
+    with_report: bool = True,
+    map_method: Any = None,
+) -> Path:
+    """Write a refitted model with ``refit.json``, ``map.parquet`` and ``report.html``.
+
+    All of it is written into a temporary directory that replaces ``directory`` in one
+    rename (:func:`usergroups.persistence.atomic.atomic_dir`), so a reader sees the old
+    model with its report or the new one with its report, never a mix. The map uses the
+    method of the map it replaces (when there was one), so the picture stays comparable.
+    Without the ``report`` extra the report is left out with a warning.
+
+    Parameters
+    ----------
+    model : GroupDiscovery
+        The refitted model.
+    report : RefitReport
+    directory : path
+        The model directory (usually the old model's, replaced).
+    force : bool
+        See :func:`usergroups.persistence.save_model`.
+    with_report : bool
+        Write ``map.parquet`` and ``report.html``.
+    map_method : {"auto", "umap", "pca"}, optional
+        Defaults to the old map's method, else "auto".
+
+    Returns
+    -------
+    Path
+        ``directory``.
+    """
+    import json
+
+    from usergroups.persistence import check_output_dir, save_model
+    from usergroups.persistence.atomic import atomic_dir
+    from usergroups.report.projection import read_map
+
+    directory = Path(directory)
+    check_output_dir(directory, force=force)
+    if map_method is None:
+        stored = read_map(directory) if (directory / "map.parquet").exists() else None
+        map_method = stored[1] if stored is not None and stored[1] in ("umap", "pca") else "auto"
+    with atomic_dir(directory) as tmp:
+        save_model(model, tmp, force=True)
+        (tmp / "refit.json").write_text(
+            json.dumps(report.to_dict(max_moves=None), indent=2) + "\n", encoding="utf-8"
+        )
+        if with_report:
+            try:
+                from usergroups.report import write_report
+
+                write_report(tmp, model=model, map_method=map_method)
+            except MissingDependencyError as exc:
+                logger.warning("report.html not written after the refit: %s", exc)
+    return directory

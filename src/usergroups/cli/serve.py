@@ -97,8 +97,16 @@ def register(cli: click.Group) -> None:
         type=float,
         default=0.2,
         show_default=True,
-        help="Smallest member overlap (Jaccard) that keeps a group's id.",
+        help="Smallest member overlap (Jaccard) that keeps a group's id (with --reselect).",
     )
+    @click.option(
+        "--reselect",
+        is_flag=True,
+        help="Choose the number of groups and the weights again and re-cluster (groups are "
+        "then matched to the old ones); default: keep the model's choices and groups and "
+        "move only the users the new data moves.",
+    )
+    @click.option("--no-report", is_flag=True, help="Do not regenerate report.html and the map.")
     @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
     @_fail_cleanly
     def refit(
@@ -116,18 +124,22 @@ def register(cli: click.Group) -> None:
         out: str | None,
         force: bool,
         min_overlap: float,
+        reselect: bool,
+        no_report: bool,
         fmt: str,
     ) -> None:
-        """Refit a model on its data plus events, keeping group ids stable.
+        """Refit a model on its data plus events, moving only what the data moved.
 
-        The data is what the model was fitted on (--dataset or --interactions/--texts);
-        new groups get fresh ids, and the groups that split, merged, appeared or
-        disappeared are reported (also in MODEL_DIR/refit.json).
+        The data is what the model was fitted on (--dataset or --interactions/--texts).
+        By default the model's choices and groups are kept: users move only when the new
+        data moves them, and a group disappears only when no member is left. Every move
+        and its reason, and the groups that split, merged, appeared or disappeared, are
+        reported (also in MODEL_DIR/refit.json); report.html and the map are regenerated.
         """
-        from usergroups.persistence import check_output_dir, save_model
-        from usergroups.persistence.atomic import atomic_write_bytes
+        from usergroups.persistence import check_output_dir
         from usergroups.pipeline import GroupDiscovery
         from usergroups.refit import refit as refit_model
+        from usergroups.refit import save_refit
 
         if not dataset_name and not (interactions or texts):
             raise click.UsageError(
@@ -149,13 +161,13 @@ def register(cli: click.Group) -> None:
             on_bad_lines,
             data_dir,
         )
-        new, report = refit_model(model, ds, events, events_seq=upto, min_overlap=min_overlap)
+        new, report = refit_model(
+            model, ds, events, events_seq=upto, min_overlap=min_overlap, reselect=reselect
+        )
         target = Path(out) if out else Path(model_dir)
-        save_model(new, target, force=force)
-        payload = json.dumps(report.to_dict(), indent=2) + "\n"
-        atomic_write_bytes(target / "refit.json", payload.encode())
+        save_refit(new, report, target, force=force, with_report=not no_report)
         if fmt == "json":
-            click.echo(payload, nl=False)
+            click.echo(json.dumps(report.to_dict(max_moves=None), indent=2))
             return
         click.echo(_report_text(report.to_dict()))
         click.echo(f"model in {target}", err=True)
@@ -230,4 +242,21 @@ def _report_text(report: dict[str, Any]) -> str:
         lines.append(f"  split  {s['group_id']} into {s['into']}")
     for m in report["merged"]:
         lines.append(f"  merged {m['from']} into {m['group_id']}")
+    if report.get("n_moves"):
+        why = ", ".join(f"{k}: {v}" for k, v in report["moves_by_reason"].items())
+        lines.append(f"{report['n_moves']} users moved or joined ({why}):")
+        for m in report["moves"][:_MOVES_SHOWN]:
+            old = "new" if m["old_group"] is None else m["old_group"]
+            lines.append(f"  {m['user_id']}: {old} -> {m['new_group']} ({m['reason']})")
+        if report["n_moves"] > _MOVES_SHOWN:
+            lines.append(f"  ... {report['n_moves'] - _MOVES_SHOWN} more in refit.json")
+    if report.get("reselect_recommended"):
+        lines.append(
+            f"warning: {100 * report['share_moved']:.1f}% of users moved; the data moved a "
+            "lot: consider `usergroups refit --reselect`"
+        )
     return "\n".join(lines)
+
+
+_MOVES_SHOWN = 10
+"""Moves the refit table lists (refit.json lists them all)."""

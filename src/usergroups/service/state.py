@@ -425,8 +425,7 @@ class ServiceState:
             return dict(self.refit_status)
 
     def _refit_worker(self) -> None:
-        from usergroups.persistence.atomic import atomic_write_bytes
-        from usergroups.refit import refit
+        from usergroups.refit import refit, save_refit
 
         t0 = time.perf_counter()
         try:
@@ -441,11 +440,8 @@ class ServiceState:
                 events_seq=upto,
                 min_overlap=self.settings.refit.min_overlap,
             )
-            new.save(self.model_dir)
-            atomic_write_bytes(
-                self.model_dir / "refit.json",
-                (json.dumps(report.to_dict(), indent=2) + "\n").encode(),
-            )
+            # the model, refit.json, the map and report.html replace the old ones together
+            save_refit(new, report, self.model_dir)
             online = self._load_online()
             with self._swap:
                 previous, self._online = self._online, online
