@@ -33,6 +33,7 @@ from usergroups._typing import FloatMatrix, IntVector
 from usergroups.data import IdVocab
 from usergroups.errors import DataError
 from usergroups.linalg import fuse_blocks, pool_rows, unit_rows
+from usergroups.profiling.item_names import NameSource
 
 __all__ = ["CHOICE_NAMES", "Choice", "FittedState", "softmax_confidence"]
 
@@ -110,6 +111,12 @@ class FittedState:
     user_ids, item_ids : IdVocab
         External ids in index order.
     item_titles : dict of str to str
+        Real titles (from the item metadata), for the items that have one.
+    item_names : dict of str to str
+        What to show for an item: given, names derived from the items' reviews
+        (:func:`usergroups.profiling.derive_item_names`); stored, those names with every
+        title laid over them, so an item's title always wins. Items in neither are shown by
+        their id. :meth:`item_name` says where a name came from.
     labels : ndarray of shape (n_users,)
         Group of each user; -1 for noise.
     text_block : ndarray of shape (n_users, d)
@@ -161,6 +168,7 @@ class FittedState:
     ridge: Any = None
     choices: Mapping[str, Choice] = field(default_factory=dict)
     adapter_dir: Path | None = None
+    item_names: Mapping[str, str] = field(default_factory=dict)
     # derived in __post_init__
     user_vectors: FloatMatrix = field(init=False, repr=False)
     centroids: FloatMatrix = field(init=False, repr=False)
@@ -199,6 +207,10 @@ class FittedState:
         put(self, "seen", sp.csr_matrix(self.seen, dtype=np.float32))
         put(self, "text_weight", float(self.text_weight))
         put(self, "choices", dict(self.choices))
+        put(self, "item_titles", {str(i): str(t) for i, t in self.item_titles.items() if t})
+        # a title always wins over a name derived from reviews
+        names = {str(i): str(n) for i, n in self.item_names.items() if n}
+        put(self, "item_names", {**names, **self.item_titles})
         vectors = fuse_blocks(self.text_block, self.behaviour, self.text_weight)
         n_groups = self.n_groups
         members = labels >= 0
@@ -230,6 +242,21 @@ class FittedState:
     @property
     def behaviour_dim(self) -> int:
         return int(self.behaviour.shape[1])
+
+    def item_name(self, item_id: str) -> tuple[str, NameSource]:
+        """What to show for ``item_id`` and where it comes from.
+
+        Returns
+        -------
+        name : str
+            The title, else the name derived from the item's reviews, else ``""`` (show the
+            id).
+        source : {"title", "reviews", ""}
+        """
+        if item_id in self.item_titles:
+            return self.item_titles[item_id], "title"
+        name = self.item_names.get(item_id, "")
+        return name, "reviews" if name else ""
 
     def assignments(self) -> pd.DataFrame:
         """``user_id, group_id, confidence`` for every user (group -1 = noise)."""

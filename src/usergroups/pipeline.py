@@ -32,16 +32,18 @@ from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
+from usergroups._typing import FloatMatrix, IntVector
 from usergroups.config import DiscoveryConfig
 from usergroups.data import Dataset
 from usergroups.errors import ConfigError, DataError, NotFittedError
 from usergroups.fitted import FittedState, softmax_confidence
 from usergroups.fusion import UserVectorBuilder
 from usergroups.linalg import fuse_blocks, unit_rows
-from usergroups.profiling import build_profiles
+from usergroups.profiling import build_profiles, derive_item_names
 from usergroups.recommend import GroupPopularity, top_n
 from usergroups.selection import Selection, Stages, fixed_choices, select
 
@@ -150,14 +152,20 @@ class GroupDiscovery:
 
         return make_clusterer(self.config.clustering, self.config.random_state)
 
-    def _clusterer_at(self, k: int | None, search: bool = False) -> Any:
+    def _clusterer_at(self, k: int | None, search: bool = False, seed: int | None = None) -> Any:
         """The configured (or swapped-in) clusterer with ``k`` groups (None: its own choice).
 
         ``search=True`` gives the cheaper variant :func:`usergroups.selection.select` uses
         to rank candidates: for the built-in k-means family, three initialisations, a
-        smaller silhouette sample and no post-processing.
+        smaller silhouette sample and no post-processing. ``seed`` replaces the
+        clusterer's ``random_state`` (the stability resamples), where it has one.
         """
         model = self._make_clusterer()
+        if seed is not None and hasattr(model, "get_params"):
+            params = model.get_params()
+            key = next((p for p in ("random_state", "base__random_state") if p in params), None)
+            if key is not None:
+                model.set_params(**{key: int(seed)})
         if k is not None:
             params = model.get_params() if hasattr(model, "get_params") else {}
             key = next((p for p in _N_GROUPS_PARAMS if p in params), None)
@@ -290,11 +298,18 @@ class GroupDiscovery:
             choices = {**choices, "n_groups": replace(previous, value=found)}
 
         t = time.perf_counter()
+        titles = dataset.item_titles()
+        # items without a title are shown by the words of their own reviews
+        item_names = derive_item_names(dataset.texts, exclude=titles, language=cfg.profile.language)
+        timings["item_names"] = time.perf_counter() - t
+
+        t = time.perf_counter()
         x = dataset.interaction_matrix()
         self.state_ = FittedState(
             user_ids=dataset.user_ids,
             item_ids=dataset.item_ids,
-            item_titles=dataset.item_titles(),
+            item_titles=titles,
+            item_names=item_names,
             labels=labels,
             text_block=text_block,
             semantic=builder.semantic_,
@@ -326,8 +341,19 @@ class GroupDiscovery:
             low_rating=pc.low_rating,
             n_categories=pc.n_categories,
             n_attribute_values=pc.n_attribute_values,
+            item_names=self.state_.item_names,
         )
         timings["profiles"] = time.perf_counter() - t
+        t = time.perf_counter()
+        stability = self._group_stability(
+            fuse_blocks(text_block, behaviour, text_weight), labels, n_groups
+        )
+        if stability is not None:
+            for profile in profiles:
+                value = stability["groups"].get(str(profile.group_id))
+                profile.stability = value
+                profile.unstable = value is not None and value < cfg.clustering.min_group_stability
+        timings["stability"] = time.perf_counter() - t
         llm_labels: list[Any] = [None] * len(profiles)
         if cfg.labels.endpoint:
             from usergroups.labeling import label_profiles
@@ -389,10 +415,67 @@ class GroupDiscovery:
                     if e["text_weight"] == report["text_weight"]
                 }
                 self.metrics_["k_selection"] = "validation"
+                self.metrics_["k_stability"] = {
+                    str(e["k"]): e["stability"]
+                    for e in report["grid"]
+                    if e["text_weight"] == report["text_weight"] and "stability" in e
+                }
+            self.metrics_["fallbacks"].extend(report.get("fallbacks", []))
+        if stability is not None:
+            self.metrics_["stability"] = stability
         for line in self.metrics_["fallbacks"]:
             logger.warning("fell back to a default: %s", line)
         logger.info("found %d groups in %s", self.metrics_["n_groups"], dataset.name)
         return self
+
+    def _group_stability(
+        self, vectors: FloatMatrix, labels: IntVector, n_groups: int | None
+    ) -> dict[str, Any] | None:
+        """Re-cluster resampled users; each group's best-match Jaccard (clusterboot).
+
+        None when ``clustering.stability_resamples`` is 0 or there are too few users to
+        resample. The runs use the final clusterer (post-processing included) with the
+        chosen number of groups and fresh seeds.
+        """
+        from usergroups.clustering.stability import (
+            group_jaccard,
+            partition_agreement,
+            resample_runs,
+        )
+
+        cc = self.config.clustering
+        n_found = int(labels.max()) + 1 if (labels >= 0).any() else 0
+        if cc.stability_resamples == 0 or n_found == 0 or len(labels) < 4 * max(n_found, 2):
+            return None
+
+        def fit_labels(z: FloatMatrix, seed: int) -> npt.ArrayLike:
+            return self._clusterer_at(n_groups, False, seed).fit(z).labels_
+
+        runs = resample_runs(
+            fit_labels,
+            vectors,
+            n_resamples=cc.stability_resamples,
+            random_state=self.config.random_state + 1,
+        )
+        jaccard = group_jaccard(labels, runs)
+        groups = {str(g): round(float(v), 4) for g, v in enumerate(jaccard) if np.isfinite(v)}
+        unstable = sorted(int(g) for g, v in groups.items() if v < cc.min_group_stability)
+        if unstable:
+            logger.warning(
+                "%d of %d groups are unstable (Jaccard over resamples below %.2f): %s",
+                len(unstable),
+                n_found,
+                cc.min_group_stability,
+                ", ".join(map(str, unstable)),
+            )
+        return {
+            "ari": round(partition_agreement(labels, runs), 4),
+            "resamples": cc.stability_resamples,
+            "fraction": 0.8,
+            "groups": groups,
+            "min_group_stability": cc.min_group_stability,
+            "unstable": unstable,
+        }
 
     def _lora(
         self,
@@ -514,6 +597,7 @@ class GroupDiscovery:
     user_ids_ = property(lambda self: self._state().user_ids)
     item_ids_ = property(lambda self: self._state().item_ids)
     item_titles_ = property(lambda self: self._state().item_titles)
+    item_names_ = property(lambda self: self._state().item_names)
     labels_ = property(lambda self: self._state().labels)
     user_vectors_ = property(lambda self: self._state().user_vectors)
     semantic_ = property(lambda self: self._state().semantic)
@@ -615,7 +699,10 @@ class GroupDiscovery:
 
         Returns
         -------
-        DataFrame with columns ``text, group_id, confidence, label, items, titles``.
+        DataFrame with columns ``text, group_id, confidence, label, items, titles, names,
+        name_sources``: ``names`` is what to show for each item (its title, else a name
+        derived from its reviews, else ``""``) and ``name_sources`` where it came from
+        (``"title"``, ``"reviews"`` or ``""``).
         """
         proba, scores = self.new_user_scores(texts)
         groups = proba.argmax(axis=1) if proba.shape[1] else np.full(len(proba), -1, dtype=np.int64)
@@ -630,6 +717,8 @@ class GroupDiscovery:
                 "label": [labels.get(int(g), "noise") for g in groups],
                 "items": [self._item_list(row) for row in idx],
                 "titles": [[self.item_titles_.get(i, "") for i in self._item_list(r)] for r in idx],
+                "names": [[named[0] for named in self._names(r)] for r in idx],
+                "name_sources": [[named[1] for named in self._names(r)] for r in idx],
             }
         )
 
@@ -677,12 +766,18 @@ class GroupDiscovery:
     def _item_list(self, row: np.ndarray) -> list[str]:
         return [str(self.item_ids_.ids[i]) for i in row if i >= 0]
 
+    def _names(self, row: np.ndarray) -> list[tuple[str, str]]:
+        return [self._state().item_name(i) for i in self._item_list(row)]
+
     def recommend(self, user_ids: list[str] | str, n: int = 10) -> pd.DataFrame:
         """Top-``n`` items from each user's group, excluding what the user has seen.
 
         Returns
         -------
-        DataFrame with columns ``user_id, rank, item_id, title, score, group_id``.
+        DataFrame with columns ``user_id, rank, item_id, title, name, name_source, score,
+        group_id``: ``name`` is what to show (the title, else a name derived from the item's
+        reviews, else ``""``) and ``name_source`` where it came from (``"title"``,
+        ``"reviews"`` or ``""``).
         """
         self._check_fitted()
         if isinstance(user_ids, str):
@@ -698,12 +793,15 @@ class GroupDiscovery:
         valid = idx >= 0
         rr, cc = np.nonzero(valid)
         items = self.item_ids_.ids[idx[valid]]
+        names = [self._state().item_name(str(i)) for i in items]
         return pd.DataFrame(
             {
                 "user_id": np.asarray(user_ids, dtype=object)[rr],
                 "rank": (cc + 1).astype(np.int64),
                 "item_id": items,
                 "title": [self.item_titles_.get(str(i), "") for i in items],
+                "name": [named[0] for named in names],
+                "name_source": [named[1] for named in names],
                 "score": scores[valid].astype(np.float64),
                 "group_id": groups[rr],
             }

@@ -25,11 +25,15 @@ GROUP_COLUMNS = ("group_id", "size", "share", "label", "keywords", "top_items")
 
 
 def _group_table(groups: Any, fmt: str) -> str:
-    """The groups table; in the terminal, items show their titles where they have one.
+    """The groups table; in the terminal, items show their titles where they have one, else
+    the name derived from their reviews (``[from reviews] a, b, c``), else their id.
 
-    JSON carries every profile field; Markdown a readable summary of the whole profile.
+    JSON carries every profile field, with ``top_item_names`` and ``top_item_name_sources``;
+    Markdown a readable summary of the whole profile.
     """
-    df = groups.copy()
+    from usergroups.profiling import shown_name, with_top_item_names
+
+    df = with_top_item_names(groups)
     if fmt == "json":
         import math
 
@@ -49,10 +53,11 @@ def _group_table(groups: Any, fmt: str) -> str:
             for llm, kw in zip(df["llm_label"], df["label"], strict=True)
         ]
     if fmt == "table" and "top_items" in df:
-        titles = df.get("top_item_titles", df["top_items"])
         df["top_items"] = [
-            [t or i for i, t in zip(ids, tt, strict=False)]
-            for ids, tt in zip(df["top_items"], titles, strict=True)
+            [shown_name(i, name, source) for i, name, source in zip(ids, nn, ss, strict=True)]
+            for ids, nn, ss in zip(
+                df["top_items"], df["top_item_names"], df["top_item_name_sources"], strict=True
+            )
         ]
         columns: tuple[str, ...] = GROUP_COLUMNS
     else:
@@ -74,13 +79,40 @@ def _fail_cleanly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _shown_names(df: Any, fmt: str) -> Any:
+    """In tables, one column of what to show for each item: its title, else the name derived
+    from its reviews marked ``[from reviews]``, else its id; JSON keeps ``title``, ``name`` and
+    ``name_source`` apart."""
+    from usergroups.profiling import shown_name
+
+    if fmt == "json":
+        return df
+    df = df.copy()
+    if "name" in df and "name_source" in df:
+        df["name"] = [
+            shown_name(i, name, source) if name else ""
+            for i, name, source in zip(df["item_id"], df["name"], df["name_source"], strict=True)
+        ]
+        df = df.drop(columns=[c for c in ("title", "name_source") if c in df])
+    if "names" in df and "name_sources" in df:
+        df["names"] = [
+            [
+                shown_name(i, name, source) if name else ""
+                for i, name, source in zip(ii, nn, ss, strict=True)
+            ]
+            for ii, nn, ss in zip(df["items"], df["names"], df["name_sources"], strict=True)
+        ]
+        df = df.drop(columns=[c for c in ("titles", "name_sources") if c in df])
+    return _without_empty_titles(df, fmt)
+
+
 def _without_empty_titles(df: Any, fmt: str) -> Any:
     """In tables, drop title columns when no item has a title (e.g. Amazon 5-core files)."""
     if fmt == "json":
         return df
     empty = [
         c
-        for c in ("title", "titles")
+        for c in ("title", "titles", "name", "names")
         if c in df and all(not t or (isinstance(t, list) and not any(t)) for t in df[c])
     ]
     return df.drop(columns=empty)
@@ -417,7 +449,7 @@ def assign(model_dir: str, texts: tuple[str, ...], n: int, fmt: str) -> None:
 
     gd = GroupDiscovery.load(model_dir)
     result = gd.assign(list(texts), n=n)
-    click.echo(render(_without_empty_titles(result, fmt), fmt))  # type: ignore[arg-type]
+    click.echo(render(_shown_names(result, fmt), fmt))  # type: ignore[arg-type]
 
 
 @cli.command()
@@ -432,7 +464,7 @@ def recommend(model_dir: str, users: tuple[str, ...], n: int, fmt: str) -> None:
 
     gd = GroupDiscovery.load(model_dir)
     recs = gd.recommend(list(users), n=n)
-    click.echo(render(_without_empty_titles(recs, fmt), fmt))  # type: ignore[arg-type]
+    click.echo(render(_shown_names(recs, fmt), fmt))  # type: ignore[arg-type]
 
 
 @cli.command()

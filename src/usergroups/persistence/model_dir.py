@@ -13,8 +13,12 @@
       assignments.parquet      user_id, group_id, confidence
       groups.parquet           one row per group: the profile (size, share, label, keywords,
                                top items, categories, ratings, attributes, texts, LLM label)
-      recommendations.parquet  user_id, rank, item_id, title, score, group_id
-      items.parquet            item_id, title (the item vocabulary, in index order)
+      recommendations.parquet  user_id, rank, item_id, title, name, name_source, score,
+                               group_id
+      items.parquet            item_id, title, name, name_source (the item vocabulary, in
+                               index order): name is what to show, the title or else a name
+                               derived from the item's reviews; name_source is "title",
+                               "reviews" or "" (no name: show the id)
 
 The directory is the :class:`~usergroups.fitted.FittedState` written as data: ``load``
 rebuilds the same state, and the fused user vectors and centroids are recomputed from it.
@@ -156,10 +160,13 @@ def save_model(
             # LoRA adapters of the encoder (align.method = "lora")
             shutil.copytree(state.adapter_dir, tmp / "adapter")
         model.assignments_.to_parquet(tmp / "assignments.parquet", index=False)
+        named = [state.item_name(str(i)) for i in model.item_ids_.ids]
         items = pd.DataFrame(
             {
                 "item_id": model.item_ids_.ids,
                 "title": [model.item_titles_.get(str(i), "") for i in model.item_ids_.ids],
+                "name": [name for name, _ in named],
+                "name_source": [source for _, source in named],
             }
         )
         items.to_parquet(tmp / "items.parquet", index=False)
@@ -257,11 +264,17 @@ def _state_from(
         config.recommend.smoothing,
     )
     titles = {str(i): str(t) for i, t in zip(items["item_id"], items["title"], strict=True) if t}
+    # items.parquet of older models has no names: their items show titles or ids
+    names: dict[str, str] = {}
+    if "name" in items and "name_source" in items:
+        derived = items[items["name_source"] == "reviews"]
+        names = {str(i): str(n) for i, n in zip(derived["item_id"], derived["name"], strict=True)}
     adapter = directory / "adapter"
     return FittedState(
         user_ids=user_ids,
         item_ids=item_ids,
         item_titles=titles,
+        item_names=names,
         labels=arrays["labels"].astype(np.int64),
         text_block=arrays["text_block"],
         semantic=arrays["semantic"],

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -367,6 +367,7 @@ def build_profiles(
     low_rating: float = 2.0,
     n_categories: int = 5,
     n_attribute_values: int = 3,
+    item_names: Mapping[str, str] | None = None,
     min_members: int = 3,
 ) -> list[GroupProfile]:
     """Profile every group (noise, label -1, is not profiled).
@@ -396,6 +397,10 @@ def build_profiles(
         Ratings at or below this count as low.
     n_categories, n_attribute_values : int
         Over-consumed categories per group, over-represented values per user attribute.
+    item_names : mapping of str to str, optional
+        Names of items derived once per fit from their reviews
+        (:func:`usergroups.profiling.derive_item_names`); ``top_item_terms`` shows them for
+        top items without a title. Without it, the terms are computed for those items here.
 
     Returns
     -------
@@ -460,7 +465,7 @@ def build_profiles(
         profile.top_item_titles = [titles.get(str(item_ids[i]), "") for i in order]
         profile.top_item_lifts = [round(float(lift_low[g, i]), 2) for i in order]
 
-    _add_item_terms(dataset, profiles, lang)
+    _add_item_terms(dataset, profiles, lang, item_names)
     if n_categories:
         _add_categories(
             dataset, profiles, counts, np.asarray(x.sum(axis=0)).ravel(), n_categories, min_support
@@ -502,15 +507,29 @@ def _contrast_rank(
 
 
 def _add_item_terms(
-    dataset: Dataset, profiles: list[GroupProfile], language: Literal["en", "zh"]
+    dataset: Dataset,
+    profiles: list[GroupProfile],
+    language: Literal["en", "zh"],
+    item_names: Mapping[str, str] | None = None,
 ) -> None:
-    """Describe top items that have no title by the distinctive words of their reviews."""
+    """Describe top items that have no title by the distinctive words of their reviews.
+
+    With ``item_names`` (the names the fit derived once for every item,
+    :func:`usergroups.profiling.derive_item_names`), those are used as they are.
+    """
     texts = dataset.texts
     needed = sorted(
         {i for p in profiles for i, t in zip(p.top_items, p.top_item_titles, strict=True) if not t}
     )
     for p in profiles:
         p.top_item_terms = [""] * len(p.top_items)
+    if item_names is not None:
+        for p in profiles:
+            p.top_item_terms = [
+                "" if t else item_names.get(i, "")
+                for i, t in zip(p.top_items, p.top_item_titles, strict=True)
+            ]
+        return
     if not needed or not len(texts) or texts["item_id"].isna().all():
         return
     item_of = texts["item_id"].astype(object).to_numpy()

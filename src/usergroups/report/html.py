@@ -139,7 +139,11 @@ def _card(row: Mapping[str, Any], low_rating: float) -> str:
             term = terms[i] if i < len(terms) else ""
             name = _e(title) if title else f"<code>{_e(item)}</code>"
             if not title and term:
-                name += f' <span class="muted">— reviews say: {_e(term)}</span>'
+                # a name derived from the item's reviews, marked so it is not read as a title
+                name = (
+                    f'<span class="muted">[from reviews]</span> {_e(term)} '
+                    f'<small class="muted"><code>{_e(item)}</code></small>'
+                )
             lift = lifts[i] if i < len(lifts) else None
             shown = "" if lift is None else f"×{float(lift):.2f}"
             parts.append(f'<tr><td>{name}</td><td class="num">{shown}</td></tr>')

@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from usergroups.profiling.item_names import shown_name
+
 __all__ = ["describe_attributes", "describe_items", "describe_ratings", "summary_table"]
 
 
@@ -59,7 +61,8 @@ def describe_attributes(row: Mapping[str, Any], n: int = 6) -> str:
 
 
 def describe_items(row: Mapping[str, Any], n: int = 5) -> list[str]:
-    """Top items by title, else id with what their reviews say.
+    """Top items by title, else by the name derived from their reviews (marked
+    ``[from reviews]``), else by id.
 
     Items come best first by ``top_item_lifts``: the lift, 90% lower bound."""
     items = _list(row.get("top_items"))
@@ -69,7 +72,7 @@ def describe_items(row: Mapping[str, Any], n: int = 5) -> list[str]:
     for k, item in enumerate(items[:n]):
         title = titles[k] if k < len(titles) else ""
         term = terms[k] if k < len(terms) else ""
-        out.append(title or (f"{item} ({term})" if term else str(item)))
+        out.append(title or shown_name(str(item), term, "reviews" if term else ""))
     return out
 
 

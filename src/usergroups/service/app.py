@@ -15,7 +15,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping, Sequence
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
 import numpy as np
 from fastapi import Depends, FastAPI, Query, Request, Security
@@ -29,6 +29,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from usergroups.errors import ConfigError, DataError, EventConflictError, EventStoreError
+from usergroups.profiling import with_top_item_names
 from usergroups.service.events import NewEvent
 from usergroups.service.security import KeyRing, RateLimiter, WrongKeyLimiter
 from usergroups.service.settings import API_KEYS_ENV
@@ -145,7 +146,13 @@ class EventIn(BaseModel):
 class Recommendation(BaseModel):
     rank: int
     item_id: str
-    title: str
+    title: str = Field(description="the item's title; empty when the data has none")
+    name: str = Field(
+        "", description="what to show: the title, else a name derived from the item's reviews"
+    )
+    name_source: Literal["title", "reviews", ""] = Field(
+        "", description='"title", "reviews" (derived: mark it as such), or "" (show the id)'
+    )
     score: float
 
 
@@ -611,20 +618,27 @@ def create_app(state: ServiceState) -> FastAPI:
 
     @app.get("/groups", response_model=GroupsOut, tags=["groups"], responses=_errors(401, 429))
     async def groups(who: tuple[str, bool] = client_dep) -> Any:
-        """Every group: size, share, label, keywords, top items."""
-        frame = state.online.model.groups_
-        cols = [
-            c
-            for c in ("group_id", "size", "share", "label", "llm_label", "keywords", "top_items")
-            if c in frame
-        ]
+        """Every group: size, share, label, keywords, top items and their names."""
+        frame = with_top_item_names(state.online.model.groups_)
+        shown = (
+            "group_id",
+            "size",
+            "share",
+            "label",
+            "llm_label",
+            "keywords",
+            "top_items",
+            "top_item_names",
+            "top_item_name_sources",
+        )
+        cols = [c for c in shown if c in frame]
         records = _jsonable(frame[cols].to_dict(orient="records"))
         return JSONResponse({"n_groups": len(records), "groups": records})
 
     @app.get("/groups/{group_id}", tags=["groups"], responses=_errors(401, 404, 422, 429))
     async def group(group_id: int, who: tuple[str, bool] = client_dep) -> Any:
-        """One group's whole profile."""
-        frame = state.online.model.groups_
+        """One group's whole profile, with the names of its top items."""
+        frame = with_top_item_names(state.online.model.groups_)
         match = frame[frame["group_id"] == group_id]
         if match.empty:
             raise ServiceError(

@@ -387,13 +387,26 @@ class OnlineModel:
         idx, values = top_n(row, n)
         ids = self.model.item_ids_.ids
         titles = self.model.item_titles_
+        # name: the title, else the name derived from the item's reviews (name_source says which)
+        name_of = getattr(getattr(self.model, "state_", None), "item_name", None)
         out = []
         for rank, (i, v) in enumerate(zip(idx[0], values[0], strict=True), start=1):
             if i < 0:
                 break
             item = str(ids[i])
+            title = titles.get(item, "")
+            name, source = (
+                name_of(item) if name_of is not None else (title, "title" if title else "")
+            )
             out.append(
-                {"rank": rank, "item_id": item, "title": titles.get(item, ""), "score": float(v)}
+                {
+                    "rank": rank,
+                    "item_id": item,
+                    "title": title,
+                    "name": name,
+                    "name_source": source,
+                    "score": float(v),
+                }
             )
         return out
 

@@ -347,6 +347,7 @@ class SparkGroupDiscovery:
                 if local_model is not None
                 else _ALGORITHMS[cfg.clustering.method],
             },
+            "item_names": getattr(self, "_item_names_info", {}),
             "timings": {k_: round(v, 3) for k_, v in timings.items()},
         }
         self.metrics_ = model.metrics_
@@ -919,6 +920,10 @@ class SparkGroupDiscovery:
         self.model_ = model
         self.assignments_ = spark.createDataFrame(model.assignments_)
         self._recs_pd = recs.orderBy("uidx", "rank").drop("uidx").toPandas()
+        named = [model.state_.item_name(str(i)) for i in self._recs_pd["item_id"]]
+        at = self._recs_pd.columns.get_loc("title") + 1 if "title" in self._recs_pd else 0
+        self._recs_pd.insert(at, "name", [name for name, _ in named])
+        self._recs_pd.insert(at + 1, "name_source", [source for _, source in named])
 
     def _profiles(
         self,
@@ -934,7 +939,7 @@ class SparkGroupDiscovery:
         """Profiles from the local profiler on a sample; sizes and top items from Spark."""
         from pyspark.sql import functions as F
 
-        from usergroups.profiling import build_profiles
+        from usergroups.profiling import build_profiles, derive_item_names
 
         cfg = self.config_
         frac = min(1.0, self.profile_sample / max(n_users, 1))
@@ -943,6 +948,24 @@ class SparkGroupDiscovery:
         index = {u: i for i, u in enumerate(model.user_ids_.ids.tolist())}
         rows = np.array([index[str(u)] for u in local.user_ids.ids.tolist()], dtype=np.int64)
         sample_labels = model.labels_[rows]
+        pc = cfg.profile
+        # item names come from the reviews of the profile sample: the texts are on the
+        # executors and only the sample's reach the driver, so items nobody in the sample
+        # reviewed stay unnamed (shown by their id)
+        item_names = derive_item_names(
+            local.texts, exclude=model.item_titles_, language=pc.language
+        )
+        model.state_ = model.state_.replace(item_names=item_names)
+        self._item_names_info = {
+            "source": "profile sample",
+            "n_sample_users": int(local.n_users),
+            "n_named": len(item_names),
+        }
+        logger.info(
+            "named %d items without a title from the reviews of %d sampled users",
+            len(item_names),
+            local.n_users,
+        )
         tv = (
             texts_v.join(F.broadcast(picked.select("user_id")), "user_id")
             .orderBy(POS)
@@ -955,7 +978,6 @@ class SparkGroupDiscovery:
             if len(tv)
             else np.zeros((0, dim), dtype=np.float32)
         )
-        pc = cfg.profile
         profiles = build_profiles(
             local,
             sample_labels,
@@ -970,6 +992,7 @@ class SparkGroupDiscovery:
             low_rating=pc.low_rating,
             n_categories=pc.n_categories,
             n_attribute_values=pc.n_attribute_values,
+            item_names=model.item_names_,
         )
         records = []
         for g in range(len(sizes)):
@@ -984,6 +1007,11 @@ class SparkGroupDiscovery:
                 share=float(sizes[g] / max(n_users, 1)),
                 top_items=[str(i) for i in mine["item_id"]],
                 top_item_titles=[str(t or "") for t in mine["title"]],
+                # the sample's profile has its own top items: name Spark's
+                top_item_terms=[
+                    "" if t else model.item_names_.get(str(i), "")
+                    for i, t in zip(mine["item_id"], mine["title"], strict=True)
+                ],
                 top_item_lifts=[round(float(v), 4) for v in mine["lift"]],
                 llm_label=None,
                 llm_description=None,

@@ -115,7 +115,16 @@ def test_recommend_unknown_user_names_it(fitted: GroupDiscovery) -> None:
 
 def test_assign_returns_group_confidence_and_items(fitted: GroupDiscovery) -> None:
     out = fitted.assign(["guitar strings for my acoustic"], n=3)
-    assert list(out.columns) == ["text", "group_id", "confidence", "label", "items", "titles"]
+    assert list(out.columns) == [
+        "text",
+        "group_id",
+        "confidence",
+        "label",
+        "items",
+        "titles",
+        "names",
+        "name_sources",
+    ]
     assert 0 < out.loc[0, "confidence"] <= 1
     assert len(out.loc[0, "items"]) == 3
 

@@ -1,0 +1,338 @@
+"""Short names for items without a title, from the words of their own reviews.
+
+Many review datasets (Amazon 5-core files, Yelp, Douban) carry item ids but no titles, so an
+item would be shown as ``B0002E1G5C``. :func:`derive_item_names` names each such item by the
+few terms that most distinguish its reviews from all other reviews, e.g.
+``"elixir, nanoweb, coated strings"``. The names are derived once per fit, stored in the
+fitted state and in ``items.parquet`` (column ``name``, ``name_source = "reviews"``), and
+shown wherever an item is (``groups``, ``recommend``, ``assign``, the service, the report),
+marked as derived.
+
+The weight is the one group keywords use (:func:`usergroups.profiling.class_tfidf_keywords`),
+with the item as the class: ``tf(t, i) * log(tf(t, i) / tf(t, rest))``, the term's share of
+the item's tokens times the log-ratio to its share in every other review (one pseudo-count
+per term). All items are scored in one sparse pass: one document-term matrix over the
+reviews, summed into items with an indicator matrix, so the cost is that of tokenising the
+reviews once, not one TF-IDF per item.
+
+A term must be used by at least ``min_reviewers`` distinct reviewers of the item, so a single
+reviewer's signature ("kenneth", "haft") or a review pasted under several product variants
+never names an item, and no name identifies one person. Items none of whose terms pass stay
+unnamed and are shown by their id.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Collection
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from usergroups.profiling.profiles import detect_language
+
+__all__ = [
+    "DERIVED_MARK",
+    "NameSource",
+    "derive_item_names",
+    "shown_name",
+    "with_top_item_names",
+]
+
+logger = logging.getLogger(__name__)
+
+NameSource = Literal["title", "reviews", ""]
+"""Where an item's displayed name comes from: its title, its reviews, or nowhere (its id)."""
+
+DERIVED_MARK = "[from reviews]"
+"""Put before a derived name wherever one is shown as text, so nobody mistakes it for a title."""
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_APOSTROPHE = re.compile(r"['’`´]")
+# what clean_text removes (entities, tags, links): texts without it skip the cleaner's passes
+_MARKUP = re.compile(r"[<&]|://|www\.", re.IGNORECASE)
+# review filler: praise, shopping and contraction remnants say nothing about what an item is
+_EN_FILLER = frozenset(
+    (
+        "great good love loved loves nice best better excellent perfect awesome amazing "
+        "happy fine okay bad worst poor product products item items thing things stuff "
+        "use used uses using work works worked working buy bought purchase purchased order "
+        "ordered price money worth cheap recommend recommended review reviews star stars "
+        "amazon seller shipping arrived really just like pretty little bit lot lots "
+        "quality definitely highly overall far got get gets make makes made way time "
+        "times need needed want wanted think know say said does did doing dont didnt "
+        "doesnt isnt wasnt arent werent cant couldnt wont wouldnt shouldnt ive youre "
+        "theyre thats whats theres im id ill youll hes shes lets yes new old easy easily "
+        "years year day days month months ago sure actually probably maybe usually "
+        "especially able"
+    ).split()
+)
+_ZH_STOP = frozenset(
+    (
+        "的 了 是 我 你 他 她 它 们 在 也 有 就 不 和 与 都 而 及 着 或 一个 没有 我们 你们 他们 "
+        "这个 那个 什么 这样 还是 就是 但是 因为 所以 如果 自己 这部 一部 电影 感觉 觉得 真的 "
+        "还有 已经 可以 这么 那么 一样 一些 一点 不是 只是 非常 其实 时候 最后 看到 知道 这种 之后 "
+        "喜欢 好看 不错 推荐 很好 还好 一般 东西 质量 商品 购买 比较 特别 有点 应该 怎么"
+    ).split()
+)
+
+
+def _en_preprocess(text: str) -> str:
+    # "don't" -> "dont", "guitar's" -> "guitar": contraction fragments become one filler word
+    text = _APOSTROPHE.sub("'", text.lower()).replace("'s ", " ")
+    return _APOSTROPHE.sub("", text)
+
+
+def _clean(text: object) -> str:
+    from usergroups.embedding.text import clean_text
+
+    if not isinstance(text, str):
+        return ""
+    return clean_text(text) if _MARKUP.search(text) else text.strip()
+
+
+def _same_word(a: str, b: str) -> bool:
+    """``a`` and ``b`` share a word, up to a plural: ``cable`` / ``xlr cables``."""
+    return any(_plural_equal(x, y) for x in a.split() for y in b.split())
+
+
+def _plural_equal(a: str, b: str) -> bool:
+    short, long = sorted((a, b), key=len)
+    return long in (short, short + "s", short + "es") or (
+        short.endswith("y") and long == short[:-1] + "ies"
+    )
+
+
+def _pick(candidates: list[str], n: int) -> list[str]:
+    """The first ``n`` candidates (best first) that are not the same word as a better one.
+
+    A bigram replaces the unigram it contains (``"ernie"`` becomes ``"ernie ball"``): it is
+    the more precise name for the same thing.
+    """
+    picked: list[str] = []
+    for term in candidates:
+        if len(picked) == n:
+            break
+        same = [k for k, p in enumerate(picked) if _same_word(term, p)]
+        if not same:
+            picked.append(term)
+        elif " " in term and all(" " not in picked[k] for k in same):
+            picked[same[0]] = term
+            picked = [p for k, p in enumerate(picked) if k not in same[1:]]
+    return picked
+
+
+def _zh_tokenize(text: str) -> list[str]:
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return [w for w in jieba.lcut(text) if len(w) >= 2 and _CJK.search(w) and w not in _ZH_STOP]
+
+
+def _indicator(codes: np.ndarray, n_rows: int) -> sp.csr_matrix:
+    """Rows = classes, columns = positions: a 1 where ``codes[j] == row``."""
+    return sp.csr_matrix(
+        (np.ones(len(codes), dtype=np.float64), (codes, np.arange(len(codes)))),
+        shape=(n_rows, len(codes)),
+    )
+
+
+def derive_item_names(
+    texts: pd.DataFrame,
+    *,
+    exclude: Collection[str] = (),
+    n_terms: int = 3,
+    min_reviewers: int = 2,
+    language: Literal["auto", "en", "zh"] = "auto",
+) -> dict[str, str]:
+    """Name every reviewed item by the most distinctive terms of its reviews.
+
+    Parameters
+    ----------
+    texts : DataFrame with columns ``user_id, item_id, text``
+        One row per review (``Dataset.texts``); rows without an ``item_id`` only add to the
+        background the terms are contrasted with.
+    exclude : collection of str
+        Items not to name (those with a title); their reviews still form the background.
+    n_terms : int
+        Terms per name.
+    min_reviewers : int
+        A term names an item only when at least this many distinct users used it in their
+        reviews of the item.
+    language : {"auto", "en", "zh"}
+        ``"zh"`` tokenises with jieba; ``"auto"`` detects it from the texts.
+
+    Returns
+    -------
+    dict of str to str
+        ``item_id -> "term, term, term"`` for the items that got at least one term, best
+        term first.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> texts = pd.DataFrame({
+    ...     "user_id": ["u1", "u2", "u3", "u1", "u2", "u3"],
+    ...     "item_id": ["a", "a", "a", "b", "b", "b"],
+    ...     "text": ["bright nickel strings", "the strings sound bright", "nickel strings",
+    ...              "a heavy capo", "capo clamps well", "solid capo clamps"],
+    ... })
+    >>> derive_item_names(texts, n_terms=2)
+    {'a': 'strings, bright', 'b': 'capo clamps'}
+    """
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    if n_terms < 1 or min_reviewers < 1:
+        raise ValueError(
+            f"n_terms={n_terms} and min_reviewers={min_reviewers} must both be at least 1"
+        )
+    if len(texts) == 0 or "item_id" not in texts:
+        return {}
+    frame = pd.DataFrame(
+        {
+            "user_id": texts["user_id"].astype(str).to_numpy(),
+            "item_id": texts["item_id"].to_numpy(dtype=object),
+            "text": [_clean(t) for t in texts["text"]],
+        }
+    )
+    frame = frame[frame["text"] != ""]
+    # the same review pasted under several product variants, or posted twice, counts once
+    frame = frame.drop_duplicates(["item_id", "user_id", "text"])
+    if frame.empty:
+        return {}
+    lang = detect_language(frame["text"].tolist()) if language == "auto" else language
+    if lang == "zh":
+        vec = CountVectorizer(
+            tokenizer=_zh_tokenize, lowercase=False, token_pattern=None, min_df=min_reviewers
+        )
+    else:
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+        vec = CountVectorizer(
+            preprocessor=_en_preprocess,
+            stop_words=sorted(ENGLISH_STOP_WORDS | _EN_FILLER),
+            ngram_range=(1, 2),
+            # three characters or more: "ve", "don" and "a-" fragments are not names
+            token_pattern=r"(?u)\b[a-z][a-z0-9\-]{2,}\b",
+            min_df=min_reviewers,
+        )
+    try:
+        x = sp.csr_matrix(vec.fit_transform(frame["text"].tolist()), dtype=np.float64)
+    except ValueError:  # no term in min_reviewers reviews, or only stop words
+        return {}
+    terms = vec.get_feature_names_out()
+
+    reviewed = frame["item_id"].map(lambda v: isinstance(v, str) and v != "").to_numpy(bool)
+    item_codes, items = pd.factorize(frame["item_id"].where(reviewed, None))
+    n_items = len(items)
+    if n_items == 0:
+        return {}
+    keep = item_codes >= 0
+    per_item = _indicator(item_codes[keep], n_items)
+    counts = sp.csr_matrix(per_item @ x[keep])  # (n_items, n_terms) term counts
+    # distinct reviewers per item and term: collapse each (item, user) pair's reviews first
+    pair_codes, _ = pd.factorize(
+        pd.Series(item_codes[keep]).astype(str) + "\x1f" + frame["user_id"][keep].to_numpy()
+    )
+    pair_item = np.zeros(pair_codes.max() + 1, dtype=np.int64)
+    pair_item[pair_codes] = item_codes[keep]
+    used = sp.csr_matrix(_indicator(pair_codes, len(pair_item)) @ x[keep])
+    used.data[:] = 1.0
+    reviewers = sp.csr_matrix(_indicator(pair_item, n_items) @ used)
+    counts = sp.csr_matrix(counts.multiply(reviewers >= min_reviewers))
+    counts.eliminate_zeros()
+
+    item_totals = np.asarray(per_item @ x[keep].sum(axis=1)).ravel()
+    term_totals = np.asarray(x.sum(axis=0)).ravel()  # every review: the background
+    grand = float(term_totals.sum())
+    rows = np.repeat(np.arange(n_items), np.diff(counts.indptr))
+    c = counts.data
+    tf = c / item_totals[rows]
+    # the rest of the corpus, with one pseudo-count per term so rare terms stay finite
+    rest = (term_totals[counts.indices] - c + 1.0) / (grand - item_totals[rows] + len(terms))
+    score = tf * np.log(tf / rest)
+
+    excluded = set(exclude)
+    names: dict[str, str] = {}
+    for row, item in enumerate(items):
+        if item in excluded:
+            continue
+        start, end = counts.indptr[row], counts.indptr[row + 1]
+        vals, idx = score[start:end], counts.indices[start:end]
+        positive = vals > 0
+        vals, idx = vals[positive], idx[positive]
+        picked = _pick(
+            [str(terms[idx[j]]) for j in np.lexsort((idx, -vals))[: n_terms * 4]], n_terms
+        )
+        if picked:
+            names[str(item)] = ", ".join(picked)
+    logger.debug("named %d of %d reviewed items from their reviews", len(names), n_items)
+    return names
+
+
+def shown_name(item_id: str, name: str, source: str) -> str:
+    """An item as people read it: the title, ``[from reviews] a / b / c``, or else the id.
+
+    The terms of a derived name are joined by ``/`` so a list of names still reads as one
+    name per item.
+
+    Examples
+    --------
+    >>> shown_name("B0002E1G5C", "elixir, nanoweb, coated", "reviews")
+    '[from reviews] elixir / nanoweb / coated'
+    >>> shown_name("B0002E1G5C", "", "")
+    'B0002E1G5C'
+    """
+    if not name:
+        return str(item_id)
+    if source == "reviews":
+        return f"{DERIVED_MARK} {name.replace(', ', ' / ')}"
+    return name
+
+
+def with_top_item_names(groups: pd.DataFrame) -> pd.DataFrame:
+    """``groups`` with ``top_item_names`` and ``top_item_name_sources`` added.
+
+    A group's top items are named by their title (source ``"title"``), else by the name
+    derived from their reviews, which profiles keep in ``top_item_terms`` (``"reviews"``),
+    else ``""`` (show the id). Frames without ``top_items`` are returned as they are.
+
+    Parameters
+    ----------
+    groups : DataFrame
+        One row per group, as ``GroupDiscovery.groups_``.
+
+    Returns
+    -------
+    DataFrame
+        A copy with the two list columns, aligned with ``top_items``.
+    """
+    if "top_items" not in groups:
+        return groups
+    out = groups.copy()
+    names: list[list[str]] = []
+    sources: list[list[str]] = []
+    empty: pd.Series[Any] = pd.Series([[]] * len(out), index=out.index, dtype=object)
+    for items, titles, terms in zip(
+        out["top_items"],
+        out.get("top_item_titles", empty),
+        out.get("top_item_terms", empty),
+        strict=True,
+    ):
+        items = list(items) if items is not None else []
+        titles = list(titles) if titles is not None else []
+        terms = list(terms) if terms is not None else []
+        row_names, row_sources = [], []
+        for k in range(len(items)):
+            title = titles[k] if k < len(titles) else ""
+            term = terms[k] if k < len(terms) else ""
+            row_names.append(title or term or "")
+            row_sources.append("title" if title else ("reviews" if term else ""))
+        names.append(row_names)
+        sources.append(row_sources)
+    out["top_item_names"] = names
+    out["top_item_name_sources"] = sources
+    return out
