@@ -104,7 +104,29 @@ class ClusteringConfig(_Section):
     select: Literal["validation", "silhouette"] = Field(
         "validation",
         description="how n_groups='auto' is chosen: by group-popularity NDCG@10 on validation "
-        "data carved from training (the fewest groups within 2 % of the best), or by silhouette",
+        "data carved from training (among the stable numbers of groups, the fewest within one "
+        "standard error of the best), or by silhouette",
+    )
+    min_stability: float = Field(
+        0.8,
+        ge=0.0,
+        le=1.0,
+        description="when n_groups='auto' is chosen on validation, a number of groups is a "
+        "candidate only if re-clustering 80 % subsets of the users with new seeds agrees with "
+        "the clustering of all of them at this adjusted Rand index; 0 turns the rule off",
+    )
+    stability_resamples: int = Field(
+        5,
+        ge=0,
+        description="re-clusterings of random 80 % subsets of the users that measure stability "
+        "(of each candidate number of groups, and of every final group); 0 skips it",
+    )
+    min_group_stability: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="a group whose stability (mean best Jaccard with a group of a resample's "
+        "clustering) is below this is flagged unstable in its profile; it is still shown",
     )
 
     @field_validator("n_groups")

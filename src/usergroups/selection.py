@@ -16,7 +16,11 @@ every choice like the built-in one:
    vectors stand in, so the ablation is exact).
 3. **Choose** on the validation users, by NDCG@10 of the held-out items: the text weight
    and the number of groups (group popularity of each clustering), the personal blend
-   (EASE) and, on the held-out new users, the text → item ridge and its blend.
+   (EASE) and, on the held-out new users, the text → item ridge and its blend. A number
+   of groups is a candidate only when it is *stable*: re-clustering random 80 % subsets
+   of the users with new seeds agrees with the clustering of all of them at an adjusted
+   Rand index of at least ``clustering.min_stability`` (:mod:`usergroups.clustering.stability`);
+   among the stable ones, the fewest within one standard error of the best win.
 4. **Refit** the behaviour vectors, the personal model and the ridge on all the training
    data; the aligner stays as early-stopped on the carve.
 
@@ -137,9 +141,10 @@ class Stages:
     new_aligner : callable or None
         ``new_aligner() -> Aligner``, a fresh unfitted aligner; None for no alignment.
     clusterer_at : callable
-        ``clusterer_at(k, search) -> estimator`` with ``fit(X)`` setting ``labels_``: the
-        configured clusterer with ``k`` groups (``None``: its own choice); ``search=True``
-        asks for a cheaper variant used only to rank candidates.
+        ``clusterer_at(k, search, seed=None) -> estimator`` with ``fit(X)`` setting
+        ``labels_``: the configured clusterer with ``k`` groups (``None``: its own choice);
+        ``search=True`` asks for a cheaper variant used only to rank candidates; ``seed``
+        replaces its random seed (the stability resamples).
     can_set_k : bool
         Whether ``clusterer_at`` honours ``k`` (HDBSCAN, say, finds its own number).
     behaviour_of : callable
@@ -147,7 +152,7 @@ class Stages:
     """
 
     new_aligner: Callable[[], Aligner] | None
-    clusterer_at: Callable[[int | None, bool], Any]
+    clusterer_at: Callable[..., Any]
     can_set_k: bool
     behaviour_of: Callable[[sp.csr_matrix], FloatMatrix]
 
@@ -450,6 +455,7 @@ def select(
 
     grid: list[dict[str, Any]] = []
     per_user: dict[tuple[float, int | None], npt.NDArray[np.float64]] = {}
+    labels_at: dict[tuple[float, int | None], IntVector] = {}
     best: dict[str, Any] | None = None
     search = len(ks) > 1
     for w in weights:
@@ -459,33 +465,29 @@ def select(
             scores = _group_scores(carve.x_train, labels, rc.smoothing).group_scores(labels[rows])
             values = ndcg_rows(scores, held, seen)
             per_user[(w, k)] = values
+            labels_at[(w, k)] = labels
             ndcg = float(values.mean()) if len(values) else 0.0
             entry = {"text_weight": w, "k": k, "n_groups": _n_found(labels), "ndcg": round(ndcg, 5)}
             grid.append(entry)
             if best is None or ndcg > best["ndcg"] + 1e-12:
-                best = {**entry, "ndcg": ndcg, "labels": labels}
+                best = {**entry, "ndcg": ndcg}
     assert best is not None  # both grids are non-empty
     text_weight = float(best["text_weight"])
     chosen_k = best["k"]
-    if search:
-        # parsimony: the fewest groups within K_TOLERANCE standard errors of the best
-        top = per_user[(text_weight, chosen_k)]
-        se = float(top.std(ddof=1) / np.sqrt(len(top))) if len(top) > 1 else 0.0
-        report["k_se"] = round(se, 5)
-        for e in grid:
-            if e["text_weight"] == text_weight:
-                mean = float(per_user[(text_weight, e["k"])].mean()) if len(top) else 0.0
-                e["within"] = bool(mean >= best["ndcg"] - K_TOLERANCE * se - 1e-12)
-        near = [e for e in grid if e.get("within")]
-        chosen_k = min(near, key=lambda e: e["k"])["k"]
-        choices["n_groups"] = Choice(int(chosen_k), "validation")
-    choices.setdefault("text_weight", Choice(text_weight, "validation"))
     fused_tr = fuse_blocks(aligned_tr, behaviour_tr, text_weight)
-    labels_tr = (
-        best["labels"]
-        if chosen_k == best["k"]
-        else np.asarray(stages.clusterer_at(chosen_k, True).fit(fused_tr).labels_, np.int64)
-    )
+    if search:
+        chosen_k = _choose_k(
+            [e for e in grid if e["text_weight"] == text_weight],
+            per_user,
+            labels_at,
+            fused_tr,
+            stages,
+            config,
+            report,
+            choices,
+        )
+    choices.setdefault("text_weight", Choice(text_weight, "validation"))
+    labels_tr = labels_at[(text_weight, chosen_k)]
     n_groups_tr = _n_found(labels_tr)
     rec_tr = _group_scores(carve.x_train, labels_tr, rc.smoothing)
     group_val = rec_tr.group_scores(labels_tr[rows])
@@ -675,6 +677,67 @@ def ndcg_rows(
     if not has.any():
         return np.zeros(0, dtype=np.float64)
     return np.asarray(ndcg_of_lists(top_items(s[has], k), rel[has], k), dtype=np.float64)
+
+
+def _choose_k(
+    entries: list[dict[str, Any]],
+    per_user: dict[tuple[float, int | None], npt.NDArray[np.float64]],
+    labels_at: dict[tuple[float, int | None], IntVector],
+    fused: FloatMatrix,
+    stages: Stages,
+    config: DiscoveryConfig,
+    report: dict[str, Any],
+    choices: dict[str, Choice],
+) -> int:
+    """The number of groups: stable first, then the fewest within one SE of the best.
+
+    ``entries`` are the grid rows at the chosen text weight; each gains ``stability`` (the
+    mean ARI of resampled re-clusterings with the clustering of all users, see
+    :mod:`usergroups.clustering.stability`) and ``within``. When no candidate reaches
+    ``clustering.min_stability``, the most stable one is taken, and the choice says so.
+    """
+    from usergroups.clustering.stability import partition_agreement, resample_runs
+
+    cc = config.clustering
+    w = float(entries[0]["text_weight"])
+    measure = cc.stability_resamples > 0 and cc.min_stability > 0
+    for e in entries:
+        if not measure:
+            break
+        k = int(e["k"])
+
+        def fit_labels(z: FloatMatrix, seed: int, k: int = k) -> npt.ArrayLike:
+            return stages.clusterer_at(k, True, seed).fit(z).labels_
+
+        runs = resample_runs(
+            fit_labels, fused, n_resamples=cc.stability_resamples, random_state=config.random_state
+        )
+        e["stability"] = round(partition_agreement(labels_at[(w, k)], runs), 4)
+    stable = [e for e in entries if not measure or e["stability"] >= cc.min_stability]
+    reason = ""
+    if not stable:
+        most = max(entries, key=lambda e: (e["stability"], -e["k"]))
+        stable = [most]
+        reason = (
+            f"no number of groups reached stability {cc.min_stability:g} (ARI over "
+            f"{cc.stability_resamples} resamples); the most stable, {most['k']} "
+            f"({most['stability']:.2f}), was taken"
+        )
+        # logged with the other fallbacks by the pipeline
+        report.setdefault("fallbacks", []).append(f"n_groups: {reason}")
+    top = max(stable, key=lambda e: (float(per_user[(w, e["k"])].mean()), -e["k"]))
+    values = per_user[(w, top["k"])]
+    se = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+    report["k_se"] = round(se, 5)
+    best = float(values.mean()) if len(values) else 0.0
+    for e in entries:
+        mean = float(per_user[(w, e["k"])].mean()) if len(values) else 0.0
+        e["within"] = bool(e in stable and mean >= best - K_TOLERANCE * se - 1e-12)
+    chosen = int(min((e for e in entries if e["within"]), key=lambda e: e["k"])["k"])
+    if measure:
+        report["min_stability"] = cc.min_stability
+    choices["n_groups"] = Choice(chosen, "validation", reason)
+    return chosen
 
 
 def _choose_keep(

@@ -219,3 +219,47 @@ def test_all_empty_texts_say_that_align_none_works() -> None:
         GroupDiscovery(_config()).fit(ds)
     gd = GroupDiscovery(_config(align={"method": "none"})).fit(ds)
     assert gd.n_groups_ >= 2
+
+
+@pytest.mark.slow
+def test_the_chosen_number_of_groups_is_stable(planted: PlantedData) -> None:
+    """Issue 14: a K is a candidate only if resampled re-clusterings agree with it."""
+    cfg = _config(align={"method": "none"}, clustering={"k_min": 2, "k_max": 8})
+    gd = GroupDiscovery(cfg).fit(planted.dataset)
+    rep = gd.metrics_["alignment"]
+    entries = [e for e in rep["grid"] if e["text_weight"] == rep["text_weight"]]
+    assert all(0.0 <= e["stability"] <= 1.0 for e in entries)
+    chosen = next(e for e in entries if e["k"] == gd.n_groups_)
+    assert chosen["stability"] >= cfg.clustering.min_stability and chosen["within"]
+    assert all(not e["within"] for e in entries if e["stability"] < cfg.clustering.min_stability)
+    assert gd.metrics_["k_stability"] == {str(e["k"]): e["stability"] for e in entries}
+    # every final group carries its own stability in its profile and in the metrics
+    stability = gd.metrics_["stability"]
+    assert set(stability) >= {"ari", "groups", "unstable", "resamples"}
+    assert set(gd.groups_["stability"].round(4)) == set(stability["groups"].values())
+    flagged = gd.groups_.loc[gd.groups_["unstable"], "group_id"].tolist()
+    assert flagged == stability["unstable"]
+
+
+@pytest.mark.slow
+def test_no_stable_number_of_groups_falls_back_and_says_so(planted: PlantedData) -> None:
+    cfg = _config(
+        align={"method": "none"}, clustering={"k_min": 9, "k_max": 11, "min_stability": 1.0}
+    )
+    gd = GroupDiscovery(cfg).fit(planted.dataset)
+    reason = gd.state_.choices["n_groups"].reason
+    assert "no number of groups reached stability" in reason
+    assert any(line.startswith("n_groups: no number") for line in gd.metrics_["fallbacks"])
+
+
+def test_stability_can_be_switched_off(planted: PlantedData) -> None:
+    cfg = _config(
+        align={"method": "none"},
+        clustering={"k_min": 3, "k_max": 5, "stability_resamples": 0},
+        user_vectors={"text_weight": 0.5},
+        recommend={"personal": "none"},
+    )
+    gd = GroupDiscovery(cfg).fit(planted.dataset)
+    assert "stability" not in gd.metrics_
+    assert all("stability" not in e for e in gd.metrics_["alignment"]["grid"])
+    assert gd.groups_["stability"].isna().all() and not gd.groups_["unstable"].any()
