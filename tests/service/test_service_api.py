@@ -35,6 +35,9 @@ def test_groups_lists_every_group_and_one_profile(shared_server: Server) -> None
         groups = c.get("/groups").json()
         assert groups["n_groups"] == 3
         assert sorted(g["group_id"] for g in groups["groups"]) == [0, 1, 2]
+        # every group says how reliably it comes back on resampled users (issue 14)
+        assert all(0.0 <= g["stability"] <= 1.0 for g in groups["groups"])
+        assert all(isinstance(g["unstable"], bool) for g in groups["groups"])
         one = c.get("/groups/1").json()
         assert one["group_id"] == 1 and one["size"] > 0 and one["keywords"]
         assert_error(c.get("/groups/99"), 404, "not_found")

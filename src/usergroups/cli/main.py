@@ -21,7 +21,7 @@ from usergroups.errors import UserGroupsError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-GROUP_COLUMNS = ("group_id", "size", "share", "label", "keywords", "top_items")
+GROUP_COLUMNS = ("group_id", "size", "share", "stability", "label", "keywords", "top_items")
 
 
 def _group_table(groups: Any, fmt: str) -> str:
@@ -51,6 +51,12 @@ def _group_table(groups: Any, fmt: str) -> str:
         df["label"] = [
             f"{llm} [{kw}]" if isinstance(llm, str) and llm else kw
             for llm, kw in zip(df["llm_label"], df["label"], strict=True)
+        ]
+    if "stability" in df and fmt != "json":
+        # resampled Jaccard (issue 14); unstable groups are shown, marked, never hidden
+        df["stability"] = [
+            "" if v is None or v != v else f"{v:.2f}" + (" unstable" if bad else "")
+            for v, bad in zip(df["stability"], df.get("unstable", [False] * len(df)), strict=True)
         ]
     if fmt == "table" and "top_items" in df:
         df["top_items"] = [

@@ -515,6 +515,7 @@ def _group_metrics(
     if stability_seeds >= 2:
         ari = stability(labels_for_seed, [random_state + i for i in range(stability_seeds)])
     sizes = np.bincount(own[own >= 0])
+    resampled = (getattr(fitted, "metrics_", None) or {}).get("stability") or {}
     return {
         "method": "usergroups",
         "n_groups": fitted.n_groups_,
@@ -526,6 +527,9 @@ def _group_metrics(
         "davies_bouldin": _finite(davies_bouldin(vectors, own)),
         "stability_ari": _finite(ari),
         "stability_seeds": max(stability_seeds, 0),
+        # the fit's own check: re-clustering 80 % subsets with new seeds (issue 14)
+        "resample_ari": _finite(resampled.get("ari")),
+        "unstable_groups": len(resampled.get("unstable") or []),
         "noise_share": noise_share(own),
         "largest_share": float(sizes.max() / len(own)) if len(sizes) else 0.0,
     }
@@ -543,6 +547,8 @@ def _k_sweep(
 
     Each lift divides the NDCG@10 of the scorer beside it (issue 12: the sweep used to
     put the lift of unsmoothed group popularity beside the NDCG@10 of the smoothed one).
+    ``stability_ari`` is the mean ARI of the clustering at K refitted with three seeds:
+    with the lift, the trade-off curve between stable and sharp groups (issue 14).
     """
     n_users = len(fitted.labels_)
     out: list[dict[str, Any]] = []
@@ -551,6 +557,8 @@ def _k_sweep(
             logger.info("k sweep: leaving out k=%d for %d users", k, n_users)
             continue
         own = np.asarray(model.regroup(fitted, k, random_state), dtype=np.int64)
+        runs = [own] + [np.asarray(model.regroup(fitted, k, random_state + i)) for i in (1, 2)]
+        ari = stability(runs.__getitem__, (0, 1, 2))
         labels = _to_split_users(split, fitted, own)
         rec = model.group_recommender(fitted, own)
         ndcg = evaluate_scores(_warm_group_scorer(split, fitted, labels, rec), split, (10,))
@@ -569,6 +577,7 @@ def _k_sweep(
                 "UserGroups_group_lift": _lift(ndcg["NDCG@10"], pop_ndcg),
                 "SeedRecipe_NDCG@10": seed_ndcg["NDCG@10"],
                 "SeedRecipe_group_lift": _lift(seed_ndcg["NDCG@10"], pop_ndcg),
+                "stability_ari": _finite(ari),
             }
         )
     return out

@@ -124,8 +124,19 @@ def plot_sizes(groups: pd.DataFrame, labels: Mapping[int, str]) -> Any:
     return _layout(fig, "Group sizes", max(260, 36 * len(ids) + 90))
 
 
-def plot_k_curve(k_scores: Mapping[str, float | None], chosen: int | None = None) -> Any:
-    """Silhouette by number of groups, with the chosen number marked."""
+def plot_k_curve(
+    k_scores: Mapping[str, float | None],
+    chosen: int | None = None,
+    *,
+    metric: str = "silhouette",
+    stability: Mapping[str, float | None] | None = None,
+) -> Any:
+    """The score that chose the number of groups, by K, with the chosen number marked.
+
+    ``metric`` names the score (``"silhouette"``, or ``"validation NDCG@10"`` when K was
+    chosen on validation); ``stability`` (the resampled ARI of each K, issue 14) is drawn
+    on a second axis, so the trade-off between the two is visible.
+    """
     go = _go()
     pairs = sorted((int(k), v) for k, v in k_scores.items())
     ks = [k for k, _ in pairs]
@@ -135,9 +146,9 @@ def plot_k_curve(k_scores: Mapping[str, float | None], chosen: int | None = None
             x=ks,
             y=ys,
             mode="lines+markers",
-            name="silhouette",
+            name=metric,
             line={"color": "#1f77b4"},
-            hovertemplate="K=%{x}: silhouette %{y:.4f}<extra></extra>",
+            hovertemplate=f"K=%{{x}}: {metric} %{{y:.4f}}<extra></extra>",
         )
     )
     if chosen is not None and chosen in ks:
@@ -152,6 +163,27 @@ def plot_k_curve(k_scores: Mapping[str, float | None], chosen: int | None = None
                     marker={"size": 14, "color": "#d62728", "symbol": "star"},
                 )
             )
+    if stability:
+        spairs = sorted((int(k), v) for k, v in stability.items() if v is not None)
+        fig.add_trace(
+            go.Scatter(
+                x=[k for k, _ in spairs],
+                y=[float(v) for _, v in spairs],
+                mode="lines+markers",
+                name="stability (ARI over resamples)",
+                yaxis="y2",
+                line={"color": "#2ca02c", "dash": "dot"},
+                hovertemplate="K=%{x}: stability %{y:.2f}<extra></extra>",
+            )
+        )
+        fig.update_layout(
+            yaxis2={
+                "title": "stability (ARI)",
+                "overlaying": "y",
+                "side": "right",
+                "range": [0, 1.05],
+            }
+        )
     fig.update_xaxes(title="number of groups K", dtick=1)
-    fig.update_yaxes(title="silhouette")
+    fig.update_yaxes(title=metric)
     return _layout(fig, "Choice of the number of groups", 360)

@@ -104,6 +104,11 @@ def _card(row: Mapping[str, Any], low_rating: float) -> str:
     parts = [f'<article class="card" id="group-{gid}" style="--c: {group_colour(gid)}">']
     parts.append(f"<h3>{gid}. {_e(display_label(row))}</h3>")
     sub = f"{int(row['size']):,} users · {_pct(_num(row.get('share')), 1)} of all"
+    stability = _num(row.get("stability"))
+    if stability is not None:
+        # resampled Jaccard (issue 14): an unstable group is shown and marked, not hidden
+        flag = ' <span class="down">unstable</span>' if row.get("unstable") else ""
+        sub += f" · stability {stability:.2f}{flag}"
     if isinstance(row.get("llm_label"), str) and row.get("llm_label"):
         sub += f" · keywords: {_e(row.get('label', ''))}"
     parts.append(f'<p class="sub">{sub}</p>')
@@ -285,7 +290,18 @@ def render_html(
     k_scores = metrics.get("k_scores") or {}
     if k_scores:
         chosen = metrics.get("n_groups")
-        figures.append(("k", plot_k_curve(k_scores, int(chosen) if chosen else None)))
+        by_validation = metrics.get("k_selection") == "validation"
+        figures.append(
+            (
+                "k",
+                plot_k_curve(
+                    k_scores,
+                    int(chosen) if chosen else None,
+                    metric="validation NDCG@10" if by_validation else "silhouette",
+                    stability=metrics.get("k_stability"),
+                ),
+            )
+        )
     divs = {name: _figure_html(fig, first=i == 0) for i, (name, fig) in enumerate(figures)}
 
     body: list[str] = []
@@ -300,7 +316,11 @@ def render_html(
         '<p class="muted">Words, categories and items are those the group uses or consumes '
         "clearly more than everybody else (lift = group share ÷ population share; for items, "
         "the 90% lower confidence bound of the lift, so items few members bought rank lower); "
-        "texts are the members' texts closest to the group's centre.</p>"
+        "texts are the members' texts closest to the group's centre. Stability is how "
+        "reliably the group comes back when 80 % of the users are re-clustered with a new "
+        "seed (mean best Jaccard over resamples; below "
+        f"{(metrics.get('stability') or {}).get('min_group_stability', 0.6):g} it is marked "
+        "unstable).</p>"
     )
     body.append('<div class="cards">')
     body.extend(_card(r, low_rating) for r in records)

@@ -92,6 +92,9 @@ def summary_table(groups: pd.DataFrame, *, text_chars: int = 160) -> pd.DataFram
             "share": row["share"],
             "label": row.get("label", ""),
         }
+        stability = _num(row.get("stability"))
+        if stability is not None:
+            out["stability"] = f"{stability:.2f}" + (" unstable" if row.get("unstable") else "")
         if isinstance(llm, str) and llm:
             out["llm_label"] = llm
         out.update(

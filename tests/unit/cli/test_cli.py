@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from usergroups.cli.main import main
@@ -61,7 +62,18 @@ def test_discover_writes_model_and_prints_group_table(
     assert (model_dir / "groups.parquet").exists()
     assert main(["groups", str(model_dir)]) == 0
     out = capsys.readouterr().out
-    assert "group_id" in out and "keywords" in out
+    assert "group_id" in out and "keywords" in out and "stability" in out
+
+
+def test_groups_mark_unstable_groups(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from usergroups.cli.main import _group_table
+
+    groups = pd.read_parquet(model_dir / "groups.parquet")
+    groups["stability"] = [0.95, 0.41, float("nan")]
+    groups["unstable"] = [False, True, False]
+    out = _group_table(groups, "table")
+    assert "0.95" in out and "0.41 unstable" in out
+    assert json.loads(_group_table(groups, "json"))[1]["unstable"] is True
 
 
 def test_groups_json_lists_every_group(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -118,8 +118,8 @@ def test_every_user_text_is_escaped(fitted: GroupDiscovery) -> None:
 
 def test_llm_labels_lead_and_keyword_labels_stay_beside_them(fitted: GroupDiscovery) -> None:
     groups = fitted.groups_.copy()
-    groups["llm_label"] = ["Guitarists", None, None, None][: len(groups)]
-    groups["llm_description"] = ["They play guitar.", None, None, None][: len(groups)]
+    groups["llm_label"] = ["Guitarists"] + [None] * (len(groups) - 1)
+    groups["llm_description"] = ["They play guitar."] + [None] * (len(groups) - 1)
     page = render_html(groups, map_frame=None)
     assert "0. Guitarists</h3>" in page
     assert f"keywords: {groups.loc[0, 'label']}" in page
