@@ -458,10 +458,15 @@ def select(
     labels_at: dict[tuple[float, int | None], IntVector] = {}
     best: dict[str, Any] | None = None
     search = len(ks) > 1
+    # held-out new users have no training rows, so their vectors are blank: clustered with
+    # the others they would form a group of their own (at the origin) and make every
+    # clustering look unstable; they are left out (label -1) and placed like new users
+    known = np.setdiff1d(np.arange(n_users), carve.cold_rows)
     for w in weights:
         fused = fuse_blocks(aligned_tr, behaviour_tr, w)
         for k in ks:
-            labels = np.asarray(stages.clusterer_at(k, search).fit(fused).labels_, np.int64)
+            labels = np.full(n_users, -1, dtype=np.int64)
+            labels[known] = stages.clusterer_at(k, search).fit(fused[known]).labels_
             scores = _group_scores(carve.x_train, labels, rc.smoothing).group_scores(labels[rows])
             values = ndcg_rows(scores, held, seen)
             per_user[(w, k)] = values
@@ -481,6 +486,7 @@ def select(
             per_user,
             labels_at,
             fused_tr,
+            known,
             stages,
             config,
             report,
@@ -684,6 +690,7 @@ def _choose_k(
     per_user: dict[tuple[float, int | None], npt.NDArray[np.float64]],
     labels_at: dict[tuple[float, int | None], IntVector],
     fused: FloatMatrix,
+    known: IntVector,
     stages: Stages,
     config: DiscoveryConfig,
     report: dict[str, Any],
@@ -692,8 +699,8 @@ def _choose_k(
     """The number of groups: stable first, then the fewest within one SE of the best.
 
     ``entries`` are the grid rows at the chosen text weight; each gains ``stability`` (the
-    mean ARI of resampled re-clusterings with the clustering of all users, see
-    :mod:`usergroups.clustering.stability`) and ``within``. When no candidate reaches
+    mean ARI of resampled re-clusterings of the ``known`` users with the clustering of all
+    users, see :mod:`usergroups.clustering.stability`) and ``within``. When no candidate reaches
     ``clustering.min_stability``, the most stable one is taken, and the choice says so.
     """
     from usergroups.clustering.stability import partition_agreement, resample_runs
@@ -710,9 +717,12 @@ def _choose_k(
             return stages.clusterer_at(k, True, seed).fit(z).labels_
 
         runs = resample_runs(
-            fit_labels, fused, n_resamples=cc.stability_resamples, random_state=config.random_state
+            fit_labels,
+            fused[known],
+            n_resamples=cc.stability_resamples,
+            random_state=config.random_state,
         )
-        e["stability"] = round(partition_agreement(labels_at[(w, k)], runs), 4)
+        e["stability"] = round(partition_agreement(labels_at[(w, k)][known], runs), 4)
     stable = [e for e in entries if not measure or e["stability"] >= cc.min_stability]
     reason = ""
     if not stable:
