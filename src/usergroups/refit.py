@@ -220,17 +220,30 @@ class AnchoredGroups:
 
     What :func:`refit` passes to :class:`~usergroups.pipeline.GroupDiscovery` as its
     ``clusterer``, so the fit's own stages (vectors, alignment, recommender, profiles) run
-    unchanged and only the grouping is anchored. Independent of the configured clusterer.
+    unchanged and only the grouping is anchored.
+
+    The anchors belong to the fit's users (one per row of the dataset, in
+    ``dataset.user_ids`` order; :func:`refit` maps them by user id). The fit also
+    re-clusters *subsets* of its users (the validation carve's known users, the stability
+    resamples), passing only their vectors: their user ids are unknown here, so they cannot
+    be anchored, and ``fallback`` (the configured clusterer with the kept number of groups)
+    clusters them afresh, as an ordinary fit would; the stability of an anchored group is
+    then whether a fresh clustering finds it again.
 
     Parameters
     ----------
     anchors : ndarray of shape (n_users,)
-        Old group of each row of the ``X`` given to :meth:`fit` (negative: none).
+        Old group of each of the fit's users (negative: none).
     n_groups : int, optional
         Accepted so the fit can set it; the anchors decide the groups.
     n_iter, min_group_size : int
     sizes_before : ndarray, optional
         See :func:`anchored_labels`.
+    fallback : estimator, optional
+        Clusters an ``X`` with another number of rows than ``anchors`` (a subset of the
+        users); without it such a fit raises :class:`~usergroups.errors.DataError`.
+    random_state : int, optional
+        Seed given to ``fallback`` (the fit's resamples set it per run).
 
     Attributes
     ----------
@@ -247,12 +260,16 @@ class AnchoredGroups:
         n_iter: int = DEFAULT_N_ITER,
         min_group_size: int = 1,
         sizes_before: np.ndarray | None = None,
+        fallback: Any = None,
+        random_state: int | None = None,
     ) -> None:
         self.anchors = anchors
         self.n_groups = n_groups
         self.n_iter = n_iter
         self.min_group_size = min_group_size
         self.sizes_before = sizes_before
+        self.fallback = fallback
+        self.random_state = random_state
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {
@@ -261,6 +278,8 @@ class AnchoredGroups:
             "n_iter": self.n_iter,
             "min_group_size": self.min_group_size,
             "sizes_before": self.sizes_before,
+            "fallback": self.fallback,
+            "random_state": self.random_state,
         }
 
     def set_params(self, **params: Any) -> Self:
@@ -275,6 +294,8 @@ class AnchoredGroups:
     def fit(self, X: np.ndarray, y: None = None) -> Self:
         if self.anchors is None:
             raise DataError("AnchoredGroups needs anchors: the old group of every user")
+        if len(X) != len(self.anchors) and self.fallback is not None:
+            return self._fit_subset(X)
         self.labels_, self.centroids_, self.folded_ = anchored_labels(
             X,
             self.anchors,
@@ -282,6 +303,21 @@ class AnchoredGroups:
             min_group_size=self.min_group_size,
             sizes_before=self.sizes_before,
         )
+        return self
+
+    def _fit_subset(self, X: np.ndarray) -> Self:
+        """Cluster a subset of the users afresh with ``fallback`` (see the class doc)."""
+        from sklearn.base import clone
+
+        model = clone(self.fallback)
+        params = model.get_params() if hasattr(model, "get_params") else {}
+        key = next((p for p in ("random_state", "base__random_state") if p in params), None)
+        if key is not None and self.random_state is not None:
+            model.set_params(**{key: int(self.random_state)})
+        model.fit(X)
+        self.labels_ = np.asarray(model.labels_, dtype=np.int64)
+        self.centroids_ = np.asarray(getattr(model, "centroids_", np.zeros((0, X.shape[1]))))
+        self.folded_ = [int(g) for g in getattr(model, "folded_", [])]
         return self
 
 
@@ -389,6 +425,12 @@ class RefitReport:
         data moved a lot, and ``reselect=True`` (``--reselect``) re-chooses the settings.
     folded : list of int
         Groups emptied for falling below ``clustering.min_group_size``.
+    users_left : list of str
+        Users of the old model missing from the new data (dropped from the log or by the
+        data's filters, such as a minimum number of interactions): they are simply gone;
+        an old group none of whose users is left is in ``gone``. Sorted.
+    n_users_left : int
+        Length of the full ``users_left`` list (``to_dict`` may cap the list).
     """
 
     kept: list[dict[str, Any]] = field(default_factory=list)
@@ -410,12 +452,16 @@ class RefitReport:
     share_moved: float = 0.0
     reselect_recommended: bool = False
     folded: list[int] = field(default_factory=list)
+    users_left: list[str] = field(default_factory=list)
+    n_users_left: int = 0
 
     def to_dict(self, max_moves: int | None = MAX_MOVES_IN_METRICS) -> dict[str, Any]:
-        """JSON-ready; ``moves`` holds at most ``max_moves`` entries (None: all)."""
+        """JSON-ready; ``moves`` and ``users_left`` hold at most ``max_moves`` entries
+        (None: all)."""
         out = asdict(self)
         if max_moves is not None:
             out["moves"] = out["moves"][:max_moves]
+            out["users_left"] = out["users_left"][:max_moves]
         return out
 
 
@@ -692,10 +738,21 @@ def kept_choices(model: Any) -> dict[str, Any]:
 
 
 def _anchors(model: Any, user_ids: np.ndarray) -> np.ndarray:
-    """Old group of each user in ``user_ids`` (-2 for users the old model did not know)."""
+    """Old group of each user in ``user_ids``, by user id (-2 for users the old model did
+    not know; old users missing from ``user_ids`` get nothing)."""
     old_index = {str(u): i for i, u in enumerate(model.user_ids_.ids.tolist())}
     rows = np.array([old_index.get(str(u), -1) for u in user_ids], dtype=np.int64)
     return np.where(rows >= 0, model.labels_[np.maximum(rows, 0)], -2).astype(np.int64)
+
+
+def _fresh_clusterer(cfg: Any) -> Any:
+    """The configured clusterer with the kept number of groups: what re-clusters subsets of
+    the users in an anchored refit (:class:`AnchoredGroups`)."""
+    from usergroups.clustering import make_clusterer
+
+    if cfg.clustering.method == "hdbscan":
+        cfg = cfg.with_overrides({"clustering.n_groups": "auto"})  # it finds its own number
+    return make_clusterer(cfg.clustering, cfg.random_state)
 
 
 def _moves(
@@ -796,7 +853,10 @@ def refit(
         cfg = cfg.with_overrides({"random_state": random_state})
     previous = (getattr(model, "metrics_", None) or {}).get("refit") or {}
     next_id = max(int(previous.get("next_group_id", 0)), model.n_groups_)
-    reference = _anchors(model, np.asarray(data.user_ids.ids))
+    # anchors are keyed by user id: one per user of the refit data, in its order (the rows
+    # the fit clusters), whatever the old model's users were
+    user_ids = np.asarray(data.user_ids.ids)
+    reference = _anchors(model, user_ids)
     mode: RefitMode = "reselect" if reselect else "anchored"
     asked = cfg.clustering.n_groups
     old_k = model.state_.choices.get("n_groups")
@@ -822,6 +882,8 @@ def refit(
             n_iter=n_iter,
             min_group_size=cfg.clustering.min_group_size,
             sizes_before=np.bincount(model.labels_[model.labels_ >= 0], minlength=model.n_groups_),
+            fallback=_fresh_clusterer(cfg),
+            random_state=cfg.random_state,
         )
         kept_head = None if model.head_ is None else _KeptHead(model.head_)
         new = GroupDiscovery(cfg, encoder=encoder, aligner=kept_head, clusterer=anchored).fit(data)
@@ -842,6 +904,8 @@ def refit(
         )
         relabel(new, mapping)
         folded = []
+    if not np.array_equal(np.asarray(new.user_ids_.ids), user_ids):
+        raise DataError("the refitted model's users are not the refit data's users")
     if "size" in new.groups_:
         # ids of groups that disappeared stay unused: their empty rows are not groups
         new.groups_ = new.groups_[new.groups_["size"] > 0].reset_index(drop=True)
@@ -852,6 +916,13 @@ def refit(
     report.n_events = 0 if events is None else len(events)
     report.mode = mode
     report.folded = folded
+    # old users missing from the new data are gone, and so is a group none of them is left in
+    old_ids = np.asarray(model.user_ids_.ids).astype(str)
+    report.users_left = sorted(set(old_ids.tolist()) - set(user_ids.astype(str).tolist()))
+    report.n_users_left = len(report.users_left)
+    still = set(reference[reference >= 0].tolist())
+    emptied_by_data = {int(g) for g in np.unique(model.labels_[model.labels_ >= 0])} - still
+    report.gone = sorted(set(report.gone) | emptied_by_data)
     active = set() if events is None or len(events) == 0 else set(map(str, events["user_id"]))
     report.moves = _moves(
         np.asarray(new.user_ids_.ids), reference, new.labels_, active, set(folded), mode

@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import adjusted_rand_score
 
 from usergroups import DiscoveryConfig, GroupDiscovery
 from usergroups.cli.main import main
+from usergroups.data import Dataset, build_dataset
+from usergroups.errors import DataError
 from usergroups.refit import (
     MOVE_REASONS,
     AnchoredGroups,
@@ -257,3 +260,68 @@ def test_refit_command_prints_moves_and_keeps_the_report(
     report = json.loads(capsys.readouterr().out)
     assert report["mode"] == "reselect"
     assert not (directory / "report.html").exists()
+
+
+# ------------------------------------------------- anchors by user id (subset fits)
+def _without_users(planted: PlantedData, users: set[str]) -> Dataset:
+    ds = planted.dataset
+    return build_dataset(
+        ds.interactions[~ds.interactions["user_id"].isin(users)],
+        ds.texts[~ds.texts["user_id"].isin(users)],
+        ds.items,
+        name=ds.name,
+    )
+
+
+def test_anchored_groups_recluster_a_subset_of_the_users_with_the_fallback() -> None:
+    # the fit re-clusters subsets of its users (validation carve, stability resamples)
+    # without their ids: they cannot be anchored, the fallback clusters them afresh
+    from sklearn.base import clone
+    from sklearn.cluster import KMeans
+
+    X, labels = _blobs()
+    rows = np.sort(np.random.default_rng(0).choice(len(X), size=128, replace=False))
+    with pytest.raises(DataError, match="anchors has shape"):
+        AnchoredGroups(labels).fit(X[rows])
+    est = clone(AnchoredGroups(labels, fallback=KMeans(4, n_init=3), random_state=0))
+    est.set_params(random_state=5)
+    sub = est.fit(X[rows]).labels_
+    assert len(sub) == len(rows)
+    assert adjusted_rand_score(labels[rows], sub) == 1.0
+    assert np.array_equal(est.fit(X).labels_, labels)  # all users: anchored as before
+
+
+def test_refit_maps_anchors_by_user_id_when_users_leave_and_join(
+    fitted: GroupDiscovery, planted: PlantedData
+) -> None:
+    # the data lost some of the model's users and events bring new ones; the fit also
+    # re-clusters 80 % resamples of the users (stability), which once failed with
+    # "anchors has shape (n,) for 0.8 n users"
+    assert fitted.config.clustering.stability_resamples > 0
+    left = set(planted.dataset.user_ids.ids[5:15].tolist())
+    events = _events(planted)
+    new, report = refit(fitted, _without_users(planted, left), events)
+    assert report.mode == "anchored" and "stability" in new.metrics_
+    assert report.users_left == sorted(left) and report.n_users_left == len(left)
+    assert report.to_dict()["users_left"] == sorted(left)
+    before = dict(zip(fitted.user_ids_.ids, fitted.labels_.tolist(), strict=True))
+    after = dict(zip(new.user_ids_.ids, new.labels_.tolist(), strict=True))
+    assert not left & set(after)
+    stayed = [u for u in after if u in before]
+    assert len(stayed) == len(before) - len(left)
+    assert np.mean([after[u] == before[u] for u in stayed]) >= 0.95
+    joined = sorted(m["user_id"] for m in report.moves if m["reason"] == "new user")
+    assert joined == ["newcomer-0", "newcomer-1", "newcomer-2"]
+    assert report.gone == []
+
+
+def test_a_group_whose_users_all_left_the_data_is_gone(
+    fitted: GroupDiscovery, planted: PlantedData
+) -> None:
+    g = int(fitted.labels_[0])
+    left = {u for u, lab in zip(fitted.user_ids_.ids, fitted.labels_, strict=True) if lab == g}
+    new, report = refit(fitted, _without_users(planted, left))
+    assert report.mode == "anchored"
+    assert report.gone == [g] and g not in set(new.labels_.tolist())
+    assert report.n_users_left == len(left)
+    assert g not in set(new.groups_["group_id"])
