@@ -66,6 +66,7 @@ __all__ = [
     "build_profiles",
     "class_tfidf_keywords",
     "detect_language",
+    "rank_top_items",
 ]
 
 logger = logging.getLogger(__name__)
@@ -446,24 +447,13 @@ def build_profiles(
     )
     counts = np.asarray((assign @ x).todense())
     pop = np.asarray(x.sum(axis=0)).ravel() / max(n_users, 1)
-    share = counts / np.maximum(sizes, 1)[:, None]
-    lower = _wilson_lower(counts, np.maximum(sizes, 1)[:, None], _LIFT_Z)
-    lift_low = np.divide(lower, pop[None, :], out=np.zeros_like(share), where=pop[None, :] > 0)
     titles = dataset.item_titles()
     item_ids = dataset.item_ids.ids
-    for g, profile in enumerate(profiles):
-        support = max(1, min(min_support, int(sizes[g])))
-        # over-consumed means more than the population: an item at lift <= 1 says nothing;
-        # min_support, not the bound, decides how much evidence an item needs to be listed
-        ok = np.flatnonzero((counts[g] >= support) & (counts[g] > sizes[g] * pop))
-        ranked = ok[np.lexsort((ok, -counts[g, ok], -lift_low[g, ok]))]
-        shown = np.round(lift_low[g, ranked], 2)
-        # equal figures cannot be told apart by the reader: show each figure once
-        distinct = np.concatenate(([True], shown[1:] != shown[:-1]))[: len(ranked)]
-        order = ranked[distinct][:n_items]
+    top = rank_top_items(counts, sizes, pop, n_items=n_items, min_support=min_support)
+    for profile, (order, lifts) in zip(profiles, top, strict=True):
         profile.top_items = [str(item_ids[i]) for i in order]
         profile.top_item_titles = [titles.get(str(item_ids[i]), "") for i in order]
-        profile.top_item_lifts = [round(float(lift_low[g, i]), 2) for i in order]
+        profile.top_item_lifts = lifts
 
     _add_item_terms(dataset, profiles, lang, item_names)
     if n_categories:
@@ -479,6 +469,57 @@ def build_profiles(
     for profile in profiles:
         profile.label = _label(profile, lang)
     return profiles
+
+
+def rank_top_items(
+    counts: np.ndarray,
+    sizes: np.ndarray,
+    pop: np.ndarray,
+    *,
+    n_items: int,
+    min_support: int,
+) -> list[tuple[np.ndarray, list[float]]]:
+    """Items each group over-consumes, ranked by the lift's 90 % lower bound (see the module).
+
+    The one ranking of :func:`build_profiles` and of the Spark engine.
+
+    Parameters
+    ----------
+    counts : ndarray of shape (n_groups, n_items)
+        Members of each group who consumed each item.
+    sizes : ndarray of shape (n_groups,)
+        Members of each group.
+    pop : ndarray of shape (n_items,)
+        Share of all users who consumed each item.
+    n_items : int
+        Items listed per group, at most.
+    min_support : int
+        Members an item needs (at most the group's size).
+
+    Returns
+    -------
+    list of (ndarray, list of float)
+        Per group, the indices of its top items and their lifts' lower bounds (two
+        decimals), one item per displayed figure.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    sizes = np.asarray(sizes).astype(np.int64)
+    share = counts / np.maximum(sizes, 1)[:, None]
+    lower = _wilson_lower(counts, np.maximum(sizes, 1)[:, None], _LIFT_Z)
+    lift_low = np.divide(lower, pop[None, :], out=np.zeros_like(share), where=pop[None, :] > 0)
+    out = []
+    for g in range(len(sizes)):
+        support = max(1, min(min_support, int(sizes[g])))
+        # over-consumed means more than the population: an item at lift <= 1 says nothing;
+        # min_support, not the bound, decides how much evidence an item needs to be listed
+        ok = np.flatnonzero((counts[g] >= support) & (counts[g] > sizes[g] * pop))
+        ranked = ok[np.lexsort((ok, -counts[g, ok], -lift_low[g, ok]))]
+        shown = np.round(lift_low[g, ranked], 2)
+        # equal figures cannot be told apart by the reader: show each figure once
+        distinct = np.concatenate(([True], shown[1:] != shown[:-1]))[: len(ranked)]
+        order = ranked[distinct][:n_items]
+        out.append((order, [round(float(lift_low[g, i]), 2) for i in order]))
+    return out
 
 
 def _wilson_lower(k: np.ndarray, n: np.ndarray, z: float) -> np.ndarray:

@@ -15,8 +15,10 @@ Spark doing the work that grows with the data:
    counterpart), with ``n_groups="auto"`` by cosine silhouette on a seeded sample, then
    the local engine's merge / fold / relabel computed from group summaries; or, with
    ``fit_sample``, every user to the nearest centroid of the local model.
-4. **Group statistics** in Spark SQL: group–item counts, sizes, popularity, the items each
-   group over-consumes by lift, and top-``n`` recommendations with seen items excluded.
+4. **Group statistics** in Spark SQL: group–item counts, sizes, popularity and top-``n``
+   recommendations with seen items excluded; the items each group over-consumes are ranked
+   on the driver from those counts by the local profiler's own ranking
+   (:func:`usergroups.profiling.profiles.rank_top_items`: the lift's 90 % lower bound).
 5. **Output**: the model directory of the local engine (``usergroups groups / assign /
    recommend / report`` read it unchanged) plus partitioned Parquet under ``spark/``
    (``assignments`` and ``recommendations`` by ``group_id``, ``group_items``).
@@ -744,6 +746,7 @@ class SparkGroupDiscovery:
 
         from usergroups.fitted import Choice, FittedState
         from usergroups.pipeline import GroupDiscovery
+        from usergroups.profiling.profiles import rank_top_items
         from usergroups.recommend import GroupPopularity
         from usergroups.selection import fixed_choices
 
@@ -840,7 +843,8 @@ class SparkGroupDiscovery:
         ).localCheckpoint()
         self.recommendations_ = recs.drop("uidx")
 
-        # lift of each item in each group, over the population (as the profiles compute it)
+        # plain lift of each item in each group, over the population (spark/group_items);
+        # the profiles' top items are ranked below, on the driver, as the local profiler does
         pc = cfg.profile
         lift = counts.join(groups_df, "group_id").withColumn(
             "share", F.col("n") / F.greatest(F.col("size").cast("double"), F.lit(1.0))
@@ -855,19 +859,6 @@ class SparkGroupDiscovery:
         )
         lift = lift.join(pop_exact, "iidx").withColumn(
             "lift", F.when(F.col("pe") > 0, F.col("share") / F.col("pe")).otherwise(0.0)
-        )
-        support = F.greatest(F.lit(1), F.least(F.lit(pc.min_support), F.col("size").cast("int")))
-        top_w = Window.partitionBy("group_id").orderBy(
-            F.col("lift").desc(), F.col("n").desc(), F.col("iidx")
-        )
-        top = (
-            lift.filter((F.col("n") >= support) & (F.col("lift") > 1.0))
-            .withColumn("r", F.row_number().over(top_w))
-            .filter(F.col("r") <= pc.n_items)
-            .join(titles_df.select("iidx", "item_id", "title"), "iidx")
-            .select("group_id", "r", "item_id", "title", "lift")
-            .toPandas()
-            .sort_values(["group_id", "r"])
         )
         self.group_items_ = (
             ranked.join(titles_df.select("iidx", "item_id"), "iidx")
@@ -889,6 +880,30 @@ class SparkGroupDiscovery:
             str(r["item_id"]): str(r["title"])
             for r in titles_df.filter(F.col("title") != "").select("item_id", "title").collect()
         }
+        # top items by the lift's 90 % lower bound: the local profiler's own ranking, on the
+        # group x item counts collected above (one figure per item, two decimals)
+        top = pd.DataFrame(
+            [
+                {
+                    "group_id": g,
+                    "r": r,
+                    "item_id": str(item_ids[i]),
+                    "title": titles.get(str(item_ids[i]), ""),
+                    "lift": v,
+                }
+                for g, (order, lifts) in enumerate(
+                    rank_top_items(
+                        group_counts,
+                        sizes,
+                        popularity,
+                        n_items=pc.n_items,
+                        min_support=pc.min_support,
+                    )
+                )
+                for r, (i, v) in enumerate(zip(order, lifts, strict=True), start=1)
+            ],
+            columns=["group_id", "r", "item_id", "title", "lift"],
+        )
         # the state holds unit blocks, as the local engine's (fusion normalises them anyway)
         semantic = unit_rows(_stack(vec_pd["semantic"]))
         behaviour = (
@@ -1012,7 +1027,7 @@ class SparkGroupDiscovery:
                     "" if t else model.item_names_.get(str(i), "")
                     for i, t in zip(mine["item_id"], mine["title"], strict=True)
                 ],
-                top_item_lifts=[round(float(v), 4) for v in mine["lift"]],
+                top_item_lifts=[float(v) for v in mine["lift"]],
                 llm_label=None,
                 llm_description=None,
             )
