@@ -104,8 +104,8 @@ class ClusteringConfig(_Section):
     select: Literal["validation", "silhouette"] = Field(
         "validation",
         description="how n_groups='auto' is chosen: by group-popularity NDCG@10 on validation "
-        "data carved from training (among the stable numbers of groups, the fewest within one "
-        "standard error of the best), or by silhouette",
+        "data carved from training (the best of the stable numbers of groups; without the "
+        "stability rule, the fewest within one standard error of the best), or by silhouette",
     )
     min_stability: float = Field(
         0.8,
