@@ -6,7 +6,8 @@ group, not about markup, one prolific reviewer or how people praise things:
 - :func:`scrub_personal` replaces e-mail addresses, phone numbers and links with
   ``[email]``, ``[phone]`` and ``[url]`` (or removes them, for keyword text);
 - :func:`keyword_text` is the text keywords are counted in: :func:`clean_text` (the same
-  cleaning as embedding), personal data removed, contractions folded;
+  cleaning as embedding), personal data removed, contractions folded (:func:`keyword_texts`
+  for many texts at once, faster);
 - :func:`tokenize` keeps words of three or more characters (two or more for CJK words),
   drops stop words, review filler (``product``, ``bought``, ``works``), contraction
   fragments and markup (``nbsp``, ``href``, ``a-link-normal``);
@@ -33,7 +34,7 @@ import html.entities
 import itertools
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 from usergroups.embedding.text import clean_text
@@ -48,6 +49,7 @@ __all__ = [
     "is_markup_token",
     "is_sentiment",
     "keyword_text",
+    "keyword_texts",
     "scrub_personal",
     "signature_tails",
     "tokenize",
@@ -131,10 +133,46 @@ def keyword_text(text: str) -> str:
     if "\n" in text:
         # a group's joined texts: cleaned one by one, so a text without markup costs nothing
         return " ".join(keyword_text(line) for line in text.split("\n"))
-    text = scrub_personal(clean_text(text), placeholders=False)
+    return _fold_contractions(scrub_personal(clean_text(text), placeholders=False))
+
+
+# clean_text acts on more than whitespace only where one of these is (a superset of its own
+# markup test, which is a slower case-insensitive regex); "www." and "nbsp" are looked for
+# case-folded
+_MARKUP_HINTS = ("&", "<", ";", "=", "://")
+
+
+def keyword_texts(texts: Iterable[object]) -> list[str]:
+    """:func:`keyword_text` of every text, ``""`` for a non-string; faster on plain text.
+
+    The result equals ``[keyword_text(t) for t in texts]``: a text with nothing for
+    :func:`clean_text` to remove (no ``&``, ``<``, ``;``, ``=``, link or ``nbsp``) only has
+    its whitespace collapsed, without the cleaner's passes.
+
+    Examples
+    --------
+    >>> keyword_texts(["I've <b>loved</b> it", "don't  ask", None])
+    ['I loved it', 'ask', '']
+    """
+    return [_keyword_text_fast(t) if isinstance(t, str) else "" for t in texts]
+
+
+def _keyword_text_fast(text: str) -> str:
+    if "\n" in text:
+        return " ".join(_keyword_text_fast(line) for line in text.split("\n"))
+    folded = text.casefold()
+    plain = not any(h in text for h in _MARKUP_HINTS) and "www." not in folded
+    text = " ".join(text.split()) if plain and "nbsp" not in folded else clean_text(text)
+    return _fold_contractions(scrub_personal(text, placeholders=False))
+
+
+def _fold_contractions(text: str) -> str:
     text = text.translate(_APOSTROPHES)
     if "'" in text:
-        text = _CLITIC_RE.sub(r"\1", _NEGATION_RE.sub(" ", text))
+        if "n't" in text.lower():  # every negation the pattern finds has it
+            text = _NEGATION_RE.sub(" ", text)
+        if "'" in text:
+            text = _CLITIC_RE.sub(r"\1", text)
     return " ".join(text.split())
 
 

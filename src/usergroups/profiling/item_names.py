@@ -15,6 +15,11 @@ per term). All items are scored in one sparse pass: one document-term matrix ove
 reviews, summed into items with an indicator matrix, so the cost is that of tokenising the
 reviews once, not one TF-IDF per item.
 
+Reviews are tokenised as group keywords are (:func:`usergroups.profiling.clean.tokenize`:
+markup, contractions, stop words and review filler out, bigrams of adjacent kept words), and
+praise or criticism (:func:`~usergroups.profiling.clean.is_sentiment`: ``great``, ``cheap``)
+never names an item: it says how reviewers felt, not what the item is.
+
 A term must be used by at least ``min_reviewers`` distinct reviewers of the item, so a single
 reviewer's signature ("kenneth", "haft") or a review pasted under several product variants
 never names an item, and no name identifies one person. Items none of whose terms pass stay
@@ -23,8 +28,8 @@ unnamed and are shown by their id.
 
 from __future__ import annotations
 
+import functools
 import logging
-import re
 from collections.abc import Collection
 from typing import Any, Literal
 
@@ -32,6 +37,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from usergroups.profiling.clean import is_sentiment, keyword_texts, tokenize
 from usergroups.profiling.profiles import detect_language
 
 __all__ = [
@@ -49,49 +55,6 @@ NameSource = Literal["title", "reviews", ""]
 
 DERIVED_MARK = "[from reviews]"
 """Put before a derived name wherever one is shown as text, so nobody mistakes it for a title."""
-
-_CJK = re.compile(r"[\u4e00-\u9fff]")
-_APOSTROPHE = re.compile(r"['’`´]")
-# what clean_text removes (entities, tags, links): texts without it skip the cleaner's passes
-_MARKUP = re.compile(r"[<&]|://|www\.", re.IGNORECASE)
-# review filler: praise, shopping and contraction remnants say nothing about what an item is
-_EN_FILLER = frozenset(
-    (
-        "great good love loved loves nice best better excellent perfect awesome amazing "
-        "happy fine okay bad worst poor product products item items thing things stuff "
-        "use used uses using work works worked working buy bought purchase purchased order "
-        "ordered price money worth cheap recommend recommended review reviews star stars "
-        "amazon seller shipping arrived really just like pretty little bit lot lots "
-        "quality definitely highly overall far got get gets make makes made way time "
-        "times need needed want wanted think know say said does did doing dont didnt "
-        "doesnt isnt wasnt arent werent cant couldnt wont wouldnt shouldnt ive youre "
-        "theyre thats whats theres im id ill youll hes shes lets yes new old easy easily "
-        "years year day days month months ago sure actually probably maybe usually "
-        "especially able"
-    ).split()
-)
-_ZH_STOP = frozenset(
-    (
-        "的 了 是 我 你 他 她 它 们 在 也 有 就 不 和 与 都 而 及 着 或 一个 没有 我们 你们 他们 "
-        "这个 那个 什么 这样 还是 就是 但是 因为 所以 如果 自己 这部 一部 电影 感觉 觉得 真的 "
-        "还有 已经 可以 这么 那么 一样 一些 一点 不是 只是 非常 其实 时候 最后 看到 知道 这种 之后 "
-        "喜欢 好看 不错 推荐 很好 还好 一般 东西 质量 商品 购买 比较 特别 有点 应该 怎么"
-    ).split()
-)
-
-
-def _en_preprocess(text: str) -> str:
-    # "don't" -> "dont", "guitar's" -> "guitar": contraction fragments become one filler word
-    text = _APOSTROPHE.sub("'", text.lower()).replace("'s ", " ")
-    return _APOSTROPHE.sub("", text)
-
-
-def _clean(text: object) -> str:
-    from usergroups.embedding.text import clean_text
-
-    if not isinstance(text, str):
-        return ""
-    return clean_text(text) if _MARKUP.search(text) else text.strip()
 
 
 def _same_word(a: str, b: str) -> bool:
@@ -123,13 +86,6 @@ def _pick(candidates: list[str], n: int) -> list[str]:
             picked[same[0]] = term
             picked = [p for k, p in enumerate(picked) if k not in same[1:]]
     return picked
-
-
-def _zh_tokenize(text: str) -> list[str]:
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    return [w for w in jieba.lcut(text) if len(w) >= 2 and _CJK.search(w) and w not in _ZH_STOP]
 
 
 def _indicator(codes: np.ndarray, n_rows: int) -> sp.csr_matrix:
@@ -195,7 +151,7 @@ def derive_item_names(
         {
             "user_id": texts["user_id"].astype(str).to_numpy(),
             "item_id": texts["item_id"].to_numpy(dtype=object),
-            "text": [_clean(t) for t in texts["text"]],
+            "text": keyword_texts(texts["text"]),
         }
     )
     frame = frame[frame["text"] != ""]
@@ -204,26 +160,19 @@ def derive_item_names(
     if frame.empty:
         return {}
     lang = detect_language(frame["text"].tolist()) if language == "auto" else language
-    if lang == "zh":
-        vec = CountVectorizer(
-            tokenizer=_zh_tokenize, lowercase=False, token_pattern=None, min_df=min_reviewers
-        )
-    else:
-        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-        vec = CountVectorizer(
-            preprocessor=_en_preprocess,
-            stop_words=sorted(ENGLISH_STOP_WORDS | _EN_FILLER),
-            ngram_range=(1, 2),
-            # three characters or more: "ve", "don" and "a-" fragments are not names
-            token_pattern=r"(?u)\b[a-z][a-z0-9\-]{2,}\b",
-            min_df=min_reviewers,
-        )
+    vec = CountVectorizer(
+        analyzer=functools.partial(tokenize, language=lang, prepared=True), min_df=min_reviewers
+    )
     try:
         x = sp.csr_matrix(vec.fit_transform(frame["text"].tolist()), dtype=np.float64)
-    except ValueError:  # no term in min_reviewers reviews, or only stop words
+    except ValueError:  # no term in min_reviewers reviews
         return {}
     terms = vec.get_feature_names_out()
+    # praise and criticism say how reviewers felt, not what the item is
+    topical = np.fromiter((not is_sentiment(t, lang) for t in terms), bool, len(terms))
+    if not topical.any():
+        return {}
+    x, terms = sp.csr_matrix(x[:, topical]), terms[topical]
 
     reviewed = frame["item_id"].map(lambda v: isinstance(v, str) and v != "").to_numpy(bool)
     item_codes, items = pd.factorize(frame["item_id"].where(reviewed, None))

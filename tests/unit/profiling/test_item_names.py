@@ -13,6 +13,7 @@ from usergroups import DiscoveryConfig, GroupDiscovery
 from usergroups.cli.main import cli
 from usergroups.data import Dataset, build_dataset
 from usergroups.profiling import derive_item_names, shown_name, with_top_item_names
+from usergroups.profiling.clean import keyword_text, keyword_texts
 from usergroups.testing import make_planted
 
 
@@ -104,6 +105,39 @@ def test_markup_and_contractions_never_name_an_item() -> None:
     words = set(name.replace(",", " ").split())
     assert "ukulele" in words
     assert not {"nbsp", "href", "don", "dont", "ve", "br"} & words
+
+
+def test_names_use_the_keyword_tokenizer_and_its_lists() -> None:
+    # filler (clean.EN_FILLER) and praise (clean.EN_SENTIMENT) never name an item, and a
+    # bigram never spans a dropped word: "capo for the banjo" gives no "capo banjo"
+    rows = [
+        ("u1", "a", "great place, cheap capo for the banjo, love it"),
+        ("u2", "a", "a great cheap capo for the banjo, nice place"),
+        ("u3", "a", "capo for the banjo, great value"),
+    ]
+    name = derive_item_names(_reviews(rows + _background()))["a"]
+    terms = name.split(", ")
+    assert {"capo", "banjo"} <= set(terms)
+    words = {w for t in terms for w in t.split()}
+    assert not {"great", "cheap", "love", "nice", "value", "place"} & words
+    assert "capo banjo" not in terms
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I&#39;ve <b>loved</b> it, don't ask: me@x.com",
+        "Don't  know\nit's   nbsp; WWW.example.com",
+        "guitar’s strings, I CAN'T",
+        'a data-hook="x" class="a-link-normal" strap',
+        "Nbſp nbsp plain",
+        "won't\r\nstop   x   y",
+        "",
+    ],
+)
+def test_keyword_texts_equals_keyword_text(text: str) -> None:
+    assert keyword_texts([text]) == [keyword_text(text)]
+    assert keyword_texts([None, float("nan")]) == ["", ""]
 
 
 def test_chinese_reviews_are_named_with_jieba() -> None:
