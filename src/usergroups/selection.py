@@ -20,7 +20,7 @@ every choice like the built-in one:
    of groups is a candidate only when it is *stable*: re-clustering random 80 % subsets
    of the users with new seeds agrees with the clustering of all of them at an adjusted
    Rand index of at least ``clustering.min_stability`` (:mod:`usergroups.clustering.stability`);
-   the stable one with the best validation NDCG@10 wins.
+   the stable (text weight, number of groups) pair with the best validation NDCG@10 wins.
 4. **Refit** the behaviour vectors, the personal model and the ridge on all the training
    data; the aligner stays as early-stopped on the carve.
 
@@ -480,18 +480,16 @@ def select(
     assert best is not None  # both grids are non-empty
     text_weight = float(best["text_weight"])
     chosen_k = best["k"]
-    fused_tr = fuse_blocks(aligned_tr, behaviour_tr, text_weight)
     if search:
-        chosen_k = _choose_k(
-            [e for e in grid if e["text_weight"] == text_weight],
-            per_user,
-            labels_at,
-            fused_tr,
-            known,
-            stages,
-            config,
-            report,
-            choices,
+        fused_cache: dict[float, FloatMatrix] = {}
+
+        def fused_at(w: float) -> FloatMatrix:
+            if w not in fused_cache:
+                fused_cache[w] = fuse_blocks(aligned_tr, behaviour_tr, w)
+            return fused_cache[w]
+
+        text_weight, chosen_k = _choose_groups(
+            grid, per_user, labels_at, fused_at, known, stages, config, report, choices
         )
     choices.setdefault("text_weight", Choice(text_weight, "validation"))
     labels_tr = labels_at[(text_weight, chosen_k)]
@@ -686,78 +684,93 @@ def ndcg_rows(
     return np.asarray(ndcg_of_lists(top_items(s[has], k), rel[has], k), dtype=np.float64)
 
 
-def _choose_k(
-    entries: list[dict[str, Any]],
+def _choose_groups(
+    grid: list[dict[str, Any]],
     per_user: dict[tuple[float, int | None], npt.NDArray[np.float64]],
     labels_at: dict[tuple[float, int | None], IntVector],
-    fused: FloatMatrix,
+    fused_at: Callable[[float], FloatMatrix],
     known: IntVector,
     stages: Stages,
     config: DiscoveryConfig,
     report: dict[str, Any],
     choices: dict[str, Choice],
-) -> int:
-    """The number of groups: the stable one with the best validation NDCG@10.
+) -> tuple[float, int]:
+    """The text weight and number of groups: the stable pair with the best validation NDCG@10.
 
-    ``entries`` are the grid rows at the chosen text weight; each gains ``stability`` (the
-    mean ARI of resampled re-clusterings of the ``known`` users with the clustering of all
-    users, see :mod:`usergroups.clustering.stability`) and ``within`` (a candidate). When
-    no candidate reaches ``clustering.min_stability``, the most stable one is taken, and
-    the choice says so.
+    Pairs are tried best first; each gains ``stability`` when measured (the mean ARI of
+    resampled re-clusterings of the ``known`` users with the clustering of all users, see
+    :mod:`usergroups.clustering.stability`), and the first to reach
+    ``clustering.min_stability`` wins, so the text weight is chosen with stability in view
+    (a weight at which finer groups are stable can win over one at which only two are).
+    Every K at the chosen weight is then measured too (the report's trade-off curve), and
+    ``within`` marks the stable candidates. When no pair is stable, the most stable is
+    taken and the choice says so.
 
-    With the stability rule off (``min_stability`` or ``stability_resamples`` 0), the
-    fewest groups within one standard error of the best win instead (Breiman's rule, the
-    guard of issue 12 against a flat, noisy curve letting noise pick a large K). With it
-    on, that guard is the stability requirement itself: applying both returned the
-    coarsest split (2 groups on ML-100K, where 4 are as stable and score 10 % higher).
+    With the stability rule off (``min_stability`` or ``stability_resamples`` 0), the best
+    pair's weight is kept and the fewest groups within one standard error of the best win
+    (Breiman's rule, the guard of issue 12 against a flat, noisy curve letting noise pick
+    a large K). With it on, that guard is the stability requirement itself: applying both
+    returned the coarsest split (2 groups on ML-100K, where 4 are as stable and score 10 %
+    higher).
     """
     from usergroups.clustering.stability import partition_agreement, resample_runs
 
     cc = config.clustering
-    w = float(entries[0]["text_weight"])
-    measure = cc.stability_resamples > 0 and cc.min_stability > 0
-    for e in entries:
-        if not measure:
-            break
-        k = int(e["k"])
 
-        def fit_labels(z: FloatMatrix, seed: int, k: int = k) -> npt.ArrayLike:
-            return stages.clusterer_at(k, True, seed).fit(z).labels_
+    def mean(e: dict[str, Any]) -> float:
+        values = per_user[(e["text_weight"], e["k"])]
+        return float(values.mean()) if len(values) else 0.0
 
-        runs = resample_runs(
-            fit_labels,
-            fused[known],
-            n_resamples=cc.stability_resamples,
-            random_state=config.random_state,
-        )
-        e["stability"] = round(partition_agreement(labels_at[(w, k)][known], runs), 4)
-    stable = [e for e in entries if not measure or e["stability"] >= cc.min_stability]
+    ranked = sorted(grid, key=lambda e: (-mean(e), e["k"], e["text_weight"]))
+    if cc.stability_resamples == 0 or cc.min_stability == 0:
+        w = float(ranked[0]["text_weight"])
+        values = per_user[(w, ranked[0]["k"])]
+        se = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+        report["k_se"] = round(se, 5)
+        for e in grid:
+            e["within"] = bool(
+                e["text_weight"] == w and mean(e) >= mean(ranked[0]) - K_TOLERANCE * se - 1e-12
+            )
+        k = int(min((e for e in grid if e["within"]), key=lambda e: e["k"])["k"])
+        choices["n_groups"] = Choice(k, "validation")
+        return w, k
+
+    def stability_of(e: dict[str, Any]) -> float:
+        if "stability" not in e:
+            w, k = float(e["text_weight"]), int(e["k"])
+
+            def fit_labels(z: FloatMatrix, seed: int) -> npt.ArrayLike:
+                return stages.clusterer_at(k, True, seed).fit(z).labels_
+
+            runs = resample_runs(
+                fit_labels,
+                fused_at(w)[known],
+                n_resamples=cc.stability_resamples,
+                random_state=config.random_state,
+            )
+            e["stability"] = round(partition_agreement(labels_at[(w, k)][known], runs), 4)
+        return float(e["stability"])
+
+    chosen = next((e for e in ranked if stability_of(e) >= cc.min_stability), None)
     reason = ""
-    if not stable:
-        most = max(entries, key=lambda e: (e["stability"], -e["k"]))
-        stable = [most]
+    if chosen is None:  # every pair was measured
+        chosen = max(grid, key=lambda e: (e["stability"], -e["k"]))
         reason = (
             f"no number of groups reached stability {cc.min_stability:g} (ARI over "
-            f"{cc.stability_resamples} resamples); the most stable, {most['k']} "
-            f"({most['stability']:.2f}), was taken"
+            f"{cc.stability_resamples} resamples); the most stable, {chosen['k']} "
+            f"({chosen['stability']:.2f}), was taken"
         )
         # logged with the other fallbacks by the pipeline
         report.setdefault("fallbacks", []).append(f"n_groups: {reason}")
-    top = max(stable, key=lambda e: (float(per_user[(w, e["k"])].mean()), -e["k"]))
-    values = per_user[(w, top["k"])]
-    se = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
-    report["k_se"] = round(se, 5)
-    best = float(values.mean()) if len(values) else 0.0
-    for e in entries:
-        mean = float(per_user[(w, e["k"])].mean()) if len(values) else 0.0
-        e["within"] = bool(e in stable and (measure or mean >= best - K_TOLERANCE * se - 1e-12))
-    if measure:
-        chosen = int(top["k"])
-        report["min_stability"] = cc.min_stability
-    else:
-        chosen = int(min((e for e in entries if e["within"]), key=lambda e: e["k"])["k"])
-    choices["n_groups"] = Choice(chosen, "validation", reason)
-    return chosen
+    w = float(chosen["text_weight"])
+    for e in grid:
+        if e["text_weight"] == w:
+            stability_of(e)
+        e["within"] = bool(e.get("stability", -1.0) >= cc.min_stability)
+    report["min_stability"] = cc.min_stability
+    report["stability_checked"] = sum("stability" in e for e in grid)
+    choices["n_groups"] = Choice(int(chosen["k"]), "validation", reason)
+    return w, int(chosen["k"])
 
 
 def _choose_keep(
