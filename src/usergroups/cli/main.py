@@ -398,6 +398,16 @@ def discover(
             else "silhouette"
         )
         click.echo(f"\n{what} by number of groups: {curve}", err=True)
+        stab = m.get("k_stability") or {}
+        if stab:
+            shown = "  ".join(
+                f"{k}:{v:.2f}" for k, v in sorted(stab.items(), key=lambda kv: int(kv[0]))
+            )
+            click.echo(
+                f"stability (ARI over resamples) by number of groups: {shown}; a number of "
+                f"groups needs {m.get('alignment', {}).get('min_stability', 0.8):g}",
+                err=True,
+            )
     align = m.get("alignment")
     if isinstance(align, dict):
         click.echo(_alignment_line(align), err=True)
