@@ -699,12 +699,13 @@ def _choose_groups(
 
     Pairs are tried best first; each gains ``stability`` when measured (the mean ARI of
     resampled re-clusterings of the ``known`` users with the clustering of all users, see
-    :mod:`usergroups.clustering.stability`), and the first to reach
-    ``clustering.min_stability`` wins, so the text weight is chosen with stability in view
-    (a weight at which finer groups are stable can win over one at which only two are).
-    Every K at the chosen weight is then measured too (the report's trade-off curve), and
-    ``within`` marks the stable candidates. When no pair is stable, the most stable is
-    taken and the choice says so.
+    :mod:`usergroups.clustering.stability`) and ``weakest_group`` (the lowest clusterboot
+    Jaccard of its groups), and the first to reach ``clustering.min_stability`` with no
+    group below ``clustering.min_group_stability`` wins, so the text weight is chosen with
+    stability in view (a weight at which finer groups are stable can win over one at
+    which only two are). Every K at the chosen weight is then measured too (the report's
+    trade-off curve), and ``within`` marks the stable candidates. When no pair is stable,
+    the most stable is taken and the choice says so.
 
     Among the stable K at that weight, the fewest within one *paired* standard error of
     the best stable one win: a stable split of a real group (two halves that k-means cuts
@@ -717,7 +718,7 @@ def _choose_groups(
     pair's weight is kept and the fewest groups within one (unpaired) standard error of
     the best win, the rule of issue 12.
     """
-    from usergroups.clustering.stability import partition_agreement, resample_runs
+    from usergroups.clustering.stability import group_jaccard, partition_agreement, resample_runs
 
     cc = config.clustering
 
@@ -752,10 +753,18 @@ def _choose_groups(
                 n_resamples=cc.stability_resamples,
                 random_state=config.random_state,
             )
-            e["stability"] = round(partition_agreement(labels_at[(w, k)][known], runs), 4)
+            reference = labels_at[(w, k)][known]
+            e["stability"] = round(partition_agreement(reference, runs), 4)
+            jaccard = group_jaccard(reference, runs)
+            e["weakest_group"] = round(float(np.nanmin(jaccard)), 4) if len(jaccard) else 0.0
         return float(e["stability"])
 
-    chosen = next((e for e in ranked if stability_of(e) >= cc.min_stability), None)
+    def stable(e: dict[str, Any]) -> bool:
+        # the partition agrees with itself, and no group of it is an arbitrary cut (a
+        # stable-looking ARI can hide one group split in two halves that change every run)
+        return stability_of(e) >= cc.min_stability and e["weakest_group"] >= cc.min_group_stability
+
+    chosen = next((e for e in ranked if stable(e)), None)
     reason = ""
     if chosen is None:  # every pair was measured
         chosen = max(grid, key=lambda e: (e["stability"], -e["k"]))
@@ -774,7 +783,8 @@ def _choose_groups(
         # candidates: stable, at the chosen weight, within one paired SE of the best stable
         e["within"] = bool(
             e["text_weight"] == w
-            and e.get("stability", -1.0) >= cc.min_stability
+            and "stability" in e
+            and stable(e)
             and (e is chosen or _paired_within(top, per_user[(w, e["k"])]))
         )
     if not reason:

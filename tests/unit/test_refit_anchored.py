@@ -189,7 +189,11 @@ def test_reselect_fits_the_groups_anew(fitted: GroupDiscovery, planted: PlantedD
     _, report = refit(fitted, planted.dataset, _events(planted), reselect=True)
     assert report.mode == "reselect"
     assert not report.reselect_recommended
-    assert report.share_kept >= 0.9  # planted groups: matching still finds them
+    # planted groups: matching still finds every old group. Re-selection may add a group
+    # (on this data it splits one planted group in two, which scores 3 % higher on the new
+    # validation carve), so up to half of one group may move
+    assert report.gone == []
+    assert report.share_kept >= 0.75
 
 
 def test_a_config_asking_for_another_number_of_groups_reselects(
