@@ -437,11 +437,7 @@ class GroupDiscovery:
         resample. The runs use the final clusterer (post-processing included) with the
         chosen number of groups and fresh seeds.
         """
-        from usergroups.clustering.stability import (
-            group_jaccard,
-            partition_agreement,
-            resample_runs,
-        )
+        from usergroups.clustering.stability import measure_stability
 
         cc = self.config.clustering
         n_found = int(labels.max()) + 1 if (labels >= 0).any() else 0
@@ -451,14 +447,16 @@ class GroupDiscovery:
         def fit_labels(z: FloatMatrix, seed: int) -> npt.ArrayLike:
             return self._clusterer_at(n_groups, False, seed).fit(z).labels_
 
-        runs = resample_runs(
+        measured = measure_stability(
+            labels,
             fit_labels,
             vectors,
             n_resamples=cc.stability_resamples,
             random_state=self.config.random_state + 1,
         )
-        jaccard = group_jaccard(labels, runs)
-        groups = {str(g): round(float(v), 4) for g, v in enumerate(jaccard) if np.isfinite(v)}
+        groups = {
+            str(g): round(float(v), 4) for g, v in enumerate(measured.groups) if np.isfinite(v)
+        }
         unstable = sorted(int(g) for g, v in groups.items() if v < cc.min_group_stability)
         if unstable:
             logger.warning(
@@ -469,7 +467,7 @@ class GroupDiscovery:
                 ", ".join(map(str, unstable)),
             )
         return {
-            "ari": round(partition_agreement(labels, runs), 4),
+            "ari": round(measured.ari, 4),
             "resamples": cc.stability_resamples,
             "fraction": 0.8,
             "groups": groups,

@@ -718,7 +718,7 @@ def _choose_groups(
     pair's weight is kept and the fewest groups within one (unpaired) standard error of
     the best win, the rule of issue 12.
     """
-    from usergroups.clustering.stability import group_jaccard, partition_agreement, resample_runs
+    from usergroups.clustering.stability import measure_stability
 
     cc = config.clustering
 
@@ -747,16 +747,16 @@ def _choose_groups(
             def fit_labels(z: FloatMatrix, seed: int) -> npt.ArrayLike:
                 return stages.clusterer_at(k, True, seed).fit(z).labels_
 
-            runs = resample_runs(
+            measured = measure_stability(
+                labels_at[(w, k)][known],
                 fit_labels,
                 fused_at(w)[known],
                 n_resamples=cc.stability_resamples,
                 random_state=config.random_state,
             )
-            reference = labels_at[(w, k)][known]
-            e["stability"] = round(partition_agreement(reference, runs), 4)
-            jaccard = group_jaccard(reference, runs)
-            e["weakest_group"] = round(float(np.nanmin(jaccard)), 4) if len(jaccard) else 0.0
+            e["stability"] = round(measured.ari, 4)
+            groups = measured.groups
+            e["weakest_group"] = round(float(np.nanmin(groups)), 4) if len(groups) else 0.0
         return float(e["stability"])
 
     def stable(e: dict[str, Any]) -> bool:

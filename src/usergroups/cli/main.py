@@ -54,8 +54,10 @@ def _group_table(groups: Any, fmt: str) -> str:
         ]
     if "stability" in df and fmt != "json":
         # resampled Jaccard (issue 14); unstable groups are shown, marked, never hidden
+        from usergroups.report.text import describe_stability
+
         df["stability"] = [
-            "" if v is None or v != v else f"{v:.2f}" + (" unstable" if bad else "")
+            describe_stability(v, bad)
             for v, bad in zip(df["stability"], df.get("unstable", [False] * len(df)), strict=True)
         ]
     if fmt == "table" and "top_items" in df:

@@ -45,7 +45,9 @@ from usergroups.errors import DataError
 __all__ = [
     "MAX_STABILITY_USERS",
     "ResampleRun",
+    "Stability",
     "group_jaccard",
+    "measure_stability",
     "partition_agreement",
     "resample_runs",
 ]
@@ -158,3 +160,30 @@ def group_jaccard(reference: npt.ArrayLike, runs: Sequence[ResampleRun]) -> npt.
         total[present] += jac[present].max(axis=1)
         seen[present] += 1
     return np.divide(total, seen, out=np.full(n_groups, np.nan), where=seen > 0)
+
+
+@dataclass(frozen=True)
+class Stability:
+    """Both summaries of one set of runs: the partition's ARI and each group's Jaccard."""
+
+    ari: float
+    groups: npt.NDArray[np.float64]
+
+
+def measure_stability(
+    reference: npt.ArrayLike,
+    fit_labels: Callable[[FloatMatrix, int], npt.ArrayLike],
+    X: npt.NDArray[Any],
+    *,
+    n_resamples: int = 5,
+    random_state: int = 0,
+) -> Stability:
+    """:func:`resample_runs` of ``fit_labels`` on ``X``, compared with ``reference``.
+
+    ``reference`` labels the rows of ``X``; see :func:`partition_agreement` and
+    :func:`group_jaccard` for the two figures.
+    """
+    runs = resample_runs(fit_labels, X, n_resamples=n_resamples, random_state=random_state)
+    return Stability(
+        ari=partition_agreement(reference, runs), groups=group_jaccard(reference, runs)
+    )

@@ -76,6 +76,12 @@ def describe_items(row: Mapping[str, Any], n: int = 5) -> list[str]:
     return out
 
 
+def describe_stability(value: Any, unstable: Any) -> str:
+    """``0.91``, ``0.41 unstable``, or ``""`` when the group's stability was not measured."""
+    v = _num(value)
+    return "" if v is None else f"{v:.2f}" + (" unstable" if unstable else "")
+
+
 def summary_table(groups: pd.DataFrame, *, text_chars: int = 160) -> pd.DataFrame:
     """One readable row per group: label, keywords, categories, items, ratings, members, text."""
     rows = []
@@ -92,9 +98,9 @@ def summary_table(groups: pd.DataFrame, *, text_chars: int = 160) -> pd.DataFram
             "share": row["share"],
             "label": row.get("label", ""),
         }
-        stability = _num(row.get("stability"))
-        if stability is not None:
-            out["stability"] = f"{stability:.2f}" + (" unstable" if row.get("unstable") else "")
+        stability = describe_stability(row.get("stability"), row.get("unstable"))
+        if stability:
+            out["stability"] = stability
         if isinstance(llm, str) and llm:
             out["llm_label"] = llm
         out.update(
