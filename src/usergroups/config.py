@@ -217,6 +217,17 @@ class AlignConfig(_Section):
     lora_budget_s: float = Field(300.0, gt=0.0, description="wall-time budget of LoRA fine-tuning")
     lora_max_seq_length: int = Field(128, ge=8)
     lora_batch_size: int = Field(16, ge=1)
+    lora_objective: Literal["head", "contrastive"] = Field(
+        "head",
+        description="'head': the alignment head's softmax over items of the author's items; "
+        "'contrastive': review ↔ item-document InfoNCE with in-batch negatives (BLaIR-style)",
+    )
+    lora_item_reviews: int = Field(
+        3, ge=0, description="other training reviews in a contrastive item document"
+    )
+    lora_temperature: float = Field(
+        0.05, gt=0.0, description="temperature of the contrastive loss (fixed, SimCSE/BLaIR)"
+    )
 
 
 class ProfileConfig(_Section):

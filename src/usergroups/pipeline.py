@@ -484,10 +484,9 @@ class GroupDiscovery:
         timings: dict[str, float],
     ) -> tuple[np.ndarray, np.ndarray | None, Selection]:
         """Fine-tune the encoder with LoRA on the carve, re-embed, and select again."""
-        import tempfile
-
         from usergroups.alignment.lora import fine_tune_lora
         from usergroups.embedding.sentence_transformer import resolve_model
+        from usergroups.selection import text_items
 
         cfg = self.config
         if first.head is None or first.carve is None:
@@ -502,7 +501,10 @@ class GroupDiscovery:
         texts = dataset.texts["text"].astype(str).to_numpy()[keep].tolist()
         users = dataset.user_ids.index(dataset.texts["user_id"])[keep]
         ac = cfg.align
-        work = Path(tempfile.mkdtemp(prefix="lora-", dir=_lora_cache(cfg, create=True)))
+        contrastive = ac.lora_objective == "contrastive"
+        # item documents start with the title; one entry per item index ("" for none)
+        by_id = dataset.item_titles() if contrastive else {}
+        titles = [str(by_id.get(i, "")) for i in dataset.item_ids.ids] if contrastive else None
         t = time.perf_counter()
         lora = fine_tune_lora(
             resolve_model(cfg.embedding.model)[0],
@@ -510,11 +512,17 @@ class GroupDiscovery:
             users,
             carve.x_train,
             first.head,
-            work / "adapter",
+            objective=ac.lora_objective,
+            item_of_text=text_items(dataset)[keep] if contrastive else None,
+            item_titles=titles,
             rank=ac.lora_rank,
             budget_s=ac.lora_budget_s,
             max_seq_length=ac.lora_max_seq_length,
             batch_size=ac.lora_batch_size,
+            n_item_reviews=ac.lora_item_reviews,
+            temperature=ac.lora_temperature,
+            cache_dir=_lora_cache(cfg, create=True),
+            show_progress=show_progress,
             random_state=cfg.random_state,
         )
         timings["lora"] = time.perf_counter() - t
@@ -534,12 +542,22 @@ class GroupDiscovery:
         )
         result.report["method"] = "lora"
         result.report["lora"] = {
+            "objective": lora.objective,
             "steps": lora.steps,
             "texts_seen": lora.texts_seen,
+            # training seconds of the run that made the adapters; this fit's cost is
+            # timings["lora"] (about 0 on a cache hit)
             "seconds": round(lora.seconds, 1),
+            "train_seconds": round(lora.seconds, 1),
+            "cache_hit": lora.cache_hit,
+            "wall_seconds": round(timings["lora"], 2),
+            "adapter": lora.adapter_dir.name,
             "first_loss": round(float(np.mean(lora.losses[:20])), 4) if lora.losses else None,
             "last_loss": round(float(np.mean(lora.losses[-20:])), 4) if lora.losses else None,
             "head_only_val_ndcg": first.report.get("direct_val_ndcg"),
+            "val_ndcg": result.report.get("direct_val_ndcg"),
+            "head_only_val_cold_ndcg": _best_cold(first.report),
+            "val_cold_ndcg": _best_cold(result.report),
         }
         return text_vectors, item_vectors, result
 
@@ -821,8 +839,15 @@ class GroupDiscovery:
         return load_model(cls, Path(directory))
 
 
+def _best_cold(report: dict[str, Any]) -> float | None:
+    """Best new-user NDCG@10 of a selection report's validation curve, or None."""
+    curve = report.get("cold_curve") or []
+    return max((float(row["ndcg"]) for row in curve), default=None)
+
+
 def _lora_cache(cfg: DiscoveryConfig, create: bool = False) -> Path:
-    """Where merged LoRA models and training work live: ``lora/`` beside the embeddings."""
+    """Where LoRA adapters (``adapter-<key>/``) and merged models live: ``lora/`` beside
+    the embeddings."""
     from usergroups.embedding import default_cache_dir
 
     root = Path(cfg.embedding.cache_dir) if cfg.embedding.cache_dir else default_cache_dir()

@@ -7,13 +7,20 @@ goes through the encoder (mean pooling, unit norm), the head's map ``W`` and the
 vectors, and the loss is the multinomial cross-entropy of its author's items. The head's
 item vectors, bias and scale stay fixed; the adapters and ``W`` learn.
 
+With ``align.lora_objective="contrastive"`` the loss is instead a symmetric InfoNCE between
+each review and a document of the item it is about (:mod:`usergroups.alignment.contrastive`),
+as BLaIR trains on Amazon Reviews 2023; only the adapters learn, and the head is retrained
+afterwards on the new vectors.
+
 On two CPU cores a step of 16 reviews at 128 tokens takes about a second, so training is
 bounded by a wall-time budget (``align.lora_budget_s``), not by epochs. Only the
 training part of the validation carve is used, so the choices made afterwards on the
 carve's validation users stay honest.
 
-The adapters are saved with ``peft`` (``adapter_config.json``,
-``adapter_model.safetensors``) in the model directory's ``adapter/`` folder. To encode,
+Adapters are cached under ``<cache>/lora/adapter-<key>/`` (:func:`lora_cache_key`: the
+base model, the training data and every setting), so an equal second run trains nothing.
+They are saved with ``peft`` (``adapter_config.json``, ``adapter_model.safetensors``, plus
+``training.json``) and copied into the model directory's ``adapter/`` folder. To encode,
 they are merged into a copy of the base model kept under the embedding cache, keyed by the
 adapters' SHA-256, so the ordinary encoder (and its cache, keyed by the merged model's
 fingerprint) serves the adapted model.
@@ -22,24 +29,33 @@ fingerprint) serves the adapted model.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
 from usergroups._deps import require
+from usergroups.alignment.contrastive import CHARS_PER_TOKEN, ContrastivePairs, info_nce, make_pairs
 from usergroups.alignment.head import AlignmentHead
 from usergroups.errors import ConfigError, DataError
 
-__all__ = ["LoraResult", "adapter_digest", "fine_tune_lora", "merged_model_dir"]
+__all__ = [
+    "LoraResult",
+    "adapter_digest",
+    "fine_tune_lora",
+    "lora_cache_key",
+    "merged_model_dir",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,15 +63,71 @@ TARGET_MODULES = ("query", "value")
 """BERT attention projections that get adapters."""
 
 
+Objective = Literal["head", "contrastive"]
+OBJECTIVES: tuple[str, ...] = ("head", "contrastive")
+CACHE_FORMAT = 1
+"""Bumped when training changes so that old cached adapters are not reused."""
+
+
 @dataclass
 class LoraResult:
-    """What :func:`fine_tune_lora` did."""
+    """What :func:`fine_tune_lora` did (or, on a cache hit, what the cached run did)."""
 
     adapter_dir: Path
     steps: int
     texts_seen: int
     seconds: float
     losses: list[float] = field(default_factory=list)
+    objective: str = "head"
+    cache_hit: bool = False
+    key: str | None = None
+
+
+def lora_cache_key(
+    model_path: str | Path,
+    texts: list[str],
+    user_of_text: npt.ArrayLike,
+    targets: sp.spmatrix,
+    *,
+    item_of_text: npt.ArrayLike | None = None,
+    item_titles: list[str] | None = None,
+    head: AlignmentHead | None = None,
+    settings: dict[str, Any],
+) -> str:
+    """SHA-256 (first 16 hex digits) of everything a LoRA run's adapters depend on.
+
+    The base model's fingerprint, the training texts with their authors' targets and items
+    (and titles), the head's starting state for the ``"head"`` objective, and ``settings``
+    (the LoRA fields, objective, budget and seed). Wall-time-budgeted training is not
+    bit-for-bit reproducible across machines; the key makes a second run on the same data
+    and settings free, which is its purpose.
+    """
+    from usergroups.embedding.sentence_transformer import model_fingerprint
+
+    digest = hashlib.sha256()
+
+    def add(tag: str, data: bytes) -> None:
+        digest.update(f"{tag}:{len(data)}:".encode())
+        digest.update(data)
+
+    add("format", str(CACHE_FORMAT).encode())
+    add("model", model_fingerprint(model_path).encode())
+    add("settings", json.dumps(settings, sort_keys=True, default=str).encode())
+    add("texts", "\x1f".join(texts).encode("utf-8", "surrogatepass"))
+    add("users", np.ascontiguousarray(user_of_text, dtype=np.int64).tobytes())
+    x = sp.csr_matrix(targets, dtype=np.float32)
+    x.sort_indices()
+    add("shape", np.asarray(x.shape, dtype=np.int64).tobytes())
+    for arr in (x.indptr.astype(np.int64), x.indices.astype(np.int64), x.data):
+        add("targets", np.ascontiguousarray(arr).tobytes())
+    if item_of_text is not None:
+        add("items", np.ascontiguousarray(item_of_text, dtype=np.int64).tobytes())
+    if item_titles is not None:
+        add("titles", "\x1f".join(str(t or "") for t in item_titles).encode())
+    if head is not None:
+        for name in ("W_", "item_vectors_", "item_bias_", "scale_"):
+            add(name, np.ascontiguousarray(getattr(head, name), dtype=np.float32).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def fine_tune_lora(
@@ -63,17 +135,24 @@ def fine_tune_lora(
     texts: list[str],
     user_of_text: npt.NDArray[np.int64],
     targets: sp.csr_matrix,
-    head: AlignmentHead,
-    out_dir: str | Path,
+    head: AlignmentHead | None,
+    out_dir: str | Path | None = None,
     *,
+    objective: Objective = "head",
+    item_of_text: npt.ArrayLike | None = None,
+    item_titles: list[str] | None = None,
     rank: int = 8,
     budget_s: float = 300.0,
     max_seq_length: int = 128,
     batch_size: int = 16,
     lr: float = 5e-4,
+    n_item_reviews: int = 3,
+    temperature: float = 0.05,
+    cache_dir: str | Path | None = None,
+    show_progress: bool = False,
     random_state: int = 0,
 ) -> LoraResult:
-    """Train LoRA adapters (and the head's ``W``, updated in place) within ``budget_s``.
+    """Train LoRA adapters within ``budget_s``, or reuse the cached ones of an equal run.
 
     Parameters
     ----------
@@ -85,23 +164,204 @@ def fine_tune_lora(
         Row of ``targets`` each text belongs to.
     targets : sparse matrix of shape (n_users, n_items)
         Training interactions; a text's target is its author's row.
-    head : AlignmentHead
-        A fitted head; its ``W_`` is fine-tuned along with the adapters.
-    out_dir : path
-        Where the adapters are written (created).
+    head : AlignmentHead or None
+        A fitted head, needed by ``objective="head"``: its ``W_`` is fine-tuned along with
+        the adapters (updated in place when training runs).
+    out_dir : path, optional
+        Where the adapters are written; with ``cache_dir`` it is not needed (they go to
+        ``cache_dir / "adapter-<key>"``).
+    objective : {"head", "contrastive"}
+        ``"head"``: the alignment head's softmax over all items of the author's items.
+        ``"contrastive"``: symmetric InfoNCE between each review and its item's document
+        (:mod:`usergroups.alignment.contrastive`); only the adapters learn.
+    item_of_text : array-like of shape (len(texts),), optional
+        Item of each text (-1 when unknown); required by ``"contrastive"``.
+    item_titles : list of str, optional
+        Title of each item ("" for none), put first in item documents.
+    n_item_reviews : int
+        Other reviews in an item document.
+    temperature : float
+        Of the contrastive loss.
+    cache_dir : path, optional
+        Adapters are kept under ``cache_dir / "adapter-<key>"`` (key:
+        :func:`lora_cache_key`), written to a temporary folder and renamed; a second call
+        with the same key trains nothing.
+    show_progress : bool
+        A progress bar (steps, loss, seconds left) when stderr is a terminal.
+
+    Returns
+    -------
+    LoraResult
+
+    Examples
+    --------
+    >>> fine_tune_lora(path, texts, users, x_train, head, cache_dir=cache,
+    ...                objective="contrastive", item_of_text=items)  # doctest: +SKIP
     """
+    if objective not in OBJECTIVES:
+        raise ConfigError(
+            f"lora_objective={objective!r} is not one of " + ", ".join(map(repr, OBJECTIVES))
+        )
+    if rank < 1:
+        raise ConfigError(f"lora_rank must be >= 1, got {rank}")
+    if objective == "head" and head is None:
+        raise ConfigError("lora_objective='head' needs a fitted alignment head")
+    if objective == "contrastive" and item_of_text is None:
+        raise ConfigError("lora_objective='contrastive' needs item_of_text (-1 when unknown)")
+    if out_dir is None and cache_dir is None:
+        raise ConfigError("fine_tune_lora needs out_dir or cache_dir")
+    settings: dict[str, Any] = {
+        "objective": objective,
+        "rank": rank,
+        "budget_s": float(budget_s),
+        "max_seq_length": max_seq_length,
+        "batch_size": batch_size,
+        "lr": lr,
+        "random_state": int(random_state),
+        "target_modules": list(TARGET_MODULES),
+    }
+    if objective == "contrastive":
+        settings.update(n_item_reviews=n_item_reviews, temperature=float(temperature))
+    key: str | None = None
+    if cache_dir is not None:
+        key = lora_cache_key(
+            model_path,
+            texts,
+            user_of_text,
+            targets,
+            item_of_text=item_of_text if objective == "contrastive" else None,
+            item_titles=item_titles if objective == "contrastive" else None,
+            head=head if objective == "head" else None,
+            settings=settings,
+        )
+        target = Path(cache_dir) / f"adapter-{key}"
+        if (target / "adapter_config.json").exists():
+            done = _read_training(target)
+            logger.info("LoRA adapters reused from %s", target)
+            return LoraResult(
+                target,
+                int(done.get("steps", 0)),
+                int(done.get("texts_seen", 0)),
+                float(done.get("seconds", 0.0)),
+                [float(v) for v in done.get("losses", [])],
+                objective,
+                cache_hit=True,
+                key=key,
+            )
+    result = _train(
+        model_path,
+        texts,
+        user_of_text,
+        targets,
+        head,
+        objective=objective,
+        item_of_text=item_of_text,
+        item_titles=item_titles,
+        rank=rank,
+        budget_s=budget_s,
+        max_seq_length=max_seq_length,
+        batch_size=batch_size,
+        lr=lr,
+        n_item_reviews=n_item_reviews,
+        temperature=temperature,
+        show_progress=show_progress,
+        random_state=random_state,
+    )
+    adapted, steps, seen, seconds, losses = result
+    record = {
+        "objective": objective,
+        "steps": steps,
+        "texts_seen": seen,
+        "seconds": round(seconds, 2),
+        "losses": [round(v, 5) for v in losses],
+        "settings": settings,
+    }
+    if cache_dir is None:
+        assert out_dir is not None
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        adapted.save_pretrained(str(out))
+        (out / TRAINING_FILE).write_text(json.dumps(record))
+    else:
+        out = Path(cache_dir) / f"adapter-{key}"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".adapter-", dir=out.parent))
+        try:
+            adapted.save_pretrained(str(tmp))
+            (tmp / TRAINING_FILE).write_text(json.dumps(record))
+            try:
+                os.replace(tmp, out)
+            except OSError:
+                # another run stored the same key meanwhile: keep theirs
+                if not (out / "adapter_config.json").exists():
+                    raise
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    logger.info(
+        "LoRA (%s): %d steps, %d texts in %.0f s; adapters in %s",
+        objective,
+        steps,
+        seen,
+        seconds,
+        out,
+    )
+    return LoraResult(out, steps, seen, seconds, losses, objective, cache_hit=False, key=key)
+
+
+TRAINING_FILE = "training.json"
+"""Beside the adapters: steps, seconds, losses and settings of the run that made them."""
+
+
+def _read_training(directory: Path) -> dict[str, Any]:
+    path = directory / TRAINING_FILE
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        logger.warning("unreadable %s; LoRA training figures unknown", path)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _train(
+    model_path: str | Path,
+    texts: list[str],
+    user_of_text: npt.ArrayLike,
+    targets: sp.spmatrix,
+    head: AlignmentHead | None,
+    *,
+    objective: str,
+    item_of_text: npt.ArrayLike | None,
+    item_titles: list[str] | None,
+    rank: int,
+    budget_s: float,
+    max_seq_length: int,
+    batch_size: int,
+    lr: float,
+    n_item_reviews: int,
+    temperature: float,
+    show_progress: bool,
+    random_state: int,
+) -> tuple[Any, int, int, float, list[float]]:
+    """The training loop; returns (peft model, steps, texts seen, seconds, losses)."""
     torch = require("torch", "embed")
     peft = require("peft", "align")
     st_module = require("sentence_transformers", "embed", package="sentence-transformers")
-    if rank < 1:
-        raise ConfigError(f"lora_rank must be >= 1, got {rank}")
-    targets = sp.csr_matrix(targets, dtype=np.float32)
-    user_of_text = np.asarray(user_of_text, dtype=np.int64)
-    usable = np.flatnonzero(np.diff(targets.indptr)[user_of_text] > 0)
-    if len(usable) == 0:
-        raise DataError("LoRA: no text whose author has training interactions")
+    x = sp.csr_matrix(targets, dtype=np.float32)
+    users = np.asarray(user_of_text, dtype=np.int64)
     torch.manual_seed(int(random_state))
     rng = np.random.default_rng(random_state)
+    pairs: ContrastivePairs | None = None
+    if objective == "contrastive":
+        assert item_of_text is not None
+        pairs = make_pairs(item_of_text, users, x, item_titles, rng, n_reviews=n_item_reviews)
+        usable = np.arange(len(pairs), dtype=np.int64)
+    else:
+        usable = np.flatnonzero(np.diff(x.indptr)[users] > 0)
+        if len(usable) == 0:
+            raise DataError("LoRA: no text whose author has training interactions")
     st = st_module.SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
     st.max_seq_length = max_seq_length
     transformer = st[0]
@@ -113,52 +373,104 @@ def fine_tune_lora(
     )
     adapted = peft.get_peft_model(transformer.auto_model, config)
     _set_backbone(transformer, adapted)
-    w = torch.nn.Parameter(torch.from_numpy(head.W_.copy()))
-    items = torch.from_numpy(head.item_vectors_)
-    bias = torch.from_numpy(head.item_bias_)
-    scale = float(head.scale_)
-    params = [p for p in adapted.parameters() if p.requires_grad] + [w]
+    params = [p for p in adapted.parameters() if p.requires_grad]
+    normalize = torch.nn.functional.normalize
+    if objective == "head":
+        assert head is not None
+        w = torch.nn.Parameter(torch.from_numpy(head.W_.copy()))
+        item_vecs = torch.from_numpy(head.item_vectors_)
+        bias = torch.from_numpy(head.item_bias_)
+        scale = float(head.scale_)
+        params.append(w)
     tokenize = getattr(st, "preprocess", None) or st.tokenize
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+
+    def embed(batch_texts: list[str]) -> Any:
+        return normalize(st(tokenize(batch_texts))["sentence_embedding"], dim=1)
+
     st.train()
     started = time.perf_counter()
     losses: list[float] = []
     steps = seen = 0
     order = usable[rng.permutation(len(usable))]
     pos = 0
-    while time.perf_counter() - started < budget_s:
-        if pos >= len(order):
-            order, pos = usable[rng.permutation(len(usable))], 0
-        batch = order[pos : pos + batch_size]
-        pos += batch_size
-        features = tokenize([texts[i] for i in batch])
-        out = st(features)
-        emb = torch.nn.functional.normalize(out["sentence_embedding"], dim=1)
-        z = torch.nn.functional.normalize(emb @ w.T, dim=1)
-        logits = scale * (z @ items.T) + bias
-        y = torch.from_numpy(targets[user_of_text[batch]].toarray())
-        loss = -((y * torch.log_softmax(logits, dim=1)).sum(dim=1) / y.sum(dim=1)).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.item()))
-        steps += 1
-        seen += len(batch)
-        if steps % 20 == 0:
-            logger.info(
-                "LoRA step %d: loss %.4f (%.0f s)",
-                steps,
-                np.mean(losses[-20:]),
-                time.perf_counter() - started,
-            )
+    bar = _progress(budget_s, objective) if show_progress else None
+    shown = 0
+    try:
+        while time.perf_counter() - started < budget_s:
+            if pos >= len(order):
+                order, pos = usable[rng.permutation(len(usable))], 0
+            batch = order[pos : pos + batch_size]
+            pos += batch_size
+            if pairs is not None:
+                if len(batch) < 2:
+                    continue  # in-batch negatives need a second pair
+                rows = pairs.text_rows[batch]
+                q = embed([texts[i] for i in rows])
+                docs = pairs.documents(
+                    texts,
+                    batch,
+                    rng,
+                    n_reviews=n_item_reviews,
+                    max_chars=CHARS_PER_TOKEN * max_seq_length,
+                )
+                d = embed(docs)
+                loss = info_nce(q, d, torch.from_numpy(pairs.items[batch]), temperature)
+            else:
+                emb = embed([texts[i] for i in batch])
+                z = normalize(emb @ w.T, dim=1)
+                logits = scale * (z @ item_vecs.T) + bias
+                y = torch.from_numpy(x[users[batch]].toarray())
+                loss = -((y * torch.log_softmax(logits, dim=1)).sum(dim=1) / y.sum(dim=1)).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.item()))
+            steps += 1
+            seen += len(batch)
+            elapsed = time.perf_counter() - started
+            if bar is not None:
+                now = min(int(elapsed), int(budget_s))
+                bar.update(now - shown)
+                shown = now
+                bar.set_postfix(step=steps, loss=f"{np.mean(losses[-20:]):.4f}", refresh=False)
+            if steps % 20 == 0:
+                logger.info(
+                    "LoRA (%s) step %d: loss %.4f (%.0f s, %.0f s left)",
+                    objective,
+                    steps,
+                    np.mean(losses[-20:]),
+                    elapsed,
+                    max(budget_s - elapsed, 0.0),
+                )
+    finally:
+        if bar is not None:
+            bar.close()
     st.eval()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    adapted.save_pretrained(str(out_dir))
-    head.W_ = w.detach().numpy().astype(np.float32).copy()
-    seconds = time.perf_counter() - started
-    logger.info("LoRA: %d steps, %d texts in %.0f s", steps, seen, seconds)
-    return LoraResult(out_dir, steps, seen, seconds, losses)
+    if objective == "head":
+        assert head is not None
+        head.W_ = w.detach().numpy().astype(np.float32).copy()
+    return adapted, steps, seen, time.perf_counter() - started, losses
+
+
+def _progress(budget_s: float, objective: str) -> Any:
+    """A tqdm bar over the budget's seconds (so its ETA is the time left), or None.
+
+    Off when stderr is not a terminal or tqdm is not installed.
+    """
+    if not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(
+        total=int(budget_s),
+        desc=f"LoRA ({objective})",
+        unit="s",
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} s "
+        "[{remaining} left{postfix}]",
+    )
 
 
 def _set_backbone(transformer: Any, model: Any) -> None:
