@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[embed,align,fast,serve,spark,bench,report,dev]'
+	$(BIN)/pip install --quiet -e '.[embed,align,fast,multilingual,serve,spark,bench,report,dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)

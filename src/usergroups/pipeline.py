@@ -127,6 +127,35 @@ class GroupDiscovery:
             self.encoder = make_encoder(embedding)
         return self.encoder
 
+    def _resolve_encoder(self, dataset: Dataset) -> dict[str, Any]:
+        """Resolve ``embedding.model='auto'`` from the texts, once, into ``self.config``.
+
+        The resolved config is what :meth:`save` writes, so a loaded model (``assign``,
+        the service, refits) rebuilds exactly this encoder. Returns the choice as a
+        record for ``metrics_["encoder_choice"]``.
+        """
+        from usergroups.embedding.language import resolve_auto_model
+
+        english_only = None
+        if self.config.align.method == "lora" and self.encoder is None:
+            english_only = (
+                "LoRA alignment (align.method='lora') needs a sentence-transformers model"
+            )
+        embedding, choice = resolve_auto_model(
+            self.config.embedding,
+            dataset.texts["text"].tolist(),
+            seed=self.config.random_state,
+            english_only=english_only,
+        )
+        if embedding is not self.config.embedding:
+            self.config = self.config.model_copy(update={"embedding": embedding})
+        record = choice.to_record()
+        if self.encoder is not None:
+            # a caller's encoder embeds; the config's model is only what a reload builds
+            record["reason"] += "; the encoder passed to GroupDiscovery was used for this fit"
+        logger.info("encoder: %s (%s)", choice.model, choice.reason)
+        return record
+
     def _encode(self, texts: list[str], show_progress: bool) -> np.ndarray:
         # make_encoder wraps the model in cleaning and caching as the config says; an
         # encoder passed in by the caller gets the raw texts
@@ -237,6 +266,7 @@ class GroupDiscovery:
                 f"fit expects a usergroups Dataset, got {type(dataset).__name__}; build one with "
                 "usergroups.build_dataset(...) or usergroups.datasets.load_dataset(name)"
             )
+        encoder_choice = self._resolve_encoder(dataset)
         cfg = self.config
         self._adapter_dir: Path | None = None
         timings: dict[str, float] = {}
@@ -394,8 +424,12 @@ class GroupDiscovery:
             "folded": [int(g) for g in getattr(clusterer, "folded_", [])],
             "embedding_cache": cache,
             "encoder": str(getattr(self.encoder, "name", type(self.encoder).__name__)),
+            # embedding.model='auto': the detected language and the model it chose
+            "encoder_choice": encoder_choice,
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
+        if encoder_choice["fallback"]:
+            self.metrics_["fallbacks"].append(f"embedding.model: {encoder_choice['fallback']}")
         int8 = _inner_attr(self.encoder, "int8_check_")
         if int8 is not None:
             # the int8 backend's agreement with fp32, and whether it fell back to fp32

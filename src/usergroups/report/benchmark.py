@@ -26,6 +26,7 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ import pandas as pd
 from usergroups._typing import IntVector
 from usergroups.config import DiscoveryConfig
 from usergroups.data import Dataset
+from usergroups.embedding.language import resolve_auto_model
 from usergroups.errors import ConfigError
 from usergroups.evaluation.protocols import (
     COLD_METRICS,
@@ -62,6 +64,8 @@ __all__ = [
     "sweep_rows",
     "where_we_lose",
 ]
+
+logger = logging.getLogger(__name__)
 
 METHOD_ORDER: tuple[str, ...] = (*DEFAULT_BASELINES, "SeedRecipe", "UserGroups", "Hybrid")
 """Row order of every table."""
@@ -188,6 +192,8 @@ def evaluate_discovery(
     config : DiscoveryConfig, optional
         Our pipeline's settings; defaults to ``DiscoveryConfig()``. Not tuned here; its
         ``random_state`` seeds the seed recipe, the sweep and the stability refits.
+        ``embedding.model='auto'`` is resolved from ``dataset``'s texts
+        (:func:`~usergroups.embedding.resolve_auto_model`) before anything is fitted.
     protocols, baselines, baseline_params, stability_seeds, k_sweep, min_test_users
         As for :func:`~usergroups.evaluation.protocols.run_protocols`.
     encoder : Encoder, optional
@@ -197,7 +203,10 @@ def evaluate_discovery(
     Returns
     -------
     dict
-        JSON-ready; see :func:`~usergroups.evaluation.protocols.run_protocols`.
+        JSON-ready; see :func:`~usergroups.evaluation.protocols.run_protocols`; plus
+        ``config`` (with the concrete model) and ``encoder_choice``
+        (:meth:`~usergroups.embedding.language.ModelChoice.to_record`: model, language,
+        script shares, reason, fallback).
 
     Raises
     ------
@@ -207,6 +216,12 @@ def evaluate_discovery(
         When the warm split has fewer than ``min_test_users`` test users.
     """
     cfg = config if config is not None else DiscoveryConfig()
+    # embedding.model='auto' is resolved once from the whole dataset's texts, so every
+    # fit of every protocol uses the same encoder, and the result says which it was
+    embedding, choice = resolve_auto_model(cfg.embedding, dataset.texts["text"].tolist())
+    cfg = cfg.model_copy(update={"embedding": embedding})
+    if choice.fallback:
+        logger.warning("%s: %s", dataset.name, choice.fallback)
     result = run_protocols(
         dataset,
         DiscoveryModel(cfg, encoder),
@@ -219,6 +234,11 @@ def evaluate_discovery(
         min_test_users=min_test_users,
     )
     result["config"] = cfg.model_dump(mode="json")
+    record = choice.to_record()
+    if encoder is not None:
+        # a caller's encoder was used; the choice above only names the config's model
+        record["encoder"] = str(getattr(encoder, "name", type(encoder).__name__))
+    result["encoder_choice"] = record
     return result
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from usergroups.config import EmbeddingConfig
 
-__all__ = ["embed_column", "executor_encoder"]
+__all__ = ["embed_column", "executor_encoder", "resolve_on_driver"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,41 @@ def executor_encoder(config_json: str, random_state: int = 0) -> Any:
         config = EmbeddingConfig.model_validate(json.loads(config_json))
         encoder = _ENCODERS[key] = make_encoder(config, random_state=random_state)
     return encoder
+
+
+def resolve_on_driver(
+    config: EmbeddingConfig, texts: Any, *, sample: int = 2000, seed: int = 0
+) -> tuple[EmbeddingConfig, Any]:
+    """Resolve ``model='auto'`` on the driver from a seeded sample of a ``text`` column.
+
+    Executors only ever see the concrete model (they build their encoders from the
+    config's JSON), so every worker embeds with the same one.
+
+    Parameters
+    ----------
+    config : EmbeddingConfig
+    texts : pyspark DataFrame
+        With a ``text`` column.
+    sample, seed : see :func:`usergroups.embedding.detect_language`
+        About ``sample`` texts are collected to the driver (a Bernoulli sample, so the
+        count is approximate).
+
+    Returns
+    -------
+    config : EmbeddingConfig
+        With the concrete model (``config`` itself when it was not ``"auto"``).
+    choice : ModelChoice
+    """
+    from usergroups.embedding.language import AUTO_MODEL, resolve_auto_model
+
+    if config.model.strip().lower() != AUTO_MODEL:
+        return resolve_auto_model(config, [])
+    column = texts.select("text").dropna()
+    n = column.count()
+    if n > 2 * sample:
+        column = column.sample(fraction=min(1.0, 2.0 * sample / n), seed=seed)
+    values = [str(row["text"]) for row in column.limit(2 * sample).collect()]
+    return resolve_auto_model(config, values, sample=sample, seed=seed)
 
 
 def encoder_dim(config: EmbeddingConfig, random_state: int = 0) -> int:

@@ -47,7 +47,7 @@ from usergroups.data import Dataset, IdVocab
 from usergroups.errors import ConfigError, DataError, NotFittedError
 from usergroups.linalg import fuse_blocks, unit_rows
 from usergroups.spark.data import POS, SparkDataset
-from usergroups.spark.embed import embed_column, encoder_dim
+from usergroups.spark.embed import embed_column, encoder_dim, resolve_on_driver
 from usergroups.spark.local import components_for, frozen_config, postprocess_summary, text_weight
 
 __all__ = ["SparkGroupDiscovery"]
@@ -253,6 +253,13 @@ class SparkGroupDiscovery:
                 "with usergroups.spark.read_files(spark, ...)"
             )
         self.data_ = data
+        # embedding.model='auto': chosen once on the driver, so executors and the saved
+        # model (built from cfg) all use the same concrete encoder
+        embedding, choice = resolve_on_driver(cfg.embedding, data.texts, seed=cfg.random_state)
+        if embedding is not cfg.embedding:
+            cfg = self.config_ = cfg.model_copy(update={"embedding": embedding})
+        if choice.fallback:
+            logger.warning("fell back to a default: embedding.model: %s", choice.fallback)
         timings: dict[str, float] = {}
         t0 = t = time.perf_counter()
         inter, texts = data.interactions, data.texts
@@ -340,6 +347,7 @@ class SparkGroupDiscovery:
                     cfg.embedding.model,
                 )
             ),
+            "encoder_choice": choice.to_record(),
             "engine": {
                 "name": "spark",
                 "master": self.spark.sparkContext.master,

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from usergroups.config import DiscoveryConfig, EmbeddingConfig
+from usergroups.config import DEFAULT_MODEL, DiscoveryConfig, EmbeddingConfig
 from usergroups.embedding import (
     BACKENDS,
     CachedEncoder,
@@ -62,7 +62,8 @@ def test_make_encoder_builds_the_configured_backend(
     tmp_path: Path, backend: str, kind: type, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("USERGROUPS_MODELS", raising=False)
-    enc = make_encoder(EmbeddingConfig(backend=backend, cache_dir=str(tmp_path)))  # type: ignore[arg-type]
+    config = EmbeddingConfig(model=DEFAULT_MODEL, backend=backend, cache_dir=str(tmp_path))  # type: ignore[arg-type]
+    enc = make_encoder(config)
     assert isinstance(enc, CachedEncoder)
     assert isinstance(enc.inner, CleaningEncoder)
     inner: Any = enc.inner.inner
