@@ -31,6 +31,7 @@ DATASETS = (
     "amazon2014:musical-instruments",
     "yelp-10k",
     "douban-small",
+    "amazon2018:appliances",  # 47 users: a format check, its figures are noise
 )
 QUICK_DATASETS = ("ml-100k", "amazon2014:musical-instruments")
 RUN_FILE = "_bench.json"
@@ -224,6 +225,12 @@ def write_docs(out: Path, docs: Path) -> None:
         from embed import render_markdown as render_embed
 
         text = text.rstrip() + "\n\n" + render_embed(json.loads(embed.read_text())) + "\n"
+    ablation = out / "ablation.json"
+    if ablation.exists():  # issue 15: bench/ablation.py
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from ablation import render_markdown as render_ablation
+
+        text = text.rstrip() + "\n\n" + render_ablation(json.loads(ablation.read_text())) + "\n"
     service = out / "service.json"
     if service.exists():  # issue 6: bench/service.py
         text = text.rstrip() + "\n\n" + render_service(out) + "\n"

@@ -16,7 +16,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from usergroups.errors import ConfigError
 
@@ -178,11 +178,37 @@ class RecommendConfig(_Section):
     )
     cold_weight: float | Literal["auto"] = Field(
         "auto",
-        description="weight of the aligned text → item scores for new users (0..1); the "
-        "group's scores get the rest; 'auto' chooses on validation",
+        description="weight of the text → item ridge in a new user's scores (0..1); the "
+        "group's scores get what the ridge and the spread leave; 'auto' chooses on validation",
+    )
+    cold_spread_weight: float | Literal["auto"] = Field(
+        "auto",
+        description="weight of retrieval + spreading in a new user's scores (0..1): the "
+        "items whose reviews match the text, spread to co-consumed items by the personal "
+        "model; 'auto' chooses on validation",
+    )
+    cold_top_items: int | Literal["auto"] = Field(
+        "auto", description="items retrieved from a new user's text before spreading"
     )
 
-    @field_validator("personal_weight", "cold_weight")
+    @field_validator("cold_top_items")
+    @classmethod
+    def _check_top(cls, v: int | str) -> int | str:
+        if not isinstance(v, str) and v < 1:
+            raise ValueError("cold_top_items must be >= 1 or 'auto'")
+        return v
+
+    @model_validator(mode="after")
+    def _check_cold_sum(self) -> RecommendConfig:
+        fixed = [w for w in (self.cold_weight, self.cold_spread_weight) if not isinstance(w, str)]
+        if sum(fixed) > 1.0 + 1e-9:
+            raise ValueError(
+                f"cold_weight + cold_spread_weight = {sum(fixed):g} > 1; the two share a new "
+                "user's scores with the group, so their sum must be at most 1"
+            )
+        return self
+
+    @field_validator("personal_weight", "cold_weight", "cold_spread_weight")
     @classmethod
     def _check_weight(cls, v: float | str) -> float | str:
         if not isinstance(v, str) and not 0.0 <= v <= 1.0:

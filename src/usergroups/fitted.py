@@ -46,6 +46,8 @@ CHOICE_NAMES = (
     "personal_shrinkage",
     "ease_keep",
     "cold_weight",
+    "cold_spread_weight",
+    "cold_top_items",
     "ridge_l2",
 )
 """The settings ``fit`` chooses (or takes from the config), in the order they are reported."""
@@ -138,6 +140,9 @@ class FittedState:
     personal_weight, personal_shrinkage, cold_weight : float
     ridge : TextItemRidge or None
         The text → item model for new users.
+    new_users : NewUserModel or None
+        How a new user's text becomes item scores (the ridge is one of its parts); None
+        in models saved before it existed, which keep the ridge blend of ``cold_weight``.
     choices : mapping of str to Choice
         One entry per name in :data:`CHOICE_NAMES`.
     adapter_dir : Path or None
@@ -169,6 +174,7 @@ class FittedState:
     choices: Mapping[str, Choice] = field(default_factory=dict)
     adapter_dir: Path | None = None
     item_names: Mapping[str, str] = field(default_factory=dict)
+    new_users: Any = None
     # derived in __post_init__
     user_vectors: FloatMatrix = field(init=False, repr=False)
     centroids: FloatMatrix = field(init=False, repr=False)

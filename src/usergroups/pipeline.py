@@ -353,6 +353,7 @@ class GroupDiscovery:
             personal_shrinkage=0.0 if selection is None else selection.personal_shrinkage,
             cold_weight=0.0 if selection is None else selection.cold_weight,
             ridge=None if selection is None else selection.ridge,
+            new_users=None if selection is None else selection.new_users,
             choices=choices,
             adapter_dir=self._adapter_dir,
         )
@@ -661,6 +662,19 @@ class GroupDiscovery:
     personal_shrinkage_ = property(lambda self: self._state().personal_shrinkage)
     cold_weight_ = property(lambda self: self._state().cold_weight)
     ridge_ = property(lambda self: self._state().ridge)
+
+    @property
+    def new_users_(self) -> Any:
+        """How new users' texts become item scores
+        (:class:`~usergroups.recommend.new_users.NewUserModel`); models saved before it
+        existed get their rule back (the most probable group, blended with the ridge)."""
+        state = self._state()
+        if state.new_users is not None:
+            return state.new_users
+        from usergroups.recommend.new_users import NewUserModel
+
+        return NewUserModel.legacy(state.ridge, state.cold_weight)
+
     centroids_ = property(lambda self: self._state().centroids)
     aligned_centroids_ = property(lambda self: self._state().aligned_centroids)
     semantic_centroids_ = property(lambda self: self._state().semantic_centroids)
@@ -724,9 +738,10 @@ class GroupDiscovery:
     def new_user_scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Group probabilities and item scores of new users known by one text each.
 
-        The scores are what :meth:`assign` ranks: the most probable group's popularity,
-        blended by ``cold_weight_`` with the text → item ridge of
-        :class:`~usergroups.recommend.text_ridge.TextItemRidge` when the model has one.
+        The scores are what :meth:`assign` ranks: the new-user model of
+        :mod:`usergroups.recommend.new_users` (``new_users_``): the groups' popularity
+        weighted by membership, the text → item ridge, and the items whose reviews match
+        the text spread to co-consumed items, mixed with weights chosen on validation.
 
         Returns
         -------
@@ -734,8 +749,7 @@ class GroupDiscovery:
         scores : ndarray of shape (n, n_items)
         """
         proba, _, semantic = self._new_users(texts)
-        groups = proba.argmax(axis=1) if proba.shape[1] else np.full(len(proba), -1, dtype=np.int64)
-        return proba, self._cold_scores(groups, semantic)
+        return proba, self._cold_scores(proba, semantic)
 
     def predict(self, texts: list[str]) -> np.ndarray:
         """Group id of each new user from their text; shape (n,)."""
@@ -772,13 +786,11 @@ class GroupDiscovery:
             }
         )
 
-    def _cold_scores(self, groups: np.ndarray, semantic: np.ndarray) -> np.ndarray:
-        scores = self.recommender_.group_scores(groups)
-        if self.ridge_ is not None and self.cold_weight_ > 0:
-            from usergroups.recommend.hybrid import blend
-
-            scores = blend(scores, self.ridge_.scores(semantic), self.cold_weight_)
-        return scores
+    def _cold_scores(self, proba: np.ndarray, semantic: np.ndarray) -> np.ndarray:
+        rows = self.recommender_.group_scores(np.r_[np.arange(proba.shape[1]), -1])
+        personal = self.personal_
+        item_item = None if personal is None else personal.weights_
+        return self.new_users_.scores(proba, rows, semantic, item_item)
 
     def text_scores(self, texts: list[str]) -> np.ndarray:
         """Item scores for new users known by one text each, as :meth:`assign` ranks them

@@ -716,6 +716,8 @@ _CHOICE_SETTINGS = {
     "personal_shrinkage": "recommend.personal_shrinkage",
     "ease_keep": "recommend.ease_keep",
     "cold_weight": "recommend.cold_weight",
+    "cold_spread_weight": "recommend.cold_spread_weight",
+    "cold_top_items": "recommend.cold_top_items",
 }
 """The config setting of every choice a refit keeps (``ridge_l2`` has none: it is
 chosen again from its grid, which costs little)."""
@@ -733,7 +735,8 @@ def kept_choices(model: Any) -> dict[str, Any]:
         if choice is None or choice.value is None or choice.source == "config":
             continue
         value = choice.value
-        overrides[setting] = int(value) if name in ("n_groups", "ease_keep") else float(value)
+        integer = name in ("n_groups", "ease_keep", "cold_top_items")
+        overrides[setting] = int(value) if integer else float(value)
     return overrides
 
 

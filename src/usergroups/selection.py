@@ -51,7 +51,14 @@ from usergroups.fitted import Choice
 from usergroups.linalg import ease_weights, fuse_blocks, pool_rows, unit_rows
 from usergroups.ranking import check_relevant, ndcg_at_k, ndcg_of_lists, top_items
 from usergroups.recommend import GroupPopularity
-from usergroups.recommend.hybrid import PrunedEASE, blend, personal_weights
+from usergroups.recommend.hybrid import PrunedEASE, blend, personal_weights, row_scaled
+from usergroups.recommend.new_users import (
+    NewUserModel,
+    item_documents,
+    soft_group_scores,
+    spread_scores,
+    weight_grid,
+)
 from usergroups.recommend.text_ridge import TextItemRidge
 
 __all__ = [
@@ -84,6 +91,12 @@ BLEND_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
 RIDGE_GRID = (10.0, 100.0, 1000.0)
 """Candidate regularisation of the text → item ridge for new users."""
 
+TOP_ITEMS_GRID = (10, 20, 50)
+"""Candidate numbers of items retrieved from a new user's text before spreading."""
+
+COLD_WEIGHT_STEP = 0.1
+"""Grid spacing of the new-user mix (group, ridge, spread): 66 mixes on the simplex."""
+
 SHRINKAGE_GRID = (0.0, 2.0, 5.0, 10.0, 20.0)
 """Candidate pseudo-counts of the group in the personal blend (0: the same weight for all)."""
 
@@ -111,7 +124,9 @@ DEFAULTS: dict[str, float] = {
     "text_weight": 0.5,
     "personal_weight": 0.5,
     "personal_shrinkage": 0.0,
-    "cold_weight": 0.5,
+    "cold_weight": 0.4,
+    "cold_spread_weight": 0.4,
+    "cold_top_items": 20,
     "ridge_l2": 100.0,
 }
 """Documented defaults of the 'auto' settings, used when they cannot be chosen."""
@@ -202,6 +217,7 @@ class Selection:
     choices: dict[str, Choice]
     report: dict[str, Any] = field(default_factory=dict)
     carve: ValidationCarve | None = None
+    new_users: NewUserModel | None = None
 
 
 # ----------------------------------------------------------------------------- carve
@@ -493,7 +509,6 @@ def select(
         )
     choices.setdefault("text_weight", Choice(text_weight, "validation"))
     labels_tr = labels_at[(text_weight, chosen_k)]
-    n_groups_tr = _n_found(labels_tr)
     rec_tr = _group_scores(carve.x_train, labels_tr, rc.smoothing)
     group_val = rec_tr.group_scores(labels_tr[rows])
     report["grid"] = grid
@@ -503,6 +518,7 @@ def select(
 
     # ---- the personal blend
     personal_weight, personal_shrinkage = 0.0, 0.0
+    item_item_val: Any = None  # the carve's item-item model (EASE), for new users
     ease_keep = int(DEFAULTS["ease_keep"]) if rc.ease_keep == "auto" else int(rc.ease_keep)
     if rc.personal == "none":
         for name in ("personal_weight", "personal_shrinkage", "ease_keep"):
@@ -517,6 +533,7 @@ def select(
             ease_keep, keep_curve = _choose_keep(dense, rc.ease_keep, held, seen)
             report["ease_keep_curve"] = keep_curve
             personal_val = PrunedEASE(l2=rc.ease_l2, keep=ease_keep).fit_dense(dense)
+            item_item_val = personal_val.weights_
             del dense
             personal_scores = personal_val.scores(seen)
             curve = []
@@ -547,63 +564,24 @@ def select(
         report["personal_shrinkage"] = personal_shrinkage
         report["ease_keep"] = ease_keep
 
-    # ---- new users: the text → item ridge and its blend, on the held-out new users
-    cold_weight = DEFAULTS["cold_weight"] if rc.cold_weight == "auto" else float(rc.cold_weight)
-    ridge_l2 = DEFAULTS["ridge_l2"]
-    tv = unit_rows(np.asarray(text_vectors, np.float32))
-    authors = text_users(dataset)
-    cold_enough = n_cold >= MIN_VALIDATION_USERS and n_groups_tr > 0
-    few_cold = f"only {n_cold} held-out new users (< {MIN_VALIDATION_USERS})"
-    if cold_enough:
-        query = transform(tv[carve.cold_query])
-        proba = knn_proba(query, aligned_tr, labels_tr, n_groups_tr, config.assign.n_neighbors)
-        group_cold = rec_tr.group_scores(proba.argmax(axis=1))
-        q_items = text_items(dataset)[carve.cold_query]
-        cold_seen = sp.csr_matrix(
-            (
-                np.ones(int((q_items >= 0).sum()), np.float32),
-                (np.flatnonzero(q_items >= 0), q_items[q_items >= 0]),
-            ),
-            shape=carve.cold_targets.shape,
-        )
-        pop_cold = np.asarray(carve.x_train.sum(axis=0), dtype=np.float32).repeat(len(query), 0)
-        curve_c = [
-            ("Pop", ndcg_at_k(pop_cold, carve.cold_targets, cold_seen)),
-            ("group", ndcg_at_k(group_cold, carve.cold_targets, cold_seen)),
-        ]
-        fit_rows = np.flatnonzero(carve.text_keep)
-        q_frozen = tv[carve.cold_query]
-        blends = BLEND_GRID if rc.cold_weight == "auto" else (cold_weight,)
-        scored = []
-        for l2 in RIDGE_GRID:
-            ridge_tr = TextItemRidge(l2=l2).fit(tv[fit_rows], carve.x_train[authors[fit_rows]])
-            direct = ridge_tr.scores(q_frozen)
-            for a in blends:
-                mixed = blend(group_cold, direct, a)
-                scored.append((l2, a, ndcg_at_k(mixed, carve.cold_targets, cold_seen)))
-        ridge_l2, cold_weight, _ = max(scored, key=lambda t: t[2])
-        curve_c += [(f"ridge l2={l2:g} blend {a}", v) for l2, a, v in scored]
-        report["cold_curve"] = [{"method": m, "ndcg": round(v, 5)} for m, v in curve_c]
-    ridge = None
-    if len(tv):
-        ridge = TextItemRidge(l2=ridge_l2).fit(tv, x_full[authors])
-        choices["ridge_l2"] = (
-            Choice(float(ridge_l2), "validation")
-            if cold_enough
-            else Choice(float(ridge_l2), "default", few_cold)
-        )
-        if rc.cold_weight != "auto":
-            choices["cold_weight"] = Choice(float(cold_weight), "config")
-        elif cold_enough:
-            choices["cold_weight"] = Choice(float(cold_weight), "validation")
-        else:
-            choices["cold_weight"] = Choice(float(cold_weight), "default", few_cold)
-    else:
-        cold_weight = 0.0
-        choices["ridge_l2"] = Choice(None, "default", "the data has no texts")
-        choices["cold_weight"] = Choice(0.0, "default", "the data has no texts")
-    report["ridge_l2"] = ridge_l2
-    report["cold_weight"] = cold_weight
+    # ---- new users: membership in the groups, the text → item ridge and retrieval +
+    # spreading (usergroups.recommend.new_users), mixed as the held-out new users prefer
+    new_users, cold_report, cold_choices = _choose_new_user_model(
+        dataset,
+        text_vectors,
+        transform,
+        carve,
+        aligned_tr,
+        labels_tr,
+        rec_tr,
+        item_item_val,
+        x_full,
+        config,
+    )
+    report.update(cold_report)
+    choices.update(cold_choices)
+    ridge = new_users.ridge if new_users is not None else None
+    cold_weight = new_users.weights["ridge"] if new_users is not None else 0.0
 
     # ---- 4. all the training data: the aligner stays as early-stopped on the carve (the
     # carve lacks only one item per validation user and the held-out new users, and
@@ -617,12 +595,12 @@ def select(
     report["choices"] = {name: c.to_dict() for name, c in choices.items()}
     report["seconds"] = round(time.perf_counter() - started, 2)
     logger.info(
-        "selection (%s): text weight %.2f, %s groups, personal weight %.2f, cold weight %.2f",
+        "selection (%s): text weight %.2f, %s groups, personal weight %.2f, new users: %s",
         ac.method,
         text_weight,
         chosen_k if chosen_k is not None else cc.n_groups,
         personal_weight,
-        cold_weight,
+        new_users.describe() if new_users is not None else "no texts",
     )
     return Selection(
         head=head,
@@ -638,6 +616,7 @@ def select(
         choices=choices,
         report=report,
         carve=carve,
+        new_users=new_users,
     )
 
 
@@ -835,6 +814,166 @@ def _paired_within(best: npt.NDArray[np.float64], other: npt.NDArray[np.float64]
 
 def _group_scores(x: sp.csr_matrix, labels: IntVector, smoothing: float) -> GroupPopularity:
     return GroupPopularity(smoothing=smoothing).fit(x, labels)
+
+
+def _choose_new_user_model(
+    dataset: Dataset,
+    text_vectors: npt.NDArray[Any],
+    transform: Callable[[npt.NDArray[Any]], FloatMatrix],
+    carve: ValidationCarve,
+    aligned_tr: FloatMatrix,
+    labels_tr: IntVector,
+    rec_tr: GroupPopularity,
+    item_item_val: Any,
+    x_full: sp.csr_matrix,
+    config: DiscoveryConfig,
+) -> tuple[NewUserModel | None, dict[str, Any], dict[str, Choice]]:
+    """The new-user model (:mod:`usergroups.recommend.new_users`), chosen on the carve's
+    held-out new users and refitted on all the texts.
+
+    Each component's own setting is chosen first, alone (the ridge's ``l2``, the number
+    of retrieved items), then the mix of the three on a simplex grid; weights the config
+    fixes stay fixed. Without an item-item model (``recommend.personal = "none"``) the
+    spread is left out.
+    """
+    rc = config.recommend
+    report: dict[str, Any] = {}
+    choices: dict[str, Choice] = {}
+    names = ("cold_weight", "cold_spread_weight", "cold_top_items", "ridge_l2")
+    if not len(dataset.texts):
+        for name in names:
+            value = 0.0 if name in ("cold_weight", "cold_spread_weight") else None
+            choices[name] = Choice(value, "default", "the data has no texts")
+        report.update(cold_weight=0.0, ridge_l2=None)
+        return None, report, choices
+
+    tv = unit_rows(np.asarray(text_vectors, np.float32))
+    authors = text_users(dataset)
+    items_of_text = text_items(dataset)
+    n_items = x_full.shape[1]
+    fixed: dict[str, float] = {}
+    reasons: dict[str, str] = {}
+    if rc.cold_weight != "auto":
+        fixed["ridge"] = float(rc.cold_weight)
+    if rc.cold_spread_weight != "auto":
+        fixed["spread"] = float(rc.cold_spread_weight)
+    if rc.personal == "none":
+        if fixed.get("spread", 0.0) > 0:
+            raise ConfigError(
+                f"recommend.cold_spread_weight={rc.cold_spread_weight} needs the item-item "
+                "model of recommend.personal='ease'; set it to 0 or use the personal model"
+            )
+        fixed["spread"] = 0.0
+        reasons["spread"] = "no item-item model (recommend.personal = 'none')"
+    ridge_l2 = DEFAULTS["ridge_l2"]
+    top_items = int(
+        DEFAULTS["cold_top_items"] if rc.cold_top_items == "auto" else rc.cold_top_items
+    )
+    defaults = {"ridge": DEFAULTS["cold_weight"], "spread": DEFAULTS["cold_spread_weight"]}
+    defaults.update(fixed)
+    if defaults["ridge"] + defaults["spread"] > 1.0:
+        free = "spread" if "spread" not in fixed else "ridge"
+        defaults[free] = 1.0 - defaults["ridge" if free == "spread" else "spread"]
+    weights = {"group": 1.0 - defaults["ridge"] - defaults["spread"], **defaults}
+
+    n_cold = len(carve.cold_rows)
+    n_groups_tr = _n_found(labels_tr)
+    cold_enough = n_cold >= MIN_VALIDATION_USERS and n_groups_tr > 0
+    few_cold = f"only {n_cold} held-out new users (< {MIN_VALIDATION_USERS})"
+    if cold_enough and item_item_val is None and "spread" not in fixed:
+        fixed["spread"] = weights["spread"] = 0.0
+        reasons["spread"] = "no item-item model on the validation carve (too few warm users)"
+        weights["group"] = 1.0 - weights["ridge"]
+    if cold_enough:
+        query = transform(tv[carve.cold_query])
+        proba = knn_proba(query, aligned_tr, labels_tr, n_groups_tr, config.assign.n_neighbors)
+        group_rows = rec_tr.group_scores(np.arange(n_groups_tr))
+        q_items = items_of_text[carve.cold_query]
+        has = q_items >= 0
+        cold_seen = sp.csr_matrix(
+            (np.ones(int(has.sum()), np.float32), (np.flatnonzero(has), q_items[has])),
+            shape=carve.cold_targets.shape,
+        )
+
+        def evaluate(scores: npt.NDArray[Any]) -> float:
+            return ndcg_at_k(scores, carve.cold_targets, cold_seen)
+
+        pop = np.asarray(carve.x_train.sum(axis=0), dtype=np.float32).repeat(len(query), 0)
+        parts = {"group": soft_group_scores(proba, group_rows)}
+        curve: list[tuple[str, float]] = [
+            ("Pop", evaluate(pop)),
+            ("group (most probable)", evaluate(group_rows[proba.argmax(axis=1)])),
+            ("group (soft membership)", evaluate(parts["group"])),
+        ]
+        fit_rows = np.flatnonzero(carve.text_keep)
+        q_frozen = tv[carve.cold_query]
+        ridges = {
+            l2: TextItemRidge(l2=l2).fit(tv[fit_rows], carve.x_train[authors[fit_rows]])
+            for l2 in RIDGE_GRID
+        }
+        ridge_scores = {l2: r.scores(q_frozen) for l2, r in ridges.items()}
+        ridge_curve = {l2: evaluate(v) for l2, v in ridge_scores.items()}
+        curve += [(f"ridge l2={l2:g}", v) for l2, v in ridge_curve.items()]
+        ridge_l2 = max(RIDGE_GRID, key=lambda l2: ridge_curve[l2])
+        parts["ridge"] = ridge_scores[ridge_l2]
+        if fixed.get("spread") != 0.0:
+            docs_tr = item_documents(tv[fit_rows], items_of_text[fit_rows], n_items)
+            tops = TOP_ITEMS_GRID if rc.cold_top_items == "auto" else (top_items,)
+            spreads = {m: spread_scores(q_frozen, docs_tr, item_item_val, m) for m in tops}
+            spread_curve = {m: evaluate(v) for m, v in spreads.items()}
+            curve += [(f"spread top {m}", v) for m, v in spread_curve.items()]
+            top_items = max(tops, key=lambda m: spread_curve[m])
+            parts["spread"] = spreads[top_items]
+        scaled = {name: row_scaled(v) for name, v in parts.items()}
+        mixes = []
+        for w in weight_grid(COLD_WEIGHT_STEP, fixed):
+            mixed = sum(w[name] * scaled[name] for name in scaled if w[name] > 0)
+            mixes.append((w, evaluate(np.asarray(mixed))))
+        weights, best = max(mixes, key=lambda t: t[1])
+        curve.append((_mix_name(weights), best))
+        report["cold_curve"] = [{"method": m, "ndcg": round(v, 5)} for m, v in curve]
+        report["cold_mixes"] = [{**w, "ndcg": round(v, 5)} for w, v in mixes]
+
+    ridge = TextItemRidge(l2=ridge_l2).fit(tv, x_full[authors])
+    docs = item_documents(tv, items_of_text, n_items) if weights["spread"] > 0 else None
+    model = NewUserModel(weights, ridge=ridge, item_docs=docs, top_items=top_items)
+
+    def choice(name: str, value: float | int, setting: Any, component: str = "") -> Choice:
+        if setting != "auto":
+            return Choice(value, "config")
+        if component in reasons:
+            return Choice(value, "default", reasons[component])
+        if cold_enough:
+            return Choice(value, "validation")
+        return Choice(value, "default", few_cold)
+
+    choices["cold_weight"] = choice("cold_weight", weights["ridge"], rc.cold_weight)
+    choices["cold_spread_weight"] = choice(
+        "cold_spread_weight", weights["spread"], rc.cold_spread_weight, "spread"
+    )
+    spread_on = weights["spread"] > 0
+    choices["cold_top_items"] = (
+        choice("cold_top_items", top_items, rc.cold_top_items)
+        if spread_on
+        else Choice(
+            None,
+            "config" if rc.cold_top_items != "auto" else "validation" if cold_enough else "default",
+            "the spread has no weight",
+        )
+    )
+    choices["ridge_l2"] = choice("ridge_l2", float(ridge_l2), "auto")
+    report.update(
+        cold_weight=weights["ridge"],
+        cold_spread_weight=weights["spread"],
+        cold_top_items=top_items if spread_on else None,
+        ridge_l2=ridge_l2,
+        new_users=model.describe(),
+    )
+    return model, report, choices
+
+
+def _mix_name(weights: dict[str, float]) -> str:
+    return "mix " + ", ".join(f"{name} {w:g}" for name, w in weights.items())
 
 
 def _item_text(

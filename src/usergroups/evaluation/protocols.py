@@ -43,6 +43,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
 
 from usergroups._typing import IntVector
 from usergroups.data import Dataset, IdVocab
@@ -428,6 +429,34 @@ def _run_warm(
         "groups": groups,
         "k_sweep": sweep,
         "alignment": alignment_summary(fitted),
+        "reach": reach(split),
+    }
+
+
+def reach(split: Split) -> dict[str, float]:
+    """How reachable the warm test items are from training: what item-to-item methods
+    can possibly find.
+
+    ``in_training``: share of test users whose held-out item has a training interaction
+    (anyone's); ``cooccurs``: share whose held-out item was consumed, in training, by
+    someone who also consumed one of the user's own training items. An item-item model
+    (ItemKNN, EASE) scores a held-out item above zero only for the second kind; on a
+    random sample of reviews (not a k-core) it is tiny, and such models can fall far
+    below popularity for lack of signal rather than for a bug.
+    """
+    train, test = split.train, split.test
+    rows = split.test_users
+    if not len(rows):
+        return {"in_training": 0.0, "cooccurs": 0.0}
+    popularity = np.asarray(train.sum(axis=0)).ravel()
+    held = sp.csr_matrix(test[rows])
+    has_train = np.asarray((held @ sp.diags((popularity > 0).astype(np.float32))).sum(axis=1))
+    # the items co-consumed with each test user's own items, then the held-out one among them
+    neighbours = (train[rows] @ train.T) @ train  # users' items -> co-users -> their items
+    hit = np.asarray(held.multiply(neighbours > 0).sum(axis=1)).ravel()
+    return {
+        "in_training": round(float((has_train.ravel() > 0).mean()), 4),
+        "cooccurs": round(float((hit > 0).mean()), 4),
     }
 
 
@@ -476,8 +505,8 @@ def _run_cold(
     clock.add_method("cold SeedRecipe", time.perf_counter() - t)
 
     t = time.perf_counter()
-    # what the model recommends to a new user: the argmax group's scores, blended with the
-    # text → item scores when the model has them
+    # what the model recommends to a new user: its new-user model (group membership, the
+    # text → item ridge and retrieval + spreading, as the fit mixed them)
     scores = fitted.text_scores(queries)
     item_ids = fitted.item_ids_.ids
 
@@ -490,10 +519,20 @@ def _run_cold(
         "n_users": split.n_test_users,
         "n_eligible_users": split.params.get("n_eligible_users"),
         "n_groups": fitted.n_groups_,
-        "assignment": "argmax of predict_proba, blended with the aligned text scores "
-        f"(cold_weight {fitted.cold_weight_:g}; GroupDiscovery.text_scores)",
+        "assignment": _new_user_rule(fitted),
         "methods": methods,
     }
+
+
+def _new_user_rule(fitted: Any) -> str:
+    """How ``fitted`` scores a new user's items, in words (GroupDiscovery.text_scores)."""
+    model = getattr(fitted, "new_users_", None)
+    if model is not None:
+        return f"new-user model: {model.describe()} (GroupDiscovery.text_scores)"
+    return (
+        "argmax of predict_proba, blended with the aligned text scores "
+        f"(cold_weight {fitted.cold_weight_:g}; GroupDiscovery.text_scores)"
+    )
 
 
 def _group_metrics(
@@ -625,6 +664,9 @@ def alignment_summary(fitted: FittedGroups) -> dict[str, Any] | None:
         "personal_weight",
         "personal_shrinkage",
         "cold_weight",
+        "cold_spread_weight",
+        "cold_top_items",
+        "new_users",
         "seconds",
     )
     out = {k: report.get(k) for k in keys}

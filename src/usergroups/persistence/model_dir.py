@@ -5,11 +5,13 @@
     runs/x/
       config.json              the DiscoveryConfig that produced the model
       versions.json            format version, library versions, encoder, creation time
-      state.json               the scalars of the fitted state: text weight, blends, and
-                               every choice with its source (validation, config, default)
+      state.json               the scalars of the fitted state: text weight, blends, the
+                               new-user model's mix, and every choice with its source
+                               (validation, config, default)
       metrics.json             timings, cache statistics, silhouette, choice-of-K curve
       arrays.npz               labels, the text and behaviour blocks, frozen sentence
-                               vectors, group-item counts, head / EASE / ridge weights
+                               vectors, group-item counts, head / EASE / ridge weights,
+                               the item documents new users' texts are matched with
       assignments.parquet      user_id, group_id, confidence
       groups.parquet           one row per group: the profile (size, share, label, keywords,
                                top items, categories, ratings, attributes, texts, LLM label)
@@ -137,10 +139,11 @@ def save_model(
                 **{name: float(getattr(state, name)) for name in _STATE_SCALARS},
                 "n_groups": state.n_groups,
                 "choices": state.choices_report(),
+                "new_users": None if state.new_users is None else state.new_users.to_dict(),
             },
         )
         extra: dict[str, Any] = {}
-        for part in (state.head, state.personal, state.ridge):
+        for part in (state.head, state.personal, state.ridge, state.new_users):
             if part is not None:
                 extra.update(part.to_arrays())
         np.savez_compressed(
@@ -245,6 +248,7 @@ def _state_from(
 ) -> FittedState:
     from usergroups.alignment import AlignmentHead
     from usergroups.recommend.hybrid import PrunedEASE
+    from usergroups.recommend.new_users import NewUserModel
     from usergroups.recommend.text_ridge import TextItemRidge
 
     user_ids = IdVocab.from_ordered(assignments["user_id"].astype(str).tolist())
@@ -270,6 +274,8 @@ def _state_from(
         derived = items[items["name_source"] == "reviews"]
         names = {str(i): str(n) for i, n in zip(derived["item_id"], derived["name"], strict=True)}
     adapter = directory / "adapter"
+    ridge = TextItemRidge.from_arrays(arrays) if "ridge_W" in arrays else None
+    saved_new_users = scalars.get("new_users")  # absent in models saved before it existed
     return FittedState(
         user_ids=user_ids,
         item_ids=item_ids,
@@ -283,7 +289,10 @@ def _state_from(
         recommender=recommender,
         head=AlignmentHead.from_arrays(arrays) if "align_W" in arrays else None,
         personal=PrunedEASE.from_arrays(arrays) if "ease_data" in arrays else None,
-        ridge=TextItemRidge.from_arrays(arrays) if "ridge_W" in arrays else None,
+        ridge=ridge,
+        new_users=(
+            NewUserModel.from_saved(saved_new_users, arrays, ridge) if saved_new_users else None
+        ),
         **{name: float(scalars[name]) for name in _STATE_SCALARS},
         choices={
             name: Choice.from_dict(scalars["choices"][name])

@@ -96,6 +96,25 @@ def _choice_cell(summary: dict[str, Any], name: str, digits: int | None) -> str:
     return text if source == "validation" else f"{text} *({source})*"
 
 
+def _reach_lines(reach: Mapping[str, float] | None) -> list[str]:
+    """What item-item methods can find (see :func:`usergroups.evaluation.protocols.reach`)."""
+    if not reach:
+        return []
+    line = (
+        f"Reach: the held-out item has training interactions for "
+        f"{100 * reach['in_training']:.1f} % of the test users, and was consumed by someone "
+        f"who shares an item with the user for {100 * reach['cooccurs']:.1f} %: only those "
+        "can an item-item method (ItemKNN, EASE) rank above zero."
+    )
+    if reach["cooccurs"] < 0.1:
+        line += (
+            " Here that is almost nobody, so the item-item baselines fall below popularity "
+            "for lack of co-occurrences, not for a bug: the data are a random sample of "
+            "reviews, not a k-core."
+        )
+    return [line, ""]
+
+
 def dataset_slug(name: str) -> str:
     """A file-name-safe form of a dataset name.
 
@@ -393,6 +412,7 @@ def _dataset_section(result: Mapping[str, Any], png: str | None) -> list[str]:
             _methods_table(result, "warm", (*WARM_METRICS[:4], "MRR", "Coverage@10")),
             "",
         ]
+        out += _reach_lines(result.get("reach"))
         check = _reference_check(result)
         if check:
             out += [check, ""]
@@ -726,6 +746,8 @@ def render_markdown(
                 _choice_cell(a, "personal_shrinkage", 0),
                 _choice_cell(a, "ease_keep", None),
                 _choice_cell(a, "cold_weight", 2),
+                _choice_cell(a, "cold_spread_weight", 2),
+                _choice_cell(a, "cold_top_items", None),
                 f"{val.get('warm_users', '–')} / {val.get('cold_users', '–')}",
                 _fmt(a.get("seconds"), 1),
             ]
@@ -739,8 +761,10 @@ def render_markdown(
             "*(default)* could not be chosen (too few validation users) and fell back to its "
             "documented default; *(config)* was fixed by the configuration. `Hybrid` is the "
             "group's popularity blended with EASE by `personal_weight * n / (n + "
-            "shrinkage)`; cold `UserGroups` blends the group with the text → item "
-            "ridge by `cold_weight`.",
+            "shrinkage)`; cold `UserGroups` mixes the groups' popularity (weighted by "
+            "membership), the text → item ridge (`cold_weight`) and the items retrieved "
+            "from the text spread through EASE (`cold_spread_weight`, from the top "
+            "`cold_top_items` items); the group gets what the two leave.",
             "",
             _markdown_table(
                 [
@@ -752,7 +776,9 @@ def render_markdown(
                     "personal weight",
                     "shrinkage",
                     "EASE weights per item",
-                    "cold weight",
+                    "new users: ridge",
+                    "spread",
+                    "top items",
                     "validation users (warm / new)",
                     "seconds",
                 ],

@@ -52,7 +52,7 @@ def frozen_config(config: DiscoveryConfig) -> tuple[DiscoveryConfig, list[str]]:
             overrides[key] = value
     if data["user_vectors"].get("text_weight") == "auto":
         overrides["user_vectors.text_weight"] = 0.5
-    for key in ("personal_weight", "personal_shrinkage", "cold_weight"):
+    for key in ("personal_weight", "personal_shrinkage", "cold_weight", "cold_spread_weight"):
         if data["recommend"].get(key) == "auto":
             overrides[f"recommend.{key}"] = 0.0
     if not overrides:

@@ -244,3 +244,27 @@ def test_bad_arguments_name_the_good_ones(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         _run(planted, 10.0, **kwargs)
+
+
+def test_reach_counts_held_out_items_item_item_methods_can_find() -> None:
+    import pandas as pd
+
+    from usergroups.data import build_dataset
+    from usergroups.evaluation.protocols import reach
+    from usergroups.evaluation.splits import warm_split
+
+    # a and b share x; a's last item y was also bought by b (reachable); c's last item w
+    # is bought by nobody else (not in training), d's last item v only by e, who shares
+    # nothing with d (in training, not reachable)
+    rows = [
+        ("a", "x", 1), ("a", "z", 2), ("a", "y", 3),
+        ("b", "x", 1), ("b", "y", 2), ("b", "q", 3),
+        ("c", "x", 1), ("c", "z", 2), ("c", "w", 3),
+        ("d", "x", 1), ("d", "q", 2), ("d", "v", 3),
+        ("e", "v", 1), ("e", "u", 2),
+    ]  # fmt: skip
+    inter = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    split = warm_split(build_dataset(inter))
+    r = reach(split)
+    # test users a, b, c, d (three or more items); held out: y, q, w, v
+    assert r == {"in_training": 0.75, "cooccurs": 0.5}

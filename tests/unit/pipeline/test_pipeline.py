@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -229,10 +230,32 @@ def test_aligned_model_round_trips_its_blends(fitted: GroupDiscovery, tmp_path: 
     loaded = GroupDiscovery.load(fitted.save(tmp_path / "aligned"))
     assert loaded.personal_weight_ == fitted.personal_weight_
     assert loaded.cold_weight_ == fitted.cold_weight_
+    assert loaded.new_users_.describe() == fitted.new_users_.describe()
     users = fitted.user_ids_.ids[:7].tolist()
     np.testing.assert_allclose(loaded.user_scores(users), fitted.user_scores(users), atol=1e-6)
     texts = ["words about one thing", "other words"]
     np.testing.assert_allclose(loaded.text_scores(texts), fitted.text_scores(texts), atol=1e-6)
+
+
+def test_models_saved_before_the_new_user_model_keep_their_rule(
+    fitted: GroupDiscovery, tmp_path: Path
+) -> None:
+    from usergroups.recommend.hybrid import blend
+
+    directory = fitted.save(tmp_path / "old")
+    state = json.loads((directory / "state.json").read_text())
+    del state["new_users"]  # what an older version wrote
+    (directory / "state.json").write_text(json.dumps(state))
+    loaded = GroupDiscovery.load(directory)
+    assert loaded.new_users_.membership == "hard"
+    texts = ["words about one thing", "other words"]
+    proba, _, semantic = loaded._new_users(texts)
+    old_rule = blend(
+        loaded.recommender_.group_scores(proba.argmax(axis=1)),
+        loaded.ridge_.scores(semantic),
+        loaded.cold_weight_,
+    )
+    np.testing.assert_allclose(loaded.text_scores(texts), old_rule, atol=1e-6)
 
 
 @pytest.mark.slow

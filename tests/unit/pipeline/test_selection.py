@@ -141,6 +141,36 @@ def test_select_makes_its_choices_on_validation(
     assert set(result.choices) == set(CHOICE_NAMES)
     assert all(c.source == "validation" for c in result.choices.values())
     assert 0.0 <= result.personal_weight <= 1.0 and 0.0 <= result.cold_weight <= 1.0
+    # new users: the best of the 66 mixes of group, ridge and spread on held-out new users
+    mixes = rep["cold_mixes"]
+    assert len(mixes) == 66
+    best = max(mixes, key=lambda m: m["ndcg"])
+    assert result.new_users is not None
+    assert result.new_users.weights == {k: best[k] for k in ("group", "ridge", "spread")}
+    assert result.choices["cold_weight"].value == best["ridge"]
+    assert result.choices["cold_spread_weight"].value == best["spread"]
+
+
+@pytest.mark.slow
+def test_new_user_mix_honours_the_config_and_needs_the_personal_model(
+    planted: PlantedData, text_vectors: np.ndarray
+) -> None:
+    ds = planted.dataset
+    builder = UserVectorBuilder(n_components=16, random_state=0).fit(ds, text_vectors)
+
+    def run(cfg: DiscoveryConfig) -> object:
+        return select(
+            ds, text_vectors, None, builder.semantic_, cfg, _stages(GroupDiscovery(cfg), builder)
+        )
+
+    fixed = run(_config(recommend={"cold_weight": 0.3, "cold_spread_weight": 0.5}))
+    assert fixed.new_users.weights == {"group": 0.2, "ridge": 0.3, "spread": 0.5}
+    assert fixed.choices["cold_spread_weight"].source == "config"
+    no_personal = run(_config(recommend={"personal": "none"}))
+    assert no_personal.new_users.weights["spread"] == 0.0
+    assert "personal" in no_personal.choices["cold_spread_weight"].reason
+    with pytest.raises(ConfigError, match="item-item"):
+        run(_config(recommend={"personal": "none", "cold_spread_weight": 0.5}))
 
 
 @pytest.mark.slow
