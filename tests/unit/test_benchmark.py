@@ -162,6 +162,11 @@ def test_docs_renderer_tables_every_method(result: dict[str, Any]) -> None:
     assert "![group lift and NDCG@10" in text and "planted-4.png" in text
     assert "| K asked | K kept | UserGroups NDCG@10 | UserGroups lift |" in text
     assert "1.5 min" in text and "test CPU" in text
+    # the encoder the fit used and how reachable the held-out items were
+    assert "Encoder: `" in text
+    assert "Reach: the held-out item has training interactions for" in text
+    sparse = {**result, "reach": {"in_training": 0.7, "cooccurs": 0.01}}
+    assert "not a k-core" in render_markdown([sparse])
 
 
 def test_where_we_lose_is_computed_from_the_numbers() -> None:

@@ -404,6 +404,12 @@ def _dataset_section(result: Mapping[str, Any], png: str | None) -> list[str]:
     run = result.get("run") or {}
     if run.get("quick"):
         out += ["*Quick run (`--quick`): fewer baselines, seeds and K values.*", ""]
+    choice = result.get("encoder_choice")
+    if choice:
+        line = f"Encoder: `{choice.get('model')}` ({choice.get('reason')})."
+        if choice.get("fallback"):
+            line += f" **Fallback:** {choice['fallback']}"
+        out += [line, ""]
     if "methods" in result:
         out += [
             f"### Warm (leave-last-out): {_fmt(result.get('n_test_users'))} test users, "
