@@ -431,6 +431,16 @@ class GroupDiscovery:
         }
         if encoder_choice["fallback"]:
             self.metrics_["fallbacks"].append(f"embedding.model: {encoder_choice['fallback']}")
+        asked = self.state_.choices["n_groups"].value
+        kept = self.metrics_["n_groups"]
+        if asked is not None and kept < int(asked):
+            # post-processing joined groups: fewer groups than chosen, said in one line
+            self.metrics_["fallbacks"].append(
+                f"n_groups: {int(asked)} chosen, {kept} kept after post-processing "
+                f"({len(self.metrics_['merged'])} merged into a near-identical group, "
+                f"{len(self.metrics_['folded'])} folded for fewer than "
+                f"clustering.min_group_size={cfg.clustering.min_group_size} members)"
+            )
         int8 = _inner_attr(self.encoder, "int8_check_")
         if int8 is not None:
             # the int8 backend's agreement with fp32, and whether it fell back to fp32

@@ -270,3 +270,14 @@ def test_without_alignment_new_users_use_frozen_vectors(planted: PlantedData) ->
     seen = set(gd.seen_[0].indices)
     best = [i for i in np.argsort(-row, kind="stable") if i not in seen][:3]
     assert gd.recommend(user, n=3)["item_id"].tolist() == gd.item_ids_.ids[best].tolist()
+
+
+@pytest.mark.slow
+def test_groups_joined_by_post_processing_are_reported(planted: PlantedData) -> None:
+    # four planted groups of about 60 users, and groups need 100 members: three are folded
+    gd = GroupDiscovery(_config(min_group_size=100).with_overrides({"align.method": "none"})).fit(
+        planted.dataset
+    )
+    assert gd.metrics_["n_groups"] < 4
+    lines = [f for f in gd.metrics_["fallbacks"] if "kept after post-processing" in f]
+    assert lines and "4 chosen" in lines[0] and "min_group_size=100" in lines[0]
