@@ -637,10 +637,13 @@ def fixed_choices(
         "personal_shrinkage": Choice(None, "config", "no personal model"),
         "ease_keep": Choice(None, "config", "no personal model"),
         "cold_weight": Choice(0.0, "config", "no text → item model"),
+        "cold_spread_weight": Choice(0.0, "config", "no text → item model"),
+        "cold_top_items": Choice(None, "config", "no text → item model"),
         "ridge_l2": Choice(None, "config", "no text → item model"),
     }
     if not has_texts:
-        choices["cold_weight"] = Choice(0.0, "default", "the data has no texts")
+        for name in ("cold_weight", "cold_spread_weight"):
+            choices[name] = Choice(0.0, "default", "the data has no texts")
     return choices
 
 
