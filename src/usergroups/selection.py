@@ -113,8 +113,9 @@ users."""
 
 MIN_VALIDATION_USERS = 20
 """With fewer validation users, 'auto' settings fall back to their documented defaults
-(text weight 0.5, number of groups by the clusterer's own criterion, blends 0.5, ridge
-l2 100) instead of choosing on noise; each fallback is flagged in the choices."""
+(text weight 0.5, number of groups by the clusterer's own criterion, personal blend 0.5,
+new users: ridge 0.4 and spread 0.4 of the top 20 items, ridge l2 100) instead of choosing
+on noise; each fallback is flagged in the choices."""
 
 EASE_KEEP_GRID = (128, 256, 512, 1024, 2048)
 """Candidate numbers of EASE weights kept per item (capped by the catalogue)."""
