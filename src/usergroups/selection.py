@@ -942,7 +942,7 @@ def _choose_new_user_model(
     docs = item_documents(tv, items_of_text, n_items) if weights["spread"] > 0 else None
     model = NewUserModel(weights, ridge=ridge, item_docs=docs, top_items=top_items)
 
-    def choice(name: str, value: float | int, setting: Any, component: str = "") -> Choice:
+    def choice(value: float | int, setting: Any, component: str = "") -> Choice:
         if setting != "auto":
             return Choice(value, "config")
         if component in reasons:
@@ -951,13 +951,11 @@ def _choose_new_user_model(
             return Choice(value, "validation")
         return Choice(value, "default", few_cold)
 
-    choices["cold_weight"] = choice("cold_weight", weights["ridge"], rc.cold_weight)
-    choices["cold_spread_weight"] = choice(
-        "cold_spread_weight", weights["spread"], rc.cold_spread_weight, "spread"
-    )
+    choices["cold_weight"] = choice(weights["ridge"], rc.cold_weight)
+    choices["cold_spread_weight"] = choice(weights["spread"], rc.cold_spread_weight, "spread")
     spread_on = weights["spread"] > 0
     choices["cold_top_items"] = (
-        choice("cold_top_items", top_items, rc.cold_top_items)
+        choice(top_items, rc.cold_top_items)
         if spread_on
         else Choice(
             None,
@@ -965,7 +963,7 @@ def _choose_new_user_model(
             "the spread has no weight",
         )
     )
-    choices["ridge_l2"] = choice("ridge_l2", float(ridge_l2), "auto")
+    choices["ridge_l2"] = choice(float(ridge_l2), "auto")
     report.update(
         cold_weight=weights["ridge"],
         cold_spread_weight=weights["spread"],
