@@ -219,24 +219,16 @@ def write_docs(out: Path, docs: Path) -> None:
         wall_seconds=run.get("wall_seconds"),
         plots=plots,
     )
-    embed = out / "embed.json"
-    if embed.exists():  # issue 8: embedding backends and scale (bench/embed.py)
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from embed import render_markdown as render_embed
+    # sections rendered by the benchmark scripts beside this one, from their JSONs:
+    # embed.py (issue 8), ablation.py and finetune.py (issue 15)
+    import importlib
 
-        text = text.rstrip() + "\n\n" + render_embed(json.loads(embed.read_text())) + "\n"
-    ablation = out / "ablation.json"
-    if ablation.exists():  # issue 15: bench/ablation.py
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from ablation import render_markdown as render_ablation
-
-        text = text.rstrip() + "\n\n" + render_ablation(json.loads(ablation.read_text())) + "\n"
-    finetune = out / "finetune.json"
-    if finetune.exists():  # issue 15: bench/finetune.py
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from finetune import render_markdown as render_finetune
-
-        text = text.rstrip() + "\n\n" + render_finetune(json.loads(finetune.read_text())) + "\n"
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    for script in ("embed", "ablation", "finetune"):
+        path = out / f"{script}.json"
+        if path.exists():
+            render = importlib.import_module(script).render_markdown
+            text = text.rstrip() + "\n\n" + render(json.loads(path.read_text())) + "\n"
     service = out / "service.json"
     if service.exists():  # issue 6: bench/service.py
         text = text.rstrip() + "\n\n" + render_service(out) + "\n"
