@@ -268,12 +268,15 @@ def fine_tune_lora(
         random_state=random_state,
     )
     adapted, steps, seen, seconds, losses = result
+    # rounded as the cache stores them, so a first run and a cache hit report the same
+    seconds = round(seconds, 2)
+    losses = [round(v, 5) for v in losses]
     record = {
         "objective": objective,
         "steps": steps,
         "texts_seen": seen,
-        "seconds": round(seconds, 2),
-        "losses": [round(v, 5) for v in losses],
+        "seconds": seconds,
+        "losses": losses,
         "settings": settings,
     }
     if cache_dir is None:
