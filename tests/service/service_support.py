@@ -82,6 +82,8 @@ class Server:
             "USERGROUPS_API_KEYS": f"tests:{API_KEY}",
             "USERGROUPS_ADMIN_KEYS": f"ops:{ADMIN_KEY}",
             "PYTHONUNBUFFERED": "1",
+            # the users' ranking (issue 16) is cached per test, not in the home folder
+            "USERGROUPS_CACHE": str(self.workdir / "cache"),
         }
         env.pop("USERGROUPS_EVENTS_URL", None)
         cmd = [

@@ -42,6 +42,13 @@ def register(cli: click.Group) -> None:
         default=None,
         help="Log level (default info).",
     )
+    @click.option(
+        "--workers",
+        default=None,
+        metavar="N|auto",
+        help="Server processes sharing the port (default auto: one per core, at most 4; "
+        "1 when [refit] is configured or a PostgreSQL store is not polled).",
+    )
     @_fail_cleanly
     def serve(
         model_dir: str,
@@ -50,6 +57,7 @@ def register(cli: click.Group) -> None:
         settings_path: str | None,
         events_url: str | None,
         log_level: str | None,
+        workers: str | None,
     ) -> None:
         """Serve a model over HTTP: groups, users, assignment, events, refits.
 
@@ -65,6 +73,7 @@ def register(cli: click.Group) -> None:
                 "port": port,
                 "events.url": events_url,
                 "log_level": log_level,
+                "workers": workers,
             },
         )
         run_server(model_dir, settings)

@@ -15,6 +15,7 @@ import contextlib
 import errno
 import logging
 import socket
+from typing import Any
 
 from usergroups.errors import ConfigError
 from usergroups.service.settings import ServiceSettings, load_settings
@@ -23,14 +24,18 @@ __all__ = ["ServiceSettings", "load_settings", "run_server"]
 
 
 def run_server(model_dir: str, settings: ServiceSettings) -> None:
-    """Load the model and serve it with uvicorn until interrupted (one process).
+    """Load the model and serve it with uvicorn until interrupted.
 
     The port is taken before the model is loaded, so a port in use is reported at once.
+    ``settings.workers`` processes serve it (:func:`~.workers.resolve_workers`: "auto" is
+    one per core, and one where the settings need a single process); one log line says
+    how many and why.
 
     Raises
     ------
     ConfigError
-        The port is in use or cannot be bound, or the settings are incomplete (no keys).
+        The port is in use or cannot be bound, the settings are incomplete (no keys), or
+        they ask for several workers where one process is needed.
     ModelDirectoryError
         ``model_dir`` is not a usergroups model directory; nothing is created then.
     """
@@ -40,10 +45,19 @@ def run_server(model_dir: str, settings: ServiceSettings) -> None:
     uvicorn = require("uvicorn", "serve")
     from usergroups.service.app import configure_logging, create_app
     from usergroups.service.state import ServiceState
+    from usergroups.service.workers import resolve_workers, serve_workers
 
     configure_logging(settings.log_level)
-    sock = _bind(settings.host, settings.port)
+    n_workers, why = resolve_workers(settings)
+    # several workers: each listens on its own socket of the port (SO_REUSEPORT), so the
+    # kernel spreads connections evenly; this one only holds the port (and finds it in use)
+    sock = _bind(settings.host, settings.port, reuse_port=n_workers > 1)
     try:
+        if n_workers > 1:
+            _prepare(model_dir, settings)
+            with contextlib.suppress(KeyboardInterrupt):
+                serve_workers(model_dir, settings, sock, n_workers, why)
+            return
         state = ServiceState(model_dir, settings).open()
         try:
             app = create_app(state)
@@ -51,25 +65,12 @@ def run_server(model_dir: str, settings: ServiceSettings) -> None:
         except BaseException:
             state.close()
             raise
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                host=settings.host,
-                port=settings.port,
-                log_config=None,
-                access_log=False,
-                log_level=settings.log_level,
-                loop="auto",
-                http="auto",
-                timeout_graceful_shutdown=10,
-                # uvicorn believes X-Forwarded-For from 127.0.0.1 by default; the wrong-key
-                # and rate limits are per address, so only configured proxies are believed
-                proxy_headers=bool(settings.trusted_proxies),
-                forwarded_allow_ips=",".join(settings.trusted_proxies) or "",
-            )
-        )
+        server = uvicorn.Server(_uvicorn_config(app, settings))
         logging.getLogger(__name__).info(
-            "serving on http://%s:%d (Ctrl+C to stop)", _url_host(settings.host), settings.port
+            "serving on http://%s:%d with one process (%s; Ctrl+C to stop)",
+            _url_host(settings.host),
+            settings.port,
+            why,
         )
         # Ctrl+C comes back as KeyboardInterrupt after a graceful shutdown: a normal stop
         with contextlib.suppress(KeyboardInterrupt):
@@ -78,16 +79,66 @@ def run_server(model_dir: str, settings: ServiceSettings) -> None:
         sock.close()
 
 
+def _uvicorn_config(app: Any, settings: ServiceSettings) -> Any:
+    """uvicorn's settings for one server process (every worker uses the same)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        log_level=settings.log_level,
+        loop="auto",
+        http="auto",
+        timeout_graceful_shutdown=10,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 by default; the wrong-key
+        # and rate limits are per address, so only configured proxies are believed
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or "",
+    )
+
+
+def _prepare(model_dir: str, settings: ServiceSettings) -> None:
+    """What several workers would each fail on, checked once before they start.
+
+    The keys, the model directory (nothing is created when it is not a model), the event
+    store (created here, so workers do not race to create it) and the users' ranking
+    (computed here once, then mapped by every worker).
+    """
+    from pathlib import Path
+
+    from usergroups.pipeline import GroupDiscovery
+    from usergroups.service.app import check_keys
+    from usergroups.service.events import open_event_store
+    from usergroups.service.settings import default_events_url
+    from usergroups.service.state import model_version
+    from usergroups.service.topitems import open_top_items
+
+    check_keys(settings)
+    model = GroupDiscovery.load(model_dir)
+    open_event_store(settings.events.url or default_events_url(model_dir)).close()
+    path = Path(model_dir)
+    open_top_items(model, path, model_version(path), settings.limits.max_n)
+
+
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port`` (not yet listening); ConfigError if it cannot be."""
+def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (not yet listening); ConfigError if it cannot be.
+
+    With ``reuse_port`` (SO_REUSEPORT) the worker processes bind the same port, each its
+    own socket, and the kernel spreads connections across them.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     # as uvicorn does: a port left in TIME_WAIT by a stopped server can be bound again
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:

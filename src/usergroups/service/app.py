@@ -32,10 +32,17 @@ from usergroups.errors import ConfigError, DataError, EventConflictError, EventS
 from usergroups.profiling import with_top_item_names
 from usergroups.service.events import NewEvent
 from usergroups.service.security import KeyRing, RateLimiter, WrongKeyLimiter
-from usergroups.service.settings import API_KEYS_ENV
+from usergroups.service.settings import API_KEYS_ENV, ServiceSettings
 from usergroups.service.state import RefitBusyError, RefitUnavailableError, ServiceState
 
-__all__ = ["ERROR_CODES", "ServiceError", "WrongKeyLimiter", "create_app", "for_log"]
+__all__ = [
+    "ERROR_CODES",
+    "ServiceError",
+    "WrongKeyLimiter",
+    "check_keys",
+    "create_app",
+    "for_log",
+]
 
 logger = logging.getLogger("usergroups.service")
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -231,10 +238,16 @@ class _RequestIdFilter(logging.Filter):
 class RequestMiddleware:
     """Request ids, the body size limit, timing, metrics, access log, last-resort 500."""
 
-    def __init__(self, app: Any, state: ServiceState) -> None:
+    def __init__(
+        self,
+        app: Any,
+        state: ServiceState,
+        fast: Callable[[Scope, Send], Awaitable[bool]] | None = None,
+    ) -> None:
         self.app = app
         self.state = state
         self.limit = state.settings.limits.max_body_bytes
+        self.fast = fast
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -270,7 +283,8 @@ class RequestMiddleware:
                     )
                     return
                 receive_body = _replay(body, receive)
-            await self.app(scope, receive_body, send_with_id)
+            if self.fast is None or not await self.fast(scope, send_with_id):
+                await self.app(scope, receive_body, send_with_id)
         except Exception:
             logger.exception("unhandled error in %s %s", scope["method"], for_log(scope["path"]))
             if not started[0]:
@@ -408,6 +422,16 @@ def _check_n(n: int, state: ServiceState) -> None:
 
 
 # ------------------------------------------------------------------------------ app
+def check_keys(settings: ServiceSettings) -> None:
+    """Raise :class:`ConfigError` when the settings hold no key and are not anonymous."""
+    auth = settings.auth
+    if not (auth.api_keys or auth.admin_keys or auth.anonymous):
+        raise ConfigError(
+            f"no API keys: set ${API_KEYS_ENV} (name:key,...) or [auth] api_keys in the "
+            "settings file, or auth.anonymous = true for local development"
+        )
+
+
 def create_app(state: ServiceState) -> FastAPI:
     """The application for an opened :class:`ServiceState`.
 
@@ -419,17 +443,18 @@ def create_app(state: ServiceState) -> FastAPI:
     settings = state.settings
     limits = settings.limits
     auth = settings.auth
-    if not (auth.api_keys or auth.admin_keys or auth.anonymous):
-        raise ConfigError(
-            f"no API keys: set ${API_KEYS_ENV} (name:key,...) or [auth] api_keys in the "
-            "settings file, or auth.anonymous = true for local development"
-        )
+    check_keys(settings)
     keys = KeyRing(
         {n: k.get_secret_value() for n, k in auth.api_keys.items()},
         {n: k.get_secret_value() for n, k in auth.admin_keys.items()},
     )
-    limiter = RateLimiter(limits.rate_per_s, limits.burst)
-    wrong_keys = WrongKeyLimiter(limits.wrong_key_rate_per_s, limits.wrong_key_burst)
+    # several workers: one bucket per key and per address for all of them, so N workers
+    # do not allow N times the rate or N times the wrong keys
+    per_key, per_address = state.shared_limits or (None, None)
+    limiter = RateLimiter(limits.rate_per_s, limits.burst, shared=per_key)
+    wrong_keys = WrongKeyLimiter(
+        limits.wrong_key_rate_per_s, limits.wrong_key_burst, shared=per_address
+    )
     api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
     bearer = HTTPBearer(auto_error=False)
 
@@ -664,6 +689,8 @@ def create_app(state: ServiceState) -> FastAPI:
     ) -> Any:
         """A known user's group, confidence and recommendations (events included)."""
         _check_n(n, state)
+        if state.needs_refresh():  # another worker stored events: apply them first
+            await run_in_threadpool(state.refresh)
         # in-memory lookups only: answered on the event loop, no thread hop
         found = state.online.user(user_id, n)
         if found is None:
@@ -772,7 +799,65 @@ def create_app(state: ServiceState) -> FastAPI:
         """The last refit: running, done (with its report) or failed."""
         return JSONResponse(_jsonable(state.refit_status))
 
-    app.add_middleware(RequestMiddleware, state=state)
+    user_route = next(
+        r for r in app.router.routes if getattr(r, "path", None) == "/users/{user_id}"
+    )
+    max_n = min(limits.max_n, 10_000)
+
+    async def fast_user(scope: Scope, send: Send) -> bool:
+        """``GET /users/{user_id}`` in its plain form, without FastAPI's routing.
+
+        The busiest route, and its own work takes microseconds (:mod:`.topitems`), so
+        resolving dependencies and validating parameters would be most of its cost. The
+        same checks, in the same order, and the same answers; anything else (an ``n``
+        out of range, other parameters, a path that is not one segment) returns False and
+        takes the full route, which answers it as before.
+        """
+        path: str = scope["path"]
+        if scope["method"] != "GET" or not path.startswith("/users/"):
+            return False
+        user_id = path[7:]
+        query: bytes = scope.get("query_string", b"")
+        if not user_id or "/" in user_id:
+            return False
+        if not query:
+            n = 10
+        elif query.startswith(b"n=") and query[2:].isdigit() and len(query) <= 8:
+            n = int(query[2:])
+        else:
+            return False
+        if not 1 <= n <= max_n:
+            return False
+        scope["route"] = user_route  # metrics name the route as the full path does
+        request = Request(scope)
+        try:
+            authenticate(request)
+            if state.needs_refresh():  # another worker stored events: apply them first
+                await run_in_threadpool(state.refresh)
+            found = state.online.user(user_id, n)
+            if found is None:
+                raise ServiceError(
+                    404,
+                    "not_found",
+                    "unknown user_id; POST /assign places a new user, POST /events adds one",
+                )
+            response = JSONResponse(found)
+        except ServiceError as exc:
+            response = _error(exc.status, exc.code, exc.message, exc.headers)
+        except EventStoreError as exc:
+            logger.error("event store: %s", exc)
+            response = _error(503, "unavailable", "the event store is unavailable; retry later")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": response.raw_headers,
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
+        return True
+
+    app.add_middleware(RequestMiddleware, state=state, fast=fast_user)
     return app
 
 

@@ -287,6 +287,22 @@ class SQLiteEventStore(_SQLStore):
         # IMMEDIATE takes the write lock up front, so two writers never deadlock on upgrade
         cur.execute("BEGIN IMMEDIATE")
 
+    commit_lag = 0
+    """Seqs that may commit out of order: none (one writer at a time, seq taken inside)."""
+
+    def data_version(self) -> int:
+        """A number that changes whenever another connection (another process) commits.
+
+        ``PRAGMA data_version``: no disk read, so a worker can ask before every answer
+        whether other workers stored events meanwhile. Its own commits do not change it.
+        """
+        with self._lock:
+            try:
+                row = self._conn.cursor().execute("PRAGMA data_version").fetchone()
+            except Exception as exc:
+                raise EventStoreError(f"could not read {self._safe_url()}: {exc}") from exc
+        return int(row[0])
+
 
 class _SQLiteAutocommit:
     """sqlite3 in autocommit mode with explicit BEGIN IMMEDIATE / COMMIT / ROLLBACK."""

@@ -33,6 +33,7 @@ from usergroups.fusion import l2_normalise
 from usergroups.pipeline import GroupDiscovery, softmax_confidence
 from usergroups.recommend import top_n
 from usergroups.service.events import StoredEvent
+from usergroups.service.topitems import TopItems
 
 __all__ = ["BatchingEncoder", "OnlineModel", "UserState"]
 
@@ -235,6 +236,9 @@ class OnlineModel:
             getattr(model, "personal_", None) is not None
             and float(getattr(model, "personal_weight_", 0.0)) > 0
         )
+        self.top: TopItems | None = None
+        """Every known user's ranking, memory-mapped (:mod:`.topitems`); set by the state."""
+        self._item_info: dict[int, tuple[str, str, str, str]] = {}
         groups = model.groups_
         self.labels = {
             int(g): str(lbl)
@@ -341,6 +345,11 @@ class OnlineModel:
             assert row is not None
             group = int(model.labels_[row])
             conf = float(self.confidences[row])
+            top = self.top
+            if top is not None and (n <= top.k or top.k == len(model.item_ids_)):
+                # ranked once for every user (the same ranking as below): two slices
+                idx, values = top.row(row, n)
+                return self._answer(user_id, group, conf, True, 0, self._items_of(idx, values))
             seen = model.seen_.indices[model.seen_.indptr[row] : model.seen_.indptr[row + 1]]
             if self.has_personal:
                 # the model's own ranking: group popularity blended with its personal model
@@ -355,14 +364,32 @@ class OnlineModel:
                 cols.update(model.seen_.indices[start:stop].tolist())
             seen = np.array(sorted(cols), dtype=np.int64)
             scores = self._online_scores(group, seen)
+        return self._answer(
+            user_id,
+            group,
+            conf,
+            row is not None,
+            0 if state is None else state.n_events,
+            self.top_items(scores, n, seen),
+        )
+
+    def _answer(
+        self,
+        user_id: str,
+        group: int,
+        conf: float,
+        known: bool,
+        n_events: int,
+        recommendations: list[dict[str, Any]],
+    ) -> dict[str, Any]:
         return {
             "user_id": user_id,
             "group_id": int(group),
             "label": self.labels.get(int(group), "noise"),
             "confidence": round(float(conf), 4),
-            "known_to_model": row is not None,
-            "n_events": 0 if state is None else state.n_events,
-            "recommendations": self.top_items(scores, n, seen),
+            "known_to_model": known,
+            "n_events": n_events,
+            "recommendations": recommendations,
         }
 
     def _online_scores(self, group: int, seen: np.ndarray) -> np.ndarray:
@@ -385,19 +412,15 @@ class OnlineModel:
         if exclude is not None and len(exclude):
             row[0, exclude] = -np.inf
         idx, values = top_n(row, n)
-        ids = self.model.item_ids_.ids
-        titles = self.model.item_titles_
-        # name: the title, else the name derived from the item's reviews (name_source says which)
-        name_of = getattr(getattr(self.model, "state_", None), "item_name", None)
+        return self._items_of(idx[0], values[0])
+
+    def _items_of(self, idx: np.ndarray, values: np.ndarray) -> list[dict[str, Any]]:
+        """Recommendations from item indices and scores, best first (-1 ends the list)."""
         out = []
-        for rank, (i, v) in enumerate(zip(idx[0], values[0], strict=True), start=1):
+        for rank, (i, v) in enumerate(zip(idx.tolist(), values.tolist(), strict=True), start=1):
             if i < 0:
                 break
-            item = str(ids[i])
-            title = titles.get(item, "")
-            name, source = (
-                name_of(item) if name_of is not None else (title, "title" if title else "")
-            )
+            item, title, name, source = self._item_info.get(i) or self._describe(i)
             out.append(
                 {
                     "rank": rank,
@@ -409,6 +432,17 @@ class OnlineModel:
                 }
             )
         return out
+
+    def _describe(self, i: int) -> tuple[str, str, str, str]:
+        """Id, title, name and name source of item ``i`` (looked up once per item)."""
+        item = str(self.model.item_ids_.ids[i])
+        title = self.model.item_titles_.get(item, "")
+        # name: the title, else the name derived from the item's reviews (name_source says which)
+        name_of = getattr(getattr(self.model, "state_", None), "item_name", None)
+        name, source = name_of(item) if name_of is not None else (title, "title" if title else "")
+        info = (item, title, name, source)
+        self._item_info[i] = info
+        return info
 
     def assign(
         self, texts: Sequence[str], items: Sequence[str], n: int

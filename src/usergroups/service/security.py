@@ -17,8 +17,9 @@ import hmac
 import threading
 import time
 from collections.abc import Mapping
+from typing import Any
 
-__all__ = ["KeyRing", "RateLimiter", "WrongKeyLimiter"]
+__all__ = ["KeyRing", "RateLimiter", "SharedBuckets", "WrongKeyLimiter"]
 
 
 def _digest(key: str) -> bytes:
@@ -60,6 +61,45 @@ class KeyRing:
         return found
 
 
+class SharedBuckets:
+    """Token buckets in shared memory, so several worker processes count as one server.
+
+    A fixed table of ``slots`` buckets (tokens, last update); a client's slot is a stable
+    hash of its name. Two clients that share a slot share a bucket: a collision makes the
+    limit stricter, never looser. Made before the workers start and handed to each; the
+    clock is ``time.monotonic``, one clock for every process of the machine.
+
+    Parameters
+    ----------
+    slots : int
+    context : multiprocessing context, optional
+        The one the workers are started with (default ``spawn``).
+    """
+
+    def __init__(self, slots: int = 65_536, context: Any = None) -> None:
+        import multiprocessing
+
+        ctx = context or multiprocessing.get_context("spawn")
+        self.slots = int(slots)
+        self.lock = ctx.Lock()
+        # per slot: tokens, time of the last update (0.0: never used, a full bucket)
+        self.table = ctx.RawArray("d", 2 * self.slots)
+
+    def slot(self, client: str) -> int:
+        digest = hashlib.blake2b(client.encode("utf-8", "surrogatepass"), digest_size=8)
+        return int.from_bytes(digest.digest(), "little") % self.slots
+
+    def get(self, client: str, default: tuple[float, float]) -> tuple[float, float]:
+        """The bucket of ``client`` (call with :attr:`lock` held)."""
+        i = 2 * self.slot(client)
+        last = self.table[i + 1]
+        return default if last == 0.0 else (self.table[i], last)
+
+    def put(self, client: str, tokens: float, last: float) -> None:
+        i = 2 * self.slot(client)
+        self.table[i], self.table[i + 1] = tokens, last
+
+
 class RateLimiter:
     """A token bucket per client: ``burst`` requests at once, ``rate_per_s`` sustained.
 
@@ -69,30 +109,52 @@ class RateLimiter:
     burst : int
     max_clients : int
         Buckets kept; the least recently used is dropped beyond it (a full bucket again).
+    shared : SharedBuckets, optional
+        Keep the buckets there instead (several worker processes, one limit).
     """
 
-    def __init__(self, rate_per_s: float, burst: int, *, max_clients: int = 100_000) -> None:
+    def __init__(
+        self,
+        rate_per_s: float,
+        burst: int,
+        *,
+        max_clients: int = 100_000,
+        shared: SharedBuckets | None = None,
+    ) -> None:
         self.rate_per_s = float(rate_per_s)
         self.burst = float(burst)
         self.max_clients = max_clients
         self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
+        self._shared = shared
+        self._lock: Any = shared.lock if shared is not None else threading.Lock()
+
+    def _take(self, client: str, default: tuple[float, float]) -> tuple[float, float]:
+        if self._shared is not None:
+            return self._shared.get(client, default)
+        return self._buckets.pop(client, default)
+
+    def _put(self, client: str, tokens: float, last: float) -> None:
+        if self._shared is not None:
+            self._shared.put(client, tokens, last)
+            return
+        # dicts keep insertion order and pop/re-insert moves a client to the end
+        self._buckets.pop(client, None)
+        self._buckets[client] = (tokens, last)
+        if len(self._buckets) > self.max_clients:
+            self._buckets.pop(next(iter(self._buckets)))
 
     def allow(self, client: str, *, now: float | None = None) -> tuple[bool, float]:
         """Take one token; return ``(allowed, seconds until a token is free)``."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            tokens, last = self._buckets.pop(client, (self.burst, now))
+            tokens, last = self._take(client, (self.burst, now))
             tokens = min(self.burst, tokens + (now - last) * self.rate_per_s)
             if tokens >= 1.0:
-                self._buckets[client] = (tokens - 1.0, now)
+                self._put(client, tokens - 1.0, now)
                 allowed, wait = True, 0.0
             else:
-                self._buckets[client] = (tokens, now)
+                self._put(client, tokens, now)
                 allowed, wait = False, (1.0 - tokens) / self.rate_per_s
-            if len(self._buckets) > self.max_clients:
-                # dicts keep insertion order and pop/re-insert moves a client to the end
-                self._buckets.pop(next(iter(self._buckets)))
         return allowed, wait
 
 
@@ -118,7 +180,10 @@ class WrongKeyLimiter(RateLimiter):
     """
 
     def _tokens(self, client: str, now: float) -> float:
-        tokens, last = self._buckets.get(client, (self.burst, now))
+        if self._shared is not None:
+            tokens, last = self._shared.get(client, (self.burst, now))
+        else:
+            tokens, last = self._buckets.get(client, (self.burst, now))
         return min(self.burst, tokens + (now - last) * self.rate_per_s)
 
     def wait(self, client: str, *, now: float | None = None) -> float:
@@ -133,7 +198,4 @@ class WrongKeyLimiter(RateLimiter):
         now = time.monotonic() if now is None else now
         with self._lock:
             tokens = self._tokens(client, now)
-            self._buckets.pop(client, None)  # re-inserted last: dicts keep insertion order
-            self._buckets[client] = (max(tokens - 1.0, 0.0), now)
-            if len(self._buckets) > self.max_clients:
-                self._buckets.pop(next(iter(self._buckets)))
+            self._put(client, max(tokens - 1.0, 0.0), now)

@@ -26,6 +26,7 @@ __all__ = [
     "ADMIN_KEYS_ENV",
     "API_KEYS_ENV",
     "EVENTS_URL_ENV",
+    "MAX_AUTO_WORKERS",
     "MIN_KEY_LENGTH",
     "AuthSettings",
     "EventSettings",
@@ -45,6 +46,8 @@ EVENTS_URL_ENV = "USERGROUPS_EVENTS_URL"
 """Event store URL: ``sqlite:///path/events.sqlite3`` or ``postgresql://user@host/db``."""
 MIN_KEY_LENGTH = 16
 """Shorter keys are refused: they can be guessed."""
+MAX_AUTO_WORKERS = 4
+"""The most worker processes ``workers = "auto"`` starts (each holds its own encoder)."""
 
 
 class _Section(BaseModel):
@@ -138,6 +141,12 @@ class ServiceSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    workers: int | Literal["auto"] = Field(
+        "auto",
+        description="server processes sharing the port; auto: one per core, at most "
+        f"{MAX_AUTO_WORKERS}, and 1 when a mode needs a single process (refits, a PostgreSQL "
+        "store without sync_interval_s)",
+    )
     assign_batch_size: int = Field(
         32, ge=1, description="texts encoded together from concurrent requests"
     )
@@ -154,6 +163,18 @@ class ServiceSettings(_Section):
     limits: LimitSettings = LimitSettings()
     events: EventSettings = EventSettings()
     refit: RefitSettings = RefitSettings()
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _check_workers(cls, v: Any) -> Any:
+        value = v.strip().lower() if isinstance(v, str) else v
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)
+        if value == "auto" or (
+            isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        ):
+            return value
+        raise ValueError(f"workers is {v!r}; pass a number of processes >= 1, or 'auto'")
 
 
 def parse_keys(raw: str, prefix: str = "key") -> dict[str, str]:

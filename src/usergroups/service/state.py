@@ -31,6 +31,7 @@ from usergroups.service.events import (
 from usergroups.service.metrics import ServiceMetrics
 from usergroups.service.online import BatchingEncoder, OnlineModel
 from usergroups.service.settings import ServiceSettings, default_events_url
+from usergroups.service.topitems import open_top_items
 
 __all__ = [
     "InputError",
@@ -192,11 +193,31 @@ class ServiceState:
     ----------
     model_dir : str or Path
     settings : ServiceSettings
+    n_workers : int, default 1
+        Worker processes serving the same model and store (:mod:`.workers`). With more
+        than one, every answer that reads the users first applies the events other
+        workers stored (:meth:`refresh`).
+    worker : int, default 0
+        This worker's number (0 to ``n_workers - 1``), shown by ``/health``.
+    shared_limits : tuple of SharedBuckets, optional
+        The per-key and per-address rate-limit buckets all workers share.
     """
 
-    def __init__(self, model_dir: str | Path, settings: ServiceSettings) -> None:
+    def __init__(
+        self,
+        model_dir: str | Path,
+        settings: ServiceSettings,
+        *,
+        n_workers: int = 1,
+        worker: int = 0,
+        shared_limits: tuple[Any, Any] | None = None,
+    ) -> None:
         self.model_dir = Path(model_dir)
         self.settings = settings
+        self.n_workers = int(n_workers)
+        self.worker = int(worker)
+        self.shared_limits = shared_limits
+        self._store_version: int | None = None
         self.metrics = ServiceMetrics()
         self.events_url = settings.events.url or default_events_url(self.model_dir)
         self.store: EventStore | None = None
@@ -214,6 +235,8 @@ class ServiceState:
         # the model first: a missing or broken model directory must leave no store behind
         model = GroupDiscovery.load(self.model_dir)
         self.store = open_event_store(self.events_url)
+        if self.n_workers > 1:
+            self._store_version = self._data_version()
         self._online = self._load_online(model)
         interval = self.settings.events.sync_interval_s
         if interval > 0:
@@ -269,6 +292,9 @@ class ServiceState:
             version=model_version(self.model_dir),
             events_seq=int(refit_info.get("events_seq", 0)),
         )
+        online.top = open_top_items(
+            model, self.model_dir, online.version, self.settings.limits.max_n
+        )
         n = self._catch_up(online)
         self.metrics.set_model(online.version)
         self.metrics.online_users.set(online.n_online_users)
@@ -291,7 +317,8 @@ class ServiceState:
     def _catch_up(self, online: OnlineModel) -> int:
         """Apply stored events the overlay has not seen; return how many."""
         assert self.store is not None
-        floor = max(online.events_seq, online.watermark - _SYNC_LAG)
+        lag = int(getattr(self.store, "commit_lag", _SYNC_LAG))
+        floor = max(online.events_seq, online.watermark - lag)
         total = 0
         while True:
             batch = self.store.events_since(floor, limit=_REPLAY_CHUNK)
@@ -318,6 +345,35 @@ class ServiceState:
         vectors = online.model.encoder.encode([str(events[i].text) for i in with_text])
         key = [getattr(events[i], "seq", i) for i in with_text]
         return dict(zip(key, vectors, strict=True))
+
+    def _data_version(self) -> int | None:
+        version = getattr(self.store, "data_version", None)
+        return int(version()) if version is not None else None
+
+    def needs_refresh(self) -> bool:
+        """Whether another worker stored events since this one last looked (cheap)."""
+        if self.n_workers <= 1 or self._store_version is None:
+            return False
+        return self._data_version() != self._store_version
+
+    def refresh(self) -> int:
+        """Apply the events other workers stored since the last look; return how many.
+
+        With one worker, nothing to do. With several, each calls this before an answer
+        that reads users (``/users``, ``/events``, ``/health``), so every answer includes
+        every event stored before the request arrived, whichever worker stored it. The
+        check is SQLite's ``PRAGMA data_version`` (no disk read); events are read only
+        when it changed.
+        """
+        if not self.needs_refresh():
+            return 0
+        with self._swap:
+            # read first: a commit during the catch-up changes it again, so it is not missed
+            self._store_version = self._data_version()
+            n = self._catch_up(self.online)
+        if n:
+            self.metrics.online_users.set(self.online.n_online_users)
+        return n
 
     def _sync_loop(self, interval: float) -> None:
         while not self._stop.wait(interval):
@@ -374,6 +430,7 @@ class ServiceState:
         assert self.store is not None
         for i, event in enumerate(events):
             _check_event(event, "" if single else f"[{i}].")
+        self.refresh()  # the users' events stored by other workers count first
         # encode first: a text that cannot be encoded must not be stored as applied
         by_position = self._encode_events(events, self.online)
         with self._swap:
@@ -468,6 +525,7 @@ class ServiceState:
 
     # ------------------------------------------------------------------ health
     def health(self) -> dict[str, Any]:
+        self.refresh()
         online = self.online
         model = online.model
         assert self.store is not None
@@ -489,6 +547,7 @@ class ServiceState:
                 "online_users": online.n_online_users,
             },
             "refit": self.refit_status.get("state", "idle"),
+            "workers": {"count": self.n_workers, "this": self.worker},
             "uptime_s": round(time.time() - self.started_at, 1),
         }
 
