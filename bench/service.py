@@ -5,18 +5,25 @@ load from ``--concurrency`` keep-alive connections (a minimal asyncio HTTP/1.1 c
 the load generator costs little of the CPU it shares with the server) and writes
 ``bench/results/service.json``::
 
-    {"users": {"rps": ..., "p50_ms": ..., "p95_ms": ..., "p99_ms": ..., "errors": ...},
-     "assign": {...}}
+    {"users": {"rps": ..., "p50_ms": ..., "p95_ms": ..., "p99_ms": ..., "errors": ...,
+               "load_1m_before": ..., "load_1m_after": ...},
+     "assign": {...},
+     "workers": {"1": {"users": {...}, "assign": {...}, "processes": 1},
+                 "auto": {...}}}
 
-and the conditions of the run (load average, counts, model) to
-``bench/results/service-run.json``. Latency is measured by the client, from writing the
-request to reading the whole answer; an error is a transport failure or any status but
-200.
+Each setting of ``--workers`` (default ``1,auto``: today's one process beside what the
+machine allows) gets its own server in the same run, one after the other; the top-level
+``users`` and ``assign`` are the last one's. The 1-minute load average is read before and
+after each measured load (the machine may be shared). The conditions of the run (counts,
+model) go to ``bench/results/service-run.json``. Latency is measured by the client, from
+writing the request to reading the whole answer; an error is a transport failure or any
+status but 200.
 
 Usage::
 
     usergroups discover --dataset amazon2014:musical-instruments --out runs/demo
     python bench/service.py --model runs/demo
+    python bench/service.py --workers 1 --assign-batch-size 1   # batching off
 """
 
 from __future__ import annotations
@@ -134,6 +141,61 @@ def assign_texts(model_dir: Path, n: int, seed: int) -> list[str]:
     return sorted(out, key=lambda _: rng.random())
 
 
+def start_server(
+    model_dir: Path, work: Path, workers: str, extra_settings: str
+) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """``usergroups serve`` with ``--workers workers`` on a free port; wait for /health."""
+    settings = work / f"settings-{workers}.toml"
+    value = json.dumps(workers if workers == "auto" else int(workers))
+    settings.write_text(
+        f"log_level = 'warning'\nworkers = {value}\n{extra_settings}"
+        "[limits]\nrate_per_s = 1000000.0\nburst = 1000000\n"
+        f"[events]\nurl = 'sqlite:///{work}/events-{workers}.sqlite3'\n"
+    )
+    port = free_port()
+    env = {**os.environ, "USERGROUPS_API_KEYS": f"bench:{KEY}"}
+    log = work / f"server-{workers}.log"
+    server = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "usergroups", "serve", str(model_dir)),
+            *("--port", str(port), "--settings", str(settings)),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "wb"),  # noqa: SIM115
+    )
+    import urllib.request
+
+    deadline = time.monotonic() + 600
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
+            return server, port, log
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.terminate()
+                raise RuntimeError(log.read_text()[-3000:]) from None
+            time.sleep(0.2)
+
+
+def measure(
+    port: int,
+    user_requests: list[tuple[str, str, bytes]],
+    assign_requests: list[tuple[str, str, bytes]],
+    warmup: int,
+    concurrency: int,
+) -> dict[str, Any]:
+    """Warm up, then /users and /assign each with the 1-minute load average around it."""
+    out: dict[str, Any] = {}
+    for name, requests in (("users", user_requests), ("assign", assign_requests)):
+        asyncio.run(run_load(port, requests[:warmup], concurrency))
+        before = os.getloadavg()[0]
+        result = asyncio.run(run_load(port, requests[warmup:], concurrency))
+        after = os.getloadavg()[0]
+        out[name] = {**result, "load_1m_before": round(before, 2), "load_1m_after": round(after, 2)}
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=str(ROOT / "runs" / "demo"), help="model directory")
@@ -142,6 +204,18 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--workers",
+        default="1,auto",
+        help="server settings to compare, in this order (the last is the headline figure)",
+    )
+    parser.add_argument(
+        "--assign-batch-size",
+        type=int,
+        default=None,
+        help="the server's assign_batch_size (default: the service's default); 1 turns "
+        "batching off, to measure what it brings",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "service.json"))
     args = parser.parse_args()
 
@@ -159,80 +233,60 @@ def main() -> int:
         ("GET", f"/users/{quote(rng.choice(users), safe='')}?n=10", b"")
         for _ in range(args.requests + args.warmup)
     ]
-    texts = assign_texts(model_dir, args.assign_requests + args.warmup, args.seed)
-    assign_requests = [
-        ("POST", "/assign", json.dumps({"texts": [t], "n": 10}).encode()) for t in texts
-    ]
-
+    texts = assign_texts(model_dir, 2 * args.assign_requests + 2 * args.warmup, args.seed)
+    extra = (
+        f"assign_batch_size = {args.assign_batch_size}\n"
+        if args.assign_batch_size is not None
+        else ""
+    )
     work = Path(tempfile.mkdtemp(prefix="usergroups-bench-"))
-    settings = work / "settings.toml"
-    settings.write_text(
-        "log_level = 'warning'\n[limits]\nrate_per_s = 1000000.0\nburst = 1000000\n"
-        f"[events]\nurl = 'sqlite:///{work}/events.sqlite3'\n"
-    )
-    port = free_port()
-    env = {**os.environ, "USERGROUPS_API_KEYS": f"bench:{KEY}"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "usergroups",
-            "serve",
-            str(model_dir),
-            "--port",
-            str(port),
-            "--settings",
-            str(settings),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(work / "server.log", "wb"),  # noqa: SIM115
-    )
-    try:
-        import urllib.request
+    runs: dict[str, Any] = {}
+    health: dict[str, Any] = {}
+    for i, workers in enumerate(w.strip() for w in args.workers.split(",")):
+        # each run its own texts: an encoder cache (if any) answers none of them
+        chunk = texts[i % 2 :: 2]
+        assign_requests = [
+            ("POST", "/assign", json.dumps({"texts": [t], "n": 10}).encode()) for t in chunk
+        ]
+        server, port, _ = start_server(model_dir, work, workers, extra)
+        try:
+            import urllib.request
 
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    print((work / "server.log").read_text()[-3000:])
-                    return 1
-                time.sleep(0.2)
-        health = json.loads(
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).read()
-        )
-        w = args.warmup
-        asyncio.run(run_load(port, user_requests[:w], args.concurrency))
-        asyncio.run(run_load(port, assign_requests[:w], args.concurrency))
-        load_before = os.getloadavg()
-        users_result = asyncio.run(run_load(port, user_requests[w:], args.concurrency))
-        assign_result = asyncio.run(run_load(port, assign_requests[w:], args.concurrency))
-        load_after = os.getloadavg()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    result = {"users": users_result, "assign": assign_result}
+            health = json.loads(
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).read()
+            )
+            result = measure(port, user_requests, assign_requests, args.warmup, args.concurrency)
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+        result["processes"] = int(health.get("workers", {}).get("count", 1))
+        runs[workers] = result
+        print(workers, json.dumps(result), flush=True)
+    headline = runs[list(runs)[-1]]
+    result_out = {
+        "users": {k: v for k, v in headline["users"].items()},
+        "assign": {k: v for k, v in headline["assign"].items()},
+        "workers": runs,
+    }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out.write_text(json.dumps(result_out, indent=2) + "\n")
     run = {
         "requests": {"users": args.requests, "assign": args.assign_requests},
         "concurrency": args.concurrency,
         "warmup": args.warmup,
-        "load_average_before": [round(v, 2) for v in load_before],
-        "load_average_after": [round(v, 2) for v in load_after],
+        "workers_compared": list(runs),
+        "assign_batch_size": args.assign_batch_size or "default",
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "model": {k: health["model"][k] for k in ("n_users", "n_items", "n_groups", "encoder")},
-        "server": "one uvicorn process (uvloop, httptools), log level warning",
+        "server": "uvicorn (uvloop, httptools), log level warning; headline: the last of "
+        + ", ".join(f"workers={w}" for w in runs),
         "client": "asyncio HTTP/1.1 keep-alive connections on the same machine",
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
     out.with_name("service-run.json").write_text(json.dumps(run, indent=2) + "\n")
-    print(json.dumps({**result, "run": run}, indent=2))
+    print(json.dumps({**result_out, "run": run}, indent=2))
     return 0
 
 
