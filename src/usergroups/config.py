@@ -157,8 +157,11 @@ class RecommendConfig(_Section):
     smoothing: float = Field(
         10.0, ge=0.0, description="pseudo-count pulling small groups toward global popularity"
     )
-    personal: Literal["ease", "none"] = Field(
-        "ease", description="user-level model blended with the group's scores for known users"
+    personal: Literal["auto", "ease", "itemknn", "none"] = Field(
+        "auto",
+        description="user-level model blended with the group's scores for known users: "
+        "'ease' (dense closed form, up to ease_max_items items), 'itemknn' (sparse item-kNN, "
+        "any size); 'auto' is EASE when the catalogue fits, item-kNN above it",
     )
     personal_weight: float | Literal["auto"] = Field(
         "auto", description="weight of the personal model (0..1); 'auto' chooses on validation"
@@ -170,6 +173,16 @@ class RecommendConfig(_Section):
         "'auto' chooses on validation",
     )
     ease_l2: float = Field(250.0, gt=0.0, description="EASE regularisation")
+    ease_max_items: int = Field(
+        10_000,
+        ge=1,
+        description="largest catalogue EASE is solved for: its dense solve holds one "
+        "n_items² float64 matrix (800 MB at 10,000 items, 80 GB at 100,000); above it the "
+        "personal model is item-kNN, and the fit says so",
+    )
+    knn_neighbors: int = Field(
+        100, ge=1, description="neighbours kept per item by the item-kNN personal model"
+    )
     ease_keep: int | Literal["auto"] = Field(
         "auto",
         description="EASE weights kept per item (pruning bounds the model's size); 'auto' "

@@ -26,6 +26,7 @@ Examples
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -429,6 +430,11 @@ class GroupDiscovery:
             "encoder_choice": encoder_choice,
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
+        # peak resident memory of this process so far (fit and whatever ran before it)
+        self.metrics_["memory"] = {"peak_rss_mb": peak_rss_mb()}
+        if selection is not None and "personal_model" in selection.report:
+            # EASE or item-kNN, and why when the catalogue's size decided it
+            self.metrics_["personal_model"] = selection.report["personal_model"]
         if encoder_choice["fallback"]:
             self.metrics_["fallbacks"].append(f"embedding.model: {encoder_choice['fallback']}")
         asked = self.state_.choices["n_groups"].value
@@ -862,22 +868,55 @@ class GroupDiscovery:
         r, c = seen.nonzero()
         scores[r, c] = -np.inf
         idx, scores = top_n(scores, n)
+        return self._recommendation_frame(np.asarray(user_ids, dtype=object), groups, idx, scores)
+
+    # --- issue 16: every user's recommendations in batches of bounded memory
+    def recommend_all(self, n: int = 10, *, batch_size: int | None = None) -> pd.DataFrame:
+        """:meth:`recommend` for every user, computed in batches
+        (:func:`usergroups.recommend.batched.top_n_blended`): the same rows, without an
+        ``n_users × n_items`` score matrix."""
+        from usergroups.recommend.batched import top_n_blended
+
+        self._check_fitted()
+        idx, scores = top_n_blended(
+            self.recommender_,
+            self.personal_,
+            self.labels_,
+            self.seen_,
+            n,
+            personal_weight=self.personal_weight_,
+            personal_shrinkage=self.personal_shrinkage_,
+            batch_size=batch_size,
+        )
+        return self._recommendation_frame(self.user_ids_.ids, self.labels_, idx, scores)
+
+    def _recommendation_frame(
+        self, user_ids: np.ndarray, groups: np.ndarray, idx: np.ndarray, scores: np.ndarray
+    ) -> pd.DataFrame:
         valid = idx >= 0
         rr, cc = np.nonzero(valid)
-        items = self.item_ids_.ids[idx[valid]]
-        names = [self._state().item_name(str(i)) for i in items]
+        # names looked up once per distinct item, then indexed
+        ids = self.item_ids_.ids
+        distinct, picked = np.unique(idx[valid], return_inverse=True)
+        state = self._state()
+        named = [state.item_name(str(i)) for i in ids[distinct]]
+        titles = np.array([self.item_titles_.get(str(i), "") for i in ids[distinct]], dtype=object)
+        names = np.array([name for name, _ in named], dtype=object)
+        sources = np.array([source for _, source in named], dtype=object)
         return pd.DataFrame(
             {
                 "user_id": np.asarray(user_ids, dtype=object)[rr],
                 "rank": (cc + 1).astype(np.int64),
-                "item_id": items,
-                "title": [self.item_titles_.get(str(i), "") for i in items],
-                "name": [named[0] for named in names],
-                "name_source": [named[1] for named in names],
+                "item_id": ids[distinct][picked],
+                "title": titles[picked],
+                "name": names[picked],
+                "name_source": sources[picked],
                 "score": scores[valid].astype(np.float64),
-                "group_id": groups[rr],
+                "group_id": np.asarray(groups)[rr],
             }
         )
+
+    # --- end issue 16
 
     # ------------------------------------------------------------- persistence
     def save(self, directory: str | Path) -> Path:
@@ -893,6 +932,17 @@ class GroupDiscovery:
         from usergroups.persistence.model_dir import load_model
 
         return load_model(cls, Path(directory))
+
+
+def peak_rss_mb() -> float | None:
+    """Peak resident memory of this process in MB (``getrusage``), None where unknown."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    peak = float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    # kilobytes on Linux, bytes on macOS
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
 def _best_cold(report: dict[str, Any]) -> float | None:

@@ -16,13 +16,16 @@ every choice like the built-in one:
    vectors stand in, so the ablation is exact).
 3. **Choose** on the validation users, by NDCG@10 of the held-out items: the text weight
    and the number of groups (group popularity of each clustering), the personal blend
-   (EASE) and, on the held-out new users, the text → item ridge and its blend. A number
-   of groups is a candidate only when it is *stable*: re-clustering random 80 % subsets
-   of the users with new seeds agrees with the clustering of all of them at an adjusted
-   Rand index of at least ``clustering.min_stability`` (:mod:`usergroups.clustering.stability`);
+   (EASE, or item-kNN above ``recommend.ease_max_items`` items) and, on the held-out new
+   users, the text → item ridge and its blend. A number of groups is a candidate only
+   when it is *stable*: re-clustering random 80 % subsets of the users with new seeds
+   agrees with the clustering of all of them at an adjusted Rand index of at least
+   ``clustering.min_stability`` (:mod:`usergroups.clustering.stability`);
    the stable (text weight, number of groups) pair with the best validation NDCG@10 wins.
 4. **Refit** the behaviour vectors, the personal model and the ridge on all the training
-   data; the aligner stays as early-stopped on the carve.
+   data; the aligner stays as early-stopped on the carve. (The personal model is solved
+   twice, once per data set: the carve's solve cannot be reused without its held-out
+   items.)
 
 Each setting comes back as a :class:`~usergroups.fitted.Choice` that says whether it was
 chosen on validation, fixed by the config, or fell back to its default (and why).
@@ -51,7 +54,15 @@ from usergroups.fitted import Choice
 from usergroups.linalg import ease_weights, fuse_blocks, pool_rows, unit_rows
 from usergroups.ranking import check_relevant, ndcg_at_k, ndcg_of_lists, top_items
 from usergroups.recommend import GroupPopularity
-from usergroups.recommend.hybrid import PrunedEASE, blend, personal_weights, row_scaled
+from usergroups.recommend.hybrid import (
+    ItemKNN,
+    PrunedEASE,
+    blend,
+    new_personal,
+    personal_model_for,
+    personal_weights,
+    row_scaled,
+)
 from usergroups.recommend.new_users import (
     NewUserModel,
     item_documents,
@@ -119,6 +130,11 @@ on noise; each fallback is flagged in the choices."""
 
 EASE_KEEP_GRID = (128, 256, 512, 1024, 2048)
 """Candidate numbers of EASE weights kept per item (capped by the catalogue)."""
+
+VALIDATION_CELLS = 1 << 26
+"""Validation users × items of one dense score matrix (256 MB of float32): the warm
+validation users are capped at ``VALIDATION_CELLS // n_items`` (3,000 up to 22,000 items,
+671 at 100,000), so the grids' score matrices stay bounded for any catalogue."""
 
 DEFAULTS: dict[str, float] = {
     "ease_keep": 1024,
@@ -210,7 +226,7 @@ class Selection:
     behaviour: FloatMatrix
     text_weight: float
     n_groups: int | None
-    personal: PrunedEASE | None
+    personal: PrunedEASE | ItemKNN | None
     personal_weight: float
     personal_shrinkage: float
     cold_weight: float
@@ -392,7 +408,12 @@ def select(
     cc = config.clustering
     rc = config.recommend
     carve = carve_validation(
-        dataset, cold_fraction=ac.cold_fraction, random_state=config.random_state
+        dataset,
+        cold_fraction=ac.cold_fraction,
+        max_warm=max(
+            5 * MIN_VALIDATION_USERS, min(3000, VALIDATION_CELLS // max(dataset.n_items, 1))
+        ),
+        random_state=config.random_state,
     )
     x_full = sp.csr_matrix(dataset.interaction_matrix(), dtype=np.float32, copy=True)
     x_full.data[:] = 1.0
@@ -517,11 +538,18 @@ def select(
     report["n_groups"] = chosen_k
     report["group_val_ndcg"] = round(ndcg_at_k(group_val, held, seen), 5) if len(rows) else None
 
-    # ---- the personal blend
+    # ---- the personal blend: EASE, or item-kNN above recommend.ease_max_items
     personal_weight, personal_shrinkage = 0.0, 0.0
-    item_item_val: Any = None  # the carve's item-item model (EASE), for new users
+    item_item_val: Any = None  # the carve's item-item model, for new users
     ease_keep = int(DEFAULTS["ease_keep"]) if rc.ease_keep == "auto" else int(rc.ease_keep)
-    if rc.personal == "none":
+    personal_model, forced = personal_model_for(
+        rc.personal, x_full.shape[1], rc.ease_max_items, rc.knn_neighbors
+    )
+    report["personal_model"] = {"model": personal_model, "setting": rc.personal}
+    if forced:
+        report["personal_model"]["reason"] = forced
+        report.setdefault("fallbacks", []).append(f"recommend.personal: {forced}")
+    if personal_model is None:
         for name in ("personal_weight", "personal_shrinkage", "ease_keep"):
             choices[name] = Choice(None, "config", "recommend.personal = 'none'")
     else:
@@ -530,12 +558,16 @@ def select(
             SHRINKAGE_GRID if rc.personal_shrinkage == "auto" else (float(rc.personal_shrinkage),)
         )
         if enough:
-            dense = ease_weights(carve.x_train, rc.ease_l2)
-            ease_keep, keep_curve = _choose_keep(dense, rc.ease_keep, held, seen)
-            report["ease_keep_curve"] = keep_curve
-            personal_val = PrunedEASE(l2=rc.ease_l2, keep=ease_keep).fit_dense(dense)
+            personal_val: PrunedEASE | ItemKNN
+            if personal_model == "ease":
+                dense = ease_weights(carve.x_train, rc.ease_l2)
+                ease_keep, keep_curve = _choose_keep(dense, rc.ease_keep, held, seen)
+                report["ease_keep_curve"] = keep_curve
+                personal_val = PrunedEASE(l2=rc.ease_l2, keep=ease_keep).fit_dense(dense)
+                del dense
+            else:
+                personal_val = ItemKNN(n_neighbors=rc.knn_neighbors).fit(carve.x_train)
             item_item_val = personal_val.weights_
-            del dense
             personal_scores = personal_val.scores(seen)
             curve = []
             for a in options:
@@ -555,7 +587,9 @@ def select(
             ("ease_keep", ease_keep, rc.ease_keep),
         ):
             v: float | int = int(value) if name == "ease_keep" else float(value)
-            if setting != "auto":
+            if name == "ease_keep" and personal_model != "ease":
+                choices[name] = Choice(None, "config", "the personal model is item-kNN")
+            elif setting != "auto":
                 choices[name] = Choice(v, "config")
             elif enough:
                 choices[name] = Choice(v, "validation")
@@ -563,7 +597,7 @@ def select(
                 choices[name] = Choice(v, "default", few)
         report["personal_weight"] = personal_weight
         report["personal_shrinkage"] = personal_shrinkage
-        report["ease_keep"] = ease_keep
+        report["ease_keep"] = ease_keep if personal_model == "ease" else None
 
     # ---- new users: membership in the groups, the text → item ridge and retrieval +
     # spreading (usergroups.recommend.new_users), mixed as the held-out new users prefer
@@ -590,8 +624,13 @@ def select(
     bags_full = make_bags(dataset, text_vectors, item_vectors, x_full)
     text_block = head.transform(bags_full.pooled()) if head is not None else frozen_semantic
     behaviour = stages.behaviour_of(x_full)
+    # refitted on all the data: sharing the carve's solve would need the held-out items
     personal = (
-        PrunedEASE(l2=rc.ease_l2, keep=ease_keep).fit(x_full) if rc.personal == "ease" else None
+        None
+        if personal_model is None
+        else new_personal(
+            personal_model, l2=rc.ease_l2, keep=ease_keep, n_neighbors=rc.knn_neighbors
+        ).fit(x_full)
     )
     report["choices"] = {name: c.to_dict() for name, c in choices.items()}
     report["seconds"] = round(time.perf_counter() - started, 2)
@@ -865,7 +904,8 @@ def _choose_new_user_model(
         if fixed.get("spread", 0.0) > 0:
             raise ConfigError(
                 f"recommend.cold_spread_weight={rc.cold_spread_weight} needs the item-item "
-                "model of recommend.personal='ease'; set it to 0 or use the personal model"
+                "model of the personal model (recommend.personal='auto', 'ease' or "
+                "'itemknn'); set it to 0 or use a personal model"
             )
         fixed["spread"] = 0.0
         reasons["spread"] = "no item-item model (recommend.personal = 'none')"

@@ -429,11 +429,18 @@ def discover(
         f"\n{m['n_groups']} groups, {m['n_noise']} noise users, silhouette "
         f"{m['silhouette'] if m['silhouette'] is None else round(m['silhouette'], 4)}; "
         f"embedding {m['timings']['embedding']:.1f}s ({cache['misses']} embedded, "
-        f"{cache['hits']} from cache), total {time.perf_counter() - t0:.1f}s; model in {path}",
+        f"{cache['hits']} from cache), total {time.perf_counter() - t0:.1f}s, peak memory "
+        f"{_peak_mb(m)} MB; model in {path}",
         err=True,
     )
     if report is not None:
         click.echo(f"report: {report}", err=True)
+
+
+def _peak_mb(metrics: dict[str, Any]) -> str:
+    """The fit's peak resident memory (metrics.json ``memory.peak_rss_mb``), or "?"."""
+    peak = (metrics.get("memory") or {}).get("peak_rss_mb")
+    return "?" if peak is None else f"{peak:,.0f}"
 
 
 def _write_report_quietly(path: Path, gd: Any) -> Path | None:

@@ -10,7 +10,8 @@
                                (validation, config, default)
       metrics.json             timings, cache statistics, silhouette, choice-of-K curve
       arrays.npz               labels, the text and behaviour blocks, frozen sentence
-                               vectors, group-item counts, head / EASE / ridge weights,
+                               vectors, group-item counts, head / personal model (EASE
+                               or item-kNN) / ridge weights,
                                the item documents new users' texts are matched with
       assignments.parquet      user_id, group_id, confidence
       groups.parquet           one row per group: the profile (size, share, label, keywords,
@@ -175,7 +176,8 @@ def save_model(
         items.to_parquet(tmp / "items.parquet", index=False)
         model.groups_.to_parquet(tmp / "groups.parquet", index=False)
         if recommendations is None:
-            recommendations = model.recommend(model.user_ids_.ids.tolist(), n=n_recommendations)
+            # in batches: one call would score every user against every item at once
+            recommendations = model.recommend_all(n=n_recommendations)
         recommendations.to_parquet(tmp / "recommendations.parquet", index=False)
     return directory
 
@@ -247,7 +249,7 @@ def _state_from(
     items: pd.DataFrame,
 ) -> FittedState:
     from usergroups.alignment import AlignmentHead
-    from usergroups.recommend.hybrid import PrunedEASE
+    from usergroups.recommend.hybrid import personal_from_arrays
     from usergroups.recommend.new_users import NewUserModel
     from usergroups.recommend.text_ridge import TextItemRidge
 
@@ -288,7 +290,8 @@ def _state_from(
         seen=seen,
         recommender=recommender,
         head=AlignmentHead.from_arrays(arrays) if "align_W" in arrays else None,
-        personal=PrunedEASE.from_arrays(arrays) if "ease_data" in arrays else None,
+        # ease_* (EASE) or knn_* (item-kNN) arrays; none without a personal model
+        personal=personal_from_arrays(arrays),
         ridge=ridge,
         new_users=(
             NewUserModel.from_saved(saved_new_users, arrays, ridge) if saved_new_users else None

@@ -8,6 +8,10 @@ chosen on validation data carved from training (``recommend.ease_keep = "auto"``
 :mod:`usergroups.selection`): the fewest within one standard error of the best. What is
 evaluated is the pruned matrix, the one that is shipped.
 
+EASE's solve needs a dense ``n_items²`` float64 matrix (800 MB at 10,000 items, 80 GB at
+100,000); above ``recommend.ease_max_items`` items the personal model is :class:`ItemKNN`,
+a sparse item-kNN computed block by block with the same interface.
+
 :func:`blend` mixes a user-level score row with the user's group row after scaling each
 row to a maximum of 1; the weight is chosen on validation data by
 :func:`usergroups.selection.select`.
@@ -23,9 +27,23 @@ import scipy.sparse as sp
 
 from usergroups._typing import FloatMatrix
 from usergroups.errors import ConfigError, NotFittedError
-from usergroups.linalg import ease_weights
+from usergroups.linalg import BLOCK_CELLS, ease_weights, item_knn_weights
 
-__all__ = ["PrunedEASE", "blend", "personal_weights", "row_scaled"]
+__all__ = [
+    "PERSONAL_MODELS",
+    "ItemKNN",
+    "PrunedEASE",
+    "blend",
+    "ease_fits",
+    "new_personal",
+    "personal_from_arrays",
+    "personal_model_for",
+    "personal_weights",
+    "row_scaled",
+]
+
+PERSONAL_MODELS = ("ease", "itemknn")
+"""The personal models, by the name ``recommend.personal`` gives them."""
 
 
 class PrunedEASE:
@@ -40,6 +58,8 @@ class PrunedEASE:
     >>> ease.scores(x[:1]).shape
     (1, 3)
     """
+
+    name = "ease"
 
     def __init__(self, l2: float = 250.0, keep: int = 1024) -> None:
         self.l2 = l2
@@ -57,16 +77,14 @@ class PrunedEASE:
         several prunings of one solve can be compared without solving again."""
         if self.keep < 1:
             raise ConfigError(f"PrunedEASE: keep must be >= 1, got {self.keep}")
-        self.weights_ = _prune_columns(np.asarray(b, dtype=np.float32), int(self.keep))
+        self.weights_ = _prune_columns(b, int(self.keep))
         return self
 
     def scores(self, rows: sp.spmatrix) -> FloatMatrix:
         """Scores of users given their (binary) item rows; shape (n_rows, n_items)."""
         if not hasattr(self, "weights_"):
             raise NotFittedError("PrunedEASE is not fitted; call fit(x) first")
-        r = sp.csr_matrix(rows, dtype=np.float32, copy=True)  # never touch the caller's
-        r.data[:] = 1.0
-        return np.asarray((r @ self.weights_).toarray(), dtype=np.float32)
+        return _item_item_scores(rows, self.weights_)
 
     def to_arrays(self) -> dict[str, npt.NDArray[Any]]:
         w = sp.csc_matrix(self.weights_)
@@ -87,15 +105,165 @@ class PrunedEASE:
         return ease
 
 
-def _prune_columns(b: npt.NDArray[np.float32], keep: int) -> sp.csr_matrix:
-    """Keep the ``keep`` largest-magnitude weights of each column of ``b``."""
-    n = b.shape[0]
-    if keep >= n:
-        return sp.csr_matrix(b)
-    top = np.argpartition(-np.abs(b), keep - 1, axis=0)[:keep]  # (keep, n_cols)
-    cols = np.broadcast_to(np.arange(b.shape[1]), top.shape)
-    vals = b[top, cols]
-    return sp.csr_matrix((vals.ravel(), (top.ravel(), cols.ravel())), shape=b.shape)
+class ItemKNN:
+    """Item-kNN: the ``n_neighbors`` most similar items of each item, by (asymmetric) cosine.
+
+    The personal model for catalogues too large for EASE's dense solve
+    (``recommend.ease_max_items``): :func:`usergroups.linalg.item_knn_weights` computes the
+    similarities block by block from the sparse co-occurrence counts, so memory is
+    O(nnz + n_items · n_neighbors). Same interface as :class:`PrunedEASE`: ``weights_``
+    (sparse, shape (n_items, n_items)) scores a user as ``X_u @ weights_`` and spreads a
+    new user's retrieved items (:mod:`usergroups.recommend.new_users`).
+
+    Parameters
+    ----------
+    n_neighbors : int, default 100
+    alpha : float in [0, 1], default 0.5
+        0.5 is the cosine; see :func:`~usergroups.linalg.item_knn_weights`.
+
+    Examples
+    --------
+    >>> x = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [0, 1, 1]], dtype=np.float32))
+    >>> knn = ItemKNN(n_neighbors=1).fit(x)
+    >>> knn.scores(x[:1]).astype(float).round(3).tolist()
+    [[0.816, 0.816, 0.0]]
+    """
+
+    name = "itemknn"
+
+    def __init__(self, n_neighbors: int = 100, alpha: float = 0.5) -> None:
+        self.n_neighbors = n_neighbors
+        self.alpha = alpha
+
+    def fit(self, x: sp.spmatrix) -> ItemKNN:
+        self.weights_ = item_knn_weights(x, int(self.n_neighbors), alpha=float(self.alpha))
+        return self
+
+    def scores(self, rows: sp.spmatrix) -> FloatMatrix:
+        """Scores of users given their (binary) item rows; shape (n_rows, n_items)."""
+        if not hasattr(self, "weights_"):
+            raise NotFittedError("ItemKNN is not fitted; call fit(x) first")
+        return _item_item_scores(rows, self.weights_)
+
+    def to_arrays(self) -> dict[str, npt.NDArray[Any]]:
+        w = sp.csr_matrix(self.weights_)
+        return {
+            "knn_data": w.data.astype(np.float32),
+            "knn_indices": w.indices.astype(np.int32),
+            "knn_indptr": w.indptr.astype(np.int64),
+            "knn_shape": np.array(w.shape, dtype=np.int64),
+            "knn_params": np.array([self.n_neighbors, self.alpha], dtype=np.float64),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, npt.NDArray[Any]]) -> ItemKNN:
+        shape = tuple(int(v) for v in arrays["knn_shape"])
+        n_neighbors, alpha = (float(v) for v in arrays["knn_params"])
+        knn = cls(n_neighbors=int(n_neighbors), alpha=alpha)
+        knn.weights_ = sp.csr_matrix(
+            (arrays["knn_data"], arrays["knn_indices"], arrays["knn_indptr"]), shape=shape
+        )
+        return knn
+
+
+def personal_from_arrays(arrays: dict[str, npt.NDArray[Any]]) -> PrunedEASE | ItemKNN | None:
+    """The personal model stored in a model directory's arrays, or None (models saved
+    before item-kNN existed hold ``ease_*`` arrays or none)."""
+    if "knn_data" in arrays:
+        return ItemKNN.from_arrays(arrays)
+    if "ease_data" in arrays:
+        return PrunedEASE.from_arrays(arrays)
+    return None
+
+
+def ease_fits(n_items: int, max_items: int) -> bool:
+    """Whether EASE's dense solve is allowed for ``n_items`` (``recommend.ease_max_items``).
+
+    Examples
+    --------
+    >>> ease_fits(10_000, 10_000), ease_fits(10_001, 10_000)
+    (True, False)
+    """
+    return int(n_items) <= int(max_items)
+
+
+def personal_model_for(
+    setting: str, n_items: int, max_items: int, n_neighbors: int = 100
+) -> tuple[str | None, str]:
+    """Which personal model a fit uses, and why when the catalogue's size decided it.
+
+    ``recommend.personal``: ``"none"`` gives None; ``"itemknn"`` item-kNN; ``"ease"`` and
+    ``"auto"`` EASE when ``n_items <= max_items`` (``recommend.ease_max_items``), else
+    item-kNN with a reason (an explicit ``"ease"`` above the limit is switched too: raise
+    ``ease_max_items`` to force the dense solve).
+
+    Returns
+    -------
+    model : {"ease", "itemknn"} or None
+    reason : str
+        Empty unless the size forced item-kNN.
+
+    Examples
+    --------
+    >>> personal_model_for("auto", 500, 10_000)
+    ('ease', '')
+    >>> personal_model_for("auto", 20_000, 10_000)[0]
+    'itemknn'
+    """
+    if setting == "none":
+        return None, ""
+    if setting == "itemknn":
+        return "itemknn", ""
+    if setting not in ("auto", "ease"):
+        raise ConfigError(
+            f"recommend.personal={setting!r} is not one of 'auto', 'ease', 'itemknn', 'none'"
+        )
+    if ease_fits(n_items, max_items):
+        return "ease", ""
+    gb = 8.0 * float(n_items) ** 2 / 1e9
+    return "itemknn", (
+        f"the catalogue has {n_items:,} items, above recommend.ease_max_items={max_items:,} "
+        f"(EASE's dense solve would hold {gb:.1f} GB): the personal model is item-kNN with "
+        f"{n_neighbors} neighbours per item"
+    )
+
+
+def new_personal(model: str, *, l2: float, keep: int, n_neighbors: int) -> PrunedEASE | ItemKNN:
+    """An unfitted personal model named by :func:`personal_model_for`."""
+    if model == "ease":
+        return PrunedEASE(l2=l2, keep=keep)
+    if model == "itemknn":
+        return ItemKNN(n_neighbors=n_neighbors)
+    raise ConfigError(f"personal model {model!r} is not one of {', '.join(PERSONAL_MODELS)}")
+
+
+def _item_item_scores(rows: sp.spmatrix, weights: sp.spmatrix) -> FloatMatrix:
+    r = sp.csr_matrix(rows, dtype=np.float32, copy=True)  # never touch the caller's
+    r.data[:] = 1.0
+    return np.asarray((r @ weights).toarray(), dtype=np.float32)
+
+
+def _prune_columns(b: npt.NDArray[Any], keep: int) -> sp.csr_matrix:
+    """Keep the ``keep`` largest-magnitude weights of each column of ``b``, as float32.
+
+    Columns are pruned a block at a time, so the temporaries (magnitudes, the partition's
+    indices) stay at :data:`~usergroups.linalg.BLOCK_CELLS` entries instead of ``b``'s size.
+    """
+    n_rows, n_cols = b.shape
+    if keep >= n_rows:
+        return sp.csr_matrix(np.asarray(b, dtype=np.float32))
+    step = max(1, BLOCK_CELLS // max(n_rows, 1))
+    rows, cols, vals = [], [], []
+    for start in range(0, n_cols, step):
+        block = np.asarray(b[:, start : start + step], dtype=np.float32)
+        top = np.argpartition(-np.abs(block), keep - 1, axis=0)[:keep]  # (keep, n_block)
+        within = np.broadcast_to(np.arange(block.shape[1]), top.shape)
+        rows.append(top.ravel())
+        cols.append((within + start).ravel())
+        vals.append(block[top, within].ravel())
+    return sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_rows, n_cols)
+    )
 
 
 def row_scaled(scores: npt.NDArray[Any]) -> FloatMatrix:
