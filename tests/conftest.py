@@ -24,6 +24,23 @@ FIXTURE_MARKERS = {
 HELPER_MARKERS = {"usergroups.testing.browser": "browser"}  # open_page starts Chromium
 
 
+# The ONNX files the default encoder backend builds are content-addressed and written
+# atomically: one shared folder for the session instead of one export per test's cache.
+if not os.environ.get("USERGROUPS_MODELS"):
+    from usergroups.embedding import default_cache_dir
+
+    os.environ["USERGROUPS_MODELS"] = str(default_cache_dir() / "models")
+
+
+@pytest.fixture(autouse=True)
+def _own_fit_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test gets its own fit cache: a result stored by one test (or a monkeypatched
+    step) must never be reused by another."""
+    monkeypatch.setenv("USERGROUPS_FITS", str(tmp_path_factory.mktemp("fits")))
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The directory of the shared real datasets: ``$USERGROUPS_DATA``, else ../shared/datasets.

@@ -56,12 +56,15 @@ class EmbeddingConfig(_Section):
         "'hashing', a local model directory, or a sentence-transformers model name "
         "already in the local cache",
     )
-    backend: Literal["torch", "onnx", "onnx-int8", "static"] = Field(
-        "torch",
-        description="'torch' (sentence-transformers), 'onnx' (ONNX Runtime fp32, same "
-        "vectors), 'onnx-int8' (int8, faster, cosine ~0.99 with torch) or 'static' "
-        "(model2vec vectors distilled from the model: fastest, coarser); ONNX and static "
-        "files are built locally on first use",
+    backend: Literal["auto", "torch", "onnx", "onnx-int8", "static"] = Field(
+        "auto",
+        description="'auto' (default): 'onnx-int8' where ONNX Runtime is installed (its "
+        "agreement with fp32 is checked on this CPU at first use, fp32 ONNX if it fails), "
+        "else 'torch'; the fitted model saves the concrete backend. Or 'torch' "
+        "(sentence-transformers), 'onnx' (ONNX Runtime fp32, same vectors as torch), "
+        "'onnx-int8' (int8, 2-2.5x torch, cosine ~0.99 with torch) or 'static' (model2vec "
+        "vectors distilled from the model: fastest, coarser); ONNX and static files are "
+        "built locally on first use",
     )
     batch_size: int = Field(32, ge=1)
     max_seq_length: int = Field(256, ge=8)
@@ -318,6 +321,12 @@ class DiscoveryConfig(_Section):
     profile: ProfileConfig = ProfileConfig()
     labels: LabelConfig = LabelConfig()
     random_state: int = 0
+    reuse: bool = Field(
+        True,
+        description="reuse the validation grids, the alignment head, item names, group "
+        "profiles and the 2-D map of an earlier fit whose inputs (data, vectors, settings, "
+        "code) hash the same; see usergroups.fitcache",
+    )
 
     def with_overrides(self, overrides: dict[str, Any]) -> DiscoveryConfig:
         """A copy with dotted keys replaced, e.g. ``{"clustering.n_groups": 8}``."""

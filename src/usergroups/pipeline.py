@@ -30,7 +30,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -41,12 +41,18 @@ from usergroups._typing import FloatMatrix, IntVector
 from usergroups.config import DiscoveryConfig
 from usergroups.data import Dataset
 from usergroups.errors import ConfigError, DataError, NotFittedError
+from usergroups.fitcache import FitCache, fit_cache_dir
 from usergroups.fitted import FittedState, softmax_confidence
-from usergroups.fusion import UserVectorBuilder
 from usergroups.linalg import fuse_blocks, unit_rows
-from usergroups.profiling import build_profiles, derive_item_names
 from usergroups.recommend import GroupPopularity, top_n
-from usergroups.selection import Selection, Stages, fixed_choices, select
+
+if TYPE_CHECKING:
+    from usergroups.fusion import UserVectorBuilder
+    from usergroups.selection import Selection, Stages
+
+# Fitting needs scikit-learn, the validation grids and the profilers; a loaded model does
+# not: those modules are imported where a fit uses them, so `assign`, `recommend` and the
+# service start without them (scikit-learn alone is about 1 s of a CLI call).
 
 __all__ = ["GroupDiscovery", "softmax_confidence"]
 
@@ -128,7 +134,7 @@ class GroupDiscovery:
             self.encoder = make_encoder(embedding)
         return self.encoder
 
-    def _resolve_encoder(self, dataset: Dataset) -> dict[str, Any]:
+    def _resolve_encoder(self, dataset: Dataset, fits: FitCache | None = None) -> dict[str, Any]:
         """Resolve ``embedding.model='auto'`` from the texts, once, into ``self.config``.
 
         The resolved config is what :meth:`save` writes, so a loaded model (``assign``,
@@ -142,15 +148,30 @@ class GroupDiscovery:
             english_only = (
                 "LoRA alignment (align.method='lora') needs a sentence-transformers model"
             )
-        embedding, choice = resolve_auto_model(
-            self.config.embedding,
-            dataset.texts["text"].tolist(),
-            seed=self.config.random_state,
-            english_only=english_only,
+        texts = dataset.texts["text"]
+        embedding, choice = (fits or FitCache(None)).get_or_compute(
+            "language",
+            (texts, self.config.embedding, self.config.random_state, english_only),
+            lambda: resolve_auto_model(
+                self.config.embedding,
+                texts.tolist(),
+                seed=self.config.random_state,
+                english_only=english_only,
+            ),
         )
+        from usergroups.embedding.factory import resolve_backend
+
+        backend, backend_fallback = resolve_backend(embedding.model, embedding.backend)
+        if backend != embedding.backend:
+            embedding = embedding.model_copy(update={"backend": backend})
         if embedding is not self.config.embedding:
             self.config = self.config.model_copy(update={"embedding": embedding})
         record = choice.to_record()
+        record["backend"] = backend
+        if backend_fallback:
+            logger.warning("%s", backend_fallback)
+            fallbacks = [record["fallback"], backend_fallback]
+            record["fallback"] = "; ".join(f for f in fallbacks if f)
         if self.encoder is not None:
             # a caller's encoder embeds; the config's model is only what a reload builds
             record["reason"] += "; the encoder passed to GroupDiscovery was used for this fit"
@@ -226,6 +247,8 @@ class GroupDiscovery:
         return any(p in params for p in _N_GROUPS_PARAMS)
 
     def _stages(self, builder: UserVectorBuilder) -> Stages:
+        from usergroups.selection import Stages
+
         cfg = self.config
         new_aligner = None
         if cfg.align.method != "none":
@@ -248,6 +271,14 @@ class GroupDiscovery:
             behaviour_of=lambda m: _behaviour(builder, m, cfg),
         )
 
+    def _fit_cache(self) -> FitCache:
+        """The fit cache, or an off one when ``reuse`` is off or a component was passed in
+        (an aligner or clusterer object cannot be hashed, so its results are not stored)."""
+        cfg = self.config
+        if not cfg.reuse or self.aligner is not None or self.clusterer is not None:
+            return FitCache(None)
+        return FitCache(fit_cache_dir(cfg.embedding.cache_dir))
+
     # --------------------------------------------------------------------- fit
     def fit(self, dataset: Dataset, *, show_progress: bool = False) -> GroupDiscovery:
         """Embed, build user vectors, choose settings, cluster, profile.
@@ -267,7 +298,12 @@ class GroupDiscovery:
                 f"fit expects a usergroups Dataset, got {type(dataset).__name__}; build one with "
                 "usergroups.build_dataset(...) or usergroups.datasets.load_dataset(name)"
             )
-        encoder_choice = self._resolve_encoder(dataset)
+        from usergroups.fusion import UserVectorBuilder
+        from usergroups.profiling import build_profiles, derive_item_names
+        from usergroups.selection import fixed_choices, select
+
+        fits = self._fit_cache()
+        encoder_choice = self._resolve_encoder(dataset, fits)
         cfg = self.config
         self._adapter_dir: Path | None = None
         timings: dict[str, float] = {}
@@ -283,13 +319,17 @@ class GroupDiscovery:
 
         t = time.perf_counter()
         uv = cfg.user_vectors
-        builder = UserVectorBuilder(
-            text_pooling=uv.text_pooling,
-            behaviour=uv.behaviour,
-            n_components=uv.n_components,
-            text_weight=0.5 if uv.text_weight == "auto" else uv.text_weight,
-            random_state=cfg.random_state,
-        ).fit(dataset, text_vectors, item_vectors)
+        builder = fits.get_or_compute(
+            "user_vectors",
+            (dataset, text_vectors, item_vectors, uv, cfg.random_state),
+            lambda: UserVectorBuilder(
+                text_pooling=uv.text_pooling,
+                behaviour=uv.behaviour,
+                n_components=uv.n_components,
+                text_weight=0.5 if uv.text_weight == "auto" else uv.text_weight,
+                random_state=cfg.random_state,
+            ).fit(dataset, text_vectors, item_vectors),
+        )
         timings["user_vectors"] = time.perf_counter() - t
         # kept for engines that project more users with the fitted SVD (usergroups.spark)
         self.user_vector_builder_ = builder
@@ -297,8 +337,27 @@ class GroupDiscovery:
         selection: Selection | None = None
         if _needs_validation(cfg):
             t = time.perf_counter()
-            selection = select(
-                dataset, text_vectors, item_vectors, builder.semantic_, cfg, self._stages(builder)
+            # select reads the data, the vectors and every setting but how texts are
+            # embedded (the vectors say that), how groups are described, and reuse itself
+            selection = fits.get_or_compute(
+                "selection",
+                (
+                    dataset,
+                    text_vectors,
+                    item_vectors,
+                    builder.semantic_,
+                    cfg.model_dump(
+                        mode="json", exclude={"embedding", "profile", "labels", "reuse"}
+                    ),
+                ),
+                lambda: select(
+                    dataset,
+                    text_vectors,
+                    item_vectors,
+                    builder.semantic_,
+                    cfg,
+                    self._stages(builder),
+                ),
             )
             if cfg.align.method == "lora":
                 text_vectors, item_vectors, selection = self._lora(
@@ -318,8 +377,11 @@ class GroupDiscovery:
             )
 
         t = time.perf_counter()
-        clusterer = self._clusterer_at(n_groups).fit(
-            fuse_blocks(text_block, behaviour, text_weight)
+        fused = fuse_blocks(text_block, behaviour, text_weight)
+        clusterer = fits.get_or_compute(
+            "clustering",
+            (fused, n_groups, cfg.clustering, cfg.random_state),
+            lambda: self._clusterer_at(n_groups).fit(fused),
         )
         labels = np.asarray(clusterer.labels_, dtype=np.int64)
         timings["clustering"] = time.perf_counter() - t
@@ -331,7 +393,11 @@ class GroupDiscovery:
         t = time.perf_counter()
         titles = dataset.item_titles()
         # items without a title are shown by the words of their own reviews
-        item_names = derive_item_names(dataset.texts, exclude=titles, language=cfg.profile.language)
+        item_names = fits.get_or_compute(
+            "item_names",
+            (dataset.texts, titles, cfg.profile.language),
+            lambda: derive_item_names(dataset.texts, exclude=titles, language=cfg.profile.language),
+        )
         timings["item_names"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -359,26 +425,33 @@ class GroupDiscovery:
             adapter_dir=self._adapter_dir,
         )
         pc = cfg.profile
-        profiles = build_profiles(
-            dataset,
-            labels,
-            n_keywords=pc.n_keywords,
-            n_items=pc.n_items,
-            min_support=pc.min_support,
-            language=pc.language,
-            text_vectors=text_vectors,
-            semantic_centroids=self.state_.semantic_centroids,
-            n_texts=pc.n_texts,
-            text_chars=pc.text_chars,
-            low_rating=pc.low_rating,
-            n_categories=pc.n_categories,
-            n_attribute_values=pc.n_attribute_values,
-            item_names=self.state_.item_names,
+        centroids = self.state_.semantic_centroids
+        profiles = fits.get_or_compute(
+            "profiles",
+            (dataset, labels, pc, text_vectors, centroids, self.state_.item_names),
+            lambda: build_profiles(
+                dataset,
+                labels,
+                n_keywords=pc.n_keywords,
+                n_items=pc.n_items,
+                min_support=pc.min_support,
+                language=pc.language,
+                text_vectors=text_vectors,
+                semantic_centroids=centroids,
+                n_texts=pc.n_texts,
+                text_chars=pc.text_chars,
+                low_rating=pc.low_rating,
+                n_categories=pc.n_categories,
+                n_attribute_values=pc.n_attribute_values,
+                item_names=self.state_.item_names,
+            ),
         )
         timings["profiles"] = time.perf_counter() - t
         t = time.perf_counter()
-        stability = self._group_stability(
-            fuse_blocks(text_block, behaviour, text_weight), labels, n_groups
+        stability = fits.get_or_compute(
+            "stability",
+            (fused, labels, n_groups, cfg.clustering, cfg.random_state),
+            lambda: self._group_stability(fused, labels, n_groups),
         )
         if stability is not None:
             for profile in profiles:
@@ -429,6 +502,8 @@ class GroupDiscovery:
             # embedding.model='auto': the detected language and the model it chose
             "encoder_choice": encoder_choice,
             "timings": {k: round(v, 3) for k, v in timings.items()},
+            # steps whose result came from the fit cache (identical inputs; see fitcache)
+            "reused": list(fits.reused),
         }
         # peak resident memory of this process so far (fit and whatever ran before it)
         self.metrics_["memory"] = {"peak_rss_mb": peak_rss_mb()}
@@ -437,6 +512,17 @@ class GroupDiscovery:
             self.metrics_["personal_model"] = selection.report["personal_model"]
         if encoder_choice["fallback"]:
             self.metrics_["fallbacks"].append(f"embedding.model: {encoder_choice['fallback']}")
+        check = _int8_check(self.encoder)
+        if check is not None:
+            # what the int8 self-check measured on this CPU (None when every text was cached)
+            self.metrics_["int8_check"] = {
+                k: check[k] for k in ("recipe", "fallback", "mean_cosine", "min_cosine", "target")
+            }
+            if check["fallback"]:
+                self.metrics_["fallbacks"].append(
+                    f"embedding.backend: int8 disagrees with fp32 on this {check['target']} CPU "
+                    f"(mean cosine {check['mean_cosine']:.3f}); fp32 ONNX vectors were used"
+                )
         asked = self.state_.choices["n_groups"].value
         kept = self.metrics_["n_groups"]
         if asked is not None and kept < int(asked):
@@ -537,7 +623,7 @@ class GroupDiscovery:
         """Fine-tune the encoder with LoRA on the carve, re-embed, and select again."""
         from usergroups.alignment.lora import fine_tune_lora
         from usergroups.embedding.sentence_transformer import resolve_model
-        from usergroups.selection import text_items
+        from usergroups.selection import select, text_items
 
         cfg = self.config
         if first.head is None or first.carve is None:
@@ -949,6 +1035,16 @@ def _best_cold(report: dict[str, Any]) -> float | None:
     """Best new-user NDCG@10 of a selection report's validation curve, or None."""
     curve = report.get("cold_curve") or []
     return max((float(row["ndcg"]) for row in curve), default=None)
+
+
+def _int8_check(encoder: Any) -> dict[str, Any] | None:
+    """The int8 agreement check of an ONNX encoder inside the cache/cleaning wrappers."""
+    while encoder is not None:
+        check = getattr(encoder, "int8_check_", None)
+        if check is not None:
+            return dict(check)
+        encoder = getattr(encoder, "inner", None)
+    return None
 
 
 def _lora_cache(cfg: DiscoveryConfig, create: bool = False) -> Path:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from usergroups.errors import ModelDirectoryError
-from usergroups.report.projection import MapMethod, project_2d, read_map, write_map
+from usergroups.report.projection import MapMethod, has_umap, project_2d, read_map, write_map
 
 if TYPE_CHECKING:
     from usergroups.pipeline import GroupDiscovery
@@ -86,8 +86,16 @@ def ensure_map(
             return frame, used
     gd = _load(model_dir, model)
     seed = gd.config.random_state if random_state is None else random_state
-    rows, coords, used = project_2d(
-        gd.user_vectors_, method=method, max_points=max_points, random_state=seed
+    # UMAP costs ~30 s on the demo (most of it numba compiling); identical vectors and
+    # settings give the same map, so it comes from the fit cache when reuse is on
+    from usergroups.fitcache import FitCache, fit_cache_dir
+
+    fits = FitCache(fit_cache_dir(gd.config.embedding.cache_dir) if gd.config.reuse else None)
+    vectors = gd.user_vectors_
+    rows, coords, used = fits.get_or_compute(
+        "map",
+        (vectors, method, max_points, seed, has_umap()),
+        lambda: project_2d(vectors, method=method, max_points=max_points, random_state=seed),
     )
     user_ids = np.asarray(gd.user_ids_.ids)[rows]
     labels = np.asarray(gd.labels_)[rows]
