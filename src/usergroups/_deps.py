@@ -23,3 +23,20 @@ def require(module: str, extra: str, *, package: str | None = None) -> ModuleTyp
             f"{name} is needed for this feature but is not installed; "
             f"install with: pip install 'usergroups[{extra}]'"
         ) from exc
+
+
+def require_installed(module: str, extra: str, *, package: str | None = None) -> None:
+    """Like :func:`require`, without importing: for work done in a child process.
+
+    Examples
+    --------
+    >>> require_installed("numpy", "core")
+    """
+    import importlib.util
+
+    if importlib.util.find_spec(module.split(".")[0]) is None:
+        name = package or module.split(".")[0]
+        raise MissingDependencyError(
+            f"{name} is needed for this feature but is not installed; "
+            f"install with: pip install 'usergroups[{extra}]'"
+        )

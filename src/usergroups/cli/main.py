@@ -249,9 +249,10 @@ def _load_input(
 )
 @click.option(
     "--backend",
-    type=click.Choice(["torch", "onnx", "onnx-int8", "static"]),
+    type=click.Choice(["auto", "torch", "onnx", "onnx-int8", "static"]),
     default=None,
-    help="How the encoder runs (embedding.backend); recorded in the model directory.",
+    help="How the encoder runs (embedding.backend; default 'auto': checked int8 ONNX where "
+    "ONNX Runtime is installed, else torch); recorded in the model directory.",
 )
 @click.option(
     "--align",

