@@ -21,29 +21,74 @@ Examples
 
 from __future__ import annotations
 
-from usergroups.clustering.agglomerative import AgglomerativeGroups
-from usergroups.clustering.base import (
-    NOISE,
-    GroupClusterer,
-    check_vectors,
-    cosine_silhouette,
-    group_centroids,
-    nearest_centroid,
-    normalize_rows,
-    select_n_groups,
-)
-from usergroups.clustering.density import HDBSCANGroups
-from usergroups.clustering.factory import METHODS, make_clusterer
-from usergroups.clustering.faiss_kmeans import FaissKMeansGroups, label_by_centroids
-from usergroups.clustering.kmeans import KMeansGroups, MiniBatchKMeansGroups
-from usergroups.clustering.postprocess import (
-    PostProcessedGroups,
-    PostProcessResult,
-    fold_small_groups,
-    merge_close_groups,
-    postprocess_groups,
-    relabel_by_size,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from usergroups.clustering.agglomerative import AgglomerativeGroups
+    from usergroups.clustering.base import (
+        NOISE,
+        GroupClusterer,
+        check_vectors,
+        cosine_silhouette,
+        group_centroids,
+        nearest_centroid,
+        normalize_rows,
+        select_n_groups,
+    )
+    from usergroups.clustering.density import HDBSCANGroups
+    from usergroups.clustering.factory import METHODS, make_clusterer
+    from usergroups.clustering.faiss_kmeans import FaissKMeansGroups, label_by_centroids
+    from usergroups.clustering.kmeans import KMeansGroups, MiniBatchKMeansGroups
+    from usergroups.clustering.postprocess import (
+        PostProcessedGroups,
+        PostProcessResult,
+        fold_small_groups,
+        merge_close_groups,
+        postprocess_groups,
+        relabel_by_size,
+    )
+
+# Imported on first use (PEP 562): scikit-learn comes with the clusterers, and a loaded
+# model placing a new user needs none of them (usergroups.clustering.assign is numpy only).
+_LAZY = {
+    "AgglomerativeGroups": "usergroups.clustering.agglomerative",
+    "NOISE": "usergroups.clustering.base",
+    "GroupClusterer": "usergroups.clustering.base",
+    "check_vectors": "usergroups.clustering.base",
+    "cosine_silhouette": "usergroups.clustering.base",
+    "group_centroids": "usergroups.clustering.base",
+    "nearest_centroid": "usergroups.clustering.base",
+    "normalize_rows": "usergroups.clustering.base",
+    "select_n_groups": "usergroups.clustering.base",
+    "HDBSCANGroups": "usergroups.clustering.density",
+    "METHODS": "usergroups.clustering.factory",
+    "make_clusterer": "usergroups.clustering.factory",
+    "FaissKMeansGroups": "usergroups.clustering.faiss_kmeans",
+    "label_by_centroids": "usergroups.clustering.faiss_kmeans",
+    "KMeansGroups": "usergroups.clustering.kmeans",
+    "MiniBatchKMeansGroups": "usergroups.clustering.kmeans",
+    "PostProcessedGroups": "usergroups.clustering.postprocess",
+    "PostProcessResult": "usergroups.clustering.postprocess",
+    "fold_small_groups": "usergroups.clustering.postprocess",
+    "merge_close_groups": "usergroups.clustering.postprocess",
+    "postprocess_groups": "usergroups.clustering.postprocess",
+    "relabel_by_size": "usergroups.clustering.postprocess",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "METHODS",
