@@ -1,0 +1,116 @@
+"""`make demo` end to end, cold and warm, the defaults beside the torch baseline in one run.
+
+Each configuration runs the demo's three commands (``discover`` with its report,
+``assign`` of one sentence, ``recommend`` for one user) twice: *cold* with an empty cache
+root (``$USERGROUPS_CACHE`` in a new temporary folder: no embeddings, no ONNX files, no
+fit cache) and *warm* (the same commands again). Each command is a fresh process; its
+wall time and peak resident memory (``wait4``'s ``ru_maxrss``: the largest process of its
+tree, so a child that builds the ONNX model counts) are recorded, with the 1-minute load
+average before and after (the machine is shared).
+
+Configurations:
+
+- ``torch``: ``--backend torch --set reuse=false``: the embedding cache only, as before
+  issue 16;
+- ``default``: no flags (``embedding.backend = auto``: checked int8 ONNX here; the fit
+  cache on).
+
+    python bench/demo.py                         # both, cold and warm
+    python bench/demo.py --configs default       # one
+
+Results go to ``bench/results/demo.json``; ``bench/run.py --docs-only`` renders them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results" / "demo.json"
+DATASET = "amazon2014:musical-instruments"
+USER = "ADH0O8UVJOT10"
+CONFIGS: dict[str, list[str]] = {
+    "torch": ["--backend", "torch", "--set", "reuse=false"],
+    "default": [],
+}
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run ``cmd``; its wall seconds and the peak RSS (MB) of its process tree."""
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    proc.stdout and proc.stdout.read()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({code}):\n{err[-3000:]}")
+    return {
+        "seconds": round(wall, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "load_before": round(load, 2),
+        "load_after": round(os.getloadavg()[0], 2),
+    }
+
+
+def run_config(name: str, flags: list[str]) -> dict[str, Any]:
+    exe = str(Path(sys.executable).with_name("usergroups"))
+    with tempfile.TemporaryDirectory(prefix=f"ug-demo-{name}-") as tmp:
+        env = {
+            **os.environ,
+            "USERGROUPS_CACHE": str(Path(tmp) / "cache"),
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+        }
+        for var in ("USERGROUPS_MODELS", "USERGROUPS_FITS"):
+            env.pop(var, None)  # cold means cold: everything under the new cache root
+        model = str(Path(tmp) / "demo")
+        discover = ["discover", "--dataset", DATASET, "--out", model, "--force", "--no-progress"]
+        text = "I need strings for my acoustic guitar"
+        commands = {
+            "discover": [exe, *discover, *flags],
+            "assign": [exe, "assign", model, "--text", text, "-n", "5"],
+            "recommend": [exe, "recommend", model, "--user", USER, "-n", "5"],
+        }
+        out: dict[str, Any] = {"flags": flags}
+        for phase in ("cold", "warm"):
+            steps = {step: timed(cmd, env) for step, cmd in commands.items()}
+            out[phase] = {
+                "steps": steps,
+                "seconds": round(sum(s["seconds"] for s in steps.values()), 1),
+                "peak_rss_mb": max(s["peak_rss_mb"] for s in steps.values()),
+            }
+            print(name, phase, json.dumps(out[phase]), flush=True)
+        return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    args = parser.parse_args(argv)
+    runs = {name: run_config(name, CONFIGS[name]) for name in args.configs}
+    payload = {
+        "command": "python bench/demo.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpu_count": os.cpu_count(),
+        "runs": runs,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    tmp = RESULTS.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    tmp.replace(RESULTS)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
