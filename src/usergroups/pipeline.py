@@ -162,6 +162,10 @@ class GroupDiscovery:
         from usergroups.embedding.factory import resolve_backend
 
         backend, backend_fallback = resolve_backend(embedding.model, embedding.backend)
+        if english_only and embedding.backend == "auto":
+            # LoRA trains and merges adapters on torch; its merged model embeds there too
+            # (an ONNX export per adapter would cost more than it saves)
+            backend, backend_fallback = "torch", None
         if backend != embedding.backend:
             embedding = embedding.model_copy(update={"backend": backend})
         if embedding is not self.config.embedding:
