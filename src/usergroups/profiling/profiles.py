@@ -790,9 +790,11 @@ def _add_representative_texts(
         order = idx[np.lexsort((idx, -sims))]
         # texts of a few words are close to every centroid and say nothing; use them last
         informative = [i for i in order if len(raw[i].split()) >= 5 or _CJK.search(raw[i])]
+        # the set once (issue 16: rebuilt per text it made a group of 125k texts quadratic)
+        is_informative = set(informative)
         picked: list[str] = []
         seen: set[str] = set()
-        for i in [*informative, *(i for i in order if i not in set(informative))]:
+        for i in [*informative, *(i for i in order if i not in is_informative)]:
             key = " ".join(raw[i].lower().split())
             if not key or key in seen:
                 continue
