@@ -94,6 +94,42 @@ def run_config(name: str, flags: list[str]) -> dict[str, Any]:
         return out
 
 
+def render_markdown(result: dict[str, Any]) -> str:
+    """The section of docs/benchmarks.md (rendered by ``bench/run.py``)."""
+    runs = result.get("runs", {})
+    lines = [
+        "## `make demo` end to end, cold and warm (bench/demo.py)",
+        "",
+        f"Command: `{result.get('command', 'python bench/demo.py')}`; "
+        f"{result.get('measured', '')}, {result.get('cpu_count')} cores, shared machine "
+        "(the load average is in each row). Cold: an empty cache root (no embeddings, no "
+        "ONNX files, no fit cache); warm: the same three commands again. Peak memory: the "
+        "largest process of each command's tree.",
+        "",
+        "| configuration | run | discover s | assign s | recommend s | total s | peak MB "
+        "| load (1 min) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, run in runs.items():
+        flags = " ".join(run.get("flags") or []) or "defaults"
+        for phase in ("cold", "warm"):
+            p = run.get(phase)
+            if not p:
+                continue
+            st = p["steps"]
+            loads = [v["load_before"] for v in st.values()]
+            lines.append(
+                f"| {name} (`{flags}`) | {phase} | {st['discover']['seconds']:.1f} | "
+                f"{st['assign']['seconds']:.2f} | {st['recommend']['seconds']:.2f} | "
+                f"{p['seconds']:.1f} | {p['peak_rss_mb']:,.0f} | "
+                f"{min(loads):.1f}–{max(loads):.1f} |"
+            )
+    if "torch" in runs and "default" in runs:
+        ratio = runs["torch"]["cold"]["seconds"] / max(runs["default"]["cold"]["seconds"], 1e-9)
+        lines += ["", f"Cold run, torch ÷ defaults: **{ratio:.2f}×**."]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))

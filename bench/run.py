@@ -243,11 +243,12 @@ def write_docs(out: Path, docs: Path) -> None:
         plots=plots,
     )
     # sections rendered by the benchmark scripts beside this one, from their JSONs:
-    # embed.py (issue 8), ablation.py and finetune.py (issue 15)
+    # embed.py (issue 8), ablation.py and finetune.py (issue 15), demo.py and truncation.py
+    # (issue 16)
     import importlib
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    for script in ("embed", "ablation", "finetune"):
+    for script in ("demo", "truncation", "embed", "ablation", "finetune"):
         path = out / f"{script}.json"
         if path.exists():
             render = importlib.import_module(script).render_markdown

@@ -62,6 +62,36 @@ def run_one(dataset: str, length: int, cache_dir: str) -> dict[str, Any]:
     }
 
 
+def render_markdown(result: dict[str, Any]) -> str:
+    """The section of docs/benchmarks.md (rendered by ``bench/run.py``)."""
+
+    def num(v: Any, fmt: str = ".4f") -> str:
+        return "–" if v is None else format(v, fmt)
+
+    lines = [
+        "## Truncation length, chosen on validation (bench/truncation.py)",
+        "",
+        f"Command: `{result.get('command', 'python bench/truncation.py')}`; "
+        f"{result.get('measured', '')}. {result.get('note', '')}",
+        "",
+        "Every figure is from the validation carve cut from *training* data (never the test "
+        "users above): the alignment head's warm NDCG@10, the chosen groups' NDCG@10, the "
+        "best new-user NDCG@10.",
+        "",
+        "| dataset | max_seq_length | head NDCG@10 | groups NDCG@10 | new users NDCG@10 | "
+        "groups (text weight) | embedding s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in result.get("runs", []):
+        lines.append(
+            f"| {r['dataset']} | {r['max_seq_length']} | {num(r.get('val_head_ndcg'))} | "
+            f"{num(r.get('val_group_ndcg'))} | {num(r.get('val_cold_ndcg'))} | "
+            f"{r.get('n_groups')} ({r.get('text_weight')}) | "
+            f"{num(r.get('embedding_seconds'), '.1f')} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
