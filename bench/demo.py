@@ -141,10 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_count": os.cpu_count(),
         "runs": runs,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    tmp.replace(RESULTS)
+    from usergroups.persistence.atomic import atomic_write_bytes
+
+    atomic_write_bytes(RESULTS, (json.dumps(payload, indent=2) + "\n").encode())
     return 0
 
 

@@ -432,6 +432,24 @@ def check_keys(settings: ServiceSettings) -> None:
         )
 
 
+async def _known_user(state: ServiceState, user_id: str, n: int) -> dict[str, Any]:
+    """A known user's answer; the events other workers stored are applied first.
+
+    In-memory lookups only: answered on the event loop, no thread hop (unless there are
+    events to apply).
+    """
+    if state.needs_refresh():
+        await run_in_threadpool(state.refresh)
+    found = state.online.user(user_id, n)
+    if found is None:
+        raise ServiceError(
+            404,
+            "not_found",
+            "unknown user_id; POST /assign places a new user, POST /events adds one",
+        )
+    return found
+
+
 def create_app(state: ServiceState) -> FastAPI:
     """The application for an opened :class:`ServiceState`.
 
@@ -689,17 +707,7 @@ def create_app(state: ServiceState) -> FastAPI:
     ) -> Any:
         """A known user's group, confidence and recommendations (events included)."""
         _check_n(n, state)
-        if state.needs_refresh():  # another worker stored events: apply them first
-            await run_in_threadpool(state.refresh)
-        # in-memory lookups only: answered on the event loop, no thread hop
-        found = state.online.user(user_id, n)
-        if found is None:
-            raise ServiceError(
-                404,
-                "not_found",
-                "unknown user_id; POST /assign places a new user, POST /events adds one",
-            )
-        return JSONResponse(found)
+        return JSONResponse(await _known_user(state, user_id, n))
 
     @app.post(
         "/assign",
@@ -832,16 +840,7 @@ def create_app(state: ServiceState) -> FastAPI:
         request = Request(scope)
         try:
             authenticate(request)
-            if state.needs_refresh():  # another worker stored events: apply them first
-                await run_in_threadpool(state.refresh)
-            found = state.online.user(user_id, n)
-            if found is None:
-                raise ServiceError(
-                    404,
-                    "not_found",
-                    "unknown user_id; POST /assign places a new user, POST /events adds one",
-                )
-            response = JSONResponse(found)
+            response = JSONResponse(await _known_user(state, user_id, n))
         except ServiceError as exc:
             response = _error(exc.status, exc.code, exc.message, exc.headers)
         except EventStoreError as exc:
