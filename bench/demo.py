@@ -124,6 +124,8 @@ def render_markdown(result: dict[str, Any]) -> str:
                 f"{p['seconds']:.1f} | {p['peak_rss_mb']:,.0f} | "
                 f"{min(loads):.1f}–{max(loads):.1f} |"
             )
+    if result.get("note"):
+        lines += ["", str(result["note"])]
     if "torch" in runs and "default" in runs:
         ratio = runs["torch"]["cold"]["seconds"] / max(runs["default"]["cold"]["seconds"], 1e-9)
         lines += ["", f"Cold run, torch ÷ defaults: **{ratio:.2f}×**."]
