@@ -119,6 +119,15 @@ class Server:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
+        # the workers follow their supervisor (SIGTERM on its death) but may still hold the
+        # port for a moment; a restart must not be answered by one of them
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) != 0:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"port {self.port} still answers 30 s after kill -9:\n{self.logs()}")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

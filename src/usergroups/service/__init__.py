@@ -103,7 +103,7 @@ def _uvicorn_config(app: Any, settings: ServiceSettings) -> Any:
 def _prepare(model_dir: str, settings: ServiceSettings) -> None:
     """What several workers would each fail on, checked once before they start.
 
-    The keys, the model directory (nothing is created when it is not a model), the event
+    The model directory (nothing is created when it is not a model), the keys, the event
     store (created here, so workers do not race to create it) and the users' ranking
     (computed here once, then mapped by every worker).
     """
@@ -116,8 +116,10 @@ def _prepare(model_dir: str, settings: ServiceSettings) -> None:
     from usergroups.service.state import model_version
     from usergroups.service.topitems import open_top_items
 
-    check_keys(settings)
+    # the model directory first, as one process does: a wrong folder is named before the
+    # settings' other problems
     model = GroupDiscovery.load(model_dir)
+    check_keys(settings)
     open_event_store(settings.events.url or default_events_url(model_dir)).close()
     path = Path(model_dir)
     open_top_items(model, path, model_version(path), settings.limits.max_n)
