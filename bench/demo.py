@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from results_io import write_results
+
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results" / "demo.json"
 DATASET = "amazon2014:musical-instruments"
@@ -137,15 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     args = parser.parse_args(argv)
     runs = {name: run_config(name, CONFIGS[name]) for name in args.configs}
-    payload = {
-        "command": "python bench/demo.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "cpu_count": os.cpu_count(),
-        "runs": runs,
-    }
-    from usergroups.persistence.atomic import atomic_write_bytes
-
-    atomic_write_bytes(RESULTS, (json.dumps(payload, indent=2) + "\n").encode())
+    write_results(RESULTS, "demo.py", argv, runs)
     return 0
 
 

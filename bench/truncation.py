@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from results_io import write_results
+
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results" / "truncation.json"
 
@@ -110,16 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             row["load_after"] = round(os.getloadavg()[0], 2)
             print(json.dumps(row), flush=True)
             runs.append(row)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "command": "python bench/truncation.py " + " ".join(argv or []),
-        "measured": time.strftime("%Y-%m-%d"),
-        "cpu_count": os.cpu_count(),
-        "runs": runs,
-    }
-    from usergroups.persistence.atomic import atomic_write_bytes
-
-    atomic_write_bytes(RESULTS, (json.dumps(payload, indent=2) + "\n").encode())
+    write_results(RESULTS, "truncation.py", argv, runs)
     return 0
 
 
