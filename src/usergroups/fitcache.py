@@ -41,9 +41,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from usergroups.persistence.atomic import atomic_write_bytes
+from usergroups.persistence.atomic import atomic_path
 
-__all__ = ["FITS_ENV", "FitCache", "code_fingerprint", "fingerprint", "fit_cache_dir"]
+__all__ = ["FITS_ENV", "MAX_USERS", "FitCache", "code_fingerprint", "fingerprint", "fit_cache_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -204,11 +204,18 @@ class FitCache:
         self.misses += 1
         value = compute()
         try:
-            atomic_write_bytes(path, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+            # streamed to the temporary file: no second copy of a large result in memory
+            with atomic_path(path) as tmp, tmp.open("wb") as f:
+                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
         except OSError as exc:  # a read-only or full cache costs speed, not the fit
             logger.warning("fit cache: cannot store %s (%s); the next run recomputes it", step, exc)
         return value
 
+
+MAX_USERS = 200_000
+"""Above this many users the fit cache is off: its entries (user vectors, labels, the
+selection's blocks) would take gigabytes of disk per fit, and such fits are not re-run
+on a laptop for a quick look."""
 
 FITS_ENV = "USERGROUPS_FITS"
 """Environment variable naming the fit cache directory (overrides the default)."""

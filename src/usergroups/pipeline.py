@@ -275,11 +275,21 @@ class GroupDiscovery:
             behaviour_of=lambda m: _behaviour(builder, m, cfg),
         )
 
-    def _fit_cache(self) -> FitCache:
-        """The fit cache, or an off one when ``reuse`` is off or a component was passed in
-        (an aligner or clusterer object cannot be hashed, so its results are not stored)."""
+    def _fit_cache(self, dataset: Dataset) -> FitCache:
+        """The fit cache, or an off one when ``reuse`` is off, a component was passed in
+        (an aligner or clusterer object cannot be hashed, so its results are not stored)
+        or the data have more than :data:`usergroups.fitcache.MAX_USERS` users."""
+        from usergroups.fitcache import MAX_USERS
+
         cfg = self.config
         if not cfg.reuse or self.aligner is not None or self.clusterer is not None:
+            return FitCache(None)
+        if dataset.n_users > MAX_USERS:
+            logger.info(
+                "fit cache off: %d users > %d (its entries would take gigabytes per fit)",
+                dataset.n_users,
+                MAX_USERS,
+            )
             return FitCache(None)
         return FitCache(fit_cache_dir(cfg.embedding.cache_dir))
 
@@ -306,7 +316,7 @@ class GroupDiscovery:
         from usergroups.profiling import build_profiles, derive_item_names
         from usergroups.selection import fixed_choices, select
 
-        fits = self._fit_cache()
+        fits = self._fit_cache(dataset)
         encoder_choice = self._resolve_encoder(dataset, fits)
         cfg = self.config
         self._adapter_dir: Path | None = None

@@ -148,3 +148,15 @@ def test_reuse_off_or_a_passed_in_component_computes_everything() -> None:
     cfg = _config().with_overrides({"clustering.n_groups": 2})
     gd = GroupDiscovery(cfg, clusterer=KMeansGroups(n_groups=2, random_state=0))
     assert gd.fit(ds).metrics_["reused"] == []
+
+
+def test_large_data_turn_the_cache_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    import usergroups.fitcache as fitcache
+
+    ds = make_planted(n_users=60, n_groups=2, n_items=30, texts_per_user=1, random_state=6).dataset
+    monkeypatch.setattr(fitcache, "MAX_USERS", 59)
+    GroupDiscovery(_config()).fit(ds)
+    assert GroupDiscovery(_config()).fit(ds).metrics_["reused"] == []
+    monkeypatch.setattr(fitcache, "MAX_USERS", 60)
+    GroupDiscovery(_config()).fit(ds)
+    assert GroupDiscovery(_config()).fit(ds).metrics_["reused"] != []
