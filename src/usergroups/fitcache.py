@@ -43,7 +43,15 @@ import scipy.sparse as sp
 
 from usergroups.persistence.atomic import atomic_path
 
-__all__ = ["FITS_ENV", "MAX_USERS", "FitCache", "code_fingerprint", "fingerprint", "fit_cache_dir"]
+__all__ = [
+    "FITS_ENV",
+    "MAX_USERS",
+    "FitCache",
+    "code_fingerprint",
+    "fingerprint",
+    "fit_cache_dir",
+    "fit_cache_for",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -232,3 +240,18 @@ def fit_cache_dir(embedding_cache_dir: str | None) -> Path:
         return Path(os.environ[FITS_ENV]).expanduser()
     root = Path(embedding_cache_dir) if embedding_cache_dir else default_cache_dir()
     return root.parent / "fits"
+
+
+def fit_cache_for(config: Any, n_users: int) -> FitCache:
+    """The fit cache a configuration asks for: off with ``reuse = false`` or above
+    :data:`MAX_USERS` users (said in one log line), else in :func:`fit_cache_dir`."""
+    if not config.reuse:
+        return FitCache(None)
+    if n_users > MAX_USERS:
+        logger.info(
+            "fit cache off: %d users > %d (its entries would take gigabytes per fit)",
+            n_users,
+            MAX_USERS,
+        )
+        return FitCache(None)
+    return FitCache(fit_cache_dir(config.embedding.cache_dir))

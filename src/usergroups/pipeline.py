@@ -41,7 +41,7 @@ from usergroups._typing import FloatMatrix, IntVector
 from usergroups.config import DiscoveryConfig
 from usergroups.data import Dataset
 from usergroups.errors import ConfigError, DataError, NotFittedError
-from usergroups.fitcache import FitCache, fit_cache_dir
+from usergroups.fitcache import FitCache, fit_cache_for
 from usergroups.fitted import FittedState, softmax_confidence
 from usergroups.linalg import fuse_blocks, unit_rows
 from usergroups.recommend import GroupPopularity, top_n
@@ -276,22 +276,11 @@ class GroupDiscovery:
         )
 
     def _fit_cache(self, dataset: Dataset) -> FitCache:
-        """The fit cache, or an off one when ``reuse`` is off, a component was passed in
-        (an aligner or clusterer object cannot be hashed, so its results are not stored)
-        or the data have more than :data:`usergroups.fitcache.MAX_USERS` users."""
-        from usergroups.fitcache import MAX_USERS
-
-        cfg = self.config
-        if not cfg.reuse or self.aligner is not None or self.clusterer is not None:
+        """The fit cache (:func:`usergroups.fitcache.fit_cache_for`), off when a component
+        was passed in: an aligner or clusterer object cannot be hashed."""
+        if self.aligner is not None or self.clusterer is not None:
             return FitCache(None)
-        if dataset.n_users > MAX_USERS:
-            logger.info(
-                "fit cache off: %d users > %d (its entries would take gigabytes per fit)",
-                dataset.n_users,
-                MAX_USERS,
-            )
-            return FitCache(None)
-        return FitCache(fit_cache_dir(cfg.embedding.cache_dir))
+        return fit_cache_for(self.config, dataset.n_users)
 
     # --------------------------------------------------------------------- fit
     def fit(self, dataset: Dataset, *, show_progress: bool = False) -> GroupDiscovery:

@@ -88,10 +88,10 @@ def ensure_map(
     seed = gd.config.random_state if random_state is None else random_state
     # UMAP costs ~30 s on the demo (most of it numba compiling); identical vectors and
     # settings give the same map, so it comes from the fit cache when reuse is on
-    from usergroups.fitcache import FitCache, fit_cache_dir
+    from usergroups.fitcache import fit_cache_for
 
-    fits = FitCache(fit_cache_dir(gd.config.embedding.cache_dir) if gd.config.reuse else None)
     vectors = gd.user_vectors_
+    fits = fit_cache_for(gd.config, len(vectors))
     rows, coords, used = fits.get_or_compute(
         "map",
         (vectors, method, max_points, seed, has_umap()),
