@@ -137,6 +137,32 @@ class ClusteringConfig(_Section):
         "clustering) is below this is flagged unstable in its profile; it is still shown",
     )
 
+    fine_k: int | Literal["auto"] = Field(
+        "auto",
+        description="groups per fine partition (the fine groups behind every group-based "
+        "answer: recommendations, new users); 'auto' chooses on validation",
+    )
+    fine_partitions: int | Literal["auto"] = Field(
+        "auto",
+        description="fine partitions averaged, each k-means on its own 80 % subsample of the "
+        "users; 'auto' chooses on validation (and keeps the segments alone when they "
+        "predict as well); 0 turns fine groups off",
+    )
+
+    @field_validator("fine_k")
+    @classmethod
+    def _check_fine_k(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 2:
+            raise ValueError("fine_k must be >= 2 or 'auto'")
+        return v
+
+    @field_validator("fine_partitions")
+    @classmethod
+    def _check_fine_partitions(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 0:
+            raise ValueError("fine_partitions must be >= 0 (0: off) or 'auto'")
+        return v
+
     @field_validator("n_groups")
     @classmethod
     def _check_n_groups(cls, v: int | str) -> int | str:

@@ -35,9 +35,9 @@ from usergroups.errors import DataError
 from usergroups.linalg import fuse_blocks, pool_rows, unit_rows
 from usergroups.profiling.item_names import NameSource
 
-__all__ = ["CHOICE_NAMES", "Choice", "FittedState", "softmax_confidence"]
+__all__ = ["CHOICE_NAMES", "Choice", "ChoiceSource", "FittedState", "softmax_confidence"]
 
-ChoiceSource = Literal["validation", "config", "default"]
+ChoiceSource = Literal["validation", "config", "default", "data"]
 
 CHOICE_NAMES = (
     "text_weight",
@@ -49,6 +49,8 @@ CHOICE_NAMES = (
     "cold_spread_weight",
     "cold_top_items",
     "ridge_l2",
+    "fine_k",
+    "fine_partitions",
 )
 """The settings ``fit`` chooses (or takes from the config), in the order they are reported."""
 
@@ -76,10 +78,11 @@ class Choice:
     ----------
     value : float, int or None
         The value in force (None: the setting does not apply, e.g. no personal model).
-    source : {"validation", "config", "default"}
+    source : {"validation", "config", "default", "data"}
         ``"validation"``: chosen on data carved from training; ``"config"``: fixed by
         the user; ``"default"``: an ``"auto"`` setting that could not be chosen and fell
-        back to its documented default (``reason`` says why).
+        back to its documented default (``reason`` says why); ``"data"``: forced by the
+        data (e.g. no behaviour block, too few users), ``reason`` says how.
     reason : str
         Why a default was used; empty otherwise.
     """
@@ -95,8 +98,10 @@ class Choice:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Choice:
         source = data.get("source")
-        if source not in ("validation", "config", "default"):
-            raise DataError(f"choice source {source!r} is not one of validation, config, default")
+        if source not in ("validation", "config", "default", "data"):
+            raise DataError(
+                f"choice source {source!r} is not one of validation, config, default, data"
+            )
         return cls(value=data.get("value"), source=source, reason=str(data.get("reason", "")))
 
 
@@ -147,6 +152,10 @@ class FittedState:
         One entry per name in :data:`CHOICE_NAMES`.
     adapter_dir : Path or None
         LoRA adapters of the encoder (``align.method = "lora"``).
+    fine : FineGroups or None
+        The fine groups behind every group-based answer
+        (:class:`usergroups.recommend.fine_groups.FineGroups`); None when the segments'
+        popularity is the group part (fine groups off, or a model saved before them).
 
     Attributes
     ----------
@@ -175,6 +184,7 @@ class FittedState:
     adapter_dir: Path | None = None
     item_names: Mapping[str, str] = field(default_factory=dict)
     new_users: Any = None
+    fine: Any = None
     # derived in __post_init__
     user_vectors: FloatMatrix = field(init=False, repr=False)
     centroids: FloatMatrix = field(init=False, repr=False)
@@ -203,6 +213,12 @@ class FittedState:
             raise DataError(
                 f"FittedState.seen has shape {self.seen.shape}, expected "
                 f"({n_users}, {len(self.item_ids)})"
+            )
+        fine_labels = getattr(self.fine, "labels_", None)
+        if fine_labels is not None and len(fine_labels) != n_users:
+            raise DataError(
+                f"FittedState.fine places {len(fine_labels)} users for {n_users} users; "
+                "the fine groups must be fitted on the same users"
             )
         put = object.__setattr__
         put(self, "labels", labels)
@@ -269,6 +285,33 @@ class FittedState:
         return pd.DataFrame(
             {"user_id": self.user_ids.ids, "group_id": self.labels, "confidence": self.confidence}
         )
+
+    def group_part(self, rows: np.ndarray) -> FloatMatrix:
+        """The group scores of known users (rows), shape (n, n_items): the mean of their
+        fine groups' smoothed popularity when the model has fine groups, else their
+        segment's. The group part of every answer about a known user."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.fine is not None:
+            return np.asarray(self.fine.user_scores(rows), dtype=np.float32)
+        return np.asarray(self.recommender.group_scores(self.labels[rows]), dtype=np.float32)
+
+    def vector_group_part(self, vectors: np.ndarray, groups: np.ndarray) -> FloatMatrix:
+        """The group scores of users given by fused vectors (users changed by events, a
+        new user with known items) in segments ``groups``; shape (n, n_items)."""
+        if self.fine is not None:
+            return np.asarray(self.fine.vector_scores(vectors), dtype=np.float32)
+        return np.asarray(
+            self.recommender.group_scores(np.asarray(groups, dtype=np.int64)), dtype=np.float32
+        )
+
+    def new_user_group_part(self, text_block: np.ndarray) -> FloatMatrix | None:
+        """New users' fine-group scores by soft membership at their text's place in the
+        fused space (no behaviour yet); None without fine groups (the new-user model then
+        weights the segments by membership)."""
+        if self.fine is None:
+            return None
+        blank = np.zeros((len(text_block), self.behaviour_dim), dtype=np.float32)
+        return np.asarray(self.fine.soft_scores(self.fuse(text_block, blank)), dtype=np.float32)
 
     def fuse(self, text_block: np.ndarray, behaviour: np.ndarray) -> FloatMatrix:
         """User vectors of other users, fused with this model's text weight."""

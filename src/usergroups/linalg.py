@@ -28,6 +28,7 @@ __all__ = [
     "fuse_blocks",
     "item_knn_weights",
     "mean_rows",
+    "nearest_rows",
     "pool_rows",
     "unit_rows",
 ]
@@ -170,6 +171,49 @@ def fuse_blocks(first: npt.ArrayLike, behaviour: npt.ArrayLike, text_weight: flo
     out[only_b, : a.shape[1]] = 0.0
     out[only_b, a.shape[1] :] = b[only_b]
     return out
+
+
+def nearest_rows(
+    x: npt.ArrayLike, centroids: npt.ArrayLike
+) -> tuple[npt.NDArray[np.int64], FloatMatrix]:
+    """The placement rule: each row's most cosine-similar centroid, and every similarity.
+
+    One rule for every place a vector is put into a group (the fit's confidences, a new
+    user, a user changed by events, a refit, Spark, each fine partition), so the group a
+    user is placed in and the confidence reported for it always describe the same group.
+
+    Parameters
+    ----------
+    x : array-like of shape (n_rows, n_features)
+    centroids : array-like of shape (n_groups, n_features)
+
+    Returns
+    -------
+    labels : ndarray of shape (n_rows,), int64
+        The most similar centroid (ties to the lower index); -1 for an all-zero row, which
+        is nowhere, and for every row when there are no centroids.
+    similarities : ndarray of shape (n_rows, n_groups), float32
+        Cosine similarities (0 for all-zero rows).
+
+    Examples
+    --------
+    >>> labels, sims = nearest_rows([[0.1, 0.9], [5.0, 1.0], [0.0, 0.0]], [[1.0, 0.0], [0.0, 2.0]])
+    >>> labels.tolist()
+    [1, 0, -1]
+    """
+    a = unit_rows(x)
+    c = unit_rows(centroids)
+    if c.shape[0] == 0 or c.shape[1] != a.shape[1]:
+        if c.shape[0] and c.shape[1] != a.shape[1]:
+            raise DataError(
+                f"vectors have {a.shape[1]} features and centroids {c.shape[1]}; place vectors "
+                "built the way the model built its own"
+            )
+        return np.full(len(a), -1, dtype=np.int64), np.zeros((len(a), 0), dtype=np.float32)
+    sims = np.asarray(a @ c.T, dtype=np.float32)
+    labels = np.argmax(sims, axis=1).astype(np.int64)
+    labels[~np.any(a != 0, axis=1)] = -1
+    return labels, sims
 
 
 def ease_weights(x: sp.spmatrix | sp.sparray, l2: float) -> npt.NDArray[np.float64]:

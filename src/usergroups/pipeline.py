@@ -405,6 +405,22 @@ class GroupDiscovery:
 
         t = time.perf_counter()
         x = dataset.interaction_matrix()
+        fine = (
+            selection.fine
+            if selection is not None
+            else fits.get_or_compute(
+                "fine_groups",
+                (
+                    fused,
+                    x,
+                    choices["fine_k"].value,
+                    choices["fine_partitions"].value,
+                    cfg.recommend.smoothing,
+                    cfg.random_state,
+                ),
+                lambda: _fixed_fine(fused, x, choices, cfg),
+            )
+        )
         self.state_ = FittedState(
             user_ids=dataset.user_ids,
             item_ids=dataset.item_ids,
@@ -426,6 +442,7 @@ class GroupDiscovery:
             new_users=None if selection is None else selection.new_users,
             choices=choices,
             adapter_dir=self._adapter_dir,
+            fine=fine,
         )
         pc = cfg.profile
         centroids = self.state_.semantic_centroids
@@ -853,8 +870,8 @@ class GroupDiscovery:
         proba : ndarray of shape (n, n_groups)
         scores : ndarray of shape (n, n_items)
         """
-        proba, _, semantic = self._new_users(texts)
-        return proba, self._cold_scores(proba, semantic)
+        proba, query, semantic = self._new_users(texts)
+        return proba, self._cold_scores(proba, query, semantic)
 
     def predict(self, texts: list[str]) -> np.ndarray:
         """Group id of each new user from their text; shape (n,)."""
@@ -891,11 +908,14 @@ class GroupDiscovery:
             }
         )
 
-    def _cold_scores(self, proba: np.ndarray, semantic: np.ndarray) -> np.ndarray:
+    def _cold_scores(
+        self, proba: np.ndarray, query: np.ndarray, semantic: np.ndarray
+    ) -> np.ndarray:
         rows = self.recommender_.group_scores(np.r_[np.arange(proba.shape[1]), -1])
         personal = self.personal_
         item_item = None if personal is None else personal.weights_
-        return self.new_users_.scores(proba, rows, semantic, item_item)
+        group = self._state().new_user_group_part(query)
+        return self.new_users_.scores(proba, rows, semantic, item_item, group)
 
     def text_scores(self, texts: list[str]) -> np.ndarray:
         """Item scores for new users known by one text each, as :meth:`assign` ranks them
@@ -912,17 +932,33 @@ class GroupDiscovery:
         if isinstance(user_ids, str):
             user_ids = [user_ids]
         rows = self.user_ids_.index([str(u) for u in user_ids], what="user_id")
-        return self.blend_scores(self.labels_[rows], self.seen_[rows])
+        return self.blend_scores(
+            self.labels_[rows], self.seen_[rows], group_part=self.user_group_scores(rows)
+        )
 
-    def blend_scores(self, groups: np.ndarray, seen: sp.spmatrix) -> np.ndarray:
+    def user_group_scores(self, rows: np.ndarray) -> np.ndarray:
+        """The group part of the scores of known users, by row (``user_ids_`` order): the
+        mean of their fine groups' smoothed popularity, or their segment's when the model
+        has no fine groups (:meth:`FittedState.group_part`); shape (n, n_items)."""
+        return self._state().group_part(np.asarray(rows, dtype=np.int64))
+
+    def blend_scores(
+        self, groups: np.ndarray, seen: sp.spmatrix, *, group_part: np.ndarray | None = None
+    ) -> np.ndarray:
         """Item scores of users in ``groups`` who have seen ``seen`` (rows of items).
 
-        The group's popularity, blended with the personal model (EASE on ``seen``) by
+        The group part (``group_part`` when given, e.g. the fine groups' scores of
+        :meth:`FittedState.group_part`; else the segments' popularity of ``groups``),
+        blended with the personal model (on ``seen``) by
         ``personal_weight_ * n / (n + personal_shrinkage_)`` for a user with ``n`` items;
         what :meth:`recommend` ranks, and what the service uses for users whose group or
         items changed online. Seen items are not masked; shape (len(groups), n_items).
         """
-        scores = self.recommender_.group_scores(np.asarray(groups, dtype=np.int64))
+        scores = (
+            np.array(group_part, dtype=np.float32)
+            if group_part is not None
+            else self.recommender_.group_scores(np.asarray(groups, dtype=np.int64))
+        )
         if self.personal_ is not None and self.personal_weight_ > 0:
             from usergroups.recommend.hybrid import blend, personal_weights
 
@@ -952,7 +988,9 @@ class GroupDiscovery:
         user_ids = [str(u) for u in user_ids]
         rows = self.user_ids_.index(user_ids, what="user_id")
         groups = self.labels_[rows]
-        scores = self.blend_scores(groups, self.seen_[rows])
+        scores = self.blend_scores(
+            groups, self.seen_[rows], group_part=self.user_group_scores(rows)
+        )
         seen = self.seen_[rows]
         r, c = seen.nonzero()
         scores[r, c] = -np.inf
@@ -967,6 +1005,7 @@ class GroupDiscovery:
         from usergroups.recommend.batched import top_n_blended
 
         self._check_fitted()
+        state = self._state()
         idx, scores = top_n_blended(
             self.recommender_,
             self.personal_,
@@ -976,6 +1015,7 @@ class GroupDiscovery:
             personal_weight=self.personal_weight_,
             personal_shrinkage=self.personal_shrinkage_,
             batch_size=batch_size,
+            group_part=state.group_part if state.fine is not None else None,
         )
         return self._recommendation_frame(self.user_ids_.ids, self.labels_, idx, scores)
 
@@ -1060,6 +1100,22 @@ def _lora_cache(cfg: DiscoveryConfig, create: bool = False) -> Path:
     if create:
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _fixed_fine(
+    fused: np.ndarray, x: sp.spmatrix, choices: dict[str, Any], cfg: DiscoveryConfig
+) -> Any:
+    """Fine groups of a fit that carves no validation data: the sizes the choices hold."""
+    n_fine, n_partitions = choices["fine_k"].value, choices["fine_partitions"].value
+    if not n_partitions or not n_fine:
+        return None
+    from usergroups.clustering.fine import fit_fine_partitions
+    from usergroups.recommend.fine_groups import FineGroups
+
+    centroids = fit_fine_partitions(
+        fused, int(n_fine), int(n_partitions), random_state=cfg.random_state
+    )
+    return FineGroups(smoothing=cfg.recommend.smoothing).fit(fused, x, centroids)
 
 
 def _needs_validation(cfg: DiscoveryConfig) -> bool:

@@ -54,7 +54,7 @@ from scipy.optimize import linear_sum_assignment
 from usergroups.data import Dataset, build_dataset
 from usergroups.errors import DataError, MissingDependencyError, NotFittedError
 from usergroups.fusion import l2_normalise
-from usergroups.linalg import pool_rows
+from usergroups.linalg import pool_rows, unit_rows
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -894,6 +894,7 @@ def refit(
         new.clusterer = new.aligner = None
         if kept_head is not None:
             new.state_ = new.state_.replace(head=model.head_)
+        new.state_ = _keep_fine_groups(model.state_, new.state_)
         folded = [int(g) for g in new.metrics_.get("folded", [])]
     else:
         new = GroupDiscovery(cfg, encoder=encoder).fit(data)
@@ -1018,3 +1019,33 @@ def save_refit(
             except MissingDependencyError as exc:
                 logger.warning("report.html not written after the refit: %s", exc)
     return directory
+
+
+def _keep_fine_groups(old: Any, new: Any) -> Any:
+    """The new state with the old model's fine groups, anchored like the segments.
+
+    Each old fine group's centre is recomputed as the mean of its old members' new fused
+    vectors (users in both fits), every user is placed by the nearest of those centres
+    (:func:`usergroups.linalg.nearest_rows`) and the groups' popularity is counted on the
+    new data; a fine group none of whose members is left keeps no centre (nobody is placed
+    in it). The old sizes and partitions stay, and so do their choices.
+    """
+    from usergroups.recommend.fine_groups import FineGroups
+
+    choices = dict(new.choices)
+    for name in ("fine_k", "fine_partitions"):
+        if name in old.choices:
+            choices[name] = old.choices[name]
+    if old.fine is None:
+        return new.replace(fine=None, choices=choices)
+    old_row = {str(u): i for i, u in enumerate(old.user_ids.ids.tolist())}
+    rows = np.array([old_row.get(str(u), -1) for u in new.user_ids.ids], dtype=np.int64)
+    both = rows >= 0
+    fused = new.user_vectors
+    centroids = np.zeros((old.fine.n_partitions, old.fine.n_fine, fused.shape[1]), dtype=np.float32)
+    for p in range(old.fine.n_partitions):
+        labels = old.fine.labels_[rows[both], p]
+        placed = labels >= 0
+        centroids[p] = unit_rows(pool_rows(labels[placed], fused[both][placed], old.fine.n_fine))
+    fine = FineGroups(smoothing=old.fine.smoothing).fit(fused, new.seen, centroids)
+    return new.replace(fine=fine, choices=choices)

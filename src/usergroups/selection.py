@@ -46,14 +46,16 @@ import scipy.sparse as sp
 from usergroups._typing import FloatMatrix, IntVector
 from usergroups.alignment import TextBags, make_bags
 from usergroups.clustering.assign import knn_proba
+from usergroups.clustering.fine import fit_fine_partitions
 from usergroups.config import DiscoveryConfig
 from usergroups.data import Dataset
 from usergroups.errors import ConfigError
 from usergroups.evaluation.splits import first_text_per_user, last_row_per_user, time_key
-from usergroups.fitted import Choice
+from usergroups.fitted import Choice, ChoiceSource, softmax_confidence
 from usergroups.linalg import ease_weights, fuse_blocks, pool_rows, unit_rows
 from usergroups.ranking import check_relevant, ndcg_at_k, ndcg_of_lists, top_items
 from usergroups.recommend import GroupPopularity
+from usergroups.recommend.fine_groups import FineGroups
 from usergroups.recommend.hybrid import (
     ItemKNN,
     PrunedEASE,
@@ -108,6 +110,21 @@ TOP_ITEMS_GRID = (10, 20, 50)
 COLD_WEIGHT_STEP = 0.1
 """Grid spacing of the new-user mix (group, ridge, spread): 66 mixes on the simplex."""
 
+FINE_K_GRID = (8, 16, 32, 64)
+"""Candidate groups per fine partition (capped so a fine group has ``MIN_FINE_MEMBERS``
+users on average)."""
+
+FINE_PARTITIONS_GRID = (5, 10)
+"""Candidate numbers of fine partitions averaged; a single partition is left out: its
+top-10 lists change with every resample (overlap about 0.5-0.65 at K = 16)."""
+
+MIN_FINE_MEMBERS = 10
+"""Users per fine group on average, at least (a smaller group's popularity is noise)."""
+
+FINE_MAX_CELLS = 5_000_000_000
+"""Users × items above which fine groups are off (a fallback line says so): every user's
+save-time recommendations are then scored densely, about a minute per 5e9 cells here."""
+
 SHRINKAGE_GRID = (0.0, 2.0, 5.0, 10.0, 20.0)
 """Candidate pseudo-counts of the group in the personal blend (0: the same weight for all)."""
 
@@ -145,6 +162,8 @@ DEFAULTS: dict[str, float] = {
     "cold_spread_weight": 0.4,
     "cold_top_items": 20,
     "ridge_l2": 100.0,
+    "fine_k": 16,
+    "fine_partitions": 5,
 }
 """Documented defaults of the 'auto' settings, used when they cannot be chosen."""
 
@@ -235,6 +254,7 @@ class Selection:
     report: dict[str, Any] = field(default_factory=dict)
     carve: ValidationCarve | None = None
     new_users: NewUserModel | None = None
+    fine: FineGroups | None = None
 
 
 # ----------------------------------------------------------------------------- carve
@@ -538,6 +558,22 @@ def select(
     report["n_groups"] = chosen_k
     report["group_val_ndcg"] = round(ndcg_at_k(group_val, held, seen), 5) if len(rows) else None
 
+    # ---- fine groups: an ensemble of fine partitions behind every group-based answer
+    fused_tr = fuse_blocks(aligned_tr, behaviour_tr, text_weight)
+    n_fine, n_partitions = _choose_fine_groups(
+        fused_tr, known, carve, per_user[(text_weight, chosen_k)], config, enough, report, choices
+    )
+    fine_tr: FineGroups | None = None
+    if n_partitions:
+        fine_tr = FineGroups(smoothing=rc.smoothing).fit(
+            fused_tr,
+            carve.x_train,
+            fit_fine_partitions(
+                fused_tr[known], n_fine, n_partitions, random_state=config.random_state
+            ),
+        )
+        group_val = fine_tr.user_scores(rows)
+
     # ---- the personal blend: EASE, or item-kNN above recommend.ease_max_items
     personal_weight, personal_shrinkage = 0.0, 0.0
     item_item_val: Any = None  # the carve's item-item model, for new users
@@ -612,6 +648,7 @@ def select(
         item_item_val,
         x_full,
         config,
+        fine_part=_new_user_fine_part(fine_tr, behaviour_tr.shape[1], text_weight),
     )
     report.update(cold_report)
     choices.update(cold_choices)
@@ -632,6 +669,14 @@ def select(
             personal_model, l2=rc.ease_l2, keep=ease_keep, n_neighbors=rc.knn_neighbors
         ).fit(x_full)
     )
+    fine: FineGroups | None = None
+    if n_partitions:
+        fused_full = fuse_blocks(unit_rows(text_block), behaviour, text_weight)
+        fine = FineGroups(smoothing=rc.smoothing).fit(
+            fused_full,
+            x_full,
+            fit_fine_partitions(fused_full, n_fine, n_partitions, random_state=config.random_state),
+        )
     report["choices"] = {name: c.to_dict() for name, c in choices.items()}
     report["seconds"] = round(time.perf_counter() - started, 2)
     logger.info(
@@ -657,6 +702,7 @@ def select(
         report=report,
         carve=carve,
         new_users=new_users,
+        fine=fine,
     )
 
 
@@ -680,11 +726,29 @@ def fixed_choices(
         "cold_spread_weight": Choice(0.0, "config", "no text → item model"),
         "cold_top_items": Choice(None, "config", "no text → item model"),
         "ridge_l2": Choice(None, "config", "no text → item model"),
+        **_fixed_fine_choices(config),
     }
     if not has_texts:
         for name in ("cold_weight", "cold_spread_weight"):
             choices[name] = Choice(0.0, "default", "the data has no texts")
     return choices
+
+
+def _fixed_fine_choices(config: DiscoveryConfig) -> dict[str, Choice]:
+    """Fine groups without a validation carve: the config's sizes, or the defaults."""
+    cc = config.clustering
+    if cc.fine_partitions == 0:
+        off = "clustering.fine_partitions = 0"
+        return {"fine_k": Choice(None, "config", off), "fine_partitions": Choice(0, "config", off)}
+    out: dict[str, Choice] = {}
+    no_carve = "no validation carve (every setting is fixed)"
+    for name, setting in (("fine_k", cc.fine_k), ("fine_partitions", cc.fine_partitions)):
+        out[name] = (
+            Choice(int(setting), "config")
+            if setting != "auto"
+            else Choice(int(DEFAULTS[name]), "default", no_carve)
+        )
+    return out
 
 
 def ndcg_rows(
@@ -817,6 +881,107 @@ def _choose_groups(
     return w, int(chosen["k"])
 
 
+def _choose_fine_groups(
+    fused: FloatMatrix,
+    known: IntVector,
+    carve: ValidationCarve,
+    segment_values: npt.NDArray[np.float64],
+    config: DiscoveryConfig,
+    enough: bool,
+    report: dict[str, Any],
+    choices: dict[str, Choice],
+) -> tuple[int, int]:
+    """Groups per fine partition and the number of partitions, on the validation users.
+
+    Each candidate (K, P) is the mean of the first P of ``max(P grid)`` partitions fitted
+    at K (:func:`usergroups.clustering.fine.fit_fine_partitions`), so the candidates of
+    one K share their fits. The best mean NDCG@10 of the held-out items wins (ties: more
+    partitions, then fewer groups); under ``"auto"`` the fine groups are used only when
+    they beat the segments' own group popularity on the same users, else they are off and
+    the choice says so. Returns ``(n_fine, n_partitions)``, ``n_partitions = 0`` for off.
+    """
+    cc, rc = config.clustering, config.recommend
+    n_known = int(np.any(fused[known] != 0, axis=1).sum())
+    cap = max(2, n_known // MIN_FINE_MEMBERS)
+    fixed_k, fixed_p = cc.fine_k != "auto", cc.fine_partitions != "auto"
+    ks = tuple(sorted({min(int(k), cap) for k in ((cc.fine_k,) if fixed_k else FINE_K_GRID)}))
+    ps = (int(cc.fine_partitions),) if fixed_p else FINE_PARTITIONS_GRID
+
+    def decide(k: int | None, p: int, source: ChoiceSource, reason: str = "") -> tuple[int, int]:
+        k_source: ChoiceSource = "config" if fixed_k and p else source
+        p_source: ChoiceSource = "config" if fixed_p else source
+        choices["fine_k"] = Choice(k if p else None, k_source, "" if p and fixed_k else reason)
+        choices["fine_partitions"] = Choice(p, p_source, "" if fixed_p and p else reason)
+        report["fine_groups"] = {**report.get("fine_groups", {}), "n_fine": k, "partitions": p}
+        return (int(k) if k else 0), p
+
+    if ps == (0,):
+        return decide(None, 0, "config", "clustering.fine_partitions = 0")
+    cells = carve.x_train.shape[0] * carve.x_train.shape[1]
+    if cells > FINE_MAX_CELLS:
+        reason = (
+            f"{carve.x_train.shape[0]:,} users x {carve.x_train.shape[1]:,} items is above "
+            f"{FINE_MAX_CELLS:,} cells; the segments' popularity is the group part"
+        )
+        report.setdefault("fallbacks", []).append(f"fine groups: off: {reason}")
+        return decide(None, 0, "data", reason)
+    if n_known < 2 * MIN_FINE_MEMBERS:
+        return decide(None, 0, "data", f"only {n_known} users with a vector")
+    if not enough:
+        k = int(DEFAULTS["fine_k"]) if not fixed_k else ks[0]
+        p = int(DEFAULTS["fine_partitions"]) if not fixed_p else ps[0]
+        return decide(min(k, cap), p, "default", "too few validation users")
+
+    rows, held, seen = (
+        carve.warm_rows,
+        carve.held_out[carve.warm_rows],
+        carve.x_train[carve.warm_rows],
+    )
+    curve: list[dict[str, Any]] = []
+    values: dict[tuple[int, int], npt.NDArray[np.float64]] = {}
+    for k in ks:
+        centroids = fit_fine_partitions(fused[known], k, max(ps), random_state=config.random_state)
+        for p in ps:
+            fine = FineGroups(smoothing=rc.smoothing).fit(fused, carve.x_train, centroids[:p])
+            values[(k, p)] = ndcg_rows(fine.user_scores(rows), held, seen)
+            curve.append({"n_fine": k, "partitions": p, "ndcg": round(_mean(values[(k, p)]), 5)})
+    best_k, best_p = max(values, key=lambda kp: (_mean(values[kp]), kp[1], -kp[0]))
+    segments = _mean(segment_values)
+    report["fine_groups"] = {
+        "curve": curve,
+        "segments_ndcg": round(segments, 5),
+        "best_ndcg": round(_mean(values[(best_k, best_p)]), 5),
+    }
+    if not (fixed_k and fixed_p) and _mean(values[(best_k, best_p)]) <= segments:
+        return decide(
+            None,
+            0,
+            "validation",
+            f"the segments predict as well on validation ({segments:.4f} NDCG@10 against "
+            f"{_mean(values[(best_k, best_p)]):.4f} for the best fine groups)",
+        )
+    return decide(best_k, best_p, "validation")
+
+
+def _mean(values: npt.NDArray[np.float64]) -> float:
+    return float(values.mean()) if len(values) else 0.0
+
+
+def _new_user_fine_part(
+    fine: FineGroups | None, behaviour_dim: int, text_weight: float
+) -> Callable[[FloatMatrix], FloatMatrix] | None:
+    """New users' fine-group scores from their aligned text vector (no behaviour yet):
+    soft membership at the text's place in the fused space."""
+    if fine is None:
+        return None
+
+    def part(query: FloatMatrix) -> FloatMatrix:
+        blank = np.zeros((len(query), behaviour_dim), dtype=np.float32)
+        return fine.soft_scores(fuse_blocks(query, blank, text_weight))
+
+    return part
+
+
 def _choose_keep(
     dense: npt.NDArray[Any],
     setting: int | str,
@@ -870,6 +1035,7 @@ def _choose_new_user_model(
     item_item_val: Any,
     x_full: sp.csr_matrix,
     config: DiscoveryConfig,
+    fine_part: Callable[[FloatMatrix], FloatMatrix] | None = None,
 ) -> tuple[NewUserModel | None, dict[str, Any], dict[str, Choice]]:
     """The new-user model (:mod:`usergroups.recommend.new_users`), chosen on the carve's
     held-out new users and refitted on all the texts.
@@ -930,7 +1096,13 @@ def _choose_new_user_model(
         weights["group"] = 1.0 - weights["ridge"]
     if cold_enough:
         query = transform(tv[carve.cold_query])
-        proba = knn_proba(query, aligned_tr, labels_tr, n_groups_tr, config.assign.n_neighbors)
+        # scored the way the model will place new users (assign.method)
+        if config.assign.method == "centroid":
+            known_tr = labels_tr >= 0
+            centres = pool_rows(labels_tr[known_tr], aligned_tr[known_tr], n_groups_tr)
+            proba = softmax_confidence(query @ unit_rows(centres).T)
+        else:
+            proba = knn_proba(query, aligned_tr, labels_tr, n_groups_tr, config.assign.n_neighbors)
         group_rows = rec_tr.group_scores(np.arange(n_groups_tr))
         q_items = items_of_text[carve.cold_query]
         has = q_items >= 0
@@ -949,6 +1121,10 @@ def _choose_new_user_model(
             ("group (most probable)", evaluate(group_rows[proba.argmax(axis=1)])),
             ("group (soft membership)", evaluate(parts["group"])),
         ]
+        if fine_part is not None:
+            # the group part of every answer: the fine groups, by soft membership
+            parts["group"] = fine_part(query)
+            curve.append(("fine groups (soft membership)", evaluate(parts["group"])))
         fit_rows = np.flatnonzero(carve.text_keep)
         q_frozen = tv[carve.cold_query]
         ridges = {

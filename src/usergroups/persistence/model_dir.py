@@ -144,7 +144,7 @@ def save_model(
             },
         )
         extra: dict[str, Any] = {}
-        for part in (state.head, state.personal, state.ridge, state.new_users):
+        for part in (state.head, state.personal, state.ridge, state.new_users, state.fine):
             if part is not None:
                 extra.update(part.to_arrays())
         np.savez_compressed(
@@ -249,6 +249,7 @@ def _state_from(
     items: pd.DataFrame,
 ) -> FittedState:
     from usergroups.alignment import AlignmentHead
+    from usergroups.recommend.fine_groups import FineGroups
     from usergroups.recommend.hybrid import personal_from_arrays
     from usergroups.recommend.new_users import NewUserModel
     from usergroups.recommend.text_ridge import TextItemRidge
@@ -303,6 +304,12 @@ def _state_from(
             if name in scalars.get("choices", {})
         },
         adapter_dir=adapter if (adapter / "adapter_config.json").exists() else None,
+        # fine groups: absent in models saved before them (the segments are the group part)
+        fine=(
+            FineGroups.from_arrays(arrays, seen, config.recommend.smoothing)
+            if "fine_centroids" in arrays
+            else None
+        ),
     )
 
 

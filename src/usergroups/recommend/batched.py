@@ -25,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -59,6 +60,7 @@ def top_n_blended(
     personal_weight: float = 0.0,
     personal_shrinkage: float = 0.0,
     batch_size: int | None = None,
+    group_part: Callable[[IntVector], npt.NDArray[np.float32]] | None = None,
 ) -> tuple[IntVector, npt.NDArray[np.float32]]:
     """Top-``n`` items of each user, seen items excluded, as ``GroupDiscovery.recommend``.
 
@@ -74,6 +76,11 @@ def top_n_blended(
         The blend of :func:`usergroups.recommend.hybrid.personal_weights`.
     batch_size : int, optional
         Users per batch (default :func:`batch_rows`).
+    group_part : callable, optional
+        ``group_part(rows) -> (len(rows), n_items)``: the group scores of users (the fine
+        groups' mean, :meth:`usergroups.FittedState.group_part`), replacing
+        ``recommender``'s scores of ``labels``; every user is then scored densely, batch
+        by batch (a mean of several rows has no fixed candidate order).
 
     Returns
     -------
@@ -96,7 +103,9 @@ def top_n_blended(
 
     def dense(rows: IntVector) -> tuple[IntVector, npt.NDArray[np.float32]]:
         s = seen[rows]
-        scores = recommender.group_scores(labels[rows])
+        scores = (
+            group_part(rows) if group_part is not None else recommender.group_scores(labels[rows])
+        )
         if use_personal:
             w = personal_weights(s, personal_weight, personal_shrinkage)
             scores = blend(scores, personal.scores(s), w)
@@ -105,7 +114,7 @@ def top_n_blended(
         idx, val = top_n(scores, width)
         return idx, val.astype(np.float32)
 
-    if not sparse_ok:
+    if not sparse_ok or group_part is not None:
         for start in range(0, n_users, step):
             rows = np.arange(start, min(start + step, n_users))
             out_idx[rows], out_val[rows] = dense(rows)

@@ -240,6 +240,7 @@ class NewUserModel:
         group_rows: npt.NDArray[Any],
         semantic: npt.NDArray[Any],
         item_item: Any = None,
+        group: npt.NDArray[Any] | None = None,
     ) -> dict[str, FloatMatrix]:
         """Each weighted component's raw scores, shape (n, n_items) each.
 
@@ -253,12 +254,19 @@ class NewUserModel:
             The texts' frozen sentence vectors.
         item_item : matrix of shape (n_items, n_items), optional
             The item-item model; needed when the spread has a weight.
+        group : ndarray of shape (n, n_items), optional
+            The group part itself (a model with fine groups: their soft-membership
+            scores, :meth:`usergroups.recommend.fine_groups.FineGroups.soft_scores`);
+            replaces the segments' popularity weighted by ``proba`` (soft membership; the
+            legacy ``"hard"`` rule keeps the most probable segment).
         """
         out: dict[str, FloatMatrix] = {}
         p = np.asarray(proba, dtype=np.float32)
         rows = np.asarray(group_rows, dtype=np.float32)
         if self.weights["group"] > 0:
-            if p.shape[1] == 0:
+            if group is not None and self.membership == "soft":
+                out["group"] = np.asarray(group, dtype=np.float32)
+            elif p.shape[1] == 0:
                 out["group"] = np.repeat(rows[-1:], len(p), axis=0)
             elif self.membership == "hard":
                 out["group"] = rows[p.argmax(axis=1)]
@@ -284,9 +292,11 @@ class NewUserModel:
         group_rows: npt.NDArray[Any],
         semantic: npt.NDArray[Any],
         item_item: Any = None,
+        group: npt.NDArray[Any] | None = None,
     ) -> FloatMatrix:
-        """The weighted sum of the components, each row-scaled to a maximum of 1."""
-        parts = self.components(proba, group_rows, semantic, item_item)
+        """The weighted sum of the components, each row-scaled to a maximum of 1
+        (``group``: see :meth:`components`)."""
+        parts = self.components(proba, group_rows, semantic, item_item, group)
         out: FloatMatrix | None = None
         for name, part in parts.items():
             term = self.weights[name] * row_scaled(part)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -184,6 +184,44 @@ class DiscoveryModel:
     def encode(self, texts: list[str]) -> np.ndarray:
         """The encoder's (frozen) vectors of ``texts``; shape (len(texts), dim)."""
         return np.asarray(self._get_encoder().encode(texts))
+
+    def resampled_group_scores(
+        self, fitted: FittedGroups, level: str, random_state: int
+    ) -> Callable[[IntVector], np.ndarray]:
+        """The group part refitted on a random 80 % of the users (see
+        :meth:`~usergroups.evaluation.protocols.GroupModel.resampled_group_scores`).
+
+        ``"fine"``: the fitted model's fine partitions (its sizes) fitted anew on the
+        subsample (the segments when the model has none); ``"segments"``: the configured
+        clusterer at the fitted number of groups. Popularity is counted on the
+        subsample's users; everyone is placed by :func:`usergroups.linalg.nearest_rows`.
+        """
+        from usergroups.clustering import make_clusterer
+        from usergroups.clustering.fine import SUBSAMPLE, fit_fine_partitions
+        from usergroups.linalg import nearest_rows, pool_rows
+        from usergroups.recommend import GroupPopularity
+        from usergroups.recommend.fine_groups import FineGroups
+
+        vectors, seen = fitted.user_vectors_, fitted.seen_
+        rng = np.random.default_rng(random_state)
+        sub = np.sort(rng.choice(len(vectors), size=round(SUBSAMPLE * len(vectors)), replace=False))
+        smoothing = self.config.recommend.smoothing
+        fine = getattr(getattr(fitted, "state_", None), "fine", None)
+        if level == "fine" and fine is not None:
+            centroids = fit_fine_partitions(
+                vectors[sub], fine.n_fine, fine.n_partitions, random_state=random_state
+            )
+            model = FineGroups(smoothing=smoothing).fit(vectors[sub], seen[sub], centroids)
+            return lambda rows: model.vector_scores(vectors[rows])
+        clustering = self.config.clustering.model_copy(
+            update={"n_groups": max(fitted.n_groups_, 1)}
+        )
+        labels = np.asarray(make_clusterer(clustering, random_state).fit(vectors[sub]).labels_)
+        n_groups = int(labels.max()) + 1 if (labels >= 0).any() else 0
+        member = labels >= 0
+        centres = pool_rows(labels[member], vectors[sub][member], n_groups)
+        rec = GroupPopularity(smoothing=smoothing).fit(seen[sub], labels)
+        return lambda rows: rec.group_scores(nearest_rows(vectors[rows], centres)[0])
 
 
 def evaluate_discovery(

@@ -195,6 +195,7 @@ class UserState:
     n_events: int = 0
     group_id: int = -1
     confidence: float = 0.0
+    vector: np.ndarray | None = None
 
 
 class OnlineModel:
@@ -324,10 +325,12 @@ class OnlineModel:
                 ids = list(changed)
                 sem = np.stack([changed[u].semantic_sum for u in ids])
                 beh = np.stack([changed[u].behaviour_sum for u in ids])
-                groups, conf = self._group_of(self.fuse(sem, beh))
-                for u, g, c in zip(ids, groups, conf, strict=True):
+                fused = self.fuse(sem, beh)
+                groups, conf = self._group_of(fused)
+                for u, g, c, v in zip(ids, groups, conf, fused, strict=True):
                     changed[u].group_id = int(g)
                     changed[u].confidence = float(c)
+                    changed[u].vector = v
         return {u: (s.group_id, s.confidence) for u, s in changed.items()}
 
     # -------------------------------------------------------------------- reads
@@ -354,8 +357,8 @@ class OnlineModel:
             if self.has_personal:
                 # the model's own ranking: group popularity blended with its personal model
                 scores = model.user_scores([user_id])
-            else:  # the same ranking, without slicing sparse matrices
-                scores = model.recommender_.group_scores(np.array([group]))
+            else:  # the same ranking: the group part alone (fine groups or segment)
+                scores = model.state_.group_part(np.array([row]))
         else:
             group, conf = state.group_id, state.confidence
             cols = set(state.items)
@@ -363,7 +366,7 @@ class OnlineModel:
                 start, stop = model.seen_.indptr[row], model.seen_.indptr[row + 1]
                 cols.update(model.seen_.indices[start:stop].tolist())
             seen = np.array(sorted(cols), dtype=np.int64)
-            scores = self._online_scores(group, seen)
+            scores = self._online_scores(group, seen, state.vector)
         return self._answer(
             user_id,
             group,
@@ -392,16 +395,22 @@ class OnlineModel:
             "recommendations": recommendations,
         }
 
-    def _online_scores(self, group: int, seen: np.ndarray) -> np.ndarray:
+    def _online_scores(
+        self, group: int, seen: np.ndarray, vector: np.ndarray | None = None
+    ) -> np.ndarray:
         """Scores of a user whose group or items changed, ranked as the model ranks users.
 
-        ``seen`` holds the user's item indices.
+        ``seen`` holds the user's item indices, ``vector`` their fused vector (the fine
+        groups place it; without one, the segment's popularity is the group part).
         """
         model = self.model
-        blend = getattr(model, "blend_scores", None)
-        if blend is None:  # a library without it: the group's popularity
-            return np.asarray(model.recommender_.group_scores(np.array([group])), np.float32)
-        scores = blend(np.array([group]), _row_matrix(seen.tolist(), len(model.item_ids_)))
+        groups = np.array([group])
+        part = None
+        if vector is not None:
+            part = model.state_.vector_group_part(np.atleast_2d(vector), groups)
+        scores = model.blend_scores(
+            groups, _row_matrix(seen.tolist(), len(model.item_ids_)), group_part=part
+        )
         return np.asarray(scores, dtype=np.float32)
 
     def top_items(
@@ -471,9 +480,10 @@ class OnlineModel:
             if vectors is not None:
                 sem = sem + vectors.sum(axis=0)
             beh = self.item_behaviour[rows].sum(axis=0)
-            groups, conf = self._group_of(self.fuse(sem[None, :], beh[None, :]))
+            fused = self.fuse(sem[None, :], beh[None, :])
+            groups, conf = self._group_of(fused)
             group, confidence = int(groups[0]), float(conf[0])
-            scores = self._online_scores(group, seen)
+            scores = self._online_scores(group, seen, fused[0])
         else:
             scorer = getattr(model, "new_user_scores", None)
             if scorer is not None:

@@ -103,10 +103,8 @@ def rank_users(model: Any, k: int, *, personal: bool) -> TopItems:
     for start in range(0, n_users, step):
         rows = np.arange(start, min(start + step, n_users))
         block = seen[rows]
-        if personal:
-            raw = model.blend_scores(labels[rows], block)
-        else:
-            raw = model.recommender_.group_scores(labels[rows])
+        part = model.state_.group_part(rows)
+        raw = model.blend_scores(labels[rows], block, group_part=part) if personal else part
         ranked = np.array(np.atleast_2d(raw), dtype=np.float32)
         ranked[np.repeat(np.arange(len(rows)), np.diff(block.indptr)), block.indices] = -np.inf
         idx, values = top_n(ranked, k)

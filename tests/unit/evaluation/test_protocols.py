@@ -85,8 +85,13 @@ class PlantedFit:
     def n_groups_(self) -> int:
         return int(self.labels_.max()) + 1
 
-    def blend_scores(self, groups: npt.ArrayLike, seen: Any) -> npt.NDArray[np.float64]:
-        return self.recommender_.group_scores(groups)
+    def user_group_scores(self, rows: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        return self.recommender_.group_scores(self.labels_[np.asarray(rows)])
+
+    def blend_scores(
+        self, groups: npt.ArrayLike, seen: Any, *, group_part: Any = None
+    ) -> npt.NDArray[np.float64]:
+        return self.recommender_.group_scores(groups) if group_part is None else group_part
 
     def text_scores(self, texts: list[str]) -> npt.NDArray[np.float64]:
         vectors = _unit(np.asarray(self.encode(texts), dtype=np.float64))
@@ -143,6 +148,16 @@ class PlantedModel:
     def group_recommender(self, fitted: FittedGroups, labels: npt.ArrayLike) -> GroupScorer:
         return SmoothedGroupPopularity.fit(fitted.seen_, labels, self.smoothing)
 
+    def resampled_group_scores(self, fitted: FittedGroups, level: str, random_state: int) -> Any:
+        # the planted groups again, counted on a random 80 % of the users
+        rng = np.random.default_rng(random_state)
+        n = len(fitted.labels_)
+        keep = np.zeros(n, dtype=bool)
+        keep[rng.choice(n, size=int(0.8 * n), replace=False)] = True
+        labels = np.where(keep, fitted.labels_, -1)
+        rec = SmoothedGroupPopularity.fit(fitted.seen_, labels, self.smoothing)
+        return lambda rows: rec.group_scores(fitted.labels_[np.asarray(rows)])
+
 
 def _unit(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
@@ -187,6 +202,24 @@ def test_planted_groups_beat_popularity_warm_and_cold(result: dict[str, Any]) ->
     assert result["groups"]["group_lift"] > 1.5
     for section in (result["methods"], result["cold"]["methods"]):
         assert section["UserGroups"]["NDCG@10"] > section["Pop"]["NDCG@10"]
+
+
+def test_issue_23_every_lift_comes_with_its_interval_and_overlap(result: dict[str, Any]) -> None:
+    lift = result["groups"]["lift"]
+    pop = result["methods"]["Pop"]["NDCG@10"]
+    # the model's group part is what warm UserGroups ranks: its lift is that NDCG over Pop's
+    assert lift["fine"]["value"] == pytest.approx(
+        result["methods"]["UserGroups"]["NDCG@10"] / pop, abs=1e-3
+    )
+    for name in ("segments", "fine", "seed_recipe"):
+        entry = lift[name]
+        assert entry["low"] <= entry["value"] <= entry["high"], name
+        assert entry["n_users"] == result["n_test_users"]
+    # planted groups are the same in every resample: the top-10 lists barely move
+    assert lift["segments"]["top10_overlap"] > 0.8
+    assert lift["fine"]["top10_overlap"] > 0.8
+    # and they predict: the interval lies above 1
+    assert lift["segments"]["low"] > 1.0
 
 
 def test_issue_12_k_sweep_lift_is_the_ndcg_beside_it_over_pop(result: dict[str, Any]) -> None:

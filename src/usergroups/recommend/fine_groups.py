@@ -1,0 +1,214 @@
+"""Fine groups: the group part of every group-based answer.
+
+The segments people name are few and stable, and at that size they barely predict what
+their members do. Behind them sits an ensemble of fine partitions of the same user
+vectors (:func:`usergroups.clustering.fine.fit_fine_partitions`: ``P`` k-means fits of
+``K`` groups, each on its own 80 % subsample). A user's group scores are the mean, over
+the partitions, of the smoothed popularity of the fine group the user is in
+(:class:`~usergroups.recommend.group_popularity.GroupPopularity`'s formula); a new user
+known by one text gets the same mean with a soft membership in each partition.
+
+Every user is placed into each partition by one rule,
+:func:`usergroups.linalg.nearest_rows` (the most cosine-similar centroid), whether the
+user was in the partition's subsample or not, at fit time, in the service and in Spark.
+
+Examples
+--------
+>>> import numpy as np, scipy.sparse as sp
+>>> vectors = np.array([[1, 0], [1, 0.1], [0, 1], [0.1, 1]], dtype=np.float32)
+>>> centroids = np.array([[[1, 0], [0, 1]]], dtype=np.float32)   # one partition, K = 2
+>>> x = sp.csr_matrix(np.array([[1, 0, 0], [1, 1, 0], [0, 0, 1], [0, 0, 1]], np.float32))
+>>> fine = FineGroups(smoothing=0).fit(vectors, x, centroids)
+>>> fine.labels_[:, 0].tolist()
+[0, 0, 1, 1]
+>>> fine.user_scores(np.array([0])).round(2).tolist()
+[[1.0, 0.5, 0.0]]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from usergroups._typing import FloatMatrix, IntVector
+from usergroups.errors import DataError, NotFittedError
+from usergroups.linalg import nearest_rows
+from usergroups.recommend.group_popularity import GroupPopularity
+
+__all__ = ["FineGroups"]
+
+MEMBERSHIP_TEMPERATURE = 0.05
+"""Softmax temperature of a new user's membership in each partition's groups (the
+segments' confidence uses the same)."""
+
+
+class FineGroups:
+    """An ensemble of fine partitions and each fine group's smoothed popularity.
+
+    Parameters
+    ----------
+    smoothing : float
+        Pseudo-count toward global popularity (``recommend.smoothing``).
+    temperature : float
+        Softmax temperature of soft membership (new users).
+
+    Attributes
+    ----------
+    centroids_ : ndarray of shape (n_partitions, n_fine, n_features)
+    labels_ : ndarray of shape (n_users, n_partitions), int64
+        Each known user's fine group in each partition (-1: placed nowhere).
+    popularity_ : GroupPopularity
+        Over the flattened groups ``p * n_fine + k``.
+    """
+
+    def __init__(self, smoothing: float = 10.0, temperature: float = MEMBERSHIP_TEMPERATURE):
+        self.smoothing = smoothing
+        self.temperature = temperature
+
+    def __repr__(self) -> str:
+        shape = getattr(self, "centroids_", np.zeros((0, 0, 0))).shape
+        return f"FineGroups(n_partitions={shape[0]}, n_fine={shape[1]})"
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self, vectors: npt.ArrayLike, interactions: sp.spmatrix, centroids: npt.ArrayLike
+    ) -> FineGroups:
+        """Place every user into each partition and count what each fine group consumes.
+
+        Parameters
+        ----------
+        vectors : array-like of shape (n_users, n_features)
+        interactions : sparse matrix of shape (n_users, n_items)
+        centroids : array-like of shape (n_partitions, n_fine, n_features)
+        """
+        c = np.asarray(centroids, dtype=np.float32)
+        if c.ndim != 3 or c.shape[0] == 0 or c.shape[1] == 0:
+            raise DataError(
+                f"fine centroids must have shape (n_partitions, n_fine, n_features) with "
+                f"at least one of each, got {c.shape}"
+            )
+        self.centroids_ = c
+        labels = self.place(vectors)
+        return self._count(labels, interactions)
+
+    def _count(self, labels: IntVector, interactions: sp.spmatrix) -> FineGroups:
+        x = sp.csr_matrix(interactions, dtype=np.float32)
+        if labels.shape != (x.shape[0], self.n_partitions):
+            raise DataError(
+                f"fine labels have shape {labels.shape}, expected "
+                f"({x.shape[0]}, {self.n_partitions}): one per user and partition"
+            )
+        self.labels_ = np.asarray(labels, dtype=np.int64)
+        flat = self._flat(self.labels_)
+        users = np.repeat(np.arange(x.shape[0]), self.n_partitions)
+        groups = flat.ravel()
+        ok = groups >= 0
+        member = sp.csr_matrix(
+            (np.ones(int(ok.sum()), np.float32), (groups[ok], users[ok])),
+            shape=(self.n_partitions * self.n_fine, x.shape[0]),
+        )
+        binary = x.copy()
+        binary.data[:] = 1.0
+        counts = np.asarray((member @ binary).todense(), dtype=np.float32)
+        sizes = np.bincount(groups[ok], minlength=member.shape[0]).astype(np.float32)
+        popularity = np.asarray(binary.sum(axis=0)).ravel().astype(np.float32)
+        popularity /= max(x.shape[0], 1)
+        self.popularity_ = GroupPopularity.from_arrays(counts, sizes, popularity, self.smoothing)
+        return self
+
+    # ------------------------------------------------------------------- shape
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "popularity_"):
+            raise NotFittedError("FineGroups is not fitted; call fit(vectors, interactions, ...)")
+
+    @property
+    def n_partitions(self) -> int:
+        return int(self.centroids_.shape[0])
+
+    @property
+    def n_fine(self) -> int:
+        return int(self.centroids_.shape[1])
+
+    def _flat(self, labels: IntVector) -> IntVector:
+        """Partition-local labels ``(n, P)`` to flattened group ids (-1 stays -1)."""
+        offsets = np.arange(self.n_partitions, dtype=np.int64) * self.n_fine
+        return np.where(labels >= 0, labels + offsets[None, :], -1)
+
+    # ----------------------------------------------------------------- placing
+    def place(self, vectors: npt.ArrayLike) -> IntVector:
+        """Each row's fine group in each partition, shape (n_rows, n_partitions); -1 for
+        all-zero rows (:func:`usergroups.linalg.nearest_rows`)."""
+        c = self.centroids_
+        return np.stack([nearest_rows(vectors, c[p])[0] for p in range(len(c))], axis=1)
+
+    def membership(self, vectors: npt.ArrayLike) -> FloatMatrix:
+        """Soft membership of each row in every fine group, shape (n_rows, P * K).
+
+        Each partition's share is a softmax over its groups' cosine similarities at
+        ``temperature``, divided by P, so a row sums to 1; all-zero rows are all zero.
+        """
+        c = self.centroids_
+        out = np.zeros((len(np.atleast_2d(vectors)), self.n_partitions * self.n_fine), np.float32)
+        for p in range(len(c)):
+            labels, sims = nearest_rows(vectors, c[p])
+            z = (sims - sims.max(axis=1, keepdims=True)) / np.float32(self.temperature)
+            e = np.exp(z)
+            share = e / e.sum(axis=1, keepdims=True) / self.n_partitions
+            share[labels < 0] = 0.0
+            out[:, p * self.n_fine : (p + 1) * self.n_fine] = share
+        return out
+
+    # ------------------------------------------------------------------ scores
+    def scores_of(self, labels: IntVector) -> FloatMatrix:
+        """Mean over partitions of each row's fine group's scores; shape (n, n_items).
+
+        A row placed nowhere in a partition gets global popularity for that partition.
+        """
+        self._check_fitted()
+        flat = self._flat(np.atleast_2d(np.asarray(labels, dtype=np.int64)))
+        out = self.popularity_.group_scores(flat[:, 0])
+        for p in range(1, self.n_partitions):
+            out += self.popularity_.group_scores(flat[:, p])
+        out /= np.float32(self.n_partitions)
+        return out
+
+    def user_scores(self, rows: IntVector) -> FloatMatrix:
+        """Group scores of known users (rows of the fitted data); shape (n, n_items)."""
+        self._check_fitted()
+        return self.scores_of(self.labels_[np.asarray(rows, dtype=np.int64)])
+
+    def vector_scores(self, vectors: npt.ArrayLike) -> FloatMatrix:
+        """Group scores of users given by their fused vectors (e.g. changed by events)."""
+        return self.scores_of(self.place(vectors))
+
+    def soft_scores(self, vectors: npt.ArrayLike) -> FloatMatrix:
+        """Group scores of new users by soft membership; all-zero rows get global
+        popularity. Shape (n, n_items)."""
+        self._check_fitted()
+        member = self.membership(vectors)
+        out = np.asarray(member @ self.popularity_.scores_, dtype=np.float32)
+        nowhere = member.sum(axis=1) == 0
+        out[nowhere] = self.popularity_.popularity_
+        return out
+
+    # ------------------------------------------------------------- persistence
+    def to_arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """``fine_centroids`` and ``fine_labels``; the counts are rebuilt from the labels
+        and the interactions on load (:meth:`from_arrays`)."""
+        self._check_fitted()
+        return {
+            "fine_centroids": self.centroids_,
+            "fine_labels": self.labels_.astype(np.int32),
+        }
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: dict[str, npt.NDArray[Any]], interactions: sp.spmatrix, smoothing: float
+    ) -> FineGroups:
+        """Rebuild from :meth:`to_arrays` and the model's interactions."""
+        model = cls(smoothing=smoothing)
+        model.centroids_ = np.asarray(arrays["fine_centroids"], dtype=np.float32)
+        return model._count(np.asarray(arrays["fine_labels"], dtype=np.int64), interactions)
