@@ -191,6 +191,7 @@ class FittedState:
     aligned_centroids: FloatMatrix = field(init=False, repr=False)
     semantic_centroids: FloatMatrix = field(init=False, repr=False)
     confidence: np.ndarray = field(init=False, repr=False)
+    membership: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         n_users = len(self.user_ids)
@@ -249,10 +250,13 @@ class FittedState:
             unit_rows(pool_rows(labels[members], self.semantic[members], n_groups)),
         )
         conf = np.zeros(n_users, dtype=np.float32)
+        membership = np.zeros((n_users, n_groups), dtype=np.float32)
         if n_groups and members.any():
             probs = softmax_confidence(vectors[members] @ self.centroids.T)
+            membership[members] = probs
             conf[members] = probs[np.arange(int(members.sum())), labels[members]]
         put(self, "confidence", conf)
+        put(self, "membership", membership)
 
     # ------------------------------------------------------------------ derived
     @property
@@ -281,9 +285,35 @@ class FittedState:
         return name, "reviews" if name else ""
 
     def assignments(self) -> pd.DataFrame:
-        """``user_id, group_id, confidence`` for every user (group -1 = noise)."""
+        """Every user's segment and soft membership (group -1 = noise).
+
+        Columns ``user_id, group_id, confidence`` (the probability of ``group_id``),
+        ``runner_up`` and ``runner_up_confidence`` (the next most probable segment: a
+        user between two segments shows it), ``membership`` (the probability of each
+        segment, in group order) and ``sub_interest_id`` (the user's fine group in the
+        representative partition, -1 without fine groups).
+        """
+        order = np.argsort(-self.membership, axis=1, kind="stable")
+        n_users = len(self.labels)
+        has_second = self.membership.shape[1] > 1
+        second = order[:, 1] if has_second else np.full(n_users, -1)
+        second_p = self.membership[np.arange(n_users), second] if has_second else np.zeros(n_users)
+        noise = self.labels < 0
+        sub = (
+            self.fine.sub_interests()
+            if self.fine is not None
+            else np.full(n_users, -1, dtype=np.int64)
+        )
         return pd.DataFrame(
-            {"user_id": self.user_ids.ids, "group_id": self.labels, "confidence": self.confidence}
+            {
+                "user_id": self.user_ids.ids,
+                "group_id": self.labels,
+                "confidence": self.confidence,
+                "runner_up": np.where(noise, -1, second).astype(np.int64),
+                "runner_up_confidence": np.where(noise, 0.0, second_p).astype(np.float32),
+                "membership": list(np.round(self.membership, 4)),
+                "sub_interest_id": sub,
+            }
         )
 
     def group_part(self, rows: np.ndarray) -> FloatMatrix:

@@ -421,6 +421,11 @@ class GroupDiscovery:
                 lambda: _fixed_fine(fused, x, choices, cfg),
             )
         )
+        if fine is not None:
+            from usergroups.clustering.fine import representative_partition
+
+            # the partition whose groups are shown as sub-interests (the most agreed-with)
+            fine.representative_ = representative_partition(fine.labels_)
         self.state_ = FittedState(
             user_ids=dataset.user_ids,
             item_ids=dataset.item_ids,
@@ -479,6 +484,20 @@ class GroupDiscovery:
                 profile.stability = value
                 profile.unstable = value is not None and value < cfg.clustering.min_group_stability
         timings["stability"] = time.perf_counter() - t
+        t = time.perf_counter()
+        self.sub_interests_ = fits.get_or_compute(
+            "sub_interests",
+            (
+                dataset,
+                labels,
+                None if fine is None else (fine.labels_, fine.representative_),
+                pc,
+                cfg.clustering.min_group_stability,
+                self.state_.item_names,
+            ),
+            lambda: _sub_interests(dataset, labels, fine, cfg, self.state_.item_names),
+        )
+        timings["sub_interests"] = time.perf_counter() - t
         llm_labels: list[Any] = [None] * len(profiles)
         if cfg.labels.endpoint:
             from usergroups.labeling import label_profiles
@@ -727,6 +746,7 @@ class GroupDiscovery:
         groups: pd.DataFrame | None = None,
         metrics: dict[str, Any] | None = None,
         encoder: Any = None,
+        sub_interests: pd.DataFrame | None = None,
     ) -> Self:
         """A fitted model from its state (what ``load``, refit and the Spark engine use).
 
@@ -739,6 +759,8 @@ class GroupDiscovery:
             The profiles (:attr:`groups_`); an empty table when not given.
         metrics : dict, optional
         encoder : Encoder, optional
+        sub_interests : DataFrame, optional
+            The segments' sub-interests (:attr:`sub_interests_`); empty when not given.
         """
         model = cls(config, encoder=encoder)
         model.state_ = state
@@ -749,6 +771,11 @@ class GroupDiscovery:
             else pd.DataFrame(columns=["group_id", "size", "share", "label"])
         )
         model.metrics_ = dict(metrics or {})
+        if sub_interests is None:
+            from usergroups.profiling.sub_interests import SUB_INTEREST_COLUMNS
+
+            sub_interests = pd.DataFrame(columns=list(SUB_INTEREST_COLUMNS))
+        model.sub_interests_ = sub_interests
         return model
 
     def with_state(self, state: FittedState) -> GroupDiscovery:
@@ -1100,6 +1127,32 @@ def _lora_cache(cfg: DiscoveryConfig, create: bool = False) -> Path:
     if create:
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _sub_interests(
+    dataset: Dataset, labels: np.ndarray, fine: Any, cfg: DiscoveryConfig, item_names: Any
+) -> pd.DataFrame:
+    """The sub-interest table of a fit: the groups of the fine groups' representative
+    partition nested under the segments (empty without fine groups)."""
+    from usergroups.profiling.sub_interests import SUB_INTEREST_COLUMNS, build_sub_interests
+
+    if fine is None:
+        return pd.DataFrame(columns=list(SUB_INTEREST_COLUMNS))
+    from usergroups.clustering.fine import fine_group_stability
+
+    rep = fine.representative_
+    stability = fine_group_stability(fine.labels_, rep)
+    pc = cfg.profile
+    return build_sub_interests(
+        dataset,
+        labels,
+        fine.labels_[:, rep],
+        stability,
+        min_stability=cfg.clustering.min_group_stability,
+        min_support=pc.min_support,
+        language=pc.language,
+        item_names=item_names,
+    )
 
 
 def _fixed_fine(

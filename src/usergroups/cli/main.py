@@ -459,16 +459,70 @@ def _write_report_quietly(path: Path, gd: Any) -> Path | None:
 @cli.command()
 @click.argument("model_dir", type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
+@click.option(
+    "--level",
+    type=click.Choice(["segments", "all"]),
+    default="segments",
+    show_default=True,
+    help="'all' also shows each segment's sub-interests (its fine groups), indented.",
+)
 @_fail_cleanly
-def groups(model_dir: str, fmt: str) -> None:
+def groups(model_dir: str, fmt: str, level: str) -> None:
     """Show the groups of a model: size, label, keywords, top items.
 
     Top items are ranked by their lift, 90% lower bound (``top_item_lifts`` in JSON).
+    ``--level all`` nests each segment's sub-interests under it (in JSON, a
+    ``sub_interests`` list per segment).
     """
     from usergroups.pipeline import GroupDiscovery
 
     gd = GroupDiscovery.load(model_dir)
-    click.echo(_group_table(gd.groups_, fmt))
+    if level == "all":
+        click.echo(_nested_table(gd.groups_, gd.sub_interests_, fmt))
+    else:
+        click.echo(_group_table(gd.groups_, fmt))
+
+
+def _nested_table(groups: Any, subs: Any, fmt: str) -> str:
+    """Segments with their sub-interests: indented rows (table, Markdown) or a
+    ``sub_interests`` list per segment (JSON)."""
+    import pandas as pd
+
+    from usergroups.report.text import describe_stability
+
+    children = {
+        int(g): part.drop(columns=["group_id"]).to_dict("records")
+        for g, part in subs.groupby("group_id", sort=True)
+    }
+    if fmt == "json":
+        import json
+
+        segments = json.loads(_group_table(groups, "json"))
+        for segment in segments:
+            segment["sub_interests"] = children.get(int(segment["group_id"]), [])
+        return json.dumps(segments, indent=2, ensure_ascii=False, default=str)
+    rows = []
+    for seg in groups.sort_values("group_id").to_dict("records"):
+        rows.append(
+            {
+                "group": str(seg["group_id"]),
+                "size": seg["size"],
+                "stability": describe_stability(seg.get("stability"), seg.get("unstable")),
+                "label": seg["label"],
+                "keywords": ", ".join(list(seg["keywords"])[:6]),
+            }
+        )
+        for sub in children.get(int(seg["group_id"]), []):
+            rows.append(
+                {
+                    "group": f"  └ {seg['group_id']}.{sub['sub_id']}",
+                    "size": sub["size"],
+                    "stability": describe_stability(sub["stability"], sub["unstable"]),
+                    "label": sub["label"],
+                    "keywords": ", ".join(list(sub["keywords"])[:6]),
+                }
+            )
+    return render(pd.DataFrame(rows), fmt)  # type: ignore[arg-type]
 
 
 @cli.command()

@@ -13,7 +13,8 @@
                                vectors, group-item counts, head / personal model (EASE
                                or item-kNN) / ridge weights,
                                the item documents new users' texts are matched with
-      assignments.parquet      user_id, group_id, confidence
+      assignments.parquet      user_id, group_id, confidence, runner_up, membership, ...
+      sub_interests.parquet    each segment's sub-interests (models with fine groups)
       groups.parquet           one row per group: the profile (size, share, label, keywords,
                                top items, categories, ratings, attributes, texts, LLM label)
       recommendations.parquet  user_id, rank, item_id, title, name, name_source, score,
@@ -175,6 +176,9 @@ def save_model(
         )
         items.to_parquet(tmp / "items.parquet", index=False)
         model.groups_.to_parquet(tmp / "groups.parquet", index=False)
+        sub_interests = getattr(model, "sub_interests_", None)
+        if sub_interests is not None and len(sub_interests):
+            sub_interests.to_parquet(tmp / "sub_interests.parquet", index=False)
         if recommendations is None:
             # in batches: one call would score every user against every item at once
             recommendations = model.recommend_all(n=n_recommendations)
@@ -236,8 +240,27 @@ def load_model(cls: type[G], directory: Path) -> G:
         ) from exc
     metrics = read_json(directory, "metrics.json") if (directory / "metrics.json").exists() else {}
     return cls.from_state(
-        state, config=config, groups=_groups_from_parquet(groups), metrics=metrics
+        state,
+        config=config,
+        groups=_groups_from_parquet(groups),
+        metrics=metrics,
+        sub_interests=_sub_interests_from(directory),
     )
+
+
+def _sub_interests_from(directory: Path) -> pd.DataFrame | None:
+    """``sub_interests.parquet`` with plain lists (None where the model has none)."""
+    path = directory / "sub_interests.parquet"
+    if not path.exists():
+        return None
+    try:
+        table = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise ModelDirectoryError(f"{path} could not be read ({exc}); re-run discover") from exc
+    for column in ("keywords", "top_items", "top_item_titles"):
+        if column in table:
+            table[column] = [list(v) for v in table[column]]
+    return table
 
 
 def _state_from(

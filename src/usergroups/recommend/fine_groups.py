@@ -62,7 +62,12 @@ class FineGroups:
         Each known user's fine group in each partition (-1: placed nowhere).
     popularity_ : GroupPopularity
         Over the flattened groups ``p * n_fine + k``.
+    representative_ : int
+        The partition whose groups are shown as sub-interests (set by the fit:
+        :func:`usergroups.clustering.fine.representative_partition`; 0 until then).
     """
+
+    representative_: int = 0
 
     def __init__(self, smoothing: float = 10.0, temperature: float = MEMBERSHIP_TEMPERATURE):
         self.smoothing = smoothing
@@ -202,6 +207,7 @@ class FineGroups:
         return {
             "fine_centroids": self.centroids_,
             "fine_labels": self.labels_.astype(np.int32),
+            "fine_representative": np.array([self.representative_], dtype=np.int64),
         }
 
     @classmethod
@@ -211,4 +217,15 @@ class FineGroups:
         """Rebuild from :meth:`to_arrays` and the model's interactions."""
         model = cls(smoothing=smoothing)
         model.centroids_ = np.asarray(arrays["fine_centroids"], dtype=np.float32)
+        model.representative_ = int(np.asarray(arrays["fine_representative"]).ravel()[0])
+        if not 0 <= model.representative_ < model.n_partitions:
+            raise DataError(
+                f"fine_representative={model.representative_} is not a partition of "
+                f"{model.n_partitions}"
+            )
         return model._count(np.asarray(arrays["fine_labels"], dtype=np.int64), interactions)
+
+    def sub_interests(self) -> IntVector:
+        """Each known user's fine group in the representative partition; shape (n_users,)."""
+        self._check_fitted()
+        return np.asarray(self.labels_[:, self.representative_], dtype=np.int64)

@@ -1,0 +1,132 @@
+"""Segments for people, fine groups for predictions (issue 23), end to end on planted data.
+
+Eight planted tastes are forced into two segments (``clustering.n_groups = 2``): the
+segments stay coarse and readable, and the fine groups behind them must carry the eight.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from usergroups import DiscoveryConfig, GroupDiscovery
+from usergroups.cli.main import cli
+from usergroups.testing import make_planted
+
+
+def _config(**clustering: object) -> DiscoveryConfig:
+    return DiscoveryConfig.model_validate(
+        {
+            "embedding": {"model": "hashing", "use_cache": False},
+            "clustering": {"n_groups": 2, **clustering},
+            "reuse": False,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def planted():  # type: ignore[no-untyped-def]
+    return make_planted(n_users=320, n_groups=8, n_items=96, purity=0.9, random_state=3)
+
+
+@pytest.fixture(scope="module")
+def fitted(planted) -> GroupDiscovery:  # type: ignore[no-untyped-def]
+    return GroupDiscovery(_config()).fit(planted.dataset)
+
+
+def test_validation_chooses_fine_groups_when_they_predict_better(fitted: GroupDiscovery) -> None:
+    state = fitted.state_
+    report = fitted.metrics_["alignment"]["fine_groups"]
+    assert state.n_groups == 2
+    assert state.choices["fine_partitions"].source == "validation"
+    assert state.fine is not None
+    assert state.fine.n_partitions == state.choices["fine_partitions"].value
+    assert state.fine.n_fine == state.choices["fine_k"].value
+    # chosen because they beat the segments on the same validation users
+    assert report["best_ndcg"] > report["segments_ndcg"]
+    assert {(e["n_fine"], e["partitions"]) for e in report["curve"]} >= {(8, 5), (16, 10)}
+
+
+def test_every_group_answer_uses_the_fine_groups(fitted: GroupDiscovery) -> None:
+    state = fitted.state_
+    rows = np.arange(10)
+    users = fitted.user_ids_.ids[rows].tolist()
+    np.testing.assert_allclose(fitted.user_group_scores(rows), state.fine.user_scores(rows))
+    # recommend ranks the blend of that group part with the personal model
+    expected = fitted.blend_scores(
+        fitted.labels_[rows], fitted.seen_[rows], group_part=state.fine.user_scores(rows)
+    )
+    np.testing.assert_allclose(fitted.user_scores(users), expected)
+    one = fitted.recommend(users, n=5)
+    every = fitted.recommend_all(n=5)
+    mine = every[every["user_id"].isin(users)].sort_values(["user_id", "rank"])
+    assert mine["item_id"].tolist() == one.sort_values(["user_id", "rank"])["item_id"].tolist()
+
+
+def test_new_users_get_the_fine_groups_by_soft_membership(fitted: GroupDiscovery) -> None:
+    texts = ["words of one planted taste", "another text"]
+    query = fitted.head_.transform(fitted._text_semantic(texts))
+    part = fitted.state_.new_user_group_part(query)
+    assert part is not None and part.shape == (2, len(fitted.item_ids_))
+    model = fitted.new_users_
+    proba, scores = fitted.new_user_scores(texts)
+    semantic = fitted._text_semantic(texts)
+    rows = fitted.recommender_.group_scores(np.r_[np.arange(proba.shape[1]), -1])
+    item_item = None if fitted.personal_ is None else fitted.personal_.weights_
+    np.testing.assert_allclose(scores, model.scores(proba, rows, semantic, item_item, part))
+
+
+def test_segments_show_their_sub_interests_and_users_their_membership(
+    fitted: GroupDiscovery,
+) -> None:
+    subs = fitted.sub_interests_
+    assert 2 <= len(subs) <= fitted.state_.fine.n_fine  # empty fine groups have no row
+    assert set(subs["group_id"]) <= {0, 1}
+    assert subs["stability"].notna().all()
+    assert ((subs["share"] > 0) & (subs["share"] <= 1)).all()
+    assignments = fitted.assignments_
+    membership = np.stack(assignments["membership"].to_numpy())
+    np.testing.assert_allclose(membership.sum(axis=1), 1.0, atol=1e-3)
+    picked = membership[np.arange(len(membership)), assignments["group_id"]]
+    np.testing.assert_allclose(picked, assignments["confidence"], atol=1e-4)
+    assert (assignments["runner_up"] != assignments["group_id"]).all()
+    sub = fitted.state_.fine.sub_interests()
+    np.testing.assert_array_equal(assignments["sub_interest_id"], sub)
+
+
+def test_the_model_directory_keeps_fine_groups_and_sub_interests(
+    fitted: GroupDiscovery, tmp_path: Path
+) -> None:
+    loaded = GroupDiscovery.load(fitted.save(tmp_path / "m"))
+    rows = np.arange(len(fitted.user_ids_))
+    np.testing.assert_array_equal(loaded.user_group_scores(rows), fitted.user_group_scores(rows))
+    assert loaded.state_.fine.representative_ == fitted.state_.fine.representative_
+    assert loaded.sub_interests_[["group_id", "sub_id", "label"]].equals(
+        fitted.sub_interests_[["group_id", "sub_id", "label"]]
+    )
+    texts = ["a new user's words"]
+    np.testing.assert_allclose(loaded.text_scores(texts), fitted.text_scores(texts), atol=1e-6)
+
+    out = CliRunner().invoke(cli, ["groups", str(tmp_path / "m"), "--level", "all"])
+    assert out.exit_code == 0, out.output
+    assert out.output.count("└") == len(fitted.sub_interests_)
+    js = CliRunner().invoke(
+        cli, ["groups", str(tmp_path / "m"), "--level", "all", "--format", "json"]
+    )
+    nested = json.loads(js.output)
+    assert sum(len(g["sub_interests"]) for g in nested) == len(fitted.sub_interests_)
+
+
+def test_fine_groups_can_be_turned_off(planted) -> None:  # type: ignore[no-untyped-def]
+    gd = GroupDiscovery(_config(fine_partitions=0)).fit(planted.dataset)
+    assert gd.state_.fine is None
+    assert gd.state_.choices["fine_partitions"].source == "config"
+    assert gd.sub_interests_.empty
+    rows = np.arange(5)
+    np.testing.assert_allclose(
+        gd.user_group_scores(rows), gd.recommender_.group_scores(gd.labels_[rows])
+    )
