@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -99,7 +99,35 @@ def _delta(value: float | None, base: float | None, *, pct: bool) -> str:
     return f' <span class="{cls}">({shown} vs all)</span>'
 
 
-def _card(row: Mapping[str, Any], low_rating: float) -> str:
+def _sub_interests_html(subs: Sequence[Mapping[str, Any]]) -> str:
+    """A segment's sub-interests as a drill-down (closed ``<details>``): size, share of the
+    segment, stability (marked when unstable), keywords against the siblings, top items."""
+    if not subs:
+        return ""
+    rows = [
+        f"<details><summary>Sub-interests ({len(subs)})</summary>",
+        '<table><tr><th>sub-interest</th><th class="num">users</th>'
+        '<th class="num">stability</th><th>what sets it apart</th><th>top items</th></tr>',
+    ]
+    for sub in subs:
+        stability = _num(sub.get("stability"))
+        shown = "" if stability is None else f"{stability:.2f}"
+        if sub.get("unstable"):
+            shown += ' <span class="down">unstable</span>'
+        titles = _list(sub.get("top_item_titles"))
+        items = [t or i for t, i in zip(titles, _list(sub.get("top_items")), strict=False)]
+        rows.append(
+            f"<tr><td>{_e(sub.get('label', ''))}</td>"
+            f'<td class="num">{int(sub.get("size", 0)):,} ({_pct(_num(sub.get("share")))})</td>'
+            f'<td class="num">{shown}</td>'
+            f"<td>{_e(', '.join(map(str, _list(sub.get('keywords'))[:6])))}</td>"
+            f"<td>{_e('; '.join(map(str, items[:3])))}</td></tr>"
+        )
+    rows.append("</table></details>")
+    return "\n".join(rows)
+
+
+def _card(row: Mapping[str, Any], low_rating: float, subs: Sequence[Mapping[str, Any]] = ()) -> str:
     gid = int(row["group_id"])
     parts = [f'<article class="card" id="group-{gid}" style="--c: {group_colour(gid)}">']
     parts.append(f"<h3>{gid}. {_e(display_label(row))}</h3>")
@@ -182,6 +210,9 @@ def _card(row: Mapping[str, Any], low_rating: float) -> str:
     if texts:
         parts.append("<h4>Representative texts</h4>")
         parts.extend(f"<blockquote>{_e(t)}</blockquote>" for t in texts)
+    drill = _sub_interests_html(subs)
+    if drill:
+        parts.append(drill)
     parts.append("</article>")
     return "\n".join(parts)
 
@@ -238,6 +269,7 @@ def render_html(
     evaluation: Mapping[str, Any] | None = None,
     title: str | None = None,
     low_rating: float = 2.0,
+    sub_interests: pd.DataFrame | None = None,
 ) -> str:
     """The whole report as one HTML string.
 
@@ -255,8 +287,14 @@ def render_html(
     title : str, optional
     low_rating : float
         The threshold of low ratings the profiles used (for the card text).
+    sub_interests : DataFrame, optional
+        ``GroupDiscovery.sub_interests_``: shown under each segment's card.
     """
     metrics = metrics or {}
+    children: dict[int, list[dict[str, Any]]] = {}
+    if sub_interests is not None and len(sub_interests):
+        for r in sub_interests.to_dict("records"):
+            children.setdefault(int(r["group_id"]), []).append({str(k): v for k, v in r.items()})
     versions = versions or {}
     records: list[dict[str, Any]] = [
         {str(k): v for k, v in r.items()} for r in groups.sort_values("group_id").to_dict("records")
@@ -323,7 +361,7 @@ def render_html(
         "unstable).</p>"
     )
     body.append('<div class="cards">')
-    body.extend(_card(r, low_rating) for r in records)
+    body.extend(_card(r, low_rating, children.get(int(r["group_id"]), [])) for r in records)
     body.append("</div></section>")
     if "k" in divs:
         body.append('<section><h2>Number of groups</h2><div class="panel" id="plot-k">')

@@ -169,6 +169,7 @@ def write_report(
         evaluation=_read_optional_json(model_dir / EVALUATION_FILE),
         title=title,
         low_rating=gd.config.profile.low_rating,
+        sub_interests=getattr(gd, "sub_interests_", None),
     )
     path = Path(out) if out is not None else model_dir / REPORT_FILE
     with atomic_path(path) as tmp:

@@ -116,6 +116,32 @@ def test_every_user_text_is_escaped(fitted: GroupDiscovery) -> None:
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
 
 
+def test_issue_23_each_segment_card_drills_down_to_its_sub_interests(
+    fitted: GroupDiscovery,
+) -> None:
+    groups = fitted.groups_.copy()
+    evil = "<script>x</script>"
+    subs = pd.DataFrame(
+        {
+            "group_id": [0, 0, 1],
+            "sub_id": [3, 5, 1],
+            "size": [12, 8, 20],
+            "share": [0.6, 0.4, 1.0],
+            "stability": [0.81, 0.42, None],
+            "unstable": [False, True, False],
+            "label": ["strings / picks", evil, "pedals"],
+            "keywords": [["strings", "picks"], ["capo"], ["pedal"]],
+            "top_items": [["i1"], ["i2"], ["i3"]],
+            "top_item_titles": [["Strings"], [""], ["Pedal"]],
+        }
+    )
+    page = render_html(groups, map_frame=None, sub_interests=subs)
+    first, second = page.split('id="group-1"')[0], page.split('id="group-1"')[1]
+    assert "Sub-interests (2)" in first and "Sub-interests (1)" in second
+    assert "strings / picks" in first and "0.42" in first and "unstable" in first
+    assert "<script>x" not in page  # labels are escaped like every other text
+
+
 def test_llm_labels_lead_and_keyword_labels_stay_beside_them(fitted: GroupDiscovery) -> None:
     groups = fitted.groups_.copy()
     groups["llm_label"] = ["Guitarists"] + [None] * (len(groups) - 1)
