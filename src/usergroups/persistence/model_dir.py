@@ -376,7 +376,8 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
         what = "is empty" if not head else f"is not an .npz archive (it starts with {head!r})"
         raise ModelIntegrityError(f"{path} {what}; {_RERUN}")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # our own handle: np.load leaks the one it opens when the archive is unreadable
+        with path.open("rb") as f, np.load(f, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
     except _ZIP_ERRORS as exc:
         raise ModelIntegrityError(
@@ -643,6 +644,8 @@ def check_output_dir(
     target = check_dir_target(directory)
     for path in keep:
         kept = Path(os.path.realpath(os.path.expanduser(path)))
+        if kept.parent == target and kept.name in MODEL_ENTRIES and is_model_dir(target):
+            continue  # a file of the model itself (its config.json): read before it is replaced
         if kept == target or target in kept.parents:
             raise ModelDirectoryError(
                 f"{directory} holds the input {path}, which writing the model there would "
