@@ -661,6 +661,7 @@ def check_output_dir(
             "can read and write"
         ) from exc
     foreign = [n for n in entries if n not in MODEL_ENTRIES and not _own_tmp(n)]
+    foreign += _foreign_inside(target)
     ours = is_model_dir(target)
     if foreign:
         if ours:
@@ -681,6 +682,32 @@ def check_output_dir(
             "it, or a new folder"
         )
     return target
+
+
+def _foreign_inside(target: Path) -> list[str]:
+    """Files inside our folders that we did not write: anything but a PNG in
+    ``report-png``, and, where a manifest lists the model's files, an ``adapter`` file it
+    does not list (``report-png/notes.txt``)."""
+    found: list[str] = []
+    pngs = target / "report-png"
+    if pngs.is_dir():
+        found += [
+            f"report-png/{p.name}"
+            for p in sorted(pngs.iterdir())
+            if not (p.is_file() and p.suffix == ".png") and not _own_tmp(p.name)
+        ]
+    adapter = target / "adapter"
+    if adapter.is_dir() and (target / MANIFEST).is_file():
+        try:
+            listed = json.loads((target / MANIFEST).read_text()).get("files", {})
+        except (OSError, ValueError, AttributeError):
+            listed = {}
+        found += [
+            rel
+            for p in sorted(adapter.rglob("*"))
+            if p.is_file() and (rel := p.relative_to(target).as_posix()) not in listed
+        ]
+    return found
 
 
 def _own_tmp(name: str) -> bool:

@@ -88,6 +88,16 @@ def test_issue22_force_refuses_a_folder_holding_a_file_we_did_not_write(tmp_path
     assert (data / "notes.txt").read_text() == "mine"
 
 
+def test_issue22_a_user_file_inside_our_report_folder_is_refused(tmp_path: Path) -> None:
+    model = _model_dir(tmp_path / "m")
+    (model / "report-png").mkdir()
+    (model / "report-png" / "map.png").write_bytes(b"\x89PNG")
+    assert check_output_dir(model) == model.resolve()
+    (model / "report-png" / "my-notes.txt").write_text("keep me")
+    with pytest.raises(ModelDirectoryError, match=r"also holds report-png/my-notes\.txt"):
+        check_output_dir(model, force=True)
+
+
 def test_force_accepts_a_folder_of_our_files_that_is_not_a_complete_model(tmp_path: Path) -> None:
     # e.g. a model whose versions.json was lost: only names usergroups writes
     partial = tmp_path / "partial"
