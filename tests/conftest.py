@@ -14,7 +14,12 @@ TESTS = Path(__file__).resolve().parent
 # Markers are set here, not by hand, so that `make test-fast` (which leaves them out) cannot
 # miss a test that starts a server or a JVM: by folder, by the fixtures a test uses (directly
 # or through other fixtures), and by the helpers it calls. Only `slow` is written by hand.
-FOLDER_MARKERS = {"integration": "integration", "service": "service", "spark": "spark"}
+FOLDER_MARKERS = {
+    "integration": "integration",
+    "service": "service",
+    "spark": "spark",
+    "hostile": "hostile",
+}
 FIXTURE_MARKERS = {
     "postgres_server": "service",  # a PostgreSQL server in a temporary directory
     "start_server": "service",  # real uvicorn processes

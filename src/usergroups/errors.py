@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DataError",
+    "DataWarning",
     "DatasetNotFoundError",
     "DownloadError",
     "EventConflictError",
@@ -17,6 +18,7 @@ __all__ = [
     "LabelingWarning",
     "MissingDependencyError",
     "ModelDirectoryError",
+    "ModelIntegrityError",
     "NotFittedError",
     "UnknownIdError",
     "UserGroupsError",
@@ -59,6 +61,11 @@ class ModelDirectoryError(UserGroupsError, OSError):
     """A model directory is missing, incomplete or written by an incompatible version."""
 
 
+class ModelIntegrityError(ModelDirectoryError, DataError):
+    """A model directory's file is damaged: its checksum, size, type, shape or values are
+    not what was written (a truncated copy, a flipped bit, a NaN, a label out of range)."""
+
+
 class MissingDependencyError(UserGroupsError, ImportError):
     """An optional dependency is not installed."""
 
@@ -77,6 +84,10 @@ class EventConflictError(UserGroupsError, ValueError):
 
 class UserGroupsWarning(UserWarning):
     """Base class of every warning issued by usergroups."""
+
+
+class DataWarning(UserGroupsWarning):
+    """Input data is usable but suspicious, e.g. a header repeating a column name."""
 
 
 class LabelingWarning(UserGroupsWarning):

@@ -231,7 +231,8 @@ def _load_input(
 @click.option(
     "--force",
     is_flag=True,
-    help="Replace --out even if it is a folder that is not a model, deleting what it holds.",
+    help="Replace --out even if it is not recognised as a model, provided it holds only files "
+    "usergroups writes (a folder holding any other file is refused).",
 )
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML/JSON config.")
 @click.option("--n-groups", default=None, help="Number of groups or 'auto'.")
@@ -347,7 +348,11 @@ def discover(
     if force and engine == "spark":
         raise click.UsageError("--force needs --engine local; empty or remove the --out folder")
     # every --out problem now, not after the fit
-    check_output_dir(out, force=force, keep=[f for f in (interactions, texts, items, users) if f])
+    check_output_dir(
+        out,
+        force=force,
+        keep=[f for f in (interactions, texts, items, users, config_path) if f],
+    )
 
     t0 = time.perf_counter()
     if engine == "spark":
@@ -532,9 +537,16 @@ def _nested_table(groups: Any, subs: Any, fmt: str) -> str:
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
 @_fail_cleanly
 def assign(model_dir: str, texts: tuple[str, ...], n: int, fmt: str) -> None:
-    """Place a new user into a group from their text and recommend items."""
+    """Place a new user into a group from their text and recommend items.
+
+    A text must hold words once HTML, links and whitespace are removed, and no control
+    character other than tab and line breaks: the same check as the service's /assign.
+    """
+    from usergroups.data.texts import check_text
     from usergroups.pipeline import GroupDiscovery
 
+    for i, text in enumerate(texts):
+        check_text(text, "--text" if len(texts) == 1 else f"--text #{i + 1}")
     gd = GroupDiscovery.load(model_dir)
     result = gd.assign(list(texts), n=n)
     click.echo(render(_shown_names(result, fmt), fmt))  # type: ignore[arg-type]

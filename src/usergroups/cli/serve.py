@@ -99,7 +99,8 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--force",
         is_flag=True,
-        help="Replace --out even if it is a folder that is not a model, deleting what it holds.",
+        help="Replace --out even if it is not recognised as a model, provided it holds only "
+        "files usergroups writes.",
     )
     @click.option(
         "--min-overlap",

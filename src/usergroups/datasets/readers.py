@@ -11,6 +11,7 @@ every dropped or merged row is counted in ``dataset.report``.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +31,7 @@ from usergroups.datasets._io import (
     read_csv,
     read_json_records,
 )
-from usergroups.errors import DataError
+from usergroups.errors import ConfigError, DataError, DataWarning
 
 __all__ = [
     "LOOKALIKE_COLUMNS",
@@ -152,7 +153,18 @@ def validate_mapping(mapping: Mapping[str, str] | None) -> dict[str, str]:
     bad = [k for k, v in mapping.items() if not isinstance(v, str) or not v.strip()]
     if bad:
         raise DataError(f"column mapping gives no source column for {bad}; e.g. user_id=userId")
-    return {k: v.strip() for k, v in mapping.items()}
+    out = {k: v.strip() for k, v in mapping.items()}
+    targets: dict[str, list[str]] = {}
+    for ours, theirs in out.items():
+        targets.setdefault(theirs, []).append(ours)
+    shared = next(((c, t) for c, t in targets.items() if len(t) > 1), None)
+    if shared is not None:  # e.g. user_id=X,item_id=X: every user would be their own item
+        column, both = shared
+        raise ConfigError(
+            f"column mapping maps {' and '.join(both)} to the same column {column!r}; each of "
+            "our columns needs its own source column (e.g. user_id=reviewerID,item_id=asin)"
+        )
+    return out
 
 
 def _resolve_columns(
@@ -354,6 +366,33 @@ def read_table(
     return df
 
 
+def _check_header_names(
+    path: Path, gz: bool, sep: str, encoding: str | None, selected: dict[str, str]
+) -> None:
+    """Refuse a header naming a column we read twice; warn about other repeated names.
+
+    pandas renames the second ``user_id`` to ``user_id.1`` and reads the first without a
+    word, so which of the two was meant is a guess (issue 22).
+    """
+    first = read_csv(path, gz=gz, sep=sep, encoding=encoding, header=None, nrows=1, dtype=str)
+    names = ["" if pd.isna(v) else str(v) for v in first.iloc[0].tolist()] if len(first) else []
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if not repeated:
+        return
+    used = [n for n in repeated if n in selected.values()]
+    if used:
+        raise DataError(
+            f"{str(path)!r} has {names.count(used[0])} columns named {used[0]!r} in its "
+            "header, so which one to read is a guess; rename or remove the extra column"
+        )
+    warnings.warn(
+        f"{str(path)!r} repeats the column name(s) {repeated} in its header; they are not "
+        "read, but check the file: a repeated name often means shifted columns",
+        DataWarning,
+        stacklevel=2,
+    )
+
+
 def _read(
     path: str | Path,
     *,
@@ -376,6 +415,7 @@ def _read(
         header = read_csv(p, gz=gz, sep=delim, encoding=encoding, nrows=0)
         columns = [str(c) for c in header.columns]
         selected = _resolve_columns(p, kind, maps, columns, strict=strict)
+        _check_header_names(p, gz, delim, encoding, selected)
         # no usecols: with it pandas accepts rows with too many fields without a word
         raw = read_csv(
             p,

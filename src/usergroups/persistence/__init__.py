@@ -22,15 +22,18 @@ from usergroups.persistence.atomic import (
 if TYPE_CHECKING:
     from usergroups.persistence.model_dir import (
         FORMAT_VERSION,
+        MANIFEST,
         MODEL_ENTRIES,
         check_output_dir,
         is_model_dir,
         load_model,
         save_model,
+        verify_manifest,
     )
 
 __all__ = [
     "FORMAT_VERSION",
+    "MANIFEST",
     "MODEL_ENTRIES",
     "atomic_dir",
     "atomic_path",
@@ -41,10 +44,11 @@ __all__ = [
     "is_model_dir",
     "load_model",
     "save_model",
+    "verify_manifest",
 ]
 
 _LAZY = {"FORMAT_VERSION", "MODEL_ENTRIES", "check_output_dir", "is_model_dir", "load_model"}
-_LAZY.add("save_model")
+_LAZY.update({"save_model", "MANIFEST", "verify_manifest"})
 
 
 def __getattr__(name: str) -> Any:

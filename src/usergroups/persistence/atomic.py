@@ -55,9 +55,11 @@ def check_dir_target(path: str | Path) -> Path:
 
     Every problem is found here, before any work: ``path`` is a file, the filesystem root,
     a mount point, the current folder or one holding it (replacing it would move the folder
-    the user is in), or the nearest existing folder above it cannot be written (probed by
+    the user is in), the nearest existing folder above it cannot be written (probed by
     creating and removing a folder there, which also catches read-only filesystems and
-    paths under ``/proc``, where permission bits say nothing).
+    paths under ``/proc``, where permission bits say nothing), or ``path`` is an existing
+    folder in which no file can be created (probed the same way, with a file: a
+    write-protected or immutable folder could be neither emptied nor replaced; issue 22).
 
     What ``path`` holds is not looked at here; see
     :func:`usergroups.persistence.check_output_dir` for that.
@@ -101,6 +103,12 @@ def check_dir_target(path: str | Path) -> Path:
             raise ModelDirectoryError(
                 f"cannot write a directory at {shown}: it is a mount point, which cannot be "
                 "replaced; pass a folder inside it"
+            )
+        problem = _probe_file(target)
+        if problem:
+            raise ModelDirectoryError(
+                f"cannot write a directory at {shown}: no file can be created in it "
+                f"({problem}), so it cannot be replaced; pass a folder you can write to"
             )
     _check_parent(
         target,
@@ -174,6 +182,21 @@ def _probe(folder: Path) -> str | None:
         os.rmdir(tempfile.mkdtemp(prefix=".usergroups-probe-", dir=folder))
     except OSError as exc:
         return str(exc.strerror or exc)
+    return None
+
+
+def _probe_file(folder: Path) -> str | None:
+    """Why no file can be created in ``folder``, or None if one can (created, then removed).
+
+    A real write, as in :func:`_probe`: root ignores the mode bits, not an immutable
+    attribute or a read-only filesystem.
+    """
+    try:
+        fd, name = tempfile.mkstemp(prefix=".usergroups-probe-", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        return str(exc.strerror or exc)
+    os.close(fd)
+    os.unlink(name)
     return None
 
 

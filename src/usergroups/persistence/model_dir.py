@@ -23,11 +23,19 @@
                                index order): name is what to show, the title or else a name
                                derived from the item's reviews; name_source is "title",
                                "reviews" or "" (no name: show the id)
+      manifest.json            SHA-256 and size of every file above, written last
 
 The directory is the :class:`~usergroups.fitted.FittedState` written as data: ``load``
 rebuilds the same state, and the fused user vectors and centroids are recomputed from it.
 The directory is written to a temporary sibling and renamed into place, so a reader sees
 the complete old model or the complete new one. Arrays load with ``allow_pickle=False``.
+
+Loading verifies the directory before using it (issue 22): every file listed in
+``manifest.json`` must have its size and SHA-256, the JSON files must hold objects, and the
+arrays their dtype, shape and finite values (labels within ``[-1, n_groups)``). Any failure
+is one :class:`~usergroups.errors.ModelIntegrityError` line naming the file. A model saved
+before the manifest existed loads with the other checks, and says so in
+``metrics_["integrity"]``.
 ``usergroups report`` (and ``discover``) add, each file written atomically::
 
       map.parquet              user_id, group_id, x, y: the 2-D map of the report
@@ -37,10 +45,14 @@ the complete old model or the complete new one. Arrays load with ``allow_pickle=
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import logging
 import os
 import platform
 import shutil
+import zipfile
+import zlib
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -52,7 +64,7 @@ import scipy.sparse as sp
 
 from usergroups.config import DiscoveryConfig, validate_config
 from usergroups.data import IdVocab
-from usergroups.errors import DataError, ModelDirectoryError
+from usergroups.errors import DataError, ModelDirectoryError, ModelIntegrityError
 from usergroups.fitted import CHOICE_NAMES, Choice, FittedState
 from usergroups.persistence.atomic import atomic_dir, check_dir_target
 from usergroups.profiling import PROFILE_LIST_COLUMNS
@@ -63,13 +75,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORMAT_VERSION",
+    "MANIFEST",
     "MODEL_ENTRIES",
     "check_output_dir",
     "is_model_dir",
     "load_model",
     "read_json",
     "save_model",
+    "verify_manifest",
 ]
+
+logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
 """2: the fitted state (state.json; text and behaviour blocks instead of fused vectors)."""
@@ -82,6 +98,9 @@ _REQUIRED = (
     "items.parquet",
 )
 _STATE_SCALARS = ("text_weight", "personal_weight", "personal_shrinkage", "cold_weight")
+MANIFEST = "manifest.json"
+"""SHA-256 and size of every file :func:`save_model` wrote; checked by :func:`load_model`."""
+_RERUN = "re-run discover to rebuild the model"
 
 G = TypeVar("G", bound="GroupDiscovery")
 
@@ -183,7 +202,86 @@ def save_model(
             # in batches: one call would score every user against every item at once
             recommendations = model.recommend_all(n=n_recommendations)
         recommendations.to_parquet(tmp / "recommendations.parquet", index=False)
+        _write_manifest(tmp)
     return directory
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_manifest(directory: Path) -> None:
+    """``manifest.json``: the SHA-256 and size of every file in ``directory``, written last."""
+    files = {
+        path.relative_to(directory).as_posix(): {
+            "sha256": _sha256(path),
+            "size": path.stat().st_size,
+        }
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
+    _write_json(
+        directory / MANIFEST,
+        {"format_version": FORMAT_VERSION, "algorithm": "sha256", "files": files},
+    )
+
+
+def verify_manifest(directory: str | Path) -> int | None:
+    """Check every file ``manifest.json`` lists against its size and SHA-256.
+
+    Returns
+    -------
+    int or None
+        The number of files verified; None when the directory has no manifest (a model
+        saved before usergroups wrote one).
+
+    Raises
+    ------
+    ModelIntegrityError
+        One line naming the first file that is missing, has another size or another
+        SHA-256, or a manifest that is not one.
+    """
+    directory = Path(directory)
+    path = directory / MANIFEST
+    if not path.exists():
+        return None
+    manifest = _read_object(directory, MANIFEST)
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise ModelIntegrityError(f"{path} has no 'files' object; {_RERUN}")
+    for name, entry in files.items():
+        parts = Path(name).parts
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("sha256"), str)
+            or not isinstance(entry.get("size"), int)
+            or Path(name).is_absolute()
+            or ".." in parts
+        ):
+            raise ModelIntegrityError(f"{path} has a malformed entry for {name!r}; {_RERUN}")
+        file = directory / name
+        try:
+            size = file.stat().st_size
+        except OSError as exc:
+            raise ModelIntegrityError(
+                f"{file} is missing or unreadable ({exc.strerror or exc}); manifest.json lists "
+                f"it; {_RERUN}"
+            ) from exc
+        if size != entry["size"]:
+            raise ModelIntegrityError(
+                f"{file} has {size} bytes where manifest.json says {entry['size']} (truncated "
+                f"or changed after it was written); {_RERUN}"
+            )
+        if _sha256(file) != entry["sha256"]:
+            raise ModelIntegrityError(
+                f"{file} does not match its SHA-256 in manifest.json (damaged or changed after "
+                f"it was written); {_RERUN}"
+            )
+    return len(files)
 
 
 def read_json(directory: Path, name: str) -> Any:
@@ -193,8 +291,18 @@ def read_json(directory: Path, name: str) -> Any:
         return json.loads(path.read_text())
     except FileNotFoundError as exc:
         raise ModelDirectoryError(f"{directory} has no {name}; is it a usergroups model?") from exc
-    except ValueError as exc:
-        raise ModelDirectoryError(f"{path} is not valid JSON ({exc}); re-run discover") from exc
+    except ValueError as exc:  # invalid JSON or UTF-8
+        raise ModelIntegrityError(f"{path} is not valid JSON ({exc}); {_RERUN}") from exc
+
+
+def _read_object(directory: Path, name: str) -> dict[str, Any]:
+    """:func:`read_json` of a file that must hold a JSON object."""
+    data = read_json(directory, name)
+    if not isinstance(data, dict):
+        raise ModelIntegrityError(
+            f"{directory / name} holds a JSON {type(data).__name__}, not an object; {_RERUN}"
+        )
+    return data
 
 
 def load_model(cls: type[G], directory: Path) -> G:
@@ -204,9 +312,10 @@ def load_model(cls: type[G], directory: Path) -> G:
             f"model directory {directory} does not exist; create one with "
             "`usergroups discover ... --out DIR`"
         )
+    n_verified = verify_manifest(directory)
     if (directory / "versions.json").exists():
         # an older model lacks newer files: say "older format", not "incomplete"
-        versions = read_json(directory, "versions.json")
+        versions = _read_object(directory, "versions.json")
         if versions.get("format_version") != FORMAT_VERSION:
             raise ModelDirectoryError(
                 f"{directory} has model format {versions.get('format_version')!r}, this version "
@@ -219,26 +328,34 @@ def load_model(cls: type[G], directory: Path) -> G:
             f"{directory} is not a complete usergroups model: missing {missing}; re-run discover"
         )
     config: DiscoveryConfig = validate_config(
-        read_json(directory, "config.json"), source=str(directory / "config.json")
+        _read_object(directory, "config.json"), source=str(directory / "config.json")
     )
-    scalars = read_json(directory, "state.json")
-    try:
-        with np.load(directory / "arrays.npz", allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        assignments = pd.read_parquet(directory / "assignments.parquet")
-        items = pd.read_parquet(directory / "items.parquet")
-        groups = pd.read_parquet(directory / "groups.parquet")
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelDirectoryError(
-            f"{directory} could not be read ({exc}); re-run discover"
-        ) from exc
+    scalars = _read_object(directory, "state.json")
+    _check_scalars(directory / "state.json", scalars)
+    arrays = _read_arrays(directory / "arrays.npz")
+    assignments = _read_table(directory / "assignments.parquet", ("user_id",))
+    items = _read_table(directory / "items.parquet", ("item_id", "title"))
+    groups = _read_table(directory / "groups.parquet", ())
+    _check_arrays(directory / "arrays.npz", arrays, len(assignments), len(items), scalars)
     try:
         state = _state_from(directory, config, scalars, arrays, assignments, items)
     except (KeyError, TypeError, ValueError, DataError) as exc:
-        raise ModelDirectoryError(
-            f"{directory} holds an inconsistent fitted state ({exc}); re-run discover"
+        raise ModelIntegrityError(
+            f"{directory} holds an inconsistent fitted state ({exc}); {_RERUN}"
         ) from exc
-    metrics = read_json(directory, "metrics.json") if (directory / "metrics.json").exists() else {}
+    metrics = (
+        _read_object(directory, "metrics.json") if (directory / "metrics.json").exists() else {}
+    )
+    if n_verified is None:
+        logger.info(
+            "%s has no %s (saved before usergroups wrote one): checked the arrays' types, "
+            "shapes and values, not the files' checksums",
+            directory,
+            MANIFEST,
+        )
+        metrics["integrity"] = {"manifest": False, "files_verified": 0}
+    else:
+        metrics["integrity"] = {"manifest": True, "files_verified": n_verified}
     return cls.from_state(
         state,
         config=config,
@@ -248,15 +365,153 @@ def load_model(cls: type[G], directory: Path) -> G:
     )
 
 
+_NPZ_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+"""The first bytes of a zip archive (``.npz``), with members or empty."""
+_ZIP_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
+"""What reading a damaged ``.npz`` or Parquet file raises (BadZipFile is none of the others)."""
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of ``arrays.npz``; a damaged file is one :class:`ModelIntegrityError`."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise ModelIntegrityError(
+            f"{path} cannot be read ({exc.strerror or exc}); {_RERUN}"
+        ) from exc
+    if head not in _NPZ_MAGIC:
+        what = "is empty" if not head else f"is not an .npz archive (it starts with {head!r})"
+        raise ModelIntegrityError(f"{path} {what}; {_RERUN}")
+    try:
+        # our own handle: np.load leaks the one it opens when the archive is unreadable
+        with path.open("rb") as f, np.load(f, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except _ZIP_ERRORS as exc:
+        raise ModelIntegrityError(
+            f"{path} is damaged ({type(exc).__name__}: {exc}); {_RERUN}"
+        ) from exc
+
+
+def _read_table(path: Path, columns: Sequence[str]) -> pd.DataFrame:
+    """A Parquet table of the model holding ``columns``; damage is one clear error."""
+    try:
+        table = pd.read_parquet(path)
+    except _ZIP_ERRORS as exc:
+        raise ModelIntegrityError(
+            f"{path} is damaged ({type(exc).__name__}: {exc}); {_RERUN}"
+        ) from exc
+    missing = [c for c in columns if c not in table]
+    if missing:
+        raise ModelIntegrityError(f"{path} lacks the column(s) {missing}; {_RERUN}")
+    return table
+
+
+def _check_scalars(path: Path, scalars: dict[str, Any]) -> None:
+    """state.json: the scalars are finite numbers and ``n_groups`` a count."""
+    for name in _STATE_SCALARS:
+        value = scalars.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ModelIntegrityError(f"{path}: {name} is {value!r}, not a number; {_RERUN}")
+        if not np.isfinite(value):
+            raise ModelIntegrityError(f"{path}: {name} is {value!r}, not finite; {_RERUN}")
+    n_groups = scalars.get("n_groups")
+    if n_groups is not None and (
+        isinstance(n_groups, bool) or not isinstance(n_groups, int) or n_groups < 0
+    ):
+        raise ModelIntegrityError(f"{path}: n_groups is {n_groups!r}, not a count; {_RERUN}")
+    if not isinstance(scalars.get("choices", {}), dict):
+        raise ModelIntegrityError(f"{path}: choices is not an object; {_RERUN}")
+    if not isinstance(scalars.get("new_users"), dict | None):
+        raise ModelIntegrityError(f"{path}: new_users is not an object; {_RERUN}")
+
+
+_USER_ROWS = ("text_block", "semantic", "behaviour")
+_REQUIRED_ARRAYS = (
+    "labels",
+    *_USER_ROWS,
+    "group_item_counts",
+    "group_sizes",
+    "item_popularity",
+    "seen_indptr",
+    "seen_indices",
+)
+
+
+def _check_arrays(
+    path: Path, arrays: dict[str, np.ndarray], n_users: int, n_items: int, scalars: dict[str, Any]
+) -> None:
+    """dtype, shape and values of the arrays every model has; every float array finite.
+
+    What these checks miss (e.g. a head of the wrong width) fails in ``_state_from`` and is
+    reported as an inconsistent state.
+    """
+
+    def bad(message: str) -> ModelIntegrityError:
+        return ModelIntegrityError(f"{path}: {message}; {_RERUN}")
+
+    missing = [k for k in _REQUIRED_ARRAYS if k not in arrays]
+    if missing:
+        raise bad(f"the array(s) {missing} are missing")
+    for name, a in arrays.items():
+        if a.dtype.kind not in "fiub":
+            raise bad(f"{name} has dtype {a.dtype}, not numbers")
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise bad(f"{name} holds {int((~np.isfinite(a)).sum())} NaN or infinite value(s)")
+    labels = arrays["labels"]
+    counts = arrays["group_item_counts"]
+    if labels.dtype.kind not in "iu" or labels.shape != (n_users,):
+        raise bad(
+            f"labels has dtype {labels.dtype} and shape {labels.shape}; expected integers of "
+            f"shape ({n_users},), one per user of assignments.parquet"
+        )
+    if counts.ndim != 2 or counts.shape[1] != n_items:
+        raise bad(f"group_item_counts has shape {counts.shape}; expected (n_groups, {n_items})")
+    n_groups = counts.shape[0]
+    saved = scalars.get("n_groups")
+    if saved is not None and saved != n_groups:
+        raise bad(f"group_item_counts has {n_groups} groups, state.json says {saved}")
+    if len(labels) and (labels.min() < -1 or labels.max() >= n_groups):
+        wrong = labels[(labels < -1) | (labels >= n_groups)]
+        raise bad(
+            f"{len(wrong)} label(s) are outside [-1, {n_groups}) (e.g. {int(wrong[0])}); "
+            f"the model has {n_groups} groups"
+        )
+    for name in _USER_ROWS:
+        a = arrays[name]
+        if a.ndim != 2 or a.shape[0] != n_users:
+            raise bad(f"{name} has shape {a.shape}; expected ({n_users}, dim)")
+    for name, shape in (("group_sizes", (n_groups,)), ("item_popularity", (n_items,))):
+        if arrays[name].shape != shape:
+            raise bad(f"{name} has shape {arrays[name].shape}; expected {shape}")
+    indptr, indices = arrays["seen_indptr"], arrays["seen_indices"]
+    if (
+        indptr.dtype.kind not in "iu"
+        or indptr.shape != (n_users + 1,)
+        or indptr[0] != 0
+        or indptr[-1] != len(indices)
+        or (np.diff(indptr) < 0).any()
+    ):
+        raise bad("seen_indptr is not a row index of seen_indices")
+    if len(indices) and (indices.min() < 0 or indices.max() >= n_items):
+        raise bad(f"seen_indices holds item indices outside [0, {n_items})")
+    if "fine_labels" in arrays:
+        fine, centroids = arrays["fine_labels"], arrays.get("fine_centroids")
+        if centroids is None or centroids.ndim != 3:
+            raise bad("fine_labels comes without fine_centroids of shape (P, K, dim)")
+        n_parts, n_fine = centroids.shape[:2]
+        if fine.dtype.kind not in "iu" or fine.shape != (n_users, n_parts):
+            raise bad(f"fine_labels has shape {fine.shape}; expected ({n_users}, {n_parts})")
+        if fine.size and (fine.min() < -1 or fine.max() >= n_fine):
+            raise bad(f"fine_labels holds fine groups outside [-1, {n_fine})")
+
+
 def _sub_interests_from(directory: Path) -> pd.DataFrame | None:
     """``sub_interests.parquet`` with plain lists (None where the model has none)."""
     path = directory / "sub_interests.parquet"
     if not path.exists():
         return None
-    try:
-        table = pd.read_parquet(path)
-    except (OSError, ValueError) as exc:
-        raise ModelDirectoryError(f"{path} could not be read ({exc}); re-run discover") from exc
+    table = _read_table(path, ("group_id", "sub_id"))
     for column in ("keywords", "top_items", "top_item_titles"):
         if column in table:
             table[column] = [list(v) for v in table[column]]
@@ -351,8 +606,10 @@ def _groups_from_parquet(groups: pd.DataFrame) -> pd.DataFrame:
 MODEL_ENTRIES = frozenset(
     {
         *_REQUIRED,
+        MANIFEST,
         "metrics.json",
         "groups.parquet",
+        "sub_interests.parquet",  # models with fine groups
         "recommendations.parquet",
         "adapter",  # LoRA adapters
         "map.parquet",  # usergroups report
@@ -385,26 +642,29 @@ def check_output_dir(
 
     Accepted: a missing or empty folder, or a usergroups model directory
     (:func:`is_model_dir`) that holds nothing but what usergroups writes
-    (:data:`MODEL_ENTRIES`); it is replaced atomically by :func:`save_model`. Any other
-    folder is refused unless ``force=True``, which replaces it **with everything in it**.
-    Never accepted, even with ``force``: a file, the current folder or one above it, a
-    folder that cannot be written (see
-    :func:`~usergroups.persistence.atomic.check_dir_target`), or a folder holding one of
-    the ``keep`` paths (the input files).
+    (:data:`MODEL_ENTRIES`); it is replaced atomically by :func:`save_model`. With
+    ``force=True``, also a folder holding only what usergroups writes but not recognised as
+    a model (e.g. one whose ``versions.json`` is missing or damaged). A folder holding
+    anything else (a user file, a dataset, a config) is refused, ``force`` or not
+    (issue 22): usergroups deletes only what it wrote. Never accepted either: a file, the
+    current folder or one above it, a folder that cannot be written (probed by creating and
+    removing a file in it, see :func:`~usergroups.persistence.atomic.check_dir_target`), or
+    a folder holding one of the ``keep`` paths (the input files and the config).
 
     Parameters
     ----------
     directory : str or Path
         Where the model directory goes.
     force : bool, default False
-        Replace a folder that is not a usergroups model, deleting what it holds.
+        Replace a folder of usergroups files that is not recognised as a model.
     keep : sequence of str or Path
         Paths that must survive (the input files): a ``directory`` holding one is refused.
 
     Raises
     ------
     ModelDirectoryError
-        One line naming the folder, what is wrong, and what to pass instead.
+        One line naming the folder, what is wrong (with a file found there), and what to
+        pass instead.
 
     Examples
     --------
@@ -413,14 +673,16 @@ def check_output_dir(
     >>> _ = (data / "reviews.csv").write_text("user_id,text\\n")
     >>> check_output_dir(data / "model") == data.resolve() / "model"
     True
-    >>> check_output_dir(data)
+    >>> check_output_dir(data, force=True)
     Traceback (most recent call last):
     ...
-    usergroups.errors.ModelDirectoryError: ... is not empty and not a usergroups model directory ...
+    usergroups.errors.ModelDirectoryError: ... (it holds reviews.csv); pass a new or empty ...
     """
     target = check_dir_target(directory)
     for path in keep:
         kept = Path(os.path.realpath(os.path.expanduser(path)))
+        if kept.parent == target and kept.name in MODEL_ENTRIES and is_model_dir(target):
+            continue  # a file of the model itself (its config.json): read before it is replaced
         if kept == target or target in kept.parents:
             raise ModelDirectoryError(
                 f"{directory} holds the input {path}, which writing the model there would "
@@ -435,22 +697,54 @@ def check_output_dir(
             f"cannot read the folder {directory} ({exc.strerror or exc}); pass a folder you "
             "can read and write"
         ) from exc
-    if not entries or force:
-        return target
-    if is_model_dir(target):
-        foreign = [n for n in entries if n not in MODEL_ENTRIES and not _own_tmp(n)]
-        if not foreign:
-            return target
+    foreign = [n for n in entries if n not in MODEL_ENTRIES and not _own_tmp(n)]
+    foreign += _foreign_inside(target)
+    ours = is_model_dir(target)
+    if foreign:
+        if ours:
+            raise ModelDirectoryError(
+                f"{directory} is a usergroups model directory but also holds "
+                f"{_some(foreign)}, which replacing it would delete; move them out (--force "
+                "never deletes files usergroups did not write)"
+            )
         raise ModelDirectoryError(
-            f"{directory} is a usergroups model directory but also holds "
-            f"{_some(foreign)}, which replacing it would delete; move them out, or pass "
-            "--force to replace the folder with everything in it"
+            f"{directory} is not empty and not a usergroups model directory (it holds "
+            f"{_some(foreign)}); pass a new or empty folder (--force never deletes files "
+            "usergroups did not write)"
         )
-    raise ModelDirectoryError(
-        f"{directory} is not empty and not a usergroups model directory (it holds "
-        f"{_some(entries)}); pass a new or empty folder, or --force to replace it, deleting "
-        "what it holds"
-    )
+    if entries and not ours and not force:
+        raise ModelDirectoryError(
+            f"{directory} holds only files usergroups writes ({_some(entries)}) but no "
+            "readable versions.json, so it is not a complete model; pass --force to replace "
+            "it, or a new folder"
+        )
+    return target
+
+
+def _foreign_inside(target: Path) -> list[str]:
+    """Files inside our folders that we did not write: anything but a PNG in
+    ``report-png``, and, where a manifest lists the model's files, an ``adapter`` file it
+    does not list (``report-png/notes.txt``)."""
+    found: list[str] = []
+    pngs = target / "report-png"
+    if pngs.is_dir():
+        found += [
+            f"report-png/{p.name}"
+            for p in sorted(pngs.iterdir())
+            if not (p.is_file() and p.suffix == ".png") and not _own_tmp(p.name)
+        ]
+    adapter = target / "adapter"
+    if adapter.is_dir() and (target / MANIFEST).is_file():
+        try:
+            listed = json.loads((target / MANIFEST).read_text()).get("files", {})
+        except (OSError, ValueError, AttributeError):
+            listed = {}
+        found += [
+            rel
+            for p in sorted(adapter.rglob("*"))
+            if p.is_file() and (rel := p.relative_to(target).as_posix()) not in listed
+        ]
+    return found
 
 
 def _own_tmp(name: str) -> bool:

@@ -10,15 +10,15 @@ import json
 import logging
 import threading
 import time
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from usergroups.embedding import clean_text
-from usergroups.errors import ConfigError, DataError, UserGroupsError
+from usergroups.data.texts import InputError, check_text
+from usergroups.data.texts import first_bad_char as _bad_char
+from usergroups.errors import ConfigError, UserGroupsError
 from usergroups.pipeline import GroupDiscovery
 from usergroups.service.events import (
     AppendResult,
@@ -58,73 +58,8 @@ class RefitUnavailableError(UserGroupsError, RuntimeError):
     """The service has no data source configured to refit on."""
 
 
-class InputError(DataError):
-    """One field of a request is unusable; ``field`` names it as the body does (``texts[3]``).
-
-    Parameters
-    ----------
-    field : str
-    message : str
-        What is wrong and how to fix it; starts with the field's name.
-    """
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-_TEXT_CONTROLS = frozenset("\t\n\r")
-"""The control characters a text may hold: tab and line breaks (CR LF included)."""
 _UNREADABLE_IDS = frozenset({".", ".."})
 """User ids that clients and proxies rewrite as path segments before sending them."""
-
-
-def _bad_char(value: str, allowed: frozenset[str] = frozenset()) -> tuple[int, str] | None:
-    """The first lone surrogate or control character of ``value`` (position, description)."""
-    for pos, ch in enumerate(value):
-        if ch in allowed:
-            continue
-        category = unicodedata.category(ch)
-        if category == "Cs":
-            return pos, f"a lone UTF-16 surrogate (U+{ord(ch):04X})"
-        if category == "Cc":
-            return pos, f"the control character U+{ord(ch):04X}"
-    return None
-
-
-def check_text(value: str, field: str) -> str:
-    """``value`` if it is a usable text; :class:`InputError` naming ``field`` if not.
-
-    Refused: lone UTF-16 surrogates (they are not text and cannot be encoded as UTF-8),
-    control characters other than tab, line feed and carriage return, and texts that are
-    empty once HTML, links and whitespace are removed (:func:`~usergroups.embedding.clean_text`),
-    which would place a user by nothing.
-
-    Examples
-    --------
-    >>> check_text("great strings", "texts[0]")
-    'great strings'
-    >>> try:
-    ...     check_text("<br/>  ", "texts[1]")
-    ... except InputError as exc:
-    ...     print(exc.field, "|", str(exc).split(";")[0])
-    texts[1] | texts[1] is empty once HTML, links and whitespace are removed
-    """
-    bad = _bad_char(value, _TEXT_CONTROLS)
-    if bad is not None:
-        pos, what = bad
-        raise InputError(
-            field,
-            f"{field} holds {what} at character {pos}; send UTF-8 text without lone "
-            "surrogates or control characters (tab and line breaks are fine)",
-        )
-    if not clean_text(value):
-        raise InputError(
-            field,
-            f"{field} is empty once HTML, links and whitespace are removed; send words, or "
-            "leave the text out",
-        )
-    return value
 
 
 def check_id(value: str, field: str, *, path_segment: bool = False) -> str:

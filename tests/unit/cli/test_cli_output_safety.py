@@ -149,14 +149,16 @@ def test_issue13_out_dot_is_refused_and_leaves_no_temporary(
 
 
 @pytest.mark.slow
-def test_issue13_force_replaces_a_folder_then_a_model_is_replaced_atomically(
+def test_issue13_force_replaces_a_folder_of_ours_then_a_model_is_replaced_atomically(
     inputs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    (out / "scratch.txt").write_text("old")
+    (out / "report.html").write_text("a report whose model is gone")  # ours, not a model
+    assert main(_discover(inputs, out)) == 1
+    assert "--force" in _one_error_line(capsys)
     assert main(_discover(inputs, out, "--force")) == 0
-    assert not (out / "scratch.txt").exists() and (out / "versions.json").exists()
+    assert (out / "versions.json").exists() and (out / "manifest.json").exists()
     (out / "report.html").write_text("the old report")
     # a model directory is ours: replaced as a whole without --force, nothing left beside it
     assert main(_discover(inputs, out)) == 0

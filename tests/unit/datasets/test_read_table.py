@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from usergroups.data import DataReport
 from usergroups.datasets import MAPPING_TARGETS, parse_mapping, read_table
-from usergroups.errors import DataError
+from usergroups.errors import ConfigError, DataError
 
 REVIEW_MAP = {
     "user_id": "reviewerID",
@@ -85,10 +85,19 @@ _names = st.text(
 )
 
 
-@given(st.dictionaries(st.sampled_from(MAPPING_TARGETS), _names, max_size=len(MAPPING_TARGETS)))
+@given(
+    st.dictionaries(st.sampled_from(MAPPING_TARGETS), _names, max_size=len(MAPPING_TARGETS)).filter(
+        lambda m: len(set(m.values())) == len(m)
+    )
+)
 def test_parse_mapping_round_trips_any_mapping(mapping: dict[str, str]) -> None:
     spec = ",".join(f"{k}={v}" for k, v in mapping.items())
     assert parse_mapping(spec) == mapping
+
+
+def test_issue22_parse_mapping_refuses_two_targets_on_one_column() -> None:
+    with pytest.raises(ConfigError, match="maps user_id and item_id to the same column 'x'"):
+        parse_mapping("user_id=x,item_id=x")
 
 
 # ---------------------------------------------------------------- formats

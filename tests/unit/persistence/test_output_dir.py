@@ -79,20 +79,48 @@ def test_a_folder_holding_user_files_is_refused_and_its_files_kept(tmp_path: Pat
     assert _leftovers(tmp_path) == []
 
 
-def test_force_accepts_a_folder_that_is_not_a_model(tmp_path: Path) -> None:
+def test_issue22_force_refuses_a_folder_holding_a_file_we_did_not_write(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     (data / "notes.txt").write_text("mine")
-    assert check_output_dir(data, force=True) == data.resolve()
+    with pytest.raises(ModelDirectoryError, match=r"it holds notes\.txt.*--force never deletes"):
+        check_output_dir(data, force=True)
+    assert (data / "notes.txt").read_text() == "mine"
 
 
-def test_a_model_directory_holding_other_files_is_refused_without_force(tmp_path: Path) -> None:
+def test_issue22_a_user_file_inside_our_report_folder_is_refused(tmp_path: Path) -> None:
+    model = _model_dir(tmp_path / "m")
+    (model / "report-png").mkdir()
+    (model / "report-png" / "map.png").write_bytes(b"\x89PNG")
+    assert check_output_dir(model) == model.resolve()
+    (model / "report-png" / "my-notes.txt").write_text("keep me")
+    with pytest.raises(ModelDirectoryError, match=r"also holds report-png/my-notes\.txt"):
+        check_output_dir(model, force=True)
+
+
+def test_force_accepts_a_folder_of_our_files_that_is_not_a_complete_model(tmp_path: Path) -> None:
+    # e.g. a model whose versions.json was lost: only names usergroups writes
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "report.html").write_text("<html></html>")
+    (partial / "arrays.npz").write_bytes(b"")
+    with pytest.raises(ModelDirectoryError, match=r"no readable versions\.json.*--force"):
+        check_output_dir(partial)
+    assert check_output_dir(partial, force=True) == partial.resolve()
+
+
+def test_issue22_a_model_directory_holding_other_files_is_refused_even_with_force(
+    tmp_path: Path,
+) -> None:
     model = _model_dir(tmp_path / "m")
     (model / "my-notes.txt").write_text("keep me")
-    with pytest.raises(ModelDirectoryError, match=r"also holds my-notes\.txt.*--force"):
-        check_output_dir(model)
-    assert check_output_dir(model, force=True) == model.resolve()
-    assert {"versions.json", "report.html", "refit.json", "spark"} <= MODEL_ENTRIES
+    for force in (False, True):
+        with pytest.raises(ModelDirectoryError, match=r"also holds my-notes\.txt, .*move them out"):
+            check_output_dir(model, force=force)
+    assert (model / "my-notes.txt").read_text() == "keep me"
+    assert {"versions.json", "report.html", "refit.json", "spark", "manifest.json"} <= (
+        MODEL_ENTRIES
+    )
 
 
 def test_a_folder_holding_an_input_file_is_refused_even_with_force(tmp_path: Path) -> None:

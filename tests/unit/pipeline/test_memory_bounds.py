@@ -88,6 +88,7 @@ def test_older_model_directories_without_item_knn_still_load(
     metrics = json.loads((directory / "metrics.json").read_text())
     del metrics["personal_model"], metrics["memory"]
     (directory / "metrics.json").write_text(json.dumps(metrics))
+    (directory / "manifest.json").unlink()  # older versions wrote no manifest
     loaded = GroupDiscovery.load(directory)
     assert isinstance(loaded.personal_, PrunedEASE)
     users = model.user_ids_.ids[:5].tolist()

@@ -246,6 +246,7 @@ def test_models_saved_before_the_new_user_model_keep_their_rule(
     state = json.loads((directory / "state.json").read_text())
     del state["new_users"]  # what an older version wrote
     (directory / "state.json").write_text(json.dumps(state))
+    (directory / "manifest.json").unlink()  # older versions wrote no manifest
     loaded = GroupDiscovery.load(directory)
     assert loaded.new_users_.membership == "hard"
     texts = ["words about one thing", "other words"]

@@ -233,6 +233,7 @@ def test_older_items_parquet_without_names_loads(model_dir: Path, tmp_path: Path
     shutil.copytree(model_dir, old)
     items = pd.read_parquet(old / "items.parquet")[["item_id", "title"]]
     items.to_parquet(old / "items.parquet", index=False)
+    (old / "manifest.json").unlink()  # older versions wrote no manifest
     gd = GroupDiscovery.load(old)
     assert gd.item_names_ == gd.item_titles_ and len(gd.item_titles_) == 5
     recs = gd.recommend([str(gd.user_ids_.ids[0])], n=5)
