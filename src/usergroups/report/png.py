@@ -125,15 +125,20 @@ def save_sizes_png(groups: pd.DataFrame, labels: Mapping[int, str], path: Path) 
 
 
 def save_k_curve_png(
-    k_scores: Mapping[str, float | None], path: Path, *, chosen: int | None = None
+    k_scores: Mapping[str, float | None],
+    path: Path,
+    *,
+    chosen: int | None = None,
+    metric: str = "silhouette",
 ) -> Path:
-    """Silhouette by number of groups as a PNG, the chosen number starred."""
+    """The curve K was chosen on (``metric``: the silhouette, or the validation NDCG@10)
+    by number of groups as a PNG, the chosen number starred."""
     pairs = sorted((int(k), v) for k, v in k_scores.items() if v is not None)
     fig = _figure(7, 3.6)
     ax = fig.add_subplot()
     if pairs:
         ks, ys = zip(*pairs, strict=True)
-        ax.plot(ks, ys, marker="o", color="#1f77b4", label="silhouette")
+        ax.plot(ks, ys, marker="o", color="#1f77b4", label=metric)
         if chosen in ks:
             ax.plot(
                 [chosen],
@@ -147,6 +152,6 @@ def save_k_curve_png(
         ax.set_xticks(list(ks))
         ax.legend(frameon=False)
     ax.set_xlabel("number of groups K")
-    ax.set_ylabel("silhouette")
+    ax.set_ylabel(metric)
     ax.set_title("Choice of the number of groups", loc="left")
     return _save(fig, path)

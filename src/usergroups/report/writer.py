@@ -219,7 +219,13 @@ def write_pngs(
         chosen = metrics.get("n_groups")
         paths.append(
             save_k_curve_png(
-                metrics["k_scores"], folder / "k_curve.png", chosen=int(chosen) if chosen else None
+                metrics["k_scores"],
+                folder / "k_curve.png",
+                chosen=int(chosen) if chosen else None,
+                # the same label as the HTML report's curve
+                metric="validation NDCG@10"
+                if metrics.get("k_selection") == "validation"
+                else "silhouette",
             )
         )
     return paths
