@@ -42,6 +42,8 @@ ChoiceSource = Literal["validation", "config", "default"]
 CHOICE_NAMES = (
     "text_weight",
     "n_groups",
+    "personal_model",
+    "group_part",
     "personal_weight",
     "personal_shrinkage",
     "ease_keep",
@@ -74,8 +76,10 @@ class Choice:
 
     Parameters
     ----------
-    value : float, int or None
-        The value in force (None: the setting does not apply, e.g. no personal model).
+    value : float, int, str or None
+        The value in force (None: the setting does not apply, e.g. no personal model); a
+        name for the choices among models (``personal_model``: ``"ease"`` or
+        ``"itemknn"``; ``group_part``: ``"groups"`` or ``"popularity"``).
     source : {"validation", "config", "default"}
         ``"validation"``: chosen on data carved from training; ``"config"``: fixed by
         the user; ``"default"``: an ``"auto"`` setting that could not be chosen and fell
@@ -84,7 +88,7 @@ class Choice:
         Why a default was used; empty otherwise.
     """
 
-    value: float | int | None
+    value: float | int | str | None
     source: ChoiceSource
     reason: str = ""
 

@@ -765,6 +765,15 @@ class GroupDiscovery:
     personal_ = property(lambda self: self._state().personal)
     personal_weight_ = property(lambda self: self._state().personal_weight)
     personal_shrinkage_ = property(lambda self: self._state().personal_shrinkage)
+
+    @property
+    def group_part_(self) -> str:
+        """What the group part of :meth:`recommend` ranks by: ``"groups"`` (the group's
+        popularity) or ``"popularity"`` (global popularity, chosen on validation when it
+        beats the groups: issue 24); models saved before the choice rank by groups."""
+        choice = self._state().choices.get("group_part")
+        return str(choice.value) if choice is not None and choice.value else "groups"
+
     cold_weight_ = property(lambda self: self._state().cold_weight)
     ridge_ = property(lambda self: self._state().ridge)
 
@@ -917,15 +926,16 @@ class GroupDiscovery:
     def blend_scores(self, groups: np.ndarray, seen: sp.spmatrix) -> np.ndarray:
         """Item scores of users in ``groups`` who have seen ``seen`` (rows of items).
 
-        The group's popularity, blended with the personal model (EASE on ``seen``) by
+        The group's popularity (global popularity with ``group_part_ = "popularity"``),
+        blended with the personal model (EASE or item-kNN on ``seen``) by
         ``personal_weight_ * n / (n + personal_shrinkage_)`` for a user with ``n`` items;
         what :meth:`recommend` ranks, and what the service uses for users whose group or
         items changed online. Seen items are not masked; shape (len(groups), n_items).
         """
-        scores = self.recommender_.group_scores(np.asarray(groups, dtype=np.int64))
-        if self.personal_ is not None and self.personal_weight_ > 0:
-            from usergroups.recommend.hybrid import blend, personal_weights
+        from usergroups.recommend.hybrid import blend, group_rows_for, personal_weights
 
+        scores = self.recommender_.group_scores(group_rows_for(groups, self.group_part_))
+        if self.personal_ is not None and self.personal_weight_ > 0:
             weights = personal_weights(seen, self.personal_weight_, self.personal_shrinkage_)
             scores = blend(scores, self.personal_.scores(seen), weights)
         return scores
@@ -965,12 +975,13 @@ class GroupDiscovery:
         (:func:`usergroups.recommend.batched.top_n_blended`): the same rows, without an
         ``n_users × n_items`` score matrix."""
         from usergroups.recommend.batched import top_n_blended
+        from usergroups.recommend.hybrid import group_rows_for
 
         self._check_fitted()
         idx, scores = top_n_blended(
             self.recommender_,
             self.personal_,
-            self.labels_,
+            group_rows_for(self.labels_, self.group_part_),
             self.seen_,
             n,
             personal_weight=self.personal_weight_,
