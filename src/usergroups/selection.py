@@ -627,10 +627,8 @@ def select(
             choices["personal_model"] = Choice(personal_model, "validation")
         else:
             choices["personal_model"] = Choice(personal_model, "default", few)
-        if outcome is not None and rc.personal_weight == "auto":
+        if outcome is not None:
             choices["group_part"] = Choice(group_part, "validation", reason)
-        elif outcome is not None:
-            choices["group_part"] = Choice(group_part, "config", "recommend.personal_weight is set")
         else:
             choices["group_part"] = Choice(group_part, "default", few)
         report["personal_weight"] = personal_weight
@@ -937,13 +935,14 @@ def _choose_blend(
     lost to its own parts on test (Amazon MI, ML-latest-small), and on Yelp, where the
     held-out item co-occurs with the user's items for 1.4 % of users, a 0.75 personal
     weight fell below popularity. Without ``never_lose`` (a fixed weight) the best entry of
-    the grid of the groups' part wins, as before.
+    the grid wins: the weight stays as set and the group part is still chosen, so a refit
+    that keeps the weight keeps ranking by popularity where popularity won.
     """
     plain_scores = {"groups": group, "personal": personal, "popularity": popularity}
     plain = {name: ndcg_rows(v, held, seen) for name, v in plain_scores.items()}
     curve: list[dict[str, Any]] = []
     blends: list[tuple[str, float, float, npt.NDArray[np.float64]]] = []
-    parts = {"groups": group, "popularity": popularity} if never_lose else {"groups": group}
+    parts = {"groups": group, "popularity": popularity}
     for part, scores in parts.items():
         for a in weights:
             for c in shrinks if a > 0 else shrinks[:1]:

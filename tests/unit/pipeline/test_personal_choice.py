@@ -88,6 +88,9 @@ def test_a_fixed_personal_weight_is_not_overruled() -> None:
     popularity = _scores(items, np.ones(N_USERS))
     group = _scores(items, np.zeros(N_USERS))
     out = _choose_blend(group, popularity, group, held, seen, (0.5,), (0.0,), never_lose=False)
+    # the weight stays as the config set it; the group part is still the better one
+    assert (out.group_part, out.weight, out.kept) == ("popularity", 0.5, True)
+    out = _choose_blend(popularity, group, group, held, seen, (0.5,), (0.0,), never_lose=False)
     assert (out.group_part, out.weight, out.kept) == ("groups", 0.5, True)
 
 
