@@ -590,7 +590,7 @@ def select(
             item_item_val = personal_val.weights_
             outcome = _choose_blend(
                 group_val,
-                rec_tr.group_scores(np.full(len(rows), -1)),  # global popularity of the carve
+                _popularity_rows(carve.x_train, len(rows)),
                 personal_val.scores(seen),
                 held,
                 seen,
@@ -900,6 +900,13 @@ class _BlendOutcome:
 
 def _mean(values: npt.NDArray[np.float64]) -> float:
     return float(values.mean()) if len(values) else 0.0
+
+
+def _popularity_rows(x: sp.csr_matrix, n_rows: int) -> FloatMatrix:
+    """Global popularity (share of users per item) of ``x``, repeated ``n_rows`` times: what
+    ``GroupPopularity`` gives a user outside every group, the plain "popularity" part."""
+    popularity = np.asarray(x.sum(axis=0), dtype=np.float32).ravel() / max(x.shape[0], 1)
+    return np.broadcast_to(popularity, (n_rows, len(popularity)))
 
 
 def _choose_personal_model(alone: dict[str, npt.NDArray[np.float64]]) -> str:
