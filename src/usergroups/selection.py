@@ -15,8 +15,10 @@ every choice like the built-in one:
    the held-out items (skipped with ``align.method = "none"``: the frozen sentence
    vectors stand in, so the ablation is exact).
 3. **Choose** on the validation users, by NDCG@10 of the held-out items: the text weight
-   and the number of groups (group popularity of each clustering), the personal blend
-   (EASE, or item-kNN above ``recommend.ease_max_items`` items) and, on the held-out new
+   and the number of groups (group popularity of each clustering), the personal model
+   (EASE or item-kNN; item-kNN alone above ``recommend.ease_max_items`` items) and its
+   blend, kept only when it beats popularity, the group part and the personal model alone
+   by a paired standard error (else the best of those ranks alone) and, on the held-out new
    users, the text → item ridge and its blend. A number of groups is a candidate only
    when it is *stable*: re-clustering random 80 % subsets of the users with new seeds
    agrees with the clustering of all of them at an adjusted Rand index of at least
