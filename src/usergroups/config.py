@@ -190,7 +190,8 @@ class RecommendConfig(_Section):
         "auto",
         description="user-level model blended with the group's scores for known users: "
         "'ease' (dense closed form, up to ease_max_items items), 'itemknn' (sparse item-kNN, "
-        "any size); 'auto' is EASE when the catalogue fits, item-kNN above it",
+        "any size); 'auto' chooses on validation between EASE and item-kNN where EASE fits, "
+        "and is item-kNN above ease_max_items",
     )
     personal_weight: float | Literal["auto"] = Field(
         "auto", description="weight of the personal model (0..1); 'auto' chooses on validation"

@@ -42,6 +42,8 @@ ChoiceSource = Literal["validation", "config", "default", "data"]
 CHOICE_NAMES = (
     "text_weight",
     "n_groups",
+    "personal_model",
+    "group_part",
     "personal_weight",
     "personal_shrinkage",
     "ease_keep",
@@ -76,8 +78,10 @@ class Choice:
 
     Parameters
     ----------
-    value : float, int or None
-        The value in force (None: the setting does not apply, e.g. no personal model).
+    value : float, int, str or None
+        The value in force (None: the setting does not apply, e.g. no personal model); a
+        name for the choices among models (``personal_model``: ``"ease"`` or
+        ``"itemknn"``; ``group_part``: ``"groups"`` or ``"popularity"``).
     source : {"validation", "config", "default", "data"}
         ``"validation"``: chosen on data carved from training; ``"config"``: fixed by
         the user; ``"default"``: an ``"auto"`` setting that could not be chosen and fell
@@ -87,7 +91,7 @@ class Choice:
         Why a default was used; empty otherwise.
     """
 
-    value: float | int | None
+    value: float | int | str | None
     source: ChoiceSource
     reason: str = ""
 
@@ -316,11 +320,25 @@ class FittedState:
             }
         )
 
+    @property
+    def group_part_name(self) -> str:
+        """What the group part of known users' rankings is: ``"groups"`` (the fine groups,
+        else the segments) or ``"popularity"`` (global popularity, where validation found
+        it beats the groups: issue 24); models saved before the choice rank by groups."""
+        choice = self.choices.get("group_part")
+        return str(choice.value) if choice is not None and choice.value else "groups"
+
+    def _popularity_rows(self, n: int) -> FloatMatrix:
+        return np.asarray(self.recommender.group_scores(np.full(n, -1)), dtype=np.float32)
+
     def group_part(self, rows: np.ndarray) -> FloatMatrix:
         """The group scores of known users (rows), shape (n, n_items): the mean of their
         fine groups' smoothed popularity when the model has fine groups, else their
-        segment's. The group part of every answer about a known user."""
+        segment's (global popularity when :attr:`group_part_name` says so). The group part
+        of every answer about a known user."""
         rows = np.asarray(rows, dtype=np.int64)
+        if self.group_part_name == "popularity":
+            return self._popularity_rows(len(rows))
         if self.fine is not None:
             return np.asarray(self.fine.user_scores(rows), dtype=np.float32)
         return np.asarray(self.recommender.group_scores(self.labels[rows]), dtype=np.float32)
@@ -328,6 +346,8 @@ class FittedState:
     def vector_group_part(self, vectors: np.ndarray, groups: np.ndarray) -> FloatMatrix:
         """The group scores of users given by fused vectors (users changed by events, a
         new user with known items) in segments ``groups``; shape (n, n_items)."""
+        if self.group_part_name == "popularity":
+            return self._popularity_rows(len(vectors))
         if self.fine is not None:
             return np.asarray(self.fine.vector_scores(vectors), dtype=np.float32)
         return np.asarray(

@@ -809,6 +809,14 @@ class GroupDiscovery:
     personal_ = property(lambda self: self._state().personal)
     personal_weight_ = property(lambda self: self._state().personal_weight)
     personal_shrinkage_ = property(lambda self: self._state().personal_shrinkage)
+
+    @property
+    def group_part_(self) -> str:
+        """What the group part of :meth:`recommend` ranks by: ``"groups"`` (the group's
+        popularity) or ``"popularity"`` (global popularity, chosen on validation when it
+        beats the groups: issue 24); models saved before the choice rank by groups."""
+        return self._state().group_part_name
+
     cold_weight_ = property(lambda self: self._state().cold_weight)
     ridge_ = property(lambda self: self._state().ridge)
 
@@ -974,21 +982,22 @@ class GroupDiscovery:
     ) -> np.ndarray:
         """Item scores of users in ``groups`` who have seen ``seen`` (rows of items).
 
-        The group part (``group_part`` when given, e.g. the fine groups' scores of
-        :meth:`FittedState.group_part`; else the segments' popularity of ``groups``),
-        blended with the personal model (on ``seen``) by
+        The group part (``group_part`` when given: :meth:`FittedState.group_part`, the
+        fine groups' mean or the segment's popularity; else the segments' popularity of
+        ``groups``, or global popularity with ``group_part_ = "popularity"``), blended with
+        the personal model (EASE or item-kNN on ``seen``) by
         ``personal_weight_ * n / (n + personal_shrinkage_)`` for a user with ``n`` items;
         what :meth:`recommend` ranks, and what the service uses for users whose group or
         items changed online. Seen items are not masked; shape (len(groups), n_items).
         """
+        from usergroups.recommend.hybrid import blend, group_rows_for, personal_weights
+
         scores = (
             np.array(group_part, dtype=np.float32)
             if group_part is not None
-            else self.recommender_.group_scores(np.asarray(groups, dtype=np.int64))
+            else self.recommender_.group_scores(group_rows_for(groups, self.group_part_))
         )
         if self.personal_ is not None and self.personal_weight_ > 0:
-            from usergroups.recommend.hybrid import blend, personal_weights
-
             weights = personal_weights(seen, self.personal_weight_, self.personal_shrinkage_)
             scores = blend(scores, self.personal_.scores(seen), weights)
         return scores
@@ -1030,19 +1039,25 @@ class GroupDiscovery:
         (:func:`usergroups.recommend.batched.top_n_blended`): the same rows, without an
         ``n_users × n_items`` score matrix."""
         from usergroups.recommend.batched import top_n_blended
+        from usergroups.recommend.hybrid import group_rows_for
 
         self._check_fitted()
         state = self._state()
         idx, scores = top_n_blended(
             self.recommender_,
             self.personal_,
-            self.labels_,
+            group_rows_for(self.labels_, self.group_part_),
             self.seen_,
             n,
             personal_weight=self.personal_weight_,
             personal_shrinkage=self.personal_shrinkage_,
             batch_size=batch_size,
-            group_part=state.group_part if state.fine is not None else None,
+            # the fine groups' mean has no fixed candidate order: scored densely
+            group_part=(
+                state.group_part
+                if state.fine is not None and self.group_part_ == "groups"
+                else None
+            ),
         )
         return self._recommendation_frame(self.user_ids_.ids, self.labels_, idx, scores)
 

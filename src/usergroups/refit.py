@@ -712,6 +712,7 @@ class _KeptHead:
 _CHOICE_SETTINGS = {
     "text_weight": "user_vectors.text_weight",
     "n_groups": "clustering.n_groups",
+    "personal_model": "recommend.personal",
     "personal_weight": "recommend.personal_weight",
     "personal_shrinkage": "recommend.personal_shrinkage",
     "ease_keep": "recommend.ease_keep",
@@ -735,6 +736,9 @@ def kept_choices(model: Any) -> dict[str, Any]:
         if choice is None or choice.value is None or choice.source == "config":
             continue
         value = choice.value
+        if isinstance(value, str):  # a model's name (personal_model)
+            overrides[setting] = value
+            continue
         integer = name in ("n_groups", "ease_keep", "cold_top_items")
         overrides[setting] = int(value) if integer else float(value)
     return overrides

@@ -269,3 +269,18 @@ def test_cli_evaluate_refits_a_model_directorys_config(
 def test_cli_evaluate_reports_bad_input_as_usage_error(files: Path) -> None:
     assert main(["-q", "evaluate"]) == 2
     assert main([*_cli_args(files), "--k-sweep", "two"]) == 2
+
+
+def test_issue_24_docs_show_intervals_and_the_personal_choices(result: dict[str, Any]) -> None:
+    text = render_markdown([result])
+    for name in ("Pop", "EASE", "Hybrid"):
+        iv = result["intervals"][name]["NDCG@10"]
+        cell = f"{result['methods'][name]['NDCG@10']:.4f} ({iv['low']:.3f}–{iv['high']:.3f})"
+        assert cell in text  # in the summary and in the dataset's table
+    assert "| personal model | group part |" in text
+    chosen = result["alignment"]["choices"]["personal_model"]["value"]
+    assert chosen in ("ease", "itemknn")
+    assert "On the fit's validation carve the same share is" in text
+    # results written before intervals existed render bare values
+    old = {k: v for k, v in result.items() if k != "intervals"}
+    assert f"{result['methods']['Pop']['NDCG@10']:.4f} |" in render_markdown([old])

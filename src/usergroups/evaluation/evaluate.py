@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -75,6 +75,7 @@ def evaluate_scores(
     *,
     batch_size: int = 1024,
     item_vectors: npt.ArrayLike | None = None,
+    per_user: MutableMapping[str, npt.NDArray[np.float64]] | None = None,
 ) -> dict[str, float]:
     """Evaluate a scoring function over the test users of ``split``, batch by batch.
 
@@ -96,6 +97,10 @@ def evaluate_scores(
         Users per batch.
     item_vectors : array-like of shape (n_items, n_features), optional
         Adds ``ILD@k`` (intra-list diversity).
+    per_user : dict, optional
+        When given, filled with each accuracy metric's values per test user (name →
+        ndarray of shape (n_test_users,)), for bootstrap intervals
+        (:func:`usergroups.evaluation.metrics.bootstrap_interval`).
 
     Returns
     -------
@@ -124,10 +129,13 @@ def evaluate_scores(
     users = split.test_users
     n = len(users)
     sums: dict[str, float] = {}
+    parts: dict[str, list[npt.NDArray[np.float64]]] = {}
     recommended = {k: np.zeros(n_items, dtype=bool) for k in ks}
 
     def add(name: str, values: npt.NDArray[np.float64]) -> None:
         sums[name] = sums.get(name, 0.0) + float(np.nansum(values))
+        if per_user is not None and not name.startswith(("AvgPop", "ILD")):
+            parts.setdefault(name, []).append(np.asarray(values, dtype=np.float64))
 
     for start in range(0, n, batch_size):
         rows = np.arange(start, min(start + batch_size, n), dtype=np.int64)
@@ -157,6 +165,8 @@ def evaluate_scores(
             elif key in sums:
                 result[key] = sums[key] / n
     result["MRR"] = sums["MRR"] / n
+    if per_user is not None:
+        per_user.update({name: np.concatenate(v) for name, v in parts.items()})
     result["n_users"] = n
     logger.info(
         "%s split of %r: %s",

@@ -1,9 +1,10 @@
-"""Lift with its noise: per-user NDCG, a paired bootstrap of a ratio, top-n overlap.
+"""Lift with its noise: a paired bootstrap of a ratio, and the overlap of top-n lists.
 
 At our test sizes (a few hundred users) a lift of 1.1 against 1.3 can be noise: a
 bootstrap over the test users gives 95 % intervals about 0.3 wide. These helpers give
-every lift its interval, and measure how stable what we recommend is: the overlap of each
-user's top-10 between two fits on different subsamples.
+every lift its interval (the per-user NDCG comes from
+:func:`~usergroups.evaluation.evaluate_scores`'s ``per_user``), and measure how stable what we
+recommend is: the overlap of each user's top-10 between two fits on different subsamples.
 
 Examples
 --------
@@ -28,7 +29,7 @@ from usergroups.evaluation import metrics as m
 from usergroups.evaluation.evaluate import ScoreFunction, _masked_scores
 from usergroups.evaluation.splits import Split
 
-__all__ = ["per_user_ndcg", "ranked_top", "ratio_interval", "top_overlap"]
+__all__ = ["ranked_top", "ratio_interval", "top_overlap"]
 
 N_RESAMPLES = 1000
 """Bootstrap resamples of the test users."""
@@ -48,16 +49,6 @@ def ranked_top(
         hidden = np.isneginf(np.take_along_axis(scores, ranked, axis=1))
         out[rows] = np.where(hidden, -1, ranked)
     return out
-
-
-def per_user_ndcg(
-    score: ScoreFunction, split: Split, k: int = 10, *, batch_size: int = 1024
-) -> npt.NDArray[np.float64]:
-    """NDCG@k of every test user (binary relevance, the evaluator's masking); shape
-    (n_test_users,). Its mean is :func:`~usergroups.evaluation.evaluate_scores`'s."""
-    top = ranked_top(score, split, k, batch_size=batch_size)
-    values = m.ndcg(top, split.test[split.test_users], k)
-    return np.nan_to_num(np.asarray(values, dtype=np.float64))
 
 
 def ratio_interval(

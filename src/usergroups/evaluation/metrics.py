@@ -59,6 +59,7 @@ Examples
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -80,9 +81,13 @@ from usergroups.ranking import (
 )
 
 __all__ = [
+    "BOOTSTRAP_RESAMPLES",
+    "Interval",
     "average_popularity",
     "average_precision",
+    "bootstrap_interval",
     "catalogue_coverage",
+    "cooccurrence_reach",
     "hit_rate",
     "intra_list_diversity",
     "ndcg",
@@ -416,3 +421,136 @@ def _full_reciprocal_rank(scores: npt.ArrayLike, relevant: sp.spmatrix | sp.spar
 
 def _undefined_without_relevant(values: npt.ArrayLike, n_rel: npt.ArrayLike) -> FloatArray:
     return np.where(np.asarray(n_rel) > 0, np.asarray(values, dtype=np.float64), np.nan)
+
+
+# ----------------------------------------------------------------------------- intervals
+BOOTSTRAP_RESAMPLES = 1000
+"""Resamples of :func:`bootstrap_interval` (the percentile ends move by about 0.1 % of the
+mean between seeds at 1,000)."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A mean over users with its seeded percentile bootstrap interval.
+
+    Attributes
+    ----------
+    mean : float
+        The mean over the users with a defined value (NaN: undefined, left out).
+    low, high : float
+        The ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` percentiles of the
+        resampled means.
+    se : float
+        The standard deviation of the resampled means (the bootstrap standard error).
+    n : int
+        Users with a defined value.
+    """
+
+    mean: float
+    low: float
+    high: float
+    se: float
+    n: int
+
+    def to_dict(self) -> dict[str, float | int]:
+        """JSON-ready ``{"mean", "low", "high", "se", "n"}``."""
+        return {"mean": self.mean, "low": self.low, "high": self.high, "se": self.se, "n": self.n}
+
+
+def bootstrap_interval(
+    values: npt.ArrayLike,
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = BOOTSTRAP_RESAMPLES,
+    random_state: int = 0,
+) -> Interval:
+    """Percentile bootstrap interval of the mean of per-user ``values``.
+
+    Users are resampled with replacement ``n_resamples`` times (seeded, so a report is
+    reproducible); the interval is the central ``confidence`` share of the resampled
+    means. Resampling runs in blocks so memory stays at a few million draws whatever the
+    number of users. Two methods measured on the same test users should be compared with
+    their intervals side by side; paired differences are tighter still.
+
+    Parameters
+    ----------
+    values : array-like of shape (n_users,)
+        One metric value per test user (e.g. :func:`ndcg`); NaN (undefined) is left out.
+    confidence : float in (0, 1)
+    n_resamples : int
+    random_state : int
+
+    Returns
+    -------
+    Interval
+        NaN ends (and ``se``) when no user has a defined value.
+
+    Examples
+    --------
+    >>> iv = bootstrap_interval(np.r_[np.zeros(90), np.ones(10)])
+    >>> round(iv.mean, 2), iv.low < 0.1 < iv.high
+    (0.1, True)
+    """
+    if not 0.0 < float(confidence) < 1.0:
+        raise DataError(f"confidence must be in (0, 1), e.g. 0.95; got {confidence!r}")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
+        raise DataError(f"n_resamples must be a positive integer, e.g. 1000; got {n_resamples!r}")
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[~np.isnan(v)]
+    n = len(v)
+    if n == 0:
+        nan = float("nan")
+        return Interval(nan, nan, nan, nan, 0)
+    rng = np.random.default_rng(random_state)
+    means = np.empty(n_resamples, dtype=np.float64)
+    step = max(1, (1 << 22) // n)  # resamples per block: about 4M draws at a time
+    for start in range(0, n_resamples, step):
+        stop = min(start + step, n_resamples)
+        draws = rng.integers(0, n, size=(stop - start, n))
+        means[start:stop] = v[draws].mean(axis=1)
+    tail = (1.0 - float(confidence)) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    se = float(means.std(ddof=1)) if n_resamples > 1 else 0.0
+    return Interval(float(v.mean()), float(low), float(high), se, n)
+
+
+def cooccurrence_reach(train: sp.spmatrix, held: sp.spmatrix) -> float:
+    """Share of users whose held-out item an item-item model can reach at all.
+
+    A held-out item is *reachable* when someone in ``train`` consumed it together with
+    one of the user's own training items (users' items -> co-users -> their items): only
+    then can item-kNN or EASE score it above zero. On a random sample of reviews (not a
+    k-core) this is small and personal models fall below popularity for lack of signal.
+
+    Parameters
+    ----------
+    train : sparse matrix of shape (n_all_users, n_items)
+        Training interactions of everyone (the co-users).
+    held : sparse matrix of shape (n_all_users, n_items)
+        Held-out items; only rows with at least one count.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 0.0 when no row holds an item.
+
+    Examples
+    --------
+    >>> train = sp.csr_matrix(np.array([[1, 0, 0], [1, 1, 0], [0, 0, 1]]))
+    >>> held = sp.csr_matrix(np.array([[0, 1, 0], [0, 0, 0], [0, 0, 0]]))
+    >>> cooccurrence_reach(train, held)
+    1.0
+    """
+    t = sp.csr_matrix(train, dtype=np.float32)
+    h = sp.csr_matrix(held, dtype=np.float32)
+    rows = np.flatnonzero(np.diff(h.indptr) > 0)
+    if not len(rows):
+        return 0.0
+    # in blocks of users: the users' items -> co-users -> their items product is dense-ish
+    hits = 0
+    tt = sp.csr_matrix(t.T)
+    for start in range(0, len(rows), 2048):
+        r = rows[start : start + 2048]
+        neighbours = (t[r] @ tt) @ t
+        hits += int((np.asarray(h[r].multiply(neighbours > 0).sum(axis=1)).ravel() > 0).sum())
+    return hits / len(rows)

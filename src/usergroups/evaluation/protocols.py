@@ -62,6 +62,7 @@ from usergroups.evaluation.clustering import (
     stability,
 )
 from usergroups.evaluation.evaluate import evaluate_recommender, evaluate_scores
+from usergroups.evaluation.metrics import bootstrap_interval, cooccurrence_reach
 from usergroups.evaluation.splits import Split, cold_split, warm_split
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "GroupModel",
     "GroupScorer",
     "alignment_summary",
+    "intervals_of",
     "run_protocols",
 ]
 
@@ -409,10 +411,17 @@ def _run_warm(
     n_groups = max(fitted.n_groups_, 1)
 
     methods: dict[str, dict[str, float]] = {}
+    per_user: dict[str, npt.NDArray[np.float64]] = {}
+
+    def measure(name: str, score: ScoreFn) -> None:
+        values: dict[str, npt.NDArray[np.float64]] = {}
+        methods[name] = _pick(evaluate_scores(score, split, per_user=values), WARM_METRICS)
+        per_user[name] = values["NDCG@10"]
+
     for name in baselines:
         t = time.perf_counter()
         rec = make_baseline(name, **params.get(name, {})).fit(split.train)
-        methods[name] = _pick(evaluate_recommender(rec, split), WARM_METRICS)
+        measure(name, _recommender_scorer(rec, split))
         clock.add_method(name, time.perf_counter() - t)
 
     t = time.perf_counter()
@@ -420,27 +429,25 @@ def _run_warm(
         split, fitted, _seed_recipe_kmeans(fitted.semantic_, n_groups, random_state).labels_
     )
     seed_rec = GroupPopularityRecommender(seed_labels).fit(split.train)
-    methods["SeedRecipe"] = _pick(evaluate_recommender(seed_rec, split), WARM_METRICS)
+    measure("SeedRecipe", _recommender_scorer(seed_rec, split))
     clock.add_method("SeedRecipe", time.perf_counter() - t)
 
     t = time.perf_counter()
-    methods["UserGroups"] = _pick(
-        evaluate_scores(_warm_user_group_scorer(split, fitted), split), WARM_METRICS
-    )
+    measure("UserGroups", _warm_user_group_scorer(split, fitted))
     clock.add_method("UserGroups", time.perf_counter() - t)
 
     if fitted.personal_ is not None:
         t = time.perf_counter()
-        methods["Hybrid"] = _pick(
-            evaluate_scores(_warm_hybrid_scorer(split, fitted), split), WARM_METRICS
-        )
+        measure("Hybrid", _warm_hybrid_scorer(split, fitted))
         clock.add_method("Hybrid", time.perf_counter() - t)
 
     t = time.perf_counter()
     groups = _group_metrics(
         split, model, fitted, labels, seed_labels, stability_seeds, random_state
     )
-    groups["lift"] = _lift_with_noise(split, model, fitted, labels, seed_labels, random_state)
+    groups["lift"] = _lift_with_noise(
+        split, model, fitted, labels, seed_labels, per_user, random_state
+    )
     sweep = _k_sweep(split, model, fitted, k_sweep, methods["Pop"]["NDCG@10"], random_state)
     clock.add_method("groups", time.perf_counter() - t)
     return {
@@ -451,7 +458,38 @@ def _run_warm(
         "k_sweep": sweep,
         "alignment": alignment_summary(fitted),
         "reach": reach(split),
+        "intervals": intervals_of(per_user, random_state),
     }
+
+
+def intervals_of(
+    per_user: Mapping[str, npt.ArrayLike], random_state: int = 0
+) -> dict[str, dict[str, Any]]:
+    """95 % bootstrap intervals of each method's NDCG@10 over the test users.
+
+    ``per_user`` maps a method to its NDCG@10 per test user; every method is resampled
+    with the same seed (:func:`~usergroups.evaluation.metrics.bootstrap_interval`, 1,000
+    resamples), so methods measured on the same users get comparable intervals.
+
+    Returns
+    -------
+    dict
+        Method → ``{"NDCG@10": {"mean", "low", "high", "se", "n"}}``.
+    """
+    return {
+        name: {"NDCG@10": bootstrap_interval(values, random_state=random_state).to_dict()}
+        for name, values in per_user.items()
+    }
+
+
+def _recommender_scorer(recommender: Any, split: Split) -> ScoreFn:
+    """``recommender.score`` of the split's test users at positions ``rows``."""
+    users = split.test_users
+
+    def score(rows: IntVector) -> npt.ArrayLike:
+        return np.asarray(recommender.score(users[rows]))
+
+    return score
 
 
 def reach(split: Split) -> dict[str, float]:
@@ -472,13 +510,18 @@ def reach(split: Split) -> dict[str, float]:
     popularity = np.asarray(train.sum(axis=0)).ravel()
     held = sp.csr_matrix(test[rows])
     has_train = np.asarray((held @ sp.diags((popularity > 0).astype(np.float32))).sum(axis=1))
-    # the items co-consumed with each test user's own items, then the held-out one among them
-    neighbours = (train[rows] @ train.T) @ train  # users' items -> co-users -> their items
-    hit = np.asarray(held.multiply(neighbours > 0).sum(axis=1)).ravel()
     return {
         "in_training": round(float((has_train.ravel() > 0).mean()), 4),
-        "cooccurs": round(float((hit > 0).mean()), 4),
+        # the selection's carve reports the same share for its validation users
+        "cooccurs": round(cooccurrence_reach(train, _rows_only(test, rows)), 4),
     }
+
+
+def _rows_only(x: sp.spmatrix, rows: IntVector) -> sp.csr_matrix:
+    """``x`` with every row outside ``rows`` emptied (shape kept)."""
+    keep = np.zeros(x.shape[0], dtype=np.float32)
+    keep[rows] = 1.0
+    return sp.csr_matrix(sp.diags(keep) @ sp.csr_matrix(x))
 
 
 def _run_cold(
@@ -697,6 +740,7 @@ def _lift_with_noise(
     fitted: FittedGroups,
     labels: IntVector,
     seed_labels: IntVector,
+    per_user: Mapping[str, npt.NDArray[np.float64]],
     random_state: int,
 ) -> dict[str, Any]:
     """Each group-based predictor's lift over Pop with a 95 % bootstrap interval over the
@@ -709,11 +753,14 @@ def _lift_with_noise(
     in how users are grouped. Users an 80 % subsample left out are placed into its
     groups like everyone else.
     """
-    from usergroups.evaluation.lift import per_user_ndcg, ranked_top, ratio_interval, top_overlap
+    from usergroups.evaluation.lift import ranked_top, ratio_interval, top_overlap
 
-    pop = per_user_ndcg(
-        lambda rows: np.broadcast_to(split.item_popularity(), (len(rows), split.n_items)), split
-    )
+    def ndcg_of(score: ScoreFn) -> npt.NDArray[np.float64]:
+        values: dict[str, npt.NDArray[np.float64]] = {}
+        evaluate_scores(score, split, (10,), per_user=values)
+        return values["NDCG@10"]
+
+    pop = per_user["Pop"]
     own = np.asarray(fitted.labels_, dtype=np.int64)
     own_rows = split.dataset.user_ids.index(fitted.user_ids_.ids, what="user_id")
     segment_rec = model.group_recommender(fitted, own)
@@ -726,7 +773,8 @@ def _lift_with_noise(
     }
     out: dict[str, Any] = {}
     for i, (name, scorer) in enumerate(predictors.items()):
-        entry = ratio_interval(per_user_ndcg(scorer, split), pop, random_state=random_state + i)
+        ours = per_user["UserGroups"] if name == "fine" else ndcg_of(scorer)
+        entry = ratio_interval(ours, pop, random_state=random_state + i)
         if name != "seed_recipe":
             tops = [
                 ranked_top(
@@ -757,6 +805,10 @@ def alignment_summary(fitted: FittedGroups) -> dict[str, Any] | None:
         "text_weight",
         "n_groups",
         "group_val_ndcg",
+        "personal_model",
+        "group_part",
+        "plain_parts",
+        "blend_kept",
         "personal_weight",
         "personal_shrinkage",
         "cold_weight",

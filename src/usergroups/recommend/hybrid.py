@@ -10,11 +10,17 @@ evaluated is the pruned matrix, the one that is shipped.
 
 EASE's solve needs a dense ``n_items²`` float64 matrix (800 MB at 10,000 items, 80 GB at
 100,000); above ``recommend.ease_max_items`` items the personal model is :class:`ItemKNN`,
-a sparse item-kNN computed block by block with the same interface.
+a sparse item-kNN computed block by block with the same interface. Below it, with
+``recommend.personal = "auto"``, both are candidates (:func:`personal_candidates`) and the
+validation carve picks one (item-kNN wins on small catalogues with short histories).
 
 :func:`blend` mixes a user-level score row with the user's group row after scaling each
 row to a maximum of 1; the weight is chosen on validation data by
-:func:`usergroups.selection.select`.
+:func:`usergroups.selection.select`, which keeps a blend only when it beats each plain
+part (global popularity, the group part alone, the personal model alone) and otherwise
+ranks by the best plain part. The group part is then the groups' popularity or, with
+``group_part = "popularity"``, global popularity (:func:`group_rows_for`: every user is
+treated as outside every group, whose scores are global popularity).
 """
 
 from __future__ import annotations
@@ -30,12 +36,15 @@ from usergroups.errors import ConfigError, NotFittedError
 from usergroups.linalg import BLOCK_CELLS, ease_weights, item_knn_weights
 
 __all__ = [
+    "GROUP_PARTS",
     "PERSONAL_MODELS",
     "ItemKNN",
     "PrunedEASE",
     "blend",
     "ease_fits",
+    "group_rows_for",
     "new_personal",
+    "personal_candidates",
     "personal_from_arrays",
     "personal_model_for",
     "personal_weights",
@@ -44,6 +53,27 @@ __all__ = [
 
 PERSONAL_MODELS = ("ease", "itemknn")
 """The personal models, by the name ``recommend.personal`` gives them."""
+
+GROUP_PARTS = ("groups", "popularity")
+"""What the group part of a recommendation ranks by: the user's group's (smoothed)
+popularity, or global popularity (chosen on validation when it beats the groups)."""
+
+
+def group_rows_for(groups: npt.ArrayLike, group_part: str) -> npt.NDArray[np.int64]:
+    """The group indices to score for ``group_part``: as given for ``"groups"``, all -1
+    (outside every group: global popularity) for ``"popularity"``.
+
+    Examples
+    --------
+    >>> group_rows_for([0, 2], "popularity").tolist(), group_rows_for([0, 2], "groups").tolist()
+    ([-1, -1], [0, 2])
+    """
+    g = np.asarray(groups, dtype=np.int64)
+    if group_part == "groups":
+        return g
+    if group_part == "popularity":
+        return np.full_like(g, -1)
+    raise ConfigError(f"group_part={group_part!r} is not one of {', '.join(GROUP_PARTS)}")
 
 
 class PrunedEASE:
@@ -193,9 +223,10 @@ def personal_model_for(
     """Which personal model a fit uses, and why when the catalogue's size decided it.
 
     ``recommend.personal``: ``"none"`` gives None; ``"itemknn"`` item-kNN; ``"ease"`` and
-    ``"auto"`` EASE when ``n_items <= max_items`` (``recommend.ease_max_items``), else
-    item-kNN with a reason (an explicit ``"ease"`` above the limit is switched too: raise
-    ``ease_max_items`` to force the dense solve).
+    ``"auto"`` EASE (for ``"auto"``, the first of :func:`personal_candidates`, which the
+    validation carve may replace by item-kNN) when ``n_items <= max_items``
+    (``recommend.ease_max_items``), else item-kNN with a reason (an explicit ``"ease"``
+    above the limit is switched too: raise ``ease_max_items`` to force the dense solve).
 
     Returns
     -------
@@ -226,6 +257,33 @@ def personal_model_for(
         f"(EASE's dense solve would hold {gb:.1f} GB): the personal model is item-kNN with "
         f"{n_neighbors} neighbours per item"
     )
+
+
+def personal_candidates(
+    setting: str, n_items: int, max_items: int, n_neighbors: int = 100
+) -> tuple[tuple[str, ...], str]:
+    """The personal models a fit may choose among on validation, and why when the
+    catalogue's size ruled EASE out.
+
+    ``"auto"``: EASE and item-kNN when EASE fits (``n_items <= max_items``), else item-kNN
+    alone; an explicit model is the only candidate (``"ease"`` above the limit becomes
+    item-kNN, as :func:`personal_model_for` says); ``"none"``: no candidate.
+
+    Examples
+    --------
+    >>> personal_candidates("auto", 500, 10_000)
+    (('ease', 'itemknn'), '')
+    >>> personal_candidates("auto", 20_000, 10_000)[0]
+    ('itemknn',)
+    >>> personal_candidates("ease", 500, 10_000)
+    (('ease',), '')
+    """
+    model, reason = personal_model_for(setting, n_items, max_items, n_neighbors)
+    if model is None:
+        return (), ""
+    if setting == "auto" and model == "ease":
+        return PERSONAL_MODELS, ""
+    return (model,), reason
 
 
 def new_personal(model: str, *, l2: float, keep: int, n_neighbors: int) -> PrunedEASE | ItemKNN:

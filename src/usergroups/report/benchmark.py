@@ -96,7 +96,25 @@ def _choice_cell(summary: dict[str, Any], name: str, digits: int | None) -> str:
     return text if source == "validation" else f"{text} *({source})*"
 
 
-def _reach_lines(reach: Mapping[str, float] | None) -> list[str]:
+def _with_interval(value: Any, interval: Mapping[str, Any] | None) -> str:
+    """``0.0661 (0.058–0.074)``: a mean and its 95 % bootstrap interval over test users
+    (:func:`usergroups.evaluation.protocols.intervals_of`); the bare value without one."""
+    text = _fmt(value)
+    if not interval or interval.get("low") is None or interval.get("high") is None:
+        return text
+    low, high = float(interval["low"]), float(interval["high"])
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return text
+    return f"{text} ({low:.3f}–{high:.3f})"
+
+
+def _interval(result: Mapping[str, Any], method: str) -> Mapping[str, Any] | None:
+    return ((result.get("intervals") or {}).get(method) or {}).get("NDCG@10")
+
+
+def _reach_lines(
+    reach: Mapping[str, float] | None, validation_reach: float | None = None
+) -> list[str]:
     """What item-item methods can find (see :func:`usergroups.evaluation.protocols.reach`)."""
     if not reach:
         return []
@@ -106,6 +124,11 @@ def _reach_lines(reach: Mapping[str, float] | None) -> list[str]:
         f"who shares an item with the user for {100 * reach['cooccurs']:.1f} %: only those "
         "can an item-item method (ItemKNN, EASE) rank above zero."
     )
+    if validation_reach is not None:
+        line += (
+            f" On the fit's validation carve the same share is {100 * validation_reach:.1f} %"
+            " (what the personal blend was chosen on)."
+        )
     if reach["cooccurs"] < 0.1:
         line += (
             " Here that is almost nobody, so the item-item baselines fall below popularity "
@@ -404,14 +427,19 @@ def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str
 
 def _methods_table(result: Mapping[str, Any], protocol: str, metrics: Sequence[str]) -> str:
     frame = methods_frame(result, protocol)
+    section = result.get("cold", {}) if protocol == "cold" else result
     rows = []
     for rec in frame.to_dict(orient="records"):
         name = str(rec["method"])
         label = f"**{name}**" if name == "UserGroups" else name
         ratio = rec.get("NDCG@10 ÷ Pop")
+        interval = _interval(section, name)
         rows.append(
             [label]
-            + [_fmt(rec.get(m)) for m in metrics]
+            + [
+                _with_interval(rec.get(m), interval) if m == "NDCG@10" else _fmt(rec.get(m))
+                for m in metrics
+            ]
             + [f"{ratio:.2f}×" if isinstance(ratio, float) and math.isfinite(ratio) else "–"]
         )
     return _markdown_table(["method", *metrics, "NDCG@10 ÷ Pop"], rows)
@@ -456,7 +484,8 @@ def _dataset_section(result: Mapping[str, Any], png: str | None) -> list[str]:
             _methods_table(result, "warm", (*WARM_METRICS[:4], "MRR", "Coverage@10")),
             "",
         ]
-        out += _reach_lines(result.get("reach"))
+        chosen = (result.get("alignment") or {}).get("personal_model") or {}
+        out += _reach_lines(result.get("reach"), chosen.get("validation_reach"))
         check = _reference_check(result)
         if check:
             out += [check, ""]
@@ -718,7 +747,9 @@ of unsmoothed group popularity ÷ NDCG@10 of global popularity on the warm split
 groups and the seed recipe's alike; in the sweep over the number of groups each lift divides
 the NDCG@10 beside it (ours: smoothed, as configured). ALS and BPR: `implicit`
 defaults except 64 factors. EASE: l2 = 250. Metrics are means over test users; all lie in
-[0, 1]; "÷ Pop" is NDCG@10 relative to global popularity."""
+[0, 1]; "÷ Pop" is NDCG@10 relative to global popularity. NDCG@10 in brackets: the 95 %
+percentile bootstrap interval over test users (1,000 resamples, seeded); methods are
+measured on the same test users, so two intervals that do not overlap mark a real gap."""
 
 
 def render_markdown(
@@ -774,7 +805,10 @@ def render_markdown(
         frame = methods_frame(r, "warm").set_index("method")
         cold = methods_frame(r, "cold").set_index("method") if "cold" in r else None
         row = [f"{r['dataset']}"]
-        row += [_fmt(frame["NDCG@10"].get(m)) if m in frame.index else "–" for m in METHOD_ORDER]
+        row += [
+            _with_interval(frame["NDCG@10"].get(m), _interval(r, m)) if m in frame.index else "–"
+            for m in METHOD_ORDER
+        ]
         row.append(_fmt((r.get("groups") or {}).get("group_lift"), 3))
         if cold is not None and not cold.empty:
             row += [
@@ -825,6 +859,8 @@ def render_markdown(
                 str(a.get("epochs", "–")),
                 _choice_cell(a, "text_weight", 2),
                 _choice_cell(a, "n_groups", None),
+                _choice_cell(a, "personal_model", None),
+                _choice_cell(a, "group_part", None),
                 _choice_cell(a, "personal_weight", 2),
                 _choice_cell(a, "personal_shrinkage", 0),
                 _choice_cell(a, "ease_keep", None),
@@ -843,8 +879,12 @@ def render_markdown(
             "`usergroups.selection`); these are the choices it made. A value marked "
             "*(default)* could not be chosen (too few validation users) and fell back to its "
             "documented default; *(config)* was fixed by the configuration. `Hybrid` is the "
-            "group's popularity blended with EASE by `personal_weight * n / (n + "
-            "shrinkage)`; cold `UserGroups` mixes the groups' popularity (weighted by "
+            "group part (the group's popularity, or global popularity where `group part` "
+            "says so) blended with the personal model (EASE or item-kNN, whichever "
+            "validates better) by `personal_weight * n / (n + shrinkage)`; a blend is kept "
+            "only when it beats popularity, the group part and the personal model alone by "
+            "a paired standard error on the validation users, else the best of them ranks "
+            "alone (weight 0 or 1); cold `UserGroups` mixes the groups' popularity (weighted by "
             "membership), the text → item ridge (`cold_weight`) and the items retrieved "
             "from the text spread through EASE (`cold_spread_weight`, from the top "
             "`cold_top_items` items); the group gets what the two leave.",
@@ -856,6 +896,8 @@ def render_markdown(
                     "head epochs",
                     "text weight",
                     "groups",
+                    "personal model",
+                    "group part",
                     "personal weight",
                     "shrinkage",
                     "EASE weights per item",

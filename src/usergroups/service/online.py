@@ -233,10 +233,11 @@ class OnlineModel:
         self.item_behaviour = l2_normalise(np.asarray(seen_t @ self.behaviour))
         self.user_weight = np.maximum(np.diff(seen.indptr), 1).astype(np.float32)
         self.confidences = model.assignments_["confidence"].to_numpy(dtype=np.float64)
+        # the model's own ranking (blend_scores) unless it is the plain group popularity
         self.has_personal = (
             getattr(model, "personal_", None) is not None
             and float(getattr(model, "personal_weight_", 0.0)) > 0
-        )
+        ) or getattr(model, "group_part_", "groups") != "groups"
         self.top: TopItems | None = None
         """Every known user's ranking, memory-mapped (:mod:`.topitems`); set by the state."""
         self._item_info: dict[int, tuple[str, str, str, str]] = {}

@@ -136,10 +136,11 @@ def open_top_items(model: Any, model_dir: Path, version: str, k: int) -> TopItem
     loaded = _load(entry, (n_users, k))
     if loaded is not None:
         return loaded
+    # the model's own ranking (blend_scores) unless it is the plain group popularity
     personal = (
         getattr(model, "personal_", None) is not None
         and float(getattr(model, "personal_weight_", 0.0)) > 0
-    )
+    ) or getattr(model, "group_part_", "groups") != "groups"
     t0 = time.perf_counter()
     top = rank_users(model, k, personal=personal)
     try:

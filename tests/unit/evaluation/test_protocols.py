@@ -301,3 +301,12 @@ def test_reach_counts_held_out_items_item_item_methods_can_find() -> None:
     r = reach(split)
     # test users a, b, c, d (three or more items); held out: y, q, w, v
     assert r == {"in_training": 0.75, "cooccurs": 0.5}
+
+
+def test_issue_24_every_warm_method_has_a_bootstrap_interval(result: dict[str, Any]) -> None:
+    intervals = result["intervals"]
+    assert set(intervals) == set(result["methods"])
+    for name, metrics in result["methods"].items():
+        iv = intervals[name]["NDCG@10"]
+        assert iv["mean"] == pytest.approx(metrics["NDCG@10"])
+        assert iv["low"] <= iv["mean"] <= iv["high"] and iv["n"] == result["n_test_users"]
