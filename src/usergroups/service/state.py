@@ -482,7 +482,8 @@ class ServiceState:
             return dict(self.refit_status)
 
     def _refit_worker(self) -> None:
-        from usergroups.refit import refit, save_refit
+        from usergroups.refit import refit
+        from usergroups.report.refit_dir import save_refit
 
         t0 = time.perf_counter()
         try:
