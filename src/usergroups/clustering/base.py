@@ -519,7 +519,8 @@ class GroupClusterer(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
             Xn, labels, sample_size=sample_size, random_state=random_state
         )
         self.n_features_in_ = Xn.shape[1]
-        logger.info(
+        # one line per fit: a validation grid fits hundreds of times (-v in the CLI shows it)
+        logger.debug(
             "%s: %d groups, %d noise users, silhouette %.4f",
             type(self).__name__,
             n_groups,
