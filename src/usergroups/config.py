@@ -401,7 +401,7 @@ def save_config(config: DiscoveryConfig, path: str | Path) -> None:
     """Write ``config`` as TOML (``.toml``) or JSON (anything else), atomically."""
     import tomli_w
 
-    from usergroups.persistence.atomic import atomic_write_bytes
+    from usergroups._atomic import atomic_write_bytes
 
     path = Path(path)
     data = config.model_dump(mode="json")

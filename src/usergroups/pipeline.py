@@ -778,17 +778,6 @@ class GroupDiscovery:
         model.sub_interests_ = sub_interests
         return model
 
-    def with_state(self, state: FittedState) -> GroupDiscovery:
-        """This model (config, encoder, profiles, metrics) with another fitted state."""
-        self._check_fitted()
-        return type(self).from_state(
-            state,
-            config=self.config,
-            groups=self.groups_,
-            metrics=self.metrics_,
-            encoder=self.encoder,
-        )
-
     # ------------------------------------------------------------ fitted state
     def _state(self) -> FittedState:
         self._check_fitted()

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Literal, Self
 
 import numpy as np
@@ -52,7 +51,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from usergroups.data import Dataset, build_dataset
-from usergroups.errors import DataError, MissingDependencyError, NotFittedError
+from usergroups.errors import DataError, NotFittedError
 from usergroups.fusion import l2_normalise
 from usergroups.linalg import pool_rows, unit_rows
 
@@ -67,7 +66,6 @@ __all__ = [
     "merge_events",
     "refit",
     "relabel",
-    "save_refit",
     "stable_ids",
 ]
 
@@ -961,68 +959,6 @@ def refit(
             100 * RESELECT_ABOVE,
         )
     return new, report
-
-
-def save_refit(
-    model: Any,
-    report: RefitReport,
-    directory: str | Path,
-    *,
-    force: bool = False,
-    with_report: bool = True,
-    map_method: Any = None,
-) -> Path:
-    """Write a refitted model with ``refit.json``, ``map.parquet`` and ``report.html``.
-
-    All of it is written into a temporary directory that replaces ``directory`` in one
-    rename (:func:`usergroups.persistence.atomic.atomic_dir`), so a reader sees the old
-    model with its report or the new one with its report, never a mix. The map uses the
-    method of the map it replaces (when there was one), so the picture stays comparable.
-    Without the ``report`` extra the report is left out with a warning.
-
-    Parameters
-    ----------
-    model : GroupDiscovery
-        The refitted model.
-    report : RefitReport
-    directory : path
-        The model directory (usually the old model's, replaced).
-    force : bool
-        See :func:`usergroups.persistence.save_model`.
-    with_report : bool
-        Write ``map.parquet`` and ``report.html``.
-    map_method : {"auto", "umap", "pca"}, optional
-        Defaults to the old map's method, else "auto".
-
-    Returns
-    -------
-    Path
-        ``directory``.
-    """
-    import json
-
-    from usergroups.persistence import check_output_dir, save_model
-    from usergroups.persistence.atomic import atomic_dir
-    from usergroups.report.projection import read_map
-
-    directory = Path(directory)
-    check_output_dir(directory, force=force)
-    if map_method is None:
-        stored = read_map(directory) if (directory / "map.parquet").exists() else None
-        map_method = stored[1] if stored is not None and stored[1] in ("umap", "pca") else "auto"
-    with atomic_dir(directory) as tmp:
-        save_model(model, tmp, force=True)
-        (tmp / "refit.json").write_text(
-            json.dumps(report.to_dict(max_moves=None), indent=2) + "\n", encoding="utf-8"
-        )
-        if with_report:
-            try:
-                from usergroups.report import write_report
-
-                write_report(tmp, model=model, map_method=map_method)
-            except MissingDependencyError as exc:
-                logger.warning("report.html not written after the refit: %s", exc)
-    return directory
 
 
 def _keep_fine_groups(old: Any, new: Any) -> Any:

@@ -751,7 +751,9 @@ def fixed_choices(
 ) -> dict[str, Choice]:
     """The choices of a fit that carves no validation data: every setting from the config."""
     uv, cc = config.user_vectors, config.clustering
-    w = float(uv.text_weight) if uv.text_weight != "auto" else DEFAULTS["text_weight"]
+    # a number here: fit carves validation data whenever the weight is "auto"
+    # (pipeline._needs_validation) and the Spark engine fixes it first (frozen_config)
+    w = float(uv.text_weight)
     choices = {
         "text_weight": Choice(w if has_behaviour else 1.0, "config"),
         "n_groups": (
@@ -1349,15 +1351,3 @@ def _item_text(
     if not ok.any():
         return None
     return unit_rows(pool_rows(item_of_text[ok], np.asarray(text_vectors)[ok], dataset.n_items))
-
-
-def describe(choices: dict[str, Choice], names: Sequence[str] | None = None) -> list[str]:
-    """One line per choice, for the CLI: ``text_weight = 0.5 (validation)``."""
-    out = []
-    for name in names or list(choices):
-        c = choices.get(name)
-        if c is None:
-            continue
-        line = f"{name} = {c.value} ({c.source}"
-        out.append(line + (f": {c.reason})" if c.reason else ")"))
-    return out

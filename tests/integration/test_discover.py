@@ -140,5 +140,11 @@ def test_movielens_100k_discover_without_texts(data_dir: Path, tmp_path: Path) -
     # no user wrote anything: keywords come from the titles and genres they watched
     assert all(len(k) > 0 for k in gd.groups_["keywords"])
     assert any(t for titles in gd.groups_["top_item_titles"] for t in titles)
-    # a new user described by text lands in a group through the item-title space
-    assert gd.predict(["I love animated children's movies and musicals"])[0] >= 0
+    # a new user described by text is placed through the item-title space: the text moves
+    # the membership (equal rows would mean it is ignored) and the group returned is the
+    # one the membership names (issue 21: the old `predict(...) >= 0` could never fail)
+    texts = ["I love animated children's movies and musicals", "romantic comedies"]
+    proba = gd.predict_proba(texts)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(proba[0], proba[1], atol=0.05)
+    assert gd.predict(texts).tolist() == proba.argmax(axis=1).tolist()

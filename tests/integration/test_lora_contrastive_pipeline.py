@@ -41,9 +41,12 @@ def test_contrastive_lora_fits_and_a_second_fit_reuses_the_adapters(tmp_path: Pa
     adapter = tmp_path / "lora" / first["adapter"]
     assert (adapter / "adapter_config.json").exists()
 
+    weights = adapter / "adapter_model.safetensors"
+    written = (weights.stat().st_mtime_ns, weights.read_bytes())
     gd = GroupDiscovery(cfg).fit(planted.dataset)
     second = gd.metrics_["alignment"]["lora"]
     assert second["cache_hit"] is True and second["adapter"] == first["adapter"]
     assert second["train_seconds"] == first["train_seconds"]
-    assert second["wall_seconds"] < 5
-    assert gd.metrics_["timings"]["lora"] < 5
+    # reused, not retrained (its wall time was asserted here; timings belong in bench/)
+    assert second["steps"] == first["steps"]
+    assert (weights.stat().st_mtime_ns, weights.read_bytes()) == written

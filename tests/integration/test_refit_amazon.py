@@ -56,7 +56,8 @@ def ten_events(dataset: Dataset, random_state: int = 0) -> pd.DataFrame:
 
 def test_issue14_refit_with_ten_events_keeps_amazon_groups(data_dir: Path, tmp_path: Path) -> None:
     from usergroups.datasets import load_dataset
-    from usergroups.refit import refit, save_refit
+    from usergroups.refit import refit
+    from usergroups.report.refit_dir import save_refit
 
     require_dataset(data_dir, "amazon2014-musical-instruments-5core")
     dataset = load_dataset("amazon2014:musical-instruments", data_dir)

@@ -94,8 +94,8 @@ def test_every_metric_lies_in_the_unit_interval(result: dict[str, Any]) -> None:
     assert values and all(0.0 <= v <= 1.0 for v in values)
     g = result["groups"]
     assert 0.0 <= g["noise_share"] <= 1.0
-    assert -1.0 <= g["silhouette"] <= 1.0
-    assert -1.0 <= g["stability_ari"] <= 1.0
+    # planted groups are separated: a positive silhouette (a bound of [-1, 1] could not fail)
+    assert 0.0 < g["silhouette"] <= 1.0
 
 
 @pytest.mark.slow

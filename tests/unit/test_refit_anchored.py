@@ -21,8 +21,8 @@ from usergroups.refit import (
     anchored_labels,
     kept_choices,
     refit,
-    save_refit,
 )
+from usergroups.report.refit_dir import save_refit
 from usergroups.testing import PlantedData, make_planted
 
 pytestmark = pytest.mark.timeout(300)

@@ -126,16 +126,29 @@ def _without_empty_titles(df: Any, fmt: str) -> Any:
     return df.drop(columns=empty)
 
 
+_DETAIL_LOGGERS = ("usergroups.clustering", "usergroups.alignment.head")
+"""A line per fit or per epoch (the validation grid fits k-means ~200 times on the demo):
+warnings only by default, every line with -v."""
+
+
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
     for noisy in ("sentence_transformers", "transformers", "jieba", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    detail = logging.WARNING if quiet or not verbose else logging.DEBUG
+    for name in _DETAIL_LOGGERS:
+        logging.getLogger(name).setLevel(detail)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="usergroups")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="More log output: every clustering fit and alignment epoch (-vv for debug).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
 def cli(verbose: int, quiet: bool) -> None:
     """Discover groups of users for recommender systems with pretrained language models."""
@@ -542,7 +555,7 @@ def assign(model_dir: str, texts: tuple[str, ...], n: int, fmt: str) -> None:
     A text must hold words once HTML, links and whitespace are removed, and no control
     character other than tab and line breaks: the same check as the service's /assign.
     """
-    from usergroups.data.texts import check_text
+    from usergroups.embedding.checks import check_text
     from usergroups.pipeline import GroupDiscovery
 
     for i, text in enumerate(texts):

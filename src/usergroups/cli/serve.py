@@ -149,7 +149,7 @@ def register(cli: click.Group) -> None:
         from usergroups.persistence import check_output_dir
         from usergroups.pipeline import GroupDiscovery
         from usergroups.refit import refit as refit_model
-        from usergroups.refit import save_refit
+        from usergroups.report.refit_dir import save_refit
 
         if not dataset_name and not (interactions or texts):
             raise click.UsageError(

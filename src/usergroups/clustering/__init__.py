@@ -10,6 +10,7 @@ tiny ones, number groups by size).
 Examples
 --------
 >>> import numpy as np
+>>> from usergroups.clustering import make_clusterer
 >>> from usergroups.config import ClusteringConfig
 >>> rng = np.random.default_rng(0)
 >>> X = np.repeat(np.eye(3, dtype=np.float32), 20, axis=0)

@@ -103,7 +103,7 @@ class AgglomerativeGroups(GroupClusterer):
             )
         if self.n_groups != "auto" and int(self.n_groups) > n_users:
             raise ConfigError(
-                f"n_groups={self.n_groups} but X has only {n_users} users; "
+                f"n_groups={self.n_groups} but X has only {n_users} users (n_samples={n_users}); "
                 f"use n_groups <= {n_users} or 'auto'"
             )
         if n_users == 1:

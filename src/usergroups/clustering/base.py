@@ -19,6 +19,8 @@ and returns ``self``. Every implementation learns the same attributes:
     noise left out; ``nan`` when it is undefined (fewer than two groups).
 ``n_features_in_`` : int
     Number of features seen in ``fit``.
+``n_iter_`` : int
+    Iterations of the final fit (the k-means family only, as in scikit-learn).
 
 Geometry: user vectors are compared by cosine. ``fit`` L2-normalises every row
 (an all-zero row stays zero) so that Euclidean methods (k-means, Ward) work on the
@@ -45,6 +47,7 @@ from usergroups.errors import ConfigError, DataError, NotFittedError
 from usergroups.linalg import unit_rows
 
 __all__ = [
+    "ClustererNotFittedError",
     "GroupClusterer",
     "check_vectors",
     "cosine_silhouette",
@@ -62,6 +65,17 @@ normalize_rows = unit_rows
 
 NOISE = -1
 """Label of users that belong to no group."""
+
+
+class ClustererNotFittedError(NotFittedError, SklearnNotFittedError):
+    """``predict`` before ``fit``: both our :class:`~usergroups.errors.NotFittedError` and
+    scikit-learn's, so code written for either catches it (scikit-learn's estimator checks
+    require the latter)."""
+
+
+class _NotNumbersError(DataError, TypeError):
+    """Values that are not numbers (e.g. a dict in an object array): a ``TypeError`` too, as
+    numpy and scikit-learn raise for them."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -100,7 +114,9 @@ def check_vectors(X: Any, *, name: str = "X") -> FloatMatrix:
         arr = np.asarray(X)
         if arr.dtype == object:
             arr = arr.astype(np.float64)
-    except (TypeError, ValueError) as exc:
+    except TypeError as exc:
+        raise _NotNumbersError(f"{name} cannot be read as an array of numbers: {exc}") from exc
+    except ValueError as exc:
         raise DataError(f"{name} cannot be read as an array of numbers: {exc}") from exc
     if arr.ndim != 2:
         raise DataError(
@@ -109,7 +125,8 @@ def check_vectors(X: Any, *, name: str = "X") -> FloatMatrix:
         )
     if arr.shape[1] == 0:
         raise DataError(
-            f"{name} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required"
+            f"{name} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required; "
+            "pass vectors with at least one column"
         )
     if arr.shape[0] == 0:
         raise DataError(f"{name} has no users (shape={arr.shape}); it needs at least one")
@@ -502,7 +519,8 @@ class GroupClusterer(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
             Xn, labels, sample_size=sample_size, random_state=random_state
         )
         self.n_features_in_ = Xn.shape[1]
-        logger.info(
+        # one line per fit: a validation grid fits hundreds of times (-v in the CLI shows it)
+        logger.debug(
             "%s: %d groups, %d noise users, silhouette %.4f",
             type(self).__name__,
             n_groups,
@@ -533,17 +551,21 @@ class GroupClusterer(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
         X = check_vectors(X)
         if X.shape[1] != self.n_features_in_:
             raise DataError(
-                f"X has {X.shape[1]} features but {type(self).__name__} was fitted with "
-                f"{self.n_features_in_}; use vectors from the same model"
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input; use vectors from the same model"
             )
         return nearest_centroid(X, self.centroids_)
 
     def check_is_fitted(self) -> None:
-        """Raise :class:`usergroups.errors.NotFittedError` unless :meth:`fit` has run."""
+        """Raise :class:`ClustererNotFittedError` unless :meth:`fit` has run.
+
+        It is both :class:`usergroups.errors.NotFittedError` and scikit-learn's
+        ``NotFittedError``.
+        """
         try:
             sklearn_check_is_fitted(self, "labels_")
         except SklearnNotFittedError as exc:
-            raise NotFittedError(
+            raise ClustererNotFittedError(
                 f"this {type(self).__name__} is not fitted yet; call fit(X) with user "
                 "vectors of shape (n_users, n_features) first"
             ) from exc

@@ -95,8 +95,8 @@ class HDBSCANGroups(GroupClusterer):
             return np.full(n_users, NOISE, dtype=np.int64), {}
         if self.min_samples is not None and self.min_samples > n_users:
             raise ConfigError(
-                f"min_samples={self.min_samples} but X has only {n_users} users; "
-                f"use min_samples <= {n_users} or None"
+                f"min_samples={self.min_samples} but X has only {n_users} users "
+                f"(n_samples={n_users}); use min_samples <= {n_users} or None"
             )
         model = HDBSCAN(
             min_cluster_size=self.min_cluster_size,

@@ -120,6 +120,8 @@ class FaissKMeansGroups(_KMeansFamily):
     k_scores_ : dict[int, float]
     silhouette_ : float
     n_features_in_ : int
+    n_iter_ : int
+        Iterations of the final training (of its best initialisation).
 
     Raises
     ------
@@ -163,7 +165,7 @@ class FaissKMeansGroups(_KMeansFamily):
         check_int("max_iter", self.max_iter, minimum=1)
         check_int("max_points_per_group", self.max_points_per_group, minimum=1)
 
-    def _labels(self, X: FloatMatrix, k: int, n_init: int) -> IntVector:
+    def _labels(self, X: FloatMatrix, k: int, n_init: int) -> tuple[IntVector, int]:
         faiss: Any = require("faiss", "fast", package="faiss-cpu")
         seed = 0 if self.random_state is None else int(self.random_state) % (2**31)
         n_sample = min(X.shape[0], self.max_points_per_group * k)
@@ -174,7 +176,7 @@ class FaissKMeansGroups(_KMeansFamily):
             sample = np.ascontiguousarray(X)
         # k-means++ seeds (FAISS alone seeds at random, which on small or uneven data ends in
         # poor local optima); each init trains from its own seeds, the lowest objective wins
-        best: tuple[float, FloatMatrix] | None = None
+        best: tuple[float, FloatMatrix, int] | None = None
         for init in range(n_init):
             seeds = kmeans_plusplus_seeds(sample, k, np.random.default_rng(seed + init))
             kmeans = faiss.Kmeans(
@@ -190,7 +192,7 @@ class FaissKMeansGroups(_KMeansFamily):
             objective = float(kmeans.obj[-1]) if len(kmeans.obj) else 0.0
             # spherical k-means maximises the summed inner product
             if best is None or objective > best[0]:
-                best = (objective, np.asarray(kmeans.centroids, dtype=np.float32))
+                n_iter = len(kmeans.obj) or self.max_iter
+                best = (objective, np.asarray(kmeans.centroids, dtype=np.float32), n_iter)
         assert best is not None
-        centroids = best[1]
-        return label_by_centroids(X, centroids)
+        return label_by_centroids(X, best[1]), best[2]

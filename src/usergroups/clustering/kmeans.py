@@ -57,9 +57,12 @@ class _KMeansFamily(GroupClusterer):
         check_int("search_n_init", self.search_n_init, minimum=1)
         check_int("silhouette_sample", self.silhouette_sample, minimum=2)
 
+    n_iter_: int
+
     @abstractmethod
-    def _labels(self, X: FloatMatrix, k: int, n_init: int) -> IntVector:
-        """Labels of shape (n_users,) from one fit with ``k`` groups and ``n_init`` inits."""
+    def _labels(self, X: FloatMatrix, k: int, n_init: int) -> tuple[IntVector, int]:
+        """Labels of shape (n_users,) and the iterations run, from one fit with ``k`` groups
+        and ``n_init`` inits (the iterations of the best init)."""
 
     def _fit_labels(self, X: FloatMatrix) -> tuple[IntVector, dict[int, float]]:
         n_users = X.shape[0]
@@ -67,10 +70,11 @@ class _KMeansFamily(GroupClusterer):
             k = int(self.n_groups)
             if k > n_users:
                 raise ConfigError(
-                    f"n_groups={k} but X has only {n_users} users; "
+                    f"n_groups={k} but X has only {n_users} users (n_samples={n_users}); "
                     f"use n_groups <= {n_users} or 'auto'"
                 )
-            return self._labels(X, k, self.n_init), {}
+            labels, self.n_iter_ = self._labels(X, k, self.n_init)
+            return labels, {}
         ks = candidate_ks(self.k_min, self.k_max, n_users)
         if not ks:
             logger.warning(
@@ -79,17 +83,25 @@ class _KMeansFamily(GroupClusterer):
                 self.k_min,
                 self.k_max,
             )
+            self.n_iter_ = 0
             return np.zeros(n_users, dtype=np.int64), {}
         search_n_init = min(self.search_n_init, self.n_init)
+        n_iter: dict[int, int] = {}
+
+        def labels_for_k(k: int) -> IntVector:
+            labels, n_iter[k] = self._labels(X, k, search_n_init)
+            return labels
+
         k, labels, scores = select_n_groups(
             X,
             ks,
-            lambda k: self._labels(X, k, search_n_init),
+            labels_for_k,
             sample_size=self.silhouette_sample,
             random_state=self.random_state,
         )
+        self.n_iter_ = n_iter[k]
         if self.n_init > search_n_init:
-            labels = self._labels(X, k, self.n_init)
+            labels, self.n_iter_ = self._labels(X, k, self.n_init)
         return labels, scores
 
 
@@ -122,6 +134,8 @@ class KMeansGroups(_KMeansFamily):
     k_scores_ : dict[int, float]
     silhouette_ : float
     n_features_in_ : int
+    n_iter_ : int
+        Iterations of the final fit (of its best initialisation).
 
     Examples
     --------
@@ -158,7 +172,7 @@ class KMeansGroups(_KMeansFamily):
         super()._check_params()
         check_int("max_iter", self.max_iter, minimum=1)
 
-    def _labels(self, X: FloatMatrix, k: int, n_init: int) -> IntVector:
+    def _labels(self, X: FloatMatrix, k: int, n_init: int) -> tuple[IntVector, int]:
         model = KMeans(
             n_clusters=k,
             init="k-means++",
@@ -167,7 +181,7 @@ class KMeansGroups(_KMeansFamily):
             algorithm="lloyd",
             random_state=self.random_state,
         ).fit(X)
-        return np.asarray(model.labels_, dtype=np.int64)
+        return np.asarray(model.labels_, dtype=np.int64), int(model.n_iter_)
 
 
 class MiniBatchKMeansGroups(_KMeansFamily):
@@ -200,6 +214,8 @@ class MiniBatchKMeansGroups(_KMeansFamily):
     k_scores_ : dict[int, float]
     silhouette_ : float
     n_features_in_ : int
+    n_iter_ : int
+        Iterations of the final fit (of its best initialisation).
 
     Examples
     --------
@@ -238,7 +254,7 @@ class MiniBatchKMeansGroups(_KMeansFamily):
         check_int("batch_size", self.batch_size, minimum=1)
         check_int("max_iter", self.max_iter, minimum=1)
 
-    def _labels(self, X: FloatMatrix, k: int, n_init: int) -> IntVector:
+    def _labels(self, X: FloatMatrix, k: int, n_init: int) -> tuple[IntVector, int]:
         model = MiniBatchKMeans(
             n_clusters=k,
             init="k-means++",
@@ -247,4 +263,4 @@ class MiniBatchKMeansGroups(_KMeansFamily):
             max_iter=self.max_iter,
             random_state=self.random_state,
         ).fit(X)
-        return np.asarray(model.labels_, dtype=np.int64)
+        return np.asarray(model.labels_, dtype=np.int64), int(model.n_iter_)

@@ -38,10 +38,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from usergroups._atomic import atomic_path, atomic_write_bytes
 from usergroups._typing import FloatMatrix
 from usergroups.embedding.base import Encoder, check_encoded, check_texts, is_blank
 from usergroups.errors import ConfigError
-from usergroups.persistence.atomic import atomic_path, atomic_write_bytes
 
 __all__ = ["CachedEncoder", "EmbeddingCache", "text_key"]
 

@@ -25,7 +25,7 @@ from sklearn.decomposition import TruncatedSVD
 
 from usergroups._typing import FloatMatrix
 from usergroups.data import Dataset
-from usergroups.errors import ConfigError, DataError, NotFittedError
+from usergroups.errors import ConfigError, DataError
 from usergroups.linalg import fuse_blocks, mean_rows, pool_rows, unit_rows
 
 __all__ = ["UserVectorBuilder", "l2_normalise", "pool_rows"]
@@ -180,13 +180,6 @@ class UserVectorBuilder(BaseEstimator):
         pulled toward the origin.
         """
         return fuse_blocks(semantic, behaviour, self.text_weight)
-
-    def transform_semantic(self, semantic: np.ndarray) -> FloatMatrix:
-        """Fused vectors for new users known only by their semantic (text) vectors."""
-        if not hasattr(self, "vectors_"):
-            raise NotFittedError("UserVectorBuilder is not fitted; call fit(dataset, ...) first")
-        empty = np.zeros((len(semantic), self.behaviour_.shape[1]), dtype=np.float32)
-        return self.fuse(semantic, empty)
 
 
 # a user's mean item vector; the old private name is still imported by the pipeline

@@ -1,17 +1,17 @@
-"""Model directories (:mod:`.model_dir`) and atomic writes (:mod:`.atomic`).
+"""Model directories (:mod:`.model_dir`) and atomic writes (from :mod:`usergroups._atomic`).
 
 ``check_output_dir(path, force=False)`` says, before any work, whether a model can be
 written to ``path``; ``save_model`` calls it too.
 
-The model-directory names load lazily: :mod:`.atomic` is imported by low-level modules
-(the embedding cache) that :mod:`.model_dir` itself depends on.
+The model-directory names load lazily, so importing the atomic helpers from here stays
+cheap; low layers (the embedding cache, ``config``) import them from ``usergroups._atomic``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from usergroups.persistence.atomic import (
+from usergroups._atomic import (
     atomic_dir,
     atomic_path,
     atomic_write_bytes,

@@ -11,6 +11,7 @@ PosixPath('runs/demo/report.html')
 from usergroups.report.figures import group_colour, plot_k_curve, plot_map, plot_sizes
 from usergroups.report.html import display_label, render_html
 from usergroups.report.projection import MAP_FILE, has_umap, project_2d, read_map, write_map
+from usergroups.report.refit_dir import save_refit
 from usergroups.report.writer import (
     EVALUATION_FILE,
     REPORT_FILE,
@@ -33,6 +34,7 @@ __all__ = [
     "project_2d",
     "read_map",
     "render_html",
+    "save_refit",
     "write_map",
     "write_pngs",
     "write_report",

@@ -219,10 +219,9 @@ class OnlineModel:
         self.users: dict[str, UserState] = {}
         self.applied: set[int] = set()
         self.watermark = self.events_seq
-        # the two blocks and the text weight as fit chose them (the fitted state), never
-        # inferred from the fused vectors
+        # the two blocks as fit chose them (the fitted state), never inferred from the fused
+        # vectors
         state = model.state_
-        self.text_weight = state.text_weight
         self.first = state.text_block
         self.behaviour = state.behaviour
         self.semantic_dim = int(self.first.shape[1])
@@ -335,9 +334,6 @@ class OnlineModel:
         return {u: (s.group_id, s.confidence) for u, s in changed.items()}
 
     # -------------------------------------------------------------------- reads
-    def has_user(self, user_id: str) -> bool:
-        return user_id in self.users or user_id in self.model.user_ids_
-
     def user(self, user_id: str, n: int) -> dict[str, Any] | None:
         """Group, confidence and top-``n`` recommendations of a user; None if unknown."""
         state = self.users.get(user_id)
@@ -486,13 +482,7 @@ class OnlineModel:
             group, confidence = int(groups[0]), float(conf[0])
             scores = self._online_scores(group, seen, fused[0])
         else:
-            scorer = getattr(model, "new_user_scores", None)
-            if scorer is not None:
-                proba, text_scores = scorer(list(texts))
-            else:  # a library without it: the group's popularity
-                proba = model.predict_proba(list(texts))
-                top = proba.argmax(axis=1) if proba.shape[1] else np.full(len(proba), -1)
-                text_scores = model.recommender_.group_scores(top)
+            proba, text_scores = model.new_user_scores(list(texts))
             if proba.shape[1]:
                 mean = proba.mean(axis=0)
                 group = int(mean.argmax())

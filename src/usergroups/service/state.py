@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from usergroups.data.texts import InputError, check_text
-from usergroups.data.texts import first_bad_char as _bad_char
+from usergroups.embedding.checks import InputError, check_text
+from usergroups.embedding.checks import first_bad_char as _bad_char
 from usergroups.errors import ConfigError, UserGroupsError
 from usergroups.pipeline import GroupDiscovery
 from usergroups.service.events import (
@@ -417,7 +417,8 @@ class ServiceState:
             return dict(self.refit_status)
 
     def _refit_worker(self) -> None:
-        from usergroups.refit import refit, save_refit
+        from usergroups.refit import refit
+        from usergroups.report.refit_dir import save_refit
 
         t0 = time.perf_counter()
         try:

@@ -35,7 +35,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -54,17 +54,10 @@ __all__ = ["SparkGroupDiscovery"]
 
 logger = logging.getLogger(__name__)
 
-Algorithm = Literal["kmeans", "bisecting"]
 _ALGORITHMS = {"kmeans": "kmeans", "minibatch": "kmeans", "agglomerative": "bisecting"}
 
 
 # ------------------------------------------------------------------ array expressions
-
-
-def _dot_self(col: Any) -> Any:
-    from pyspark.sql import functions as F
-
-    return F.aggregate(col, F.lit(0.0).cast("double"), lambda acc, x: acc + x * x)
 
 
 _UDFS: dict[str, Any] = {}

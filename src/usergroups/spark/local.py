@@ -61,9 +61,8 @@ def frozen_config(config: DiscoveryConfig) -> tuple[DiscoveryConfig, list[str]]:
 
 
 def text_weight(config: DiscoveryConfig) -> float:
-    """The fixed share of the text part (``"auto"`` counts as 0.5)."""
-    w = config.user_vectors.text_weight
-    return 0.5 if isinstance(w, str) else float(w)
+    """The fixed share of the text part of a :func:`frozen_config` (it replaced ``"auto"``)."""
+    return float(config.user_vectors.text_weight)
 
 
 def damped_rows(x: sp.csr_matrix) -> sp.csr_matrix:

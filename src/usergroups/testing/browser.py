@@ -7,7 +7,8 @@ the report tests and to take the screenshots in the docs.
 Examples
 --------
 >>> check = open_page("report.html", screenshot="shot.png")  # doctest: +SKIP
->>> check.errors, [u for u in check.requests if not u.startswith(("file:", "data:"))]
+>>> local = ("file:", "data:")
+>>> check.errors, [u for u in check.requests if not u.startswith(local)]  # doctest: +SKIP
 ([], [])
 """
 

@@ -5,8 +5,8 @@ texts with the same message (issue 22): a text holding a control character other
 and line breaks (a NUL cuts C strings and logs), a lone UTF-16 surrogate, or nothing once
 HTML, links and whitespace are removed (it would place a user by nothing).
 
-Not imported by :mod:`usergroups.data` itself: it needs :func:`usergroups.embedding.clean_text`,
-and the embedding package imports the data model.
+It lives beside the cleaning it relies on (:func:`usergroups.embedding.clean_text`): a text
+is usable when what would be embedded of it is not empty.
 """
 
 from __future__ import annotations
