@@ -195,7 +195,7 @@ def test_issue22_assign_refuses_a_nul_and_names_which_text(
 
 
 def test_the_cli_and_the_service_share_one_text_check() -> None:
-    from usergroups.data import texts
+    from usergroups.embedding import checks as texts
     from usergroups.service import state
 
     assert state.check_text is texts.check_text and state.InputError is texts.InputError
