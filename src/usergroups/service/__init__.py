@@ -89,6 +89,9 @@ def _uvicorn_config(app: Any, settings: ServiceSettings) -> Any:
     """uvicorn's settings for one server process (every worker uses the same)."""
     import uvicorn
 
+    from usergroups.service.http import protocol_class
+
+    limits = settings.limits
     return uvicorn.Config(
         app,
         host=settings.host,
@@ -97,7 +100,10 @@ def _uvicorn_config(app: Any, settings: ServiceSettings) -> Any:
         access_log=False,
         log_level=settings.log_level,
         loop="auto",
-        http="auto",
+        # uvicorn's own protocol ("auto": httptools, else h11) with limits on the URL and
+        # headers, and our JSON error shape for what the parser refuses (issue 22)
+        http=protocol_class(limits.max_url_bytes, limits.max_header_bytes),
+        h11_max_incomplete_event_size=limits.max_url_bytes + limits.max_header_bytes,
         timeout_graceful_shutdown=10,
         # uvicorn believes X-Forwarded-For from 127.0.0.1 by default; the wrong-key
         # and rate limits are per address, so only configured proxies are believed

@@ -14,7 +14,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, MutableMapping, Sequence
 from typing import Annotated, Any, Literal, cast
 
 import numpy as np
@@ -415,6 +415,20 @@ def _field_of(loc: Sequence[Any]) -> str:
     return out or "body"
 
 
+_CLASS_NAME = re.compile(r"\b(?:instance of )?[A-Z][A-Za-z]*(?:In|Out|Request|Body|Response)\b")
+
+
+def _public_message(err: Mapping[str, Any]) -> str:
+    """A validation message without the names of our schema classes.
+
+    pydantic says "Input should be a valid dictionary or instance of EventIn": the class is
+    ours, not the API's, so an object is named as JSON calls it.
+    """
+    if err.get("type") in ("model_type", "model_attributes_type", "dict_type"):
+        return "should be a JSON object"
+    return _CLASS_NAME.sub("object", str(err.get("msg", "invalid")))
+
+
 def _check_n(n: int, state: ServiceState) -> None:
     limit = state.settings.limits.max_n
     if n > limit:
@@ -610,11 +624,13 @@ def create_app(state: ServiceState) -> FastAPI:
                 f"{field} holds a lone UTF-16 surrogate, which is not text; send UTF-8 text "
                 "without lone surrogates or control characters",
             )
-        problems = []
-        for err in errors[:5]:
-            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-            problems.append(f"{where}: {err.get('msg', 'invalid')}")
-        return _error(422, "validation_error", "; ".join(problems) or "invalid request")
+        problems: list[str] = []
+        for err in errors:
+            # public names only: the body's fields, never our schema classes (issue 22)
+            problem = f"{_field_of(err.get('loc', ()))}: {_public_message(err)}"
+            if problem not in problems:
+                problems.append(problem)
+        return _error(422, "validation_error", "; ".join(problems[:5]) or "invalid request")
 
     @app.exception_handler(DataError)
     async def _bad_input(request: Request, exc: DataError) -> Response:
