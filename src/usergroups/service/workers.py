@@ -170,6 +170,10 @@ def serve_workers(
                 raise _rebuild(index, message)
         for _, conn in workers:
             conn.send("go")
+        # each worker holds its own copy of its socket now: this process's copies would keep
+        # the port listening, queueing connections nobody accepts, once the workers stop
+        for sock in socks:
+            sock.close()
         logger.info(
             "serving on http://%s:%d with %d worker processes (%s; Ctrl+C to stop)",
             _url_host(settings.host),
