@@ -105,3 +105,13 @@ def test_no_keys_and_not_anonymous_refuses_to_start(fitted_model_dir, tmp_path) 
             create_app(state)
     finally:
         state.close()
+
+
+def test_issue22_a_rating_range_upside_down_is_refused(tmp_path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[limits]\nmin_rating = 5\nmax_rating = 1\n")
+    with pytest.raises(ConfigError, match=r"min_rating 5\.0 is above max_rating 1\.0"):
+        load_settings(bad, env={})
+    bad.write_text("[limits]\nmax_header_bytes = 10\n")
+    with pytest.raises(ConfigError, match=r"limits\.max_header_bytes"):
+        load_settings(bad, env={})

@@ -443,6 +443,7 @@ class _OnnxModel:
         n_threads: int,
         pooling: str,
         normalize: bool,
+        per_text: bool = False,
     ) -> None:
         ort = require("onnxruntime", "fast")
         tokenizers = require("tokenizers", "fast")
@@ -470,6 +471,7 @@ class _OnnxModel:
         self.pad_id = _pad_id(folder, tokenizer)
         self.pooling = pooling
         self.normalize = normalize
+        self.per_text = per_text
 
     def embed(
         self,
@@ -479,15 +481,22 @@ class _OnnxModel:
         sort_by_length: bool = True,
         progress: Any = None,
     ) -> FloatMatrix:
-        """Vectors of non-blank ``texts``, shape (len(texts), dim), in input order."""
+        """Vectors of non-blank ``texts``, shape (len(texts), dim), in input order.
+
+        With ``per_text`` each text is a call of its own (``batch_size`` is then unused).
+        """
+        # one text per call: no padding, and int8's dynamic activation scales (one per
+        # tensor, i.e. per call) come from this text alone, so its vector is the same
+        # whatever else is embedded with it (issue 22)
+        step = 1 if self.per_text else batch_size
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for begin in range(0, len(texts), _TOKENIZE_CHUNK):
             chunk = texts[begin : begin + _TOKENIZE_CHUNK]
             encodings = self.tokenizer.encode_batch([t.strip() for t in chunk])
             lengths = np.fromiter((len(e.ids) for e in encodings), np.int64, len(chunk))
             order = np.argsort(-lengths, kind="stable") if sort_by_length else np.arange(len(chunk))
-            for b in range(0, len(order), batch_size):
-                rows = order[b : b + batch_size]
+            for b in range(0, len(order), step):
+                rows = order[b : b + step]
                 out[begin + rows] = self.forward([encodings[r] for r in rows])
                 if progress is not None:
                     progress.update(len(rows))
@@ -522,7 +531,7 @@ class OnnxEncoder:
         2.5× torch on AVX-512 VNNI; mean cosine ≈ 0.99 with the fp32 vectors), once it
         has passed the agreement check described in the Notes.
     batch_size : int, default 32
-        Texts per forward pass (sorted by token length first).
+        Texts per forward pass (sorted by token length first), unless ``per_text``.
     max_seq_length : int, default 256
         Tokens kept per text.
     models_dir : str or Path, optional
@@ -531,13 +540,21 @@ class OnnxEncoder:
         Batch texts of similar token length together (output order is unchanged).
     n_threads : int, optional
         ONNX Runtime intra-op threads; default ``$OMP_NUM_THREADS`` or every usable CPU.
+    per_text : bool, optional
+        Run the model on one text per call, so that a text's vector depends on that text
+        alone. Default: True with ``quantize`` (int8's dynamic activation scales are
+        computed per call, over the whole padded batch, so a batched text's vector moved
+        with its neighbours: up to 0.13 in an assignment's confidence, issue 22), False
+        for fp32 (padded batches agree with single texts to float rounding). Costs some
+        speed with int8: see docs/speed.md.
 
     Attributes
     ----------
     name : str
         ``"<model>@<fingerprint>/seq<max_seq_length>/onnx"``, or
-        ``.../onnx-int8-<cpu>-checked`` for the quantised backend: never the torch name, so
-        cached vectors of different backends never mix.
+        ``.../onnx-int8-<cpu>-checked-pertext`` for the quantised backend (``-pertext``
+        whenever ``per_text``): never the torch name, so cached vectors of different
+        backends, or of batched and per-text int8, never mix.
     dim : int
     int8_check_ : dict
         Set on the first model load when ``quantize=True``; JSON-serialisable:
@@ -551,9 +568,9 @@ class OnnxEncoder:
     Notes
     -----
     The model is exported on the first :meth:`encode` with a non-blank text (tens of
-    seconds, once per machine; needs the ``fast`` extra and torch). Int8 vectors depend
-    very slightly on the other texts of their batch: dynamic quantisation scales each
-    batch's activations by their range.
+    seconds, once per machine; needs the ``fast`` extra and torch). Batched int8 vectors
+    (``per_text=False``) depend on the other texts of their batch: dynamic quantisation
+    scales each call's activations by their range; hence ``per_text`` by default.
 
     With ``quantize=True`` the first load also checks the int8 model against the fp32 one
     on :data:`INT8_PROBE_TEXTS` (a second or two, once per quantised file: the result is
@@ -582,6 +599,7 @@ class OnnxEncoder:
         models_dir: str | Path | None = None,
         sort_by_length: bool = True,
         n_threads: int | None = None,
+        per_text: bool | None = None,
     ) -> None:
         for arg, value in (("batch_size", batch_size), ("max_seq_length", max_seq_length)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -595,6 +613,9 @@ class OnnxEncoder:
         self.models_dir = Path(models_dir) if models_dir is not None else models_dir_for(None)
         self.sort_by_length = sort_by_length
         self.n_threads = n_threads
+        if per_text is not None and not isinstance(per_text, bool):
+            raise ConfigError(f"per_text must be True, False or None, got {per_text!r}")
+        self.per_text = quantize if per_text is None else per_text
         self.model_path, self._label = resolve_model(model)
         limit = _max_positions(self.model_path)
         if limit is not None and max_seq_length > limit:
@@ -623,6 +644,8 @@ class OnnxEncoder:
         if self._name is None:
             fingerprint = model_fingerprint(self.model_path)
             variant = f"onnx-int8-{self._target}-{_INT8_POLICY}" if self._target else "onnx"
+            if self.per_text:
+                variant += "-pertext"
             self._name = f"{self._label}@{fingerprint}/seq{self.max_seq_length}/{variant}"
         return self._name
 
@@ -640,6 +663,7 @@ class OnnxEncoder:
             n_threads=self.n_threads or _n_threads(),
             pooling=self._pooling,
             normalize=self._normalize,
+            per_text=self.per_text,
         )
 
     def _load(self) -> _OnnxModel:
@@ -673,7 +697,7 @@ class OnnxEncoder:
             folder = export_onnx(
                 self.model, quantize=True, recipe=recipe, models_dir=self.models_dir
             )
-            key = _check_key(folder, recipe, self._target, self.max_seq_length)
+            key = _check_key(folder, recipe, self._target, self.max_seq_length, self.per_text)
             measured = _read_check(folder, key)
             opened: _OnnxModel | None = None
             if measured is None:
@@ -744,7 +768,8 @@ class OnnxEncoder:
     def __repr__(self) -> str:
         return (
             f"OnnxEncoder({self.model!r}, quantize={self.quantize}, "
-            f"batch_size={self.batch_size}, max_seq_length={self.max_seq_length})"
+            f"batch_size={self.batch_size}, max_seq_length={self.max_seq_length}, "
+            f"per_text={self.per_text})"
         )
 
 
@@ -785,11 +810,14 @@ def _check_report(
     }
 
 
-def _check_key(folder: Path, recipe: str, target: str, max_seq_length: int) -> str:
+def _check_key(
+    folder: Path, recipe: str, target: str, max_seq_length: int, per_text: bool = False
+) -> str:
     """What the measurements of ``folder``'s int8 model depend on, hashed.
 
     The quantised file itself (its SHA-256, memoised per process), the recipe, the CPU's
-    kernel family, ONNX Runtime's version (its kernels), the truncation and the probes.
+    kernel family, ONNX Runtime's version (its kernels), the truncation, the probes and
+    how they are batched.
     Not the thresholds: pass or fail is decided from the stored cosines at every load.
     """
     from importlib import metadata
@@ -805,7 +833,7 @@ def _check_key(folder: Path, recipe: str, target: str, max_seq_length: int) -> s
         "target": target,
         "onnxruntime": ort_version,
         "max_seq_length": max_seq_length,
-        "probe_batch_size": _PROBE_BATCH_SIZE,
+        "probe_batch_size": 1 if per_text else _PROBE_BATCH_SIZE,
         "probes": hashlib.sha256("\0".join(INT8_PROBE_TEXTS).encode()).hexdigest(),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]

@@ -49,15 +49,21 @@ def run_server(model_dir: str, settings: ServiceSettings) -> None:
 
     configure_logging(settings.log_level)
     n_workers, why = resolve_workers(settings)
-    # several workers: each listens on its own socket of the port (SO_REUSEPORT), so the
-    # kernel spreads connections evenly; this one only holds the port (and finds it in use)
-    sock = _bind(settings.host, settings.port, reuse_port=n_workers > 1)
-    try:
-        if n_workers > 1:
+    if n_workers > 1:
+        # several workers: each accepts on its own socket of the port (SO_REUSEPORT), so
+        # the kernel spreads connections evenly; this process creates them all, after
+        # finding the port free, and listens at once, so no other server can join them
+        socks = _bind_workers(settings.host, settings.port, n_workers)
+        try:
             _prepare(model_dir, settings)
             with contextlib.suppress(KeyboardInterrupt):
-                serve_workers(model_dir, settings, sock, n_workers, why)
-            return
+                serve_workers(model_dir, settings, socks, n_workers, why)
+        finally:
+            for s in socks:
+                s.close()
+        return
+    sock = _bind(settings.host, settings.port)
+    try:
         state = ServiceState(model_dir, settings).open()
         try:
             app = create_app(state)
@@ -83,6 +89,9 @@ def _uvicorn_config(app: Any, settings: ServiceSettings) -> Any:
     """uvicorn's settings for one server process (every worker uses the same)."""
     import uvicorn
 
+    from usergroups.service.http import protocol_class
+
+    limits = settings.limits
     return uvicorn.Config(
         app,
         host=settings.host,
@@ -91,7 +100,10 @@ def _uvicorn_config(app: Any, settings: ServiceSettings) -> Any:
         access_log=False,
         log_level=settings.log_level,
         loop="auto",
-        http="auto",
+        # uvicorn's own protocol ("auto": httptools, else h11) with limits on the URL and
+        # headers, and our JSON error shape for what the parser refuses (issue 22)
+        http=protocol_class(limits.max_url_bytes, limits.max_header_bytes),
+        h11_max_incomplete_event_size=limits.max_url_bytes + limits.max_header_bytes,
         timeout_graceful_shutdown=10,
         # uvicorn believes X-Forwarded-For from 127.0.0.1 by default; the wrong-key
         # and rate limits are per address, so only configured proxies are believed
@@ -132,8 +144,8 @@ def _url_host(host: str) -> str:
 def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """A TCP socket bound to ``host:port`` (not yet listening); ConfigError if it cannot be.
 
-    With ``reuse_port`` (SO_REUSEPORT) the worker processes bind the same port, each its
-    own socket, and the kernel spreads connections across them.
+    With ``reuse_port`` (SO_REUSEPORT) several sockets bind the same port, one per worker,
+    and the kernel spreads connections across them; only :func:`_bind_workers` uses it.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -148,6 +160,37 @@ def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
         raise _port_error(exc, host, port) from exc
     sock.set_inheritable(True)
     return sock
+
+
+def _bind_workers(host: str, port: int, n: int) -> list[socket.socket]:
+    """``n`` listening sockets sharing ``host:port`` (SO_REUSEPORT), one per worker.
+
+    SO_REUSEPORT lets any process of the same user join a group of sockets on a port, so
+    a second server started with several workers would share ours and take half of our
+    connections (issue 22). The port is therefore first bound without SO_REUSEPORT, which
+    fails while any server (ours included) listens on it; then the sockets are bound and
+    listen at once, so a later server's check fails on them. Connections that arrive
+    while the workers load the model wait in the sockets' queues.
+
+    Raises
+    ------
+    ConfigError
+        The port is in use (by any server, whatever its number of workers).
+    """
+    probe = _bind(host, port)
+    port = int(probe.getsockname()[1])  # the one chosen when ``port`` is 0
+    probe.close()
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(n):
+            sock = _bind(host, port, reuse_port=True)
+            socks.append(sock)
+            _listen(sock, host, port)
+    except BaseException:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
 
 
 def _listen(sock: socket.socket, host: str, port: int) -> None:

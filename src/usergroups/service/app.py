@@ -14,11 +14,13 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, MutableMapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, cast
 
 import numpy as np
-from fastapi import Depends, FastAPI, Query, Request, Security
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
@@ -32,7 +34,7 @@ from usergroups.errors import ConfigError, DataError, EventConflictError, EventS
 from usergroups.profiling import with_top_item_names
 from usergroups.service.events import NewEvent
 from usergroups.service.security import KeyRing, RateLimiter, WrongKeyLimiter
-from usergroups.service.settings import API_KEYS_ENV, ServiceSettings
+from usergroups.service.settings import API_KEYS_ENV, LimitSettings, ServiceSettings
 from usergroups.service.state import RefitBusyError, RefitUnavailableError, ServiceState
 
 __all__ = [
@@ -415,6 +417,20 @@ def _field_of(loc: Sequence[Any]) -> str:
     return out or "body"
 
 
+_CLASS_NAME = re.compile(r"\b(?:instance of )?[A-Z][A-Za-z]*(?:In|Out|Request|Body|Response)\b")
+
+
+def _public_message(err: Mapping[str, Any]) -> str:
+    """A validation message without the names of our schema classes.
+
+    pydantic says "Input should be a valid dictionary or instance of EventIn": the class is
+    ours, not the API's, so an object is named as JSON calls it.
+    """
+    if err.get("type") in ("model_type", "model_attributes_type", "dict_type"):
+        return "should be a JSON object"
+    return _CLASS_NAME.sub("object", str(err.get("msg", "invalid")))
+
+
 def _check_n(n: int, state: ServiceState) -> None:
     limit = state.settings.limits.max_n
     if n > limit:
@@ -453,30 +469,15 @@ async def _known_user(state: ServiceState, user_id: str, n: int) -> dict[str, An
 def create_app(state: ServiceState) -> FastAPI:
     """The application for an opened :class:`ServiceState`.
 
+    The routes come from one router per area (service, groups, users, events, admin),
+    the key checks from :func:`_key_checks`, the error shape from :func:`_add_error_handlers`.
+
     Parameters
     ----------
     state : ServiceState
         Already :meth:`~ServiceState.open`; the app closes it on shutdown.
     """
-    settings = state.settings
-    limits = settings.limits
-    auth = settings.auth
-    check_keys(settings)
-    keys = KeyRing(
-        {n: k.get_secret_value() for n, k in auth.api_keys.items()},
-        {n: k.get_secret_value() for n, k in auth.admin_keys.items()},
-    )
-    # several workers: one bucket per key and per address for all of them, so N workers
-    # do not allow N times the rate or N times the wrong keys
-    per_key, per_address = state.shared_limits or (None, None)
-    limiter = RateLimiter(limits.rate_per_s, limits.burst, shared=per_key)
-    wrong_keys = WrongKeyLimiter(
-        limits.wrong_key_rate_per_s, limits.wrong_key_burst, shared=per_address
-    )
-    api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
-    bearer = HTTPBearer(auto_error=False)
-
-    from contextlib import asynccontextmanager
+    check_keys(state.settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
@@ -492,6 +493,56 @@ def create_app(state: ServiceState) -> FastAPI:
     app.state.service = state
     # routes declared below check their key before FastAPI parses their body
     app.router.route_class = _KeyFirstRoute
+    client, admin, authenticate = _key_checks(state)
+    app.state.authenticate = authenticate
+    app.state.key_dependencies = {client, admin}
+    # defaults, not Annotated aliases: this module's annotations are strings, and FastAPI
+    # resolves them in the module's globals, where names local to a function are not
+    deps = _Deps(state, Depends(client), Depends(admin), authenticate)
+    _add_error_handlers(app)
+    users = _user_routes(deps)
+    for router in (_service_routes(deps), _group_routes(deps), users):
+        app.include_router(router)
+    for router in (_event_routes(deps), _admin_routes(deps)):
+        app.include_router(router)
+    app.add_middleware(RequestMiddleware, state=state, fast=_fast_user(users, deps))
+    return app
+
+
+@dataclass(frozen=True)
+class _Deps:
+    """What the routers share: the state, the key dependencies, the key check itself."""
+
+    state: ServiceState
+    client: Any  # Depends(...) of the API-key check
+    admin: Any  # Depends(...) of the admin-key check
+    authenticate: Callable[[Request], tuple[str, bool]]
+
+
+_KeyCheck = Callable[..., Awaitable[tuple[str, bool]]]
+
+
+def _key_checks(
+    state: ServiceState,
+) -> tuple[_KeyCheck, _KeyCheck, Callable[[Request], tuple[str, bool]]]:
+    """The dependencies that check an API key (``client``) and an admin key (``admin``),
+    and the same check on a bare request (``authenticate``), with the rate limits."""
+    settings = state.settings
+    limits = settings.limits
+    auth = settings.auth
+    keys = KeyRing(
+        {n: k.get_secret_value() for n, k in auth.api_keys.items()},
+        {n: k.get_secret_value() for n, k in auth.admin_keys.items()},
+    )
+    # several workers: one bucket per key and per address for all of them, so N workers
+    # do not allow N times the rate or N times the wrong keys
+    per_key, per_address = state.shared_limits or (None, None)
+    limiter = RateLimiter(limits.rate_per_s, limits.burst, shared=per_key)
+    wrong_keys = WrongKeyLimiter(
+        limits.wrong_key_rate_per_s, limits.wrong_key_burst, shared=per_address
+    )
+    api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+    bearer = HTTPBearer(auto_error=False)
 
     def _client(request: Request, x_api_key: str | None, token: Any) -> tuple[str, bool]:
         scope_state = request.scope.setdefault("state", {})
@@ -501,16 +552,7 @@ def create_app(state: ServiceState) -> FastAPI:
         presented = x_api_key or (token.credentials if token is not None else None)
         host = request.client.host if request.client else "unknown"
         if presented:
-            wait = wrong_keys.wait(host)
-            if wait > 0:
-                raise ServiceError(
-                    429,
-                    "rate_limited",
-                    f"too many wrong API keys from {host}: at most {limits.wrong_key_burst}, "
-                    f"then one every {1 / limits.wrong_key_rate_per_s:g}s; retry in "
-                    f"{wait:.1f}s with the right key",
-                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
-                )
+            _check_wrong_keys(wrong_keys, limits, host)
         found = keys.identify(presented)
         if found is None:
             if auth.anonymous and not presented:
@@ -528,15 +570,7 @@ def create_app(state: ServiceState) -> FastAPI:
         name, admin = found
         scope_state["key_name"] = name
         scope_state["client"] = (name, admin)
-        allowed, wait = limiter.allow(name)
-        if not allowed:
-            raise ServiceError(
-                429,
-                "rate_limited",
-                f"too many requests for key {name!r}: at most {limits.rate_per_s:g} per second "
-                f"(bursts of {limits.burst}); retry in {wait:.2f}s",
-                headers={"Retry-After": str(max(1, math.ceil(wait)))},
-            )
+        _check_rate(limiter, limits, name)
         return name, admin
 
     async def client(
@@ -565,15 +599,39 @@ def create_app(state: ServiceState) -> FastAPI:
             _bearer_of(request.headers.get("authorization")),
         )
 
-    app.state.authenticate = authenticate
-    app.state.key_dependencies = {client, admin}
+    return client, admin, authenticate
 
-    # defaults, not Annotated aliases: this module's annotations are strings, and FastAPI
-    # resolves them in the module's globals, where names local to create_app are not
-    client_dep = Depends(client)
-    admin_dep = Depends(admin)
 
-    # ------------------------------------------------------------- error handlers
+def _check_wrong_keys(wrong_keys: WrongKeyLimiter, limits: LimitSettings, host: str) -> None:
+    """429 while ``host`` has sent too many wrong keys."""
+    wait = wrong_keys.wait(host)
+    if wait > 0:
+        raise ServiceError(
+            429,
+            "rate_limited",
+            f"too many wrong API keys from {host}: at most {limits.wrong_key_burst}, "
+            f"then one every {1 / limits.wrong_key_rate_per_s:g}s; retry in "
+            f"{wait:.1f}s with the right key",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+
+
+def _check_rate(limiter: RateLimiter, limits: LimitSettings, name: str) -> None:
+    """429 when key ``name`` has used its token bucket up."""
+    allowed, wait = limiter.allow(name)
+    if not allowed:
+        raise ServiceError(
+            429,
+            "rate_limited",
+            f"too many requests for key {name!r}: at most {limits.rate_per_s:g} per second "
+            f"(bursts of {limits.burst}); retry in {wait:.2f}s",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error in the one JSON shape, ``{"error": {"code", "message"}}``."""
+
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> Response:
         return _error(exc.status, exc.code, exc.message, exc.headers)
@@ -610,11 +668,13 @@ def create_app(state: ServiceState) -> FastAPI:
                 f"{field} holds a lone UTF-16 surrogate, which is not text; send UTF-8 text "
                 "without lone surrogates or control characters",
             )
-        problems = []
-        for err in errors[:5]:
-            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-            problems.append(f"{where}: {err.get('msg', 'invalid')}")
-        return _error(422, "validation_error", "; ".join(problems) or "invalid request")
+        problems: list[str] = []
+        for err in errors:
+            # public names only: the body's fields, never our schema classes (issue 22)
+            problem = f"{_field_of(err.get('loc', ()))}: {_public_message(err)}"
+            if problem not in problems:
+                problems.append(problem)
+        return _error(422, "validation_error", "; ".join(problems[:5]) or "invalid request")
 
     @app.exception_handler(DataError)
     async def _bad_input(request: Request, exc: DataError) -> Response:
@@ -630,13 +690,18 @@ def create_app(state: ServiceState) -> FastAPI:
         logger.error("event store: %s", exc)
         return _error(503, "unavailable", "the event store is unavailable; retry later")
 
-    # ---------------------------------------------------------------------- routes
-    @app.get("/health", response_model=HealthOut, tags=["service"])
+
+def _service_routes(deps: _Deps) -> APIRouter:
+    """``/health`` and ``/metrics``."""
+    router = APIRouter(route_class=_KeyFirstRoute)
+    state = deps.state
+
+    @router.get("/health", response_model=HealthOut, tags=["service"])
     def health() -> Any:
         """Model version and counts; open (no key)."""
         return JSONResponse(_jsonable(state.health()))
 
-    @app.get(
+    @router.get(
         "/metrics",
         tags=["service"],
         response_class=PlainTextResponse,
@@ -650,17 +715,21 @@ def create_app(state: ServiceState) -> FastAPI:
     )
     def metrics(request: Request) -> Response:
         """Prometheus metrics (open unless ``auth.public_metrics = false``)."""
-        if not auth.public_metrics:
-            _client(
-                request,
-                request.headers.get("x-api-key"),
-                _bearer_of(request.headers.get("authorization")),
-            )
+        if not state.settings.auth.public_metrics:
+            deps.authenticate(request)
         body, content_type = state.metrics.render()
         return Response(body, media_type=content_type)
 
-    @app.get("/groups", response_model=GroupsOut, tags=["groups"], responses=_errors(401, 429))
-    async def groups(who: tuple[str, bool] = client_dep) -> Any:
+    return router
+
+
+def _group_routes(deps: _Deps) -> APIRouter:
+    """``/groups`` and ``/groups/{group_id}``."""
+    router = APIRouter(route_class=_KeyFirstRoute)
+    state = deps.state
+
+    @router.get("/groups", response_model=GroupsOut, tags=["groups"], responses=_errors(401, 429))
+    async def groups(who: tuple[str, bool] = deps.client) -> Any:
         """Every group: size, share, label, keywords, top items and their names."""
         frame = with_top_item_names(state.online.model.groups_)
         shown = (
@@ -681,8 +750,8 @@ def create_app(state: ServiceState) -> FastAPI:
         records = _jsonable(frame[cols].to_dict(orient="records"))
         return JSONResponse({"n_groups": len(records), "groups": records})
 
-    @app.get("/groups/{group_id}", tags=["groups"], responses=_errors(401, 404, 422, 429))
-    async def group(group_id: int, who: tuple[str, bool] = client_dep) -> Any:
+    @router.get("/groups/{group_id}", tags=["groups"], responses=_errors(401, 404, 422, 429))
+    async def group(group_id: int, who: tuple[str, bool] = deps.client) -> Any:
         """One group's whole profile, with the names of its top items."""
         frame = with_top_item_names(state.online.model.groups_)
         match = frame[frame["group_id"] == group_id]
@@ -694,7 +763,16 @@ def create_app(state: ServiceState) -> FastAPI:
             )
         return JSONResponse(_jsonable(match.iloc[0].to_dict()))
 
-    @app.get(
+    return router
+
+
+def _user_routes(deps: _Deps) -> APIRouter:
+    """``/users/{user_id}`` and ``/assign``."""
+    router = APIRouter(route_class=_KeyFirstRoute)
+    state = deps.state
+    limits = deps.state.settings.limits
+
+    @router.get(
         "/users/{user_id}",
         response_model=UserOut,
         tags=["users"],
@@ -702,20 +780,20 @@ def create_app(state: ServiceState) -> FastAPI:
     )
     async def user(
         user_id: str,
-        who: tuple[str, bool] = client_dep,
+        who: tuple[str, bool] = deps.client,
         n: Annotated[int, Query(ge=1, le=10_000, description="recommendations")] = 10,
     ) -> Any:
         """A known user's group, confidence and recommendations (events included)."""
         _check_n(n, state)
         return JSONResponse(await _known_user(state, user_id, n))
 
-    @app.post(
+    @router.post(
         "/assign",
         response_model=AssignOut,
         tags=["users"],
         responses=_errors(400, 401, 413, 422, 429),
     )
-    async def assign(body: AssignRequest, who: tuple[str, bool] = client_dep) -> Any:
+    async def assign(body: AssignRequest, who: tuple[str, bool] = deps.client) -> Any:
         """Place a user the model has never seen: group, confidence, recommendations."""
         _check_n(body.n, state)
         if len(body.texts) > limits.max_texts:
@@ -741,13 +819,22 @@ def create_app(state: ServiceState) -> FastAPI:
         state.metrics.assignments.labels(group_id=str(result["group_id"]), source="assign").inc()
         return JSONResponse(_jsonable({**result, "unknown_items": unknown}))
 
-    @app.post(
+    return router
+
+
+def _event_routes(deps: _Deps) -> APIRouter:
+    """``/events``."""
+    router = APIRouter(route_class=_KeyFirstRoute)
+    state = deps.state
+    limits = deps.state.settings.limits
+
+    @router.post(
         "/events",
         response_model=EventsOut,
         tags=["events"],
         responses=_errors(400, 401, 409, 413, 422, 429, 503),
     )
-    async def events(body: EventIn | list[EventIn], who: tuple[str, bool] = client_dep) -> Any:
+    async def events(body: EventIn | list[EventIn], who: tuple[str, bool] = deps.client) -> Any:
         """Store one event or a list, durably, then update the users online."""
         batch = body if isinstance(body, list) else [body]
         if not batch:
@@ -786,14 +873,22 @@ def create_app(state: ServiceState) -> FastAPI:
             }
         )
 
-    @app.post(
+    return router
+
+
+def _admin_routes(deps: _Deps) -> APIRouter:
+    """``/refit`` (admin keys)."""
+    router = APIRouter(route_class=_KeyFirstRoute)
+    state = deps.state
+
+    @router.post(
         "/refit",
         response_model=RefitOut,
         status_code=202,
         tags=["admin"],
         responses=_errors(401, 403, 409, 429, 503),
     )
-    def start_refit(who: tuple[str, bool] = admin_dep) -> Any:
+    def start_refit(who: tuple[str, bool] = deps.admin) -> Any:
         """Refit on the data plus the stored events, keeping group ids (admin key)."""
         try:
             return JSONResponse(state.start_refit(), status_code=202)
@@ -802,15 +897,20 @@ def create_app(state: ServiceState) -> FastAPI:
         except RefitUnavailableError as exc:
             raise ServiceError(503, "unavailable", str(exc)) from None
 
-    @app.get("/refit", response_model=RefitOut, tags=["admin"], responses=_errors(401, 403, 429))
-    def refit_status(who: tuple[str, bool] = admin_dep) -> Any:
+    @router.get("/refit", response_model=RefitOut, tags=["admin"], responses=_errors(401, 403, 429))
+    def refit_status(who: tuple[str, bool] = deps.admin) -> Any:
         """The last refit: running, done (with its report) or failed."""
         return JSONResponse(_jsonable(state.refit_status))
 
-    user_route = next(
-        r for r in app.router.routes if getattr(r, "path", None) == "/users/{user_id}"
-    )
-    max_n = min(limits.max_n, 10_000)
+    return router
+
+
+def _fast_user(users: APIRouter, deps: _Deps) -> Callable[[Scope, Send], Awaitable[bool]]:
+    """The fast path of ``GET /users/{user_id}`` (a route of ``users``) for
+    :class:`RequestMiddleware`."""
+    state, authenticate = deps.state, deps.authenticate
+    user_route = next(r for r in users.routes if getattr(r, "path", None) == "/users/{user_id}")
+    max_n = min(state.settings.limits.max_n, 10_000)
 
     async def fast_user(scope: Scope, send: Send) -> bool:
         """``GET /users/{user_id}`` in its plain form, without FastAPI's routing.
@@ -856,8 +956,7 @@ def create_app(state: ServiceState) -> FastAPI:
         await send({"type": "http.response.body", "body": response.body})
         return True
 
-    app.add_middleware(RequestMiddleware, state=state, fast=fast_user)
-    return app
+    return fast_user
 
 
 def _bearer_of(header: str | None) -> HTTPAuthorizationCredentials | None:

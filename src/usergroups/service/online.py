@@ -43,8 +43,12 @@ logger = logging.getLogger(__name__)
 class BatchingEncoder:
     """Encode texts from concurrent requests together, in one worker thread.
 
-    One short text costs nearly as much to encode as 32 padded together, so requests that
-    arrive within ``max_wait_s`` of each other share a forward pass. A request never fails
+    Requests that arrive within ``max_wait_s`` of each other share one encoder call, made
+    from one thread, so concurrent requests do not fight over the cores. How the call runs
+    is the encoder's business, but a text's vector must not depend on the others of the
+    call: the int8 encoder embeds each text on its own (``per_text``, issue 22), fp32
+    encoders pad texts into batches that agree with single texts to float rounding. A
+    request never fails
     because of another: when a shared pass raises, each request's texts are encoded again
     on their own, and only the requests whose own texts fail get an error.
 

@@ -18,7 +18,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from usergroups.errors import ConfigError
 
@@ -89,6 +97,28 @@ class LimitSettings(_Section):
     max_items: int = Field(500, ge=1, description="items in one POST /assign")
     max_events: int = Field(1000, ge=1, description="events in one POST /events")
     max_n: int = Field(100, ge=1, description="recommendations per answer")
+    max_url_bytes: int = Field(
+        8192, ge=256, description="request line's URL (path and query); longer: 414"
+    )
+    max_header_bytes: int = Field(
+        32_768, ge=1024, description="request headers, names and values in all; more: 431"
+    )
+    min_rating: float = Field(
+        -1000.0, allow_inf_nan=False, description="lowest event rating accepted (else 400)"
+    )
+    max_rating: float = Field(
+        1000.0, allow_inf_nan=False, description="highest event rating accepted (else 400)"
+    )
+
+    @model_validator(mode="after")
+    def _rating_range(self) -> LimitSettings:
+        if self.min_rating > self.max_rating:
+            raise ValueError(
+                f"min_rating {self.min_rating} is above max_rating {self.max_rating}; set "
+                "them to the lowest and highest rating of your data (e.g. 1 and 5)"
+            )
+        return self
+
     rate_per_s: float = Field(100.0, gt=0, description="sustained requests per second per key")
     burst: int = Field(200, ge=1, description="requests a key may send at once")
     wrong_key_burst: int = Field(

@@ -30,7 +30,7 @@ from usergroups.service.events import (
 )
 from usergroups.service.metrics import ServiceMetrics
 from usergroups.service.online import BatchingEncoder, OnlineModel
-from usergroups.service.settings import ServiceSettings, default_events_url
+from usergroups.service.settings import LimitSettings, ServiceSettings, default_events_url
 from usergroups.service.topitems import open_top_items
 
 __all__ = [
@@ -103,12 +103,49 @@ def check_id(value: str, field: str, *, path_segment: bool = False) -> str:
     return value
 
 
-def _check_event(event: NewEvent, prefix: str) -> None:
+_FUTURE_S = 86_400.0
+"""How far in the future (clock skew) an event's timestamp may be, in seconds."""
+
+
+def _check_event(event: NewEvent, prefix: str, limits: LimitSettings) -> None:
     check_id(event.event_id, f"{prefix}event_id")
     check_id(event.user_id, f"{prefix}user_id", path_segment=True)
     check_id(event.item_id, f"{prefix}item_id")
     if event.text is not None:
         check_text(event.text, f"{prefix}text")
+    if event.rating is not None and not limits.min_rating <= event.rating <= limits.max_rating:
+        raise InputError(
+            f"{prefix}rating",
+            f"{prefix}rating {event.rating:g} is outside {limits.min_rating:g} to "
+            f"{limits.max_rating:g}; send a rating on the data's scale (the range is "
+            "limits.min_rating and limits.max_rating in the settings)",
+        )
+    if event.timestamp is not None:
+        check_timestamp(event.timestamp, f"{prefix}timestamp")
+
+
+def check_timestamp(value: float, field: str, *, now: float | None = None) -> float:
+    """``value`` if it is unix seconds from 1970 to a day from ``now``; InputError if not.
+
+    Examples
+    --------
+    >>> check_timestamp(1_700_000_000.0, "timestamp")
+    1700000000.0
+    >>> try:
+    ...     check_timestamp(1_700_000_000_000.0, "timestamp", now=1_800_000_000.0)
+    ... except InputError as exc:
+    ...     print(str(exc).split(" (")[0])
+    timestamp 1.7e+12 is not unix seconds between 1970 and a day from now
+    """
+    latest = (time.time() if now is None else now) + _FUTURE_S
+    if not 0.0 <= value <= latest:
+        hint = " (milliseconds? divide by 1000)" if latest < value <= latest * 1000 else ""
+        raise InputError(
+            field,
+            f"{field} {value:g} is not unix seconds between 1970 and a day from now{hint}; "
+            "send seconds since 1970-01-01 UTC, or leave it out",
+        )
+    return value
 
 
 def model_version(model_dir: Path) -> str:
@@ -364,7 +401,7 @@ class ServiceState:
         """
         assert self.store is not None
         for i, event in enumerate(events):
-            _check_event(event, "" if single else f"[{i}].")
+            _check_event(event, "" if single else f"[{i}].", self.settings.limits)
         self.refresh()  # the users' events stored by other workers count first
         # encode first: a text that cannot be encoded must not be stored as applied
         by_position = self._encode_events(events, self.online)

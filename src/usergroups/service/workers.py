@@ -1,10 +1,12 @@
 """Several server processes on one port: how many to start, and the supervisor.
 
-The supervisor binds the port, starts ``n`` worker processes (``spawn``: each imports and
-loads the model itself, no state is copied from a forked parent), waits until every one
-has loaded the model, then lets them all listen: each on its own socket of the same port
-(``SO_REUSEPORT``), so the kernel spreads connections evenly across them (with one shared
-socket the idle worker that wakes first would take most of them). Each worker is a whole
+The supervisor finds the port free and creates ``n`` listening sockets of it
+(``SO_REUSEPORT``, one per worker, so the kernel spreads connections evenly across them:
+with one shared socket the idle worker that wakes first would take most of them; see
+``usergroups.service._bind_workers`` for why no other server can join them). It starts
+``n`` worker processes (``spawn``: each imports and loads the model itself, no state is
+copied from a forked parent), hands each its socket, waits until every one has loaded the
+model, then lets them all accept. Each worker is a whole
 service (model, encoder, event store connection) plus what they must share to behave as
 one server:
 
@@ -116,9 +118,10 @@ def resolve_workers(settings: ServiceSettings, *, cpus: int | None = None) -> tu
 
 # ----------------------------------------------------------------------- the parent
 def serve_workers(
-    model_dir: str, settings: ServiceSettings, sock: socket.socket, n: int, why: str
+    model_dir: str, settings: ServiceSettings, socks: list[socket.socket], n: int, why: str
 ) -> None:
-    """Run ``n`` workers on the bound ``sock`` until SIGINT or SIGTERM (or one dies).
+    """Run ``n`` workers, one on each listening socket of ``socks``, until SIGINT or SIGTERM
+    (or one dies).
 
     Returns after SIGINT (Ctrl+C) once every worker has stopped; after SIGTERM the
     signal is raised again with its default action, so the exit status says so (143).
@@ -135,7 +138,7 @@ def serve_workers(
     from usergroups.service.security import SharedBuckets
 
     ctx = multiprocessing.get_context("spawn")
-    port = int(sock.getsockname()[1])  # the one bound, also when settings.port is 0
+    port = int(socks[0].getsockname()[1])  # the one bound, also when settings.port is 0
     metrics_dir = tempfile.mkdtemp(prefix="usergroups-metrics-")
     previous_env = os.environ.get(MULTIPROC_ENV)
     # read by each worker's prometheus_client at import: they write counts there
@@ -152,7 +155,8 @@ def serve_workers(
             parent_end, child_end = ctx.Pipe()
             proc = ctx.Process(
                 target=_worker_main,
-                args=(model_dir, settings, port, index, n, shared, child_end, os.getpid()),
+                # the socket is passed to the spawned child as a file descriptor
+                args=(model_dir, settings, socks[index], index, n, shared, child_end, os.getpid()),
                 name=f"usergroups-worker-{index}",
             )
             proc.start()
@@ -166,6 +170,10 @@ def serve_workers(
                 raise _rebuild(index, message)
         for _, conn in workers:
             conn.send("go")
+        # each worker holds its own copy of its socket now: this process's copies would keep
+        # the port listening, queueing connections nobody accepts, once the workers stop
+        for sock in socks:
+            sock.close()
         logger.info(
             "serving on http://%s:%d with %d worker processes (%s; Ctrl+C to stop)",
             _url_host(settings.host),
@@ -258,7 +266,7 @@ def _mark_dead(pid: int | None) -> None:
 def _worker_main(
     model_dir: str,
     settings: ServiceSettings,
-    port: int,
+    sock: socket.socket,
     index: int,
     n_workers: int,
     shared: tuple[Any, Any],
@@ -275,13 +283,12 @@ def _worker_main(
     from usergroups._deps import require
 
     uvicorn = require("uvicorn", "serve")
-    from usergroups.service import _bind, _listen, _uvicorn_config
+    from usergroups.service import _uvicorn_config
     from usergroups.service.app import configure_logging, create_app
     from usergroups.service.state import ServiceState
 
     configure_logging(settings.log_level)
     try:
-        sock = _bind(settings.host, port, reuse_port=True)
         state = ServiceState(
             model_dir, settings, n_workers=n_workers, worker=index, shared_limits=shared
         ).open()
@@ -305,7 +312,6 @@ def _worker_main(
     if go != "go":
         state.close()
         sys.exit(0)
-    _listen(sock, settings.host, port)
     server = uvicorn.Server(_uvicorn_config(app, settings))
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])  # the lifespan closes the state
