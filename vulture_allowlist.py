@@ -41,3 +41,4 @@ _.graph_optimization_level
 _.request_id  # starlette request.state
 _.service  # FastAPI app.state
 _.route_class  # FastAPI router
+_.send_400_response  # uvicorn's protocol calls it on a request its parser refuses
