@@ -536,14 +536,6 @@ class GroupDiscovery:
                 f"{len(self.metrics_['folded'])} folded for fewer than "
                 f"clustering.min_group_size={cfg.clustering.min_group_size} members)"
             )
-        int8 = _inner_attr(self.encoder, "int8_check_")
-        if int8 is not None:
-            # the int8 backend's agreement with fp32, and whether it fell back to fp32
-            self.metrics_["int8_check"] = int8
-            if int8.get("fallback"):
-                self.metrics_["fallbacks"].append(
-                    "embedding.backend: int8 vectors disagreed with fp32, fp32 ONNX used"
-                )
         if selection is not None:
             report = selection.report
             self.metrics_["alignment"] = report
@@ -1110,17 +1102,6 @@ def _item_documents(dataset: Dataset) -> list[str]:
     desc = items["description"].fillna("")
     docs = (title + ". " + cats + ". " + desc).str.strip(" .")
     return [str(d) for d in docs.tolist()]
-
-
-def _inner_attr(encoder: Any, name: str) -> Any:
-    """``name`` of the encoder or of the encoders it wraps (cleaning, caching), or None."""
-    seen = 0
-    while encoder is not None and seen < 8:
-        value = getattr(encoder, name, None)
-        if value is not None:
-            return value
-        encoder, seen = getattr(encoder, "inner", None), seen + 1
-    return None
 
 
 def _maybe_float(v: object) -> float | None:

@@ -281,3 +281,34 @@ def test_groups_joined_by_post_processing_are_reported(planted: PlantedData) -> 
     assert gd.metrics_["n_groups"] < 4
     lines = [f for f in gd.metrics_["fallbacks"] if "kept after post-processing" in f]
     assert lines and "4 chosen" in lines[0] and "min_group_size=100" in lines[0]
+
+
+class _Int8FallbackEncoder:
+    """The hashing encoder behind a wrapper, as the cache wraps an ONNX encoder whose int8
+    self-check fell back to fp32 (``int8_check_`` on the inner encoder)."""
+
+    def __init__(self) -> None:
+        from usergroups.embedding.hashing import HashingEncoder
+
+        inner = HashingEncoder(dim=64)
+        inner.int8_check_ = {  # type: ignore[attr-defined]
+            "recipe": "per-channel",
+            "fallback": True,
+            "mean_cosine": 0.91,
+            "min_cosine": 0.55,
+            "target": "avx2",
+            "tried": [],
+        }
+        self.inner = inner
+        self.name = inner.name
+
+    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        return self.inner.encode(texts)
+
+
+def test_issue21_one_fallback_line_per_int8_fallback(planted: PlantedData) -> None:
+    gd = GroupDiscovery(_config(), encoder=_Int8FallbackEncoder()).fit(planted.dataset)
+    int8_lines = [f for f in gd.metrics_["fallbacks"] if f.startswith("embedding.backend")]
+    assert len(int8_lines) == 1, int8_lines
+    assert "avx2" in int8_lines[0]
+    assert gd.metrics_["int8_check"]["fallback"] is True
