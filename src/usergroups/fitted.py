@@ -35,9 +35,13 @@ from usergroups.errors import DataError
 from usergroups.linalg import fuse_blocks, pool_rows, unit_rows
 from usergroups.profiling.item_names import NameSource
 
-__all__ = ["CHOICE_NAMES", "Choice", "FittedState", "softmax_confidence"]
+__all__ = ["CHOICE_NAMES", "CHOICE_SOURCES", "Choice", "FittedState", "softmax_confidence"]
 
-ChoiceSource = Literal["validation", "config", "default"]
+ChoiceSource = Literal["validation", "config", "default", "data"]
+
+CHOICE_SOURCES: tuple[ChoiceSource, ...] = ("validation", "config", "default", "data")
+"""Where a choice can come from (:class:`Choice`); models saved before ``"data"`` existed
+use the first three."""
 
 CHOICE_NAMES = (
     "text_weight",
@@ -76,10 +80,12 @@ class Choice:
     ----------
     value : float, int or None
         The value in force (None: the setting does not apply, e.g. no personal model).
-    source : {"validation", "config", "default"}
+    source : {"validation", "config", "default", "data"}
         ``"validation"``: chosen on data carved from training; ``"config"``: fixed by
         the user; ``"default"``: an ``"auto"`` setting that could not be chosen and fell
-        back to its documented default (``reason`` says why).
+        back to its documented default (``reason`` says why); ``"data"``: the only value
+        the data allows, whatever the config says (e.g. text weight 1 without a behaviour
+        block; ``reason`` says why).
     reason : str
         Why a default was used; empty otherwise.
     """
@@ -95,8 +101,11 @@ class Choice:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Choice:
         source = data.get("source")
-        if source not in ("validation", "config", "default"):
-            raise DataError(f"choice source {source!r} is not one of validation, config, default")
+        if source not in CHOICE_SOURCES:
+            raise DataError(
+                f"choice source {source!r} is not one of {', '.join(CHOICE_SOURCES)}; "
+                "re-run discover to rebuild the model"
+            )
         return cls(value=data.get("value"), source=source, reason=str(data.get("reason", "")))
 
 

@@ -732,7 +732,7 @@ def kept_choices(model: Any) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     for name, setting in _CHOICE_SETTINGS.items():
         choice = model.state_.choices.get(name)
-        if choice is None or choice.value is None or choice.source == "config":
+        if choice is None or choice.value is None or choice.source in ("config", "data"):
             continue
         value = choice.value
         integer = name in ("n_groups", "ease_keep", "cold_top_items")

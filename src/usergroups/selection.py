@@ -458,7 +458,7 @@ def select(
     seen = carve.x_train[rows]
     if behaviour_tr.shape[1] == 0:
         weights: tuple[float, ...] = (1.0,)
-        choices["text_weight"] = Choice(1.0, "config", "no behaviour block")
+        choices["text_weight"] = no_behaviour_choice(config)
     elif uv.text_weight != "auto":
         weights = (float(uv.text_weight),)
         choices["text_weight"] = Choice(float(uv.text_weight), "config")
@@ -660,6 +660,14 @@ def select(
     )
 
 
+def no_behaviour_choice(config: DiscoveryConfig) -> Choice:
+    """The text weight when the user vectors have no behaviour block: 1, because the config
+    turned the block off or because the data allows none (an SVD needs two items)."""
+    if config.user_vectors.behaviour == "none":
+        return Choice(1.0, "config", "user_vectors.behaviour = 'none'")
+    return Choice(1.0, "data", "no behaviour block: the interactions allow no SVD component")
+
+
 def fixed_choices(
     config: DiscoveryConfig, *, has_behaviour: bool, has_texts: bool
 ) -> dict[str, Choice]:
@@ -667,7 +675,7 @@ def fixed_choices(
     uv, cc = config.user_vectors, config.clustering
     w = float(uv.text_weight) if uv.text_weight != "auto" else DEFAULTS["text_weight"]
     choices = {
-        "text_weight": Choice(w if has_behaviour else 1.0, "config"),
+        "text_weight": (Choice(w, "config") if has_behaviour else no_behaviour_choice(config)),
         "n_groups": (
             Choice(int(cc.n_groups), "config")
             if cc.n_groups != "auto"

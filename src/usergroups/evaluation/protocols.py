@@ -671,7 +671,7 @@ def alignment_summary(fitted: FittedGroups) -> dict[str, Any] | None:
     )
     out = {k: report.get(k) for k in keys}
     out["validation_users"] = report.get("validation")
-    # each choice with its source: "validation", "config" or "default" (and why)
+    # each choice with its source: "validation", "config", "default" or "data" (and why)
     out["choices"] = fitted.metrics_.get("choices") or {}
     if "lora" in report:
         out["lora"] = report["lora"]

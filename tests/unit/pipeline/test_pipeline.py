@@ -312,3 +312,34 @@ def test_issue21_one_fallback_line_per_int8_fallback(planted: PlantedData) -> No
     assert len(int8_lines) == 1, int8_lines
     assert "avx2" in int8_lines[0]
     assert gd.metrics_["int8_check"]["fallback"] is True
+
+
+def test_issue21_a_weight_the_data_forced_is_labelled_data(planted: PlantedData) -> None:
+    """One item allows no SVD component: the text weight is 1 whatever the config says,
+    so its source is "data", not "config" (issue 21)."""
+    ds = planted.dataset
+    one_item = ds.item_ids.ids[0]
+    inter = ds.interactions.assign(item_id=one_item).drop_duplicates("user_id")
+    texts = ds.texts.assign(item_id=None)
+    single = build_dataset(inter, texts, name="one-item")
+    cfg = _config(n_groups=2).with_overrides(
+        {"user_vectors.text_weight": 0.3, "recommend.personal": "none"}
+    )
+    gd = GroupDiscovery(cfg).fit(single)
+    choice = gd.state_.choices["text_weight"]
+    assert (choice.value, choice.source) == (1.0, "data")
+    assert "no behaviour block" in choice.reason
+    assert gd.metrics_["choices"]["text_weight"]["source"] == "data"
+    text_only = GroupDiscovery(cfg.with_overrides({"user_vectors.behaviour": "none"})).fit(single)
+    assert text_only.state_.choices["text_weight"].source == "config"
+
+
+def test_issue21_choice_source_data_round_trips_and_old_sources_load() -> None:
+    from usergroups.fitted import Choice
+
+    data = Choice(1.0, "data", "no behaviour block")
+    assert Choice.from_dict(data.to_dict()) == data
+    for old in ("validation", "config", "default"):
+        assert Choice.from_dict({"value": 0.5, "source": old}).source == old
+    with pytest.raises(DataError, match="not one of validation, config, default, data"):
+        Choice.from_dict({"value": 0.5, "source": "guess"})
