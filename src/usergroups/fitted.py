@@ -139,7 +139,9 @@ class FittedState:
     behaviour : ndarray of shape (n_users, b)
         The behaviour part (unit rows; ``b`` may be 0).
     text_weight : float
-        Share of the text part in the fused vector (:func:`usergroups.linalg.fuse_blocks`).
+        Share of the text part in the fused vector (:func:`usergroups.linalg.fuse_blocks`);
+        must equal ``choices["text_weight"].value`` when that choice is given (the choice
+        is what a model directory stores).
     seen : csr_matrix of shape (n_users, n_items)
         Binary interactions.
     recommender : GroupPopularity
@@ -208,6 +210,17 @@ class FittedState:
                 )
         if not 0.0 <= float(self.text_weight) <= 1.0:
             raise DataError(f"FittedState.text_weight={self.text_weight} is not in [0, 1]")
+        chosen = self.choices.get("text_weight")
+        # the choice is the truth (the model directory stores only it)
+        if (
+            chosen is not None
+            and chosen.value is not None
+            and abs(float(chosen.value) - float(self.text_weight)) > 1e-9
+        ):
+            raise DataError(
+                f"FittedState.text_weight={self.text_weight} disagrees with "
+                f"choices['text_weight'].value={chosen.value}; pass the chosen weight"
+            )
         if self.seen.shape != (n_users, len(self.item_ids)):
             raise DataError(
                 f"FittedState.seen has shape {self.seen.shape}, expected "

@@ -343,3 +343,35 @@ def test_issue21_choice_source_data_round_trips_and_old_sources_load() -> None:
         assert Choice.from_dict({"value": 0.5, "source": old}).source == old
     with pytest.raises(DataError, match="not one of validation, config, default, data"):
         Choice.from_dict({"value": 0.5, "source": "guess"})
+
+
+def test_issue21_the_text_weight_is_stored_once_and_checked(
+    fitted: GroupDiscovery, tmp_path: Path
+) -> None:
+    """state.json held the weight as a scalar and as a choice; load read one and refit the
+    other, and nothing checked they agreed (issue 21)."""
+    directory = fitted.save(tmp_path / "once")
+    state = json.loads((directory / "state.json").read_text())
+    assert "text_weight" not in state
+    weight = state["choices"]["text_weight"]["value"]
+    assert GroupDiscovery.load(directory).state_.text_weight == weight
+    # a model saved before: both copies, agreeing, still loads
+    (directory / "state.json").write_text(json.dumps({**state, "text_weight": weight}))
+    assert GroupDiscovery.load(directory).state_.text_weight == weight
+    # ... and disagreeing copies are an error naming both
+    other = 1.0 - weight if weight != 0.5 else 0.25
+    (directory / "state.json").write_text(json.dumps({**state, "text_weight": other}))
+    with pytest.raises(ModelDirectoryError, match=r"text_weight.*must agree"):
+        GroupDiscovery.load(directory)
+
+
+def test_issue21_a_state_whose_text_weight_disagrees_with_its_choice_is_refused(
+    fitted: GroupDiscovery,
+) -> None:
+    from usergroups.fitted import Choice
+
+    state = fitted.state_
+    with pytest.raises(DataError, match="disagrees with choices"):
+        state.replace(
+            text_weight=0.123, choices={**state.choices, "text_weight": Choice(0.5, "config")}
+        )
