@@ -1,4 +1,5 @@
-"""Row normalisation, pooling, block fusion, the EASE solve, item-kNN and canonical sparse copies.
+"""Row normalisation (plain and popularity-damped), pooling, block fusion, the EASE solve,
+item-kNN and canonical sparse copies.
 
 One implementation of each, in the bottom layer (no imports from stages), so every stage,
 the pipeline, the service and the Spark engine share the same arithmetic.
@@ -23,7 +24,9 @@ from usergroups.errors import ConfigError, DataError
 
 __all__ = [
     "BLOCK_CELLS",
+    "DEFAULT_TEXT_WEIGHT",
     "canonical_csr",
+    "damped_unit_rows",
     "ease_weights",
     "fuse_blocks",
     "item_knn_weights",
@@ -133,6 +136,44 @@ def mean_rows(members: sp.spmatrix | sp.sparray, vectors: npt.ArrayLike) -> Floa
     sums = np.asarray(members @ vectors, dtype=np.float32)
     totals = np.asarray(members.sum(axis=1)).ravel().astype(np.float32)
     return np.divide(sums, totals[:, None], out=np.zeros_like(sums), where=totals[:, None] > 0)
+
+
+DEFAULT_TEXT_WEIGHT = 0.5
+"""The text weight of :func:`fuse_blocks` when ``user_vectors.text_weight = "auto"`` cannot be
+chosen on validation data (too few validation users, the Spark engine): text and behaviour
+weigh equally."""
+
+
+def damped_unit_rows(x: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
+    """Binary interactions with columns damped by 1/sqrt(popularity), rows unit length.
+
+    Damping keeps the first SVD components from being "how many popular items did you
+    consume", which would group users by activity instead of taste. The behaviour SVD is
+    fitted on this matrix and new users are projected from it, so both use this function.
+
+    Parameters
+    ----------
+    x : sparse matrix of shape (n_users, n_items)
+        Any stored non-zero counts as one interaction.
+
+    Returns
+    -------
+    csr_matrix of shape (n_users, n_items), float32
+        A new matrix; all-zero rows stay zero.
+
+    Examples
+    --------
+    >>> damped_unit_rows(sp.csr_matrix([[1, 1], [0, 1]])).toarray().astype(float).round(3).tolist()
+    [[0.816, 0.577], [0.0, 1.0]]
+    """
+    binary = sp.csr_matrix(x, dtype=np.float32, copy=True)
+    binary.data[:] = 1.0
+    pop = np.asarray(binary.sum(axis=0)).ravel()
+    damp = 1.0 / np.sqrt(np.maximum(pop, 1.0))
+    xn = sp.csr_matrix(binary.multiply(damp[None, :]), dtype=np.float32)
+    norms = np.sqrt(np.asarray(xn.multiply(xn).sum(axis=1)).ravel())
+    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    return sp.csr_matrix(sp.diags(scale) @ xn)
 
 
 def fuse_blocks(first: npt.ArrayLike, behaviour: npt.ArrayLike, text_weight: float) -> FloatMatrix:

@@ -43,7 +43,7 @@ from usergroups.data import Dataset
 from usergroups.errors import ConfigError, DataError, NotFittedError
 from usergroups.fitcache import FitCache, fit_cache_for
 from usergroups.fitted import FittedState, softmax_confidence
-from usergroups.linalg import fuse_blocks, unit_rows
+from usergroups.linalg import DEFAULT_TEXT_WEIGHT, fuse_blocks, unit_rows
 from usergroups.recommend import GroupPopularity, top_n
 
 if TYPE_CHECKING:
@@ -329,7 +329,7 @@ class GroupDiscovery:
                 text_pooling=uv.text_pooling,
                 behaviour=uv.behaviour,
                 n_components=uv.n_components,
-                text_weight=0.5 if uv.text_weight == "auto" else uv.text_weight,
+                text_weight=DEFAULT_TEXT_WEIGHT if uv.text_weight == "auto" else uv.text_weight,
                 random_state=cfg.random_state,
             ).fit(dataset, text_vectors, item_vectors),
         )
@@ -1083,15 +1083,19 @@ def _new_head(config: DiscoveryConfig) -> Any:
 
 
 def _behaviour(builder: UserVectorBuilder, x: sp.csr_matrix, cfg: DiscoveryConfig) -> np.ndarray:
-    """Behaviour vectors of a user × item matrix, as ``user_vectors.behaviour`` says."""
-    from usergroups.fusion.vectors import _row_mean, _svd_behaviour
+    """Behaviour vectors of a user × item matrix, as ``user_vectors.behaviour`` says
+    (:func:`usergroups.fusion.vectors.behaviour_block`, fitted on ``x``)."""
+    from usergroups.fusion.vectors import behaviour_block
 
-    kind = cfg.user_vectors.behaviour
-    if kind == "svd":
-        return unit_rows(_svd_behaviour(x, cfg.user_vectors.n_components, cfg.random_state)[0])
-    if kind == "item_mean":
-        return unit_rows(_row_mean(x, builder.item_vectors_))
-    return np.zeros((x.shape[0], 0), dtype=np.float32)
+    uv = cfg.user_vectors
+    block, _ = behaviour_block(
+        x,
+        uv.behaviour,
+        n_components=uv.n_components,
+        random_state=cfg.random_state,
+        item_vectors=builder.item_vectors_,
+    )
+    return block
 
 
 def _item_documents(dataset: Dataset) -> list[str]:

@@ -51,7 +51,7 @@ from usergroups.data import Dataset
 from usergroups.errors import ConfigError
 from usergroups.evaluation.splits import first_text_per_user, last_row_per_user, time_key
 from usergroups.fitted import Choice
-from usergroups.linalg import ease_weights, fuse_blocks, pool_rows, unit_rows
+from usergroups.linalg import DEFAULT_TEXT_WEIGHT, ease_weights, fuse_blocks, pool_rows, unit_rows
 from usergroups.ranking import check_relevant, ndcg_at_k, ndcg_of_lists, top_items
 from usergroups.recommend import GroupPopularity
 from usergroups.recommend.hybrid import (
@@ -138,7 +138,7 @@ validation users are capped at ``VALIDATION_CELLS // n_items`` (3,000 up to 22,0
 
 DEFAULTS: dict[str, float] = {
     "ease_keep": 1024,
-    "text_weight": 0.5,
+    "text_weight": DEFAULT_TEXT_WEIGHT,
     "personal_weight": 0.5,
     "personal_shrinkage": 0.0,
     "cold_weight": 0.4,
