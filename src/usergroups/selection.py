@@ -52,7 +52,7 @@ from usergroups.errors import ConfigError
 from usergroups.evaluation.splits import first_text_per_user, last_row_per_user, time_key
 from usergroups.fitted import Choice
 from usergroups.linalg import DEFAULT_TEXT_WEIGHT, ease_weights, fuse_blocks, pool_rows, unit_rows
-from usergroups.ranking import check_relevant, ndcg_at_k, ndcg_of_lists, top_items
+from usergroups.ranking import ndcg_at_k, ndcg_rows
 from usergroups.recommend import GroupPopularity
 from usergroups.recommend.hybrid import (
     ItemKNN,
@@ -693,25 +693,6 @@ def fixed_choices(
         for name in ("cold_weight", "cold_spread_weight"):
             choices[name] = Choice(0.0, "default", "the data has no texts")
     return choices
-
-
-def ndcg_rows(
-    scores: npt.ArrayLike, held: sp.csr_matrix, seen: sp.csr_matrix, k: int = 10
-) -> npt.NDArray[np.float64]:
-    """NDCG@k of each row that has a held-out item (seen items masked); shape (n_with,).
-
-    The per-user values behind :func:`usergroups.ranking.ndcg_at_k`'s mean, for paired
-    comparisons of candidates.
-    """
-    s = np.array(scores, dtype=np.float64, copy=True)
-    s[np.isnan(s)] = -np.inf
-    r, c = sp.csr_matrix(seen).nonzero()
-    s[r, c] = -np.inf
-    rel = check_relevant(held, s.shape[0], allow_grades=False)
-    has = np.diff(rel.indptr) > 0
-    if not has.any():
-        return np.zeros(0, dtype=np.float64)
-    return np.asarray(ndcg_of_lists(top_items(s[has], k), rel[has], k), dtype=np.float64)
 
 
 def _choose_groups(
