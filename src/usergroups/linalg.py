@@ -293,6 +293,7 @@ def item_knn_weights(
     *,
     alpha: float = 0.5,
     block_cells: int | None = None,
+    dtype: type[np.floating[Any]] = np.float32,
 ) -> sp.csr_matrix:
     """Item-item (asymmetric) cosine similarities, the ``n_neighbors`` best per item.
 
@@ -319,11 +320,15 @@ def item_knn_weights(
     alpha : float in [0, 1], default 0.5
     block_cells : int, optional
         Bound on the entries of one block's product (default :data:`BLOCK_CELLS`).
+    dtype : numpy floating type, default float32
+        Precision of the stored similarities (computed in float64 either way).
 
     Returns
     -------
-    csr_matrix of shape (n_items, n_items), float32
-        Row ``i`` holds item ``i``'s neighbours.
+    csr_matrix of shape (n_items, n_items), ``dtype``
+        Row ``i`` holds item ``i``'s neighbours. With ``alpha = 0.5`` (symmetric) the
+        transpose holds in column ``j`` the items most similar to ``j``: the "neighbours
+        of the target" form of :class:`usergroups.evaluation.ItemKNNRecommender`.
 
     Examples
     --------
@@ -351,7 +356,7 @@ def item_knn_weights(
     ends = np.cumsum(work)
     rows_out: list[npt.NDArray[np.int64]] = []
     cols_out: list[npt.NDArray[np.int64]] = []
-    vals_out: list[npt.NDArray[np.float32]] = []
+    vals_out: list[npt.NDArray[Any]] = []
     start = 0
     while start < n_items:
         base = ends[start - 1] if start else 0.0
@@ -364,6 +369,7 @@ def item_knn_weights(
         other = co.indices.astype(np.int64)
         keep = other != item
         item, other = item[keep], other[keep]
+        # the ratio of exact counts: pairs with equal counts tie exactly (lower index wins)
         sim = co.data[keep].astype(np.float64) / (
             count[item] ** alpha * count[other] ** (1.0 - alpha)
         )
@@ -374,12 +380,12 @@ def item_knn_weights(
         top = rank < n_neighbors
         rows_out.append(item[top])
         cols_out.append(other[top])
-        vals_out.append(sim[top].astype(np.float32))
+        vals_out.append(sim[top].astype(dtype))
         start = stop
     rows = np.concatenate(rows_out) if rows_out else np.zeros(0, np.int64)
     cols = np.concatenate(cols_out) if cols_out else np.zeros(0, np.int64)
-    vals = np.concatenate(vals_out) if vals_out else np.zeros(0, np.float32)
-    return sp.csr_matrix((vals, (rows, cols)), shape=(n_items, n_items), dtype=np.float32)
+    vals = np.concatenate(vals_out) if vals_out else np.zeros(0, dtype)
+    return sp.csr_matrix((vals, (rows, cols)), shape=(n_items, n_items), dtype=dtype)
 
 
 def canonical_csr(x: sp.spmatrix | sp.sparray, dtype: type[np.floating[Any]]) -> sp.csr_matrix:
