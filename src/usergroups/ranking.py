@@ -352,17 +352,8 @@ def ndcg_at_k(
     """Mean binary NDCG@k of score rows against target rows, seen items masked: the mean
     of :func:`ndcg_rows`.
 
-    Rows without a target are left out (0.0 when no row has one). A NaN score ranks
-    like a masked item, so a diverging model scores low instead of stopping a fit.
-
-    Parameters
-    ----------
-    scores : array-like of shape (n_users, n_items)
-    targets : sparse matrix of shape (n_users, n_items)
-        Held-out items of each row (any stored non-zero).
-    seen : sparse matrix of shape (n_users, n_items) or None
-        Items never to recommend (``-inf``), e.g. training items.
-    k : int, default=10
+    Rows without a target are left out (0.0 when no row has one). The parameters are
+    :func:`ndcg_rows`'s.
 
     Returns
     -------
