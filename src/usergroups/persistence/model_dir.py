@@ -5,9 +5,9 @@
     runs/x/
       config.json              the DiscoveryConfig that produced the model
       versions.json            format version, library versions, encoder, creation time
-      state.json               the scalars of the fitted state: text weight, blends, the
-                               new-user model's mix, and every choice with its source
-                               (validation, config, default)
+      state.json               the scalars of the fitted state: blends, the new-user
+                               model's mix, and every choice (the text weight among
+                               them) with its source (validation, config, default, data)
       metrics.json             timings, cache statistics, silhouette, choice-of-K curve
       arrays.npz               labels, the text and behaviour blocks, frozen sentence
                                vectors, group-item counts, head / personal model (EASE
