@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from usergroups.datasets import load_dataset
+from usergroups.ranking import ndcg_rows
 from usergroups.recommend.hybrid import ItemKNN, PrunedEASE, blend, personal_weights
-from usergroups.selection import BLEND_GRID, SHRINKAGE_GRID, carve_validation, ndcg_rows
+from usergroups.selection import BLEND_GRID, SHRINKAGE_GRID, carve_validation
 
 RESULTS = Path(__file__).resolve().parent / "results" / "personal.json"
 

@@ -35,9 +35,20 @@ from usergroups.errors import DataError
 from usergroups.linalg import fuse_blocks, pool_rows, unit_rows
 from usergroups.profiling.item_names import NameSource
 
-__all__ = ["CHOICE_NAMES", "Choice", "ChoiceSource", "FittedState", "softmax_confidence"]
+__all__ = [
+    "CHOICE_NAMES",
+    "CHOICE_SOURCES",
+    "Choice",
+    "ChoiceSource",
+    "FittedState",
+    "softmax_confidence",
+]
 
 ChoiceSource = Literal["validation", "config", "default", "data"]
+
+CHOICE_SOURCES: tuple[ChoiceSource, ...] = ("validation", "config", "default", "data")
+"""Where a choice can come from (:class:`Choice`); models saved before ``"data"`` existed
+use the first three."""
 
 CHOICE_NAMES = (
     "text_weight",
@@ -85,8 +96,9 @@ class Choice:
     source : {"validation", "config", "default", "data"}
         ``"validation"``: chosen on data carved from training; ``"config"``: fixed by
         the user; ``"default"``: an ``"auto"`` setting that could not be chosen and fell
-        back to its documented default (``reason`` says why); ``"data"``: forced by the
-        data (e.g. no behaviour block, too few users), ``reason`` says how.
+        back to its documented default (``reason`` says why); ``"data"``: the only value
+        the data allows, whatever the config says (e.g. text weight 1 without a behaviour
+        block; ``reason`` says why).
     reason : str
         Why a default was used; empty otherwise.
     """
@@ -102,9 +114,10 @@ class Choice:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Choice:
         source = data.get("source")
-        if source not in ("validation", "config", "default", "data"):
+        if source not in CHOICE_SOURCES:
             raise DataError(
-                f"choice source {source!r} is not one of validation, config, default, data"
+                f"choice source {source!r} is not one of {', '.join(CHOICE_SOURCES)}; "
+                "re-run discover to rebuild the model"
             )
         return cls(value=data.get("value"), source=source, reason=str(data.get("reason", "")))
 
@@ -139,7 +152,9 @@ class FittedState:
     behaviour : ndarray of shape (n_users, b)
         The behaviour part (unit rows; ``b`` may be 0).
     text_weight : float
-        Share of the text part in the fused vector (:func:`usergroups.linalg.fuse_blocks`).
+        Share of the text part in the fused vector (:func:`usergroups.linalg.fuse_blocks`);
+        must equal ``choices["text_weight"].value`` when that choice is given (the choice
+        is what a model directory stores).
     seen : csr_matrix of shape (n_users, n_items)
         Binary interactions.
     recommender : GroupPopularity
@@ -214,6 +229,17 @@ class FittedState:
                 )
         if not 0.0 <= float(self.text_weight) <= 1.0:
             raise DataError(f"FittedState.text_weight={self.text_weight} is not in [0, 1]")
+        chosen = self.choices.get("text_weight")
+        # the choice is the truth (the model directory stores only it)
+        if (
+            chosen is not None
+            and chosen.value is not None
+            and abs(float(chosen.value) - float(self.text_weight)) > 1e-9
+        ):
+            raise DataError(
+                f"FittedState.text_weight={self.text_weight} disagrees with "
+                f"choices['text_weight'].value={chosen.value}; pass the chosen weight"
+            )
         if self.seen.shape != (n_users, len(self.item_ids)):
             raise DataError(
                 f"FittedState.seen has shape {self.seen.shape}, expected "

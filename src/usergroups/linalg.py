@@ -1,4 +1,5 @@
-"""Row normalisation, pooling, block fusion, the EASE solve, item-kNN and canonical sparse copies.
+"""Row normalisation (plain and popularity-damped), pooling, block fusion, the EASE solve,
+item-kNN and canonical sparse copies.
 
 One implementation of each, in the bottom layer (no imports from stages), so every stage,
 the pipeline, the service and the Spark engine share the same arithmetic.
@@ -23,7 +24,9 @@ from usergroups.errors import ConfigError, DataError
 
 __all__ = [
     "BLOCK_CELLS",
+    "DEFAULT_TEXT_WEIGHT",
     "canonical_csr",
+    "damped_unit_rows",
     "ease_weights",
     "fuse_blocks",
     "item_knn_weights",
@@ -134,6 +137,44 @@ def mean_rows(members: sp.spmatrix | sp.sparray, vectors: npt.ArrayLike) -> Floa
     sums = np.asarray(members @ vectors, dtype=np.float32)
     totals = np.asarray(members.sum(axis=1)).ravel().astype(np.float32)
     return np.divide(sums, totals[:, None], out=np.zeros_like(sums), where=totals[:, None] > 0)
+
+
+DEFAULT_TEXT_WEIGHT = 0.5
+"""The text weight of :func:`fuse_blocks` when ``user_vectors.text_weight = "auto"`` cannot be
+chosen on validation data (too few validation users, the Spark engine): text and behaviour
+weigh equally."""
+
+
+def damped_unit_rows(x: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
+    """Binary interactions with columns damped by 1/sqrt(popularity), rows unit length.
+
+    Damping keeps the first SVD components from being "how many popular items did you
+    consume", which would group users by activity instead of taste. The behaviour SVD is
+    fitted on this matrix and new users are projected from it, so both use this function.
+
+    Parameters
+    ----------
+    x : sparse matrix of shape (n_users, n_items)
+        Any stored non-zero counts as one interaction.
+
+    Returns
+    -------
+    csr_matrix of shape (n_users, n_items), float32
+        A new matrix; all-zero rows stay zero.
+
+    Examples
+    --------
+    >>> damped_unit_rows(sp.csr_matrix([[1, 1], [0, 1]])).toarray().astype(float).round(3).tolist()
+    [[0.816, 0.577], [0.0, 1.0]]
+    """
+    binary = sp.csr_matrix(x, dtype=np.float32, copy=True)
+    binary.data[:] = 1.0
+    pop = np.asarray(binary.sum(axis=0)).ravel()
+    damp = 1.0 / np.sqrt(np.maximum(pop, 1.0))
+    xn = sp.csr_matrix(binary.multiply(damp[None, :]), dtype=np.float32)
+    norms = np.sqrt(np.asarray(xn.multiply(xn).sum(axis=1)).ravel())
+    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    return sp.csr_matrix(sp.diags(scale) @ xn)
 
 
 def fuse_blocks(first: npt.ArrayLike, behaviour: npt.ArrayLike, text_weight: float) -> FloatMatrix:
@@ -296,6 +337,7 @@ def item_knn_weights(
     *,
     alpha: float = 0.5,
     block_cells: int | None = None,
+    dtype: type[np.floating[Any]] = np.float32,
 ) -> sp.csr_matrix:
     """Item-item (asymmetric) cosine similarities, the ``n_neighbors`` best per item.
 
@@ -322,11 +364,15 @@ def item_knn_weights(
     alpha : float in [0, 1], default 0.5
     block_cells : int, optional
         Bound on the entries of one block's product (default :data:`BLOCK_CELLS`).
+    dtype : numpy floating type, default float32
+        Precision of the stored similarities (computed in float64 either way).
 
     Returns
     -------
-    csr_matrix of shape (n_items, n_items), float32
-        Row ``i`` holds item ``i``'s neighbours.
+    csr_matrix of shape (n_items, n_items), ``dtype``
+        Row ``i`` holds item ``i``'s neighbours. With ``alpha = 0.5`` (symmetric) the
+        transpose holds in column ``j`` the items most similar to ``j``: the "neighbours
+        of the target" form of :class:`usergroups.evaluation.ItemKNNRecommender`.
 
     Examples
     --------
@@ -354,7 +400,7 @@ def item_knn_weights(
     ends = np.cumsum(work)
     rows_out: list[npt.NDArray[np.int64]] = []
     cols_out: list[npt.NDArray[np.int64]] = []
-    vals_out: list[npt.NDArray[np.float32]] = []
+    vals_out: list[npt.NDArray[Any]] = []
     start = 0
     while start < n_items:
         base = ends[start - 1] if start else 0.0
@@ -367,6 +413,7 @@ def item_knn_weights(
         other = co.indices.astype(np.int64)
         keep = other != item
         item, other = item[keep], other[keep]
+        # the ratio of exact counts: pairs with equal counts tie exactly (lower index wins)
         sim = co.data[keep].astype(np.float64) / (
             count[item] ** alpha * count[other] ** (1.0 - alpha)
         )
@@ -377,12 +424,12 @@ def item_knn_weights(
         top = rank < n_neighbors
         rows_out.append(item[top])
         cols_out.append(other[top])
-        vals_out.append(sim[top].astype(np.float32))
+        vals_out.append(sim[top].astype(dtype))
         start = stop
     rows = np.concatenate(rows_out) if rows_out else np.zeros(0, np.int64)
     cols = np.concatenate(cols_out) if cols_out else np.zeros(0, np.int64)
-    vals = np.concatenate(vals_out) if vals_out else np.zeros(0, np.float32)
-    return sp.csr_matrix((vals, (rows, cols)), shape=(n_items, n_items), dtype=np.float32)
+    vals = np.concatenate(vals_out) if vals_out else np.zeros(0, dtype)
+    return sp.csr_matrix((vals, (rows, cols)), shape=(n_items, n_items), dtype=dtype)
 
 
 def canonical_csr(x: sp.spmatrix | sp.sparray, dtype: type[np.floating[Any]]) -> sp.csr_matrix:

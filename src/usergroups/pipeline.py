@@ -43,7 +43,7 @@ from usergroups.data import Dataset
 from usergroups.errors import ConfigError, DataError, NotFittedError
 from usergroups.fitcache import FitCache, fit_cache_for
 from usergroups.fitted import FittedState, softmax_confidence
-from usergroups.linalg import fuse_blocks, unit_rows
+from usergroups.linalg import DEFAULT_TEXT_WEIGHT, fuse_blocks, unit_rows
 from usergroups.recommend import GroupPopularity, top_n
 
 if TYPE_CHECKING:
@@ -329,7 +329,7 @@ class GroupDiscovery:
                 text_pooling=uv.text_pooling,
                 behaviour=uv.behaviour,
                 n_components=uv.n_components,
-                text_weight=0.5 if uv.text_weight == "auto" else uv.text_weight,
+                text_weight=DEFAULT_TEXT_WEIGHT if uv.text_weight == "auto" else uv.text_weight,
                 random_state=cfg.random_state,
             ).fit(dataset, text_vectors, item_vectors),
         )
@@ -572,14 +572,6 @@ class GroupDiscovery:
                 f"{len(self.metrics_['folded'])} folded for fewer than "
                 f"clustering.min_group_size={cfg.clustering.min_group_size} members)"
             )
-        int8 = _inner_attr(self.encoder, "int8_check_")
-        if int8 is not None:
-            # the int8 backend's agreement with fp32, and whether it fell back to fp32
-            self.metrics_["int8_check"] = int8
-            if int8.get("fallback"):
-                self.metrics_["fallbacks"].append(
-                    "embedding.backend: int8 vectors disagreed with fp32, fp32 ONNX used"
-                )
         if selection is not None:
             report = selection.report
             self.metrics_["alignment"] = report
@@ -1204,15 +1196,19 @@ def _new_head(config: DiscoveryConfig) -> Any:
 
 
 def _behaviour(builder: UserVectorBuilder, x: sp.csr_matrix, cfg: DiscoveryConfig) -> np.ndarray:
-    """Behaviour vectors of a user × item matrix, as ``user_vectors.behaviour`` says."""
-    from usergroups.fusion.vectors import _row_mean, _svd_behaviour
+    """Behaviour vectors of a user × item matrix, as ``user_vectors.behaviour`` says
+    (:func:`usergroups.fusion.vectors.behaviour_block`, fitted on ``x``)."""
+    from usergroups.fusion.vectors import behaviour_block
 
-    kind = cfg.user_vectors.behaviour
-    if kind == "svd":
-        return unit_rows(_svd_behaviour(x, cfg.user_vectors.n_components, cfg.random_state)[0])
-    if kind == "item_mean":
-        return unit_rows(_row_mean(x, builder.item_vectors_))
-    return np.zeros((x.shape[0], 0), dtype=np.float32)
+    uv = cfg.user_vectors
+    block, _ = behaviour_block(
+        x,
+        uv.behaviour,
+        n_components=uv.n_components,
+        random_state=cfg.random_state,
+        item_vectors=builder.item_vectors_,
+    )
+    return block
 
 
 def _item_documents(dataset: Dataset) -> list[str]:
@@ -1223,17 +1219,6 @@ def _item_documents(dataset: Dataset) -> list[str]:
     desc = items["description"].fillna("")
     docs = (title + ". " + cats + ". " + desc).str.strip(" .")
     return [str(d) for d in docs.tolist()]
-
-
-def _inner_attr(encoder: Any, name: str) -> Any:
-    """``name`` of the encoder or of the encoders it wraps (cleaning, caching), or None."""
-    seen = 0
-    while encoder is not None and seen < 8:
-        value = getattr(encoder, name, None)
-        if value is not None:
-            return value
-        encoder, seen = getattr(encoder, "inner", None), seen + 1
-    return None
 
 
 def _maybe_float(v: object) -> float | None:

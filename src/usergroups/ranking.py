@@ -33,8 +33,10 @@ __all__ = [
     "check_scores",
     "ndcg_at_k",
     "ndcg_of_lists",
+    "ndcg_rows",
     "relevant_at",
     "top_items",
+    "top_n",
     "topk",
 ]
 
@@ -157,6 +159,47 @@ def topk(scores: npt.ArrayLike, k: int) -> IndexMatrix:
     return cols[position < k].reshape(n, k).astype(np.int64, copy=False)
 
 
+def top_n(scores: npt.ArrayLike, n: int) -> tuple[IndexMatrix, npt.NDArray[np.floating]]:
+    """Indices and scores of the ``n`` best entries of each row, best first (:func:`topk`).
+
+    What recommenders return: entries equal to ``-inf`` (excluded items) come back as
+    index ``-1`` with score ``-inf``, and a NaN score ranks like an excluded item. Unlike
+    :func:`top_items`, the lists are ``min(n, n_items)`` long, not padded.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_rows, n_items)
+        A 1-D input is one row; integer scores are read as floats.
+    n : int
+        List length (0 gives empty lists).
+
+    Returns
+    -------
+    indices : ndarray of shape (n_rows, min(n, n_items)), int64
+    values : ndarray of shape (n_rows, min(n, n_items))
+        The scores, in the input's float precision.
+
+    Examples
+    --------
+    >>> idx, values = top_n(np.array([[0.5, -np.inf, 2.0, 0.5]]), 3)
+    >>> idx.tolist(), values.tolist()
+    ([[2, 0, 3]], [[2.0, 0.5, 0.5]])
+    """
+    s = np.atleast_2d(np.asarray(scores))
+    if not np.issubdtype(s.dtype, np.floating):
+        s = s.astype(np.float64)
+    if s.ndim != 2:
+        raise DataError(f"scores must be 2-D (n_rows, n_items); got shape {s.shape}")
+    if np.isnan(s).any():
+        s = np.where(np.isnan(s), -np.inf, s)
+    width = min(int(n), s.shape[1])
+    if width <= 0:
+        return np.empty((s.shape[0], 0), dtype=np.int64), np.empty((s.shape[0], 0), s.dtype)
+    idx = topk(s, width)
+    values = np.take_along_axis(s, idx, axis=1)
+    return np.where(np.isneginf(values), -1, idx).astype(np.int64, copy=False), values
+
+
 def top_items(scores: npt.ArrayLike, k: int) -> IndexMatrix:
     """:func:`topk` with ``-1`` where the item is masked (``-inf``), padded to ``k`` columns.
 
@@ -176,8 +219,7 @@ def top_items(scores: npt.ArrayLike, k: int) -> IndexMatrix:
     """
     s = check_scores(scores)
     k = check_k(k)
-    idx = topk(s, k)
-    idx = np.where(np.isneginf(np.take_along_axis(s, idx, axis=1)), -1, idx)
+    idx, _ = top_n(s, k)
     if idx.shape[1] < k:
         idx = np.hstack([idx, np.full((idx.shape[0], k - idx.shape[1]), -1, dtype=np.int64)])
     return idx
@@ -255,16 +297,17 @@ def ndcg_of_lists(
     return np.where(n_rel > 0, out, np.nan)
 
 
-def ndcg_at_k(
+def ndcg_rows(
     scores: npt.ArrayLike,
     targets: sp.spmatrix | sp.sparray,
     seen: sp.spmatrix | sp.sparray | None,
     k: int = 10,
-) -> float:
-    """Mean binary NDCG@k of score rows against target rows, seen items masked.
+) -> FloatArray:
+    """Binary NDCG@k of each score row that has a target, seen items masked.
 
-    Rows without a target are left out (0.0 when no row has one). A NaN score ranks
-    like a masked item, so a diverging model scores low instead of stopping a fit.
+    The per-user values behind :func:`ndcg_at_k` (their mean), for paired comparisons of
+    candidates. A NaN score ranks like a masked item, so a diverging model scores low
+    instead of stopping a fit.
 
     Parameters
     ----------
@@ -277,7 +320,14 @@ def ndcg_at_k(
 
     Returns
     -------
-    float in [0, 1]
+    ndarray of shape (n_with_target,), float64
+        In [0, 1], rows without a target left out.
+
+    Examples
+    --------
+    >>> scores = np.array([[0.9, 0.1, 0.5], [0.2, 0.3, 0.1]])
+    >>> ndcg_rows(scores, sp.csr_matrix([[1, 0, 0], [0, 0, 0]]), None, k=2).tolist()
+    [1.0]
     """
     s = np.array(scores, dtype=np.float64, copy=True)
     if s.ndim != 2:
@@ -289,8 +339,28 @@ def ndcg_at_k(
         s[r, c] = -np.inf
     has = np.diff(rel.indptr) > 0
     if not has.any():
-        return 0.0
-    return float(np.mean(ndcg_of_lists(top_items(s[has], k), rel[has], k)))
+        return np.zeros(0, dtype=np.float64)
+    return np.asarray(ndcg_of_lists(top_items(s[has], k), rel[has], k), dtype=np.float64)
+
+
+def ndcg_at_k(
+    scores: npt.ArrayLike,
+    targets: sp.spmatrix | sp.sparray,
+    seen: sp.spmatrix | sp.sparray | None,
+    k: int = 10,
+) -> float:
+    """Mean binary NDCG@k of score rows against target rows, seen items masked: the mean
+    of :func:`ndcg_rows`.
+
+    Rows without a target are left out (0.0 when no row has one). The parameters are
+    :func:`ndcg_rows`'s.
+
+    Returns
+    -------
+    float in [0, 1]
+    """
+    values = ndcg_rows(scores, targets, seen, k)
+    return float(np.mean(values)) if len(values) else 0.0
 
 
 def _ideal_dcg(rel: sp.csr_matrix, values: FloatArray, discount: FloatArray, k: int) -> FloatArray:

@@ -717,6 +717,8 @@ _CHOICE_SETTINGS = {
     "cold_weight": "recommend.cold_weight",
     "cold_spread_weight": "recommend.cold_spread_weight",
     "cold_top_items": "recommend.cold_top_items",
+    "fine_k": "clustering.fine_k",
+    "fine_partitions": "clustering.fine_partitions",
 }
 """The config setting of every choice a refit keeps (``ridge_l2`` has none: it is
 chosen again from its grid, which costs little)."""
@@ -725,21 +727,58 @@ chosen again from its grid, which costs little)."""
 def kept_choices(model: Any) -> dict[str, Any]:
     """Config overrides that fix ``model``'s choices (validated or defaulted) for a refit.
 
-    Settings the config already fixed, and choices without a value (no personal model,
-    a clusterer that finds its own number), are left to the config.
+    Settings the config already fixed, values the data forced, and choices without a value
+    (no personal model, a clusterer that finds its own number), are left to the config.
+    The overrides steer the refit's fit only: the refitted model keeps the old config and
+    the old choices with their sources (:func:`_restore_choices`), so a later
+    ``refit --reselect`` chooses them again.
     """
     overrides: dict[str, Any] = {}
     for name, setting in _CHOICE_SETTINGS.items():
         choice = model.state_.choices.get(name)
-        if choice is None or choice.value is None or choice.source == "config":
+        if choice is None or choice.value is None or choice.source in ("config", "data"):
             continue
         value = choice.value
         if isinstance(value, str):  # a model's name (personal_model)
             overrides[setting] = value
             continue
-        integer = name in ("n_groups", "ease_keep", "cold_top_items")
+        integer = name in ("n_groups", "ease_keep", "cold_top_items", "fine_k", "fine_partitions")
         overrides[setting] = int(value) if integer else float(value)
     return overrides
+
+
+def _restore_choices(new: Any, old: Any, config: Any, kept: dict[str, Any]) -> None:
+    """Give the anchored refit's model the config it was asked for and the old choices.
+
+    The fit ran with ``kept`` (:func:`kept_choices`) as config overrides, so its state says
+    those choices came from the config. A choice lives in the state, never in the config:
+    ``new`` gets ``config`` back (its ``"auto"`` settings intact) and the old model's
+    :class:`~usergroups.fitted.Choice` of every kept setting (same value, source and
+    reason), in the state and in ``metrics_``, unless the new data changed its value.
+    """
+    by_setting = {setting: name for name, setting in _CHOICE_SETTINGS.items()}
+    names = [by_setting[setting] for setting in kept]
+    choices = dict(new.state_.choices)
+    for name in names:
+        previous, refitted = old.state_.choices[name], choices.get(name)
+        if refitted is not None and refitted.value != previous.value:
+            # the new data decided otherwise (e.g. a catalogue grown past EASE's limit has
+            # no ease_keep): the refit's own choice stands
+            continue
+        choices[name] = previous
+    new.config = config
+    new.state_ = new.state_.replace(choices=choices)
+    metrics = new.metrics_
+    metrics["choices"] = new.state_.choices_report()
+    alignment = metrics.get("alignment")
+    if isinstance(alignment, dict) and "choices" in alignment:
+        alignment["choices"] = {**alignment["choices"], **metrics["choices"]}
+    fallbacks = list(metrics.get("fallbacks", []))
+    for name in names:
+        line = f"{name}: {choices[name].reason}"
+        if choices[name].source == "default" and line not in fallbacks:
+            fallbacks.append(line)
+    metrics["fallbacks"] = fallbacks
 
 
 def _anchors(model: Any, user_ids: np.ndarray) -> np.ndarray:
@@ -880,7 +919,9 @@ def refit(
         logger.info("refit: a LoRA-aligned model is refitted with reselect")
         mode = "reselect"
     if mode == "anchored":
-        cfg = cfg.with_overrides(kept_choices(model))
+        asked_config = cfg
+        kept = kept_choices(model)
+        cfg = cfg.with_overrides(kept)
         anchored = AnchoredGroups(
             reference,
             n_groups=max(model.n_groups_, 1),
@@ -896,6 +937,7 @@ def refit(
         new.clusterer = new.aligner = None
         if kept_head is not None:
             new.state_ = new.state_.replace(head=model.head_)
+        _restore_choices(new, model, asked_config, kept)
         new.state_ = _keep_fine_groups(model.state_, new.state_)
         folded = [int(g) for g in new.metrics_.get("folded", [])]
     else:

@@ -55,8 +55,8 @@ from usergroups.errors import ConfigError
 from usergroups.evaluation.metrics import cooccurrence_reach
 from usergroups.evaluation.splits import first_text_per_user, last_row_per_user, time_key
 from usergroups.fitted import Choice, ChoiceSource, softmax_confidence
-from usergroups.linalg import ease_weights, fuse_blocks, pool_rows, unit_rows
-from usergroups.ranking import check_relevant, ndcg_at_k, ndcg_of_lists, top_items
+from usergroups.linalg import DEFAULT_TEXT_WEIGHT, ease_weights, fuse_blocks, pool_rows, unit_rows
+from usergroups.ranking import ndcg_at_k, ndcg_rows
 from usergroups.recommend import GroupPopularity
 from usergroups.recommend.fine_groups import FineGroups
 from usergroups.recommend.hybrid import (
@@ -158,7 +158,7 @@ validation users are capped at ``VALIDATION_CELLS // n_items`` (3,000 up to 22,0
 
 DEFAULTS: dict[str, float] = {
     "ease_keep": 1024,
-    "text_weight": 0.5,
+    "text_weight": DEFAULT_TEXT_WEIGHT,
     "personal_weight": 0.5,
     "personal_shrinkage": 0.0,
     "cold_weight": 0.4,
@@ -482,7 +482,7 @@ def select(
     seen = carve.x_train[rows]
     if behaviour_tr.shape[1] == 0:
         weights: tuple[float, ...] = (1.0,)
-        choices["text_weight"] = Choice(1.0, "config", "no behaviour block")
+        choices["text_weight"] = no_behaviour_choice(config)
     elif uv.text_weight != "auto":
         weights = (float(uv.text_weight),)
         choices["text_weight"] = Choice(float(uv.text_weight), "config")
@@ -746,6 +746,14 @@ def select(
     )
 
 
+def no_behaviour_choice(config: DiscoveryConfig) -> Choice:
+    """The text weight when the user vectors have no behaviour block: 1, because the config
+    turned the block off or because the data allows none (an SVD needs two items)."""
+    if config.user_vectors.behaviour == "none":
+        return Choice(1.0, "config", "user_vectors.behaviour = 'none'")
+    return Choice(1.0, "data", "no behaviour block: the interactions allow no SVD component")
+
+
 def fixed_choices(
     config: DiscoveryConfig, *, has_behaviour: bool, has_texts: bool
 ) -> dict[str, Choice]:
@@ -755,7 +763,7 @@ def fixed_choices(
     # (pipeline._needs_validation) and the Spark engine fixes it first (frozen_config)
     w = float(uv.text_weight)
     choices = {
-        "text_weight": Choice(w if has_behaviour else 1.0, "config"),
+        "text_weight": (Choice(w, "config") if has_behaviour else no_behaviour_choice(config)),
         "n_groups": (
             Choice(int(cc.n_groups), "config")
             if cc.n_groups != "auto"
@@ -793,25 +801,6 @@ def _fixed_fine_choices(config: DiscoveryConfig) -> dict[str, Choice]:
             else Choice(int(DEFAULTS[name]), "default", no_carve)
         )
     return out
-
-
-def ndcg_rows(
-    scores: npt.ArrayLike, held: sp.csr_matrix, seen: sp.csr_matrix, k: int = 10
-) -> npt.NDArray[np.float64]:
-    """NDCG@k of each row that has a held-out item (seen items masked); shape (n_with,).
-
-    The per-user values behind :func:`usergroups.ranking.ndcg_at_k`'s mean, for paired
-    comparisons of candidates.
-    """
-    s = np.array(scores, dtype=np.float64, copy=True)
-    s[np.isnan(s)] = -np.inf
-    r, c = sp.csr_matrix(seen).nonzero()
-    s[r, c] = -np.inf
-    rel = check_relevant(held, s.shape[0], allow_grades=False)
-    has = np.diff(rel.indptr) > 0
-    if not has.any():
-        return np.zeros(0, dtype=np.float64)
-    return np.asarray(ndcg_of_lists(top_items(s[has], k), rel[has], k), dtype=np.float64)
 
 
 def _choose_groups(

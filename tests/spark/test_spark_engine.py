@@ -186,6 +186,27 @@ def _same_error(spark: Any, **kwargs: Any) -> str:
     return str(spark_err.value)
 
 
+@pytest.mark.parametrize("policy", ["keep", "drop", "error"])
+def test_spark_orphan_texts_follow_the_local_rule(spark: Any, tmp_path: Path, policy: str) -> None:
+    """Issue 21: one orphan-text rule (``orphan_texts_dropped``) for both readers."""
+    from usergroups.spark import read_files
+
+    inter = _write(tmp_path, "i.csv", pd.DataFrame({"user_id": ["a", "b"], "item_id": ["x", "y"]}))
+    texts = _write(
+        tmp_path,
+        "t.csv",
+        pd.DataFrame({"user_id": ["a", "ghost", "ghost"], "text": ["fine", "boo", "hoo"]}),
+    )
+    kwargs: dict[str, Any] = {"interactions": inter, "texts": texts, "orphan_texts": policy}
+    if policy == "error":
+        assert "'ghost'" in _same_error(spark, **kwargs)
+        return
+    local = load_files(**kwargs)
+    sds = read_files(spark, **kwargs)
+    assert sds.report.to_records() == local.report.to_records()
+    assert sds.texts.count() == len(local.texts) == (3 if policy == "keep" else 1)
+
+
 def test_spark_missing_column_error_is_the_local_one(spark: Any, tmp_path: Path) -> None:
     path = _write(tmp_path, "i.csv", pd.DataFrame({"user": ["a"], "item_id": ["x"]}))
     assert "user_id" in _same_error(spark, interactions=path)

@@ -178,3 +178,50 @@ def test_ndcg_is_within_0_and_1_and_1_when_the_target_is_ranked_first(
     best[np.arange(n_users), target] = scores.max() + 1.0
     assert ndcg_at_k(best, one, None, k) == 1.0
     assert np.all(metrics.ndcg(best, one, k) == 1.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.0, -np.inf]), min_size=6, max_size=6),
+        min_size=1,
+        max_size=5,
+    ),
+    st.integers(0, 8),
+)
+def test_top_n_is_the_stable_sort_with_excluded_items_as_minus_one(
+    rows: list[list[float]], n: int
+) -> None:
+    """Issue 21: the one top-n (``recommend.top_n`` re-exports it) keeps the old contract:
+    ties to the lower index, ``-inf`` back as index -1, lists ``min(n, n_items)`` long."""
+    from usergroups.ranking import top_n
+    from usergroups.recommend import top_n as exported
+
+    scores = np.array(rows, dtype=np.float32)
+    idx, values = top_n(scores, n)
+    width = min(n, scores.shape[1])
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :width]
+    want = np.take_along_axis(scores, order, axis=1)
+    np.testing.assert_array_equal(values, want)
+    np.testing.assert_array_equal(idx, np.where(np.isneginf(want), -1, order))
+    assert values.dtype == np.float32 and idx.dtype == np.int64
+    assert exported is top_n
+
+
+def test_top_n_ranks_nan_like_an_excluded_item() -> None:
+    from usergroups.ranking import top_n
+
+    idx, values = top_n(np.array([np.nan, 1.0, 3.0]), 3)
+    assert idx.tolist() == [[2, 1, -1]] and values[0, 2] == -np.inf
+
+
+def test_ndcg_at_k_is_the_mean_of_ndcg_rows() -> None:
+    from usergroups.ranking import ndcg_rows
+
+    rng = np.random.default_rng(4)
+    scores = rng.random((30, 12))
+    targets = sp.csr_matrix(rng.random((30, 12)) < 0.1)
+    seen = sp.csr_matrix(rng.random((30, 12)) < 0.2)
+    rows = ndcg_rows(scores, targets, seen, k=5)
+    assert len(rows) == int((np.diff(targets.indptr) > 0).sum())
+    assert ndcg_at_k(scores, targets, seen, k=5) == float(np.mean(rows))

@@ -329,3 +329,29 @@ def test_a_group_whose_users_all_left_the_data_is_gone(
     assert report.gone == [g] and g not in set(new.labels_.tolist())
     assert report.n_users_left == len(left)
     assert g not in set(new.groups_["group_id"])
+
+
+def test_issue21_anchored_refit_keeps_choices_in_the_state_not_the_config(
+    fitted: GroupDiscovery, planted: PlantedData, tmp_path: Path
+) -> None:
+    """An anchored refit pinned the kept choices in config.json, so the saved model said
+    "config" and a later ``--reselect`` could never choose them again (issue 21)."""
+    old = fitted.state_.choices
+    assert old["n_groups"].source == "validation" and old["text_weight"].source == "validation"
+    new, report = refit(fitted, planted.dataset, _events(planted))
+    assert report.mode == "anchored"
+    assert new.config.model_dump() == fitted.config.model_dump()
+    for name in ("text_weight", "n_groups"):
+        assert new.state_.choices[name] == old[name], name
+        assert new.metrics_["choices"][name] == old[name].to_dict(), name
+    out = save_refit(new, report, tmp_path / "model", with_report=False)
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["user_vectors"]["text_weight"] == "auto"
+    assert saved["clustering"]["n_groups"] == "auto"
+    loaded = GroupDiscovery.load(out)
+    assert loaded.state_.choices["n_groups"].source == "validation"
+    again, again_report = refit(loaded, planted.dataset, reselect=True)
+    assert again_report.mode == "reselect"
+    assert again.state_.choices["n_groups"].source == "validation"
+    assert again.state_.choices["text_weight"].source == "validation"
+    assert again.metrics_["k_selection"] == "validation"

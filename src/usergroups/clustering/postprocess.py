@@ -44,6 +44,7 @@ __all__ = [
     "fold_small_groups",
     "merge_close_groups",
     "postprocess_groups",
+    "postprocess_summary",
     "relabel_by_size",
 ]
 
@@ -99,6 +100,132 @@ def _group_sums(X: FloatMatrix, labels: IntVector) -> tuple[IntVector, np.ndarra
     return groups.astype(np.int64), sums, counts
 
 
+def _merge_summaries(
+    groups: IntVector, sums: np.ndarray, counts: IntVector, threshold: float
+) -> tuple[IntVector, list[tuple[int, int]]]:
+    """The merge loop of :func:`merge_close_groups` on group summaries.
+
+    ``sums`` (float64, one row per group) and ``counts`` are updated in place as groups
+    absorb others. Returns the position of the group that holds each original group, and
+    the ``(kept, absorbed)`` pairs in ``groups``' labels.
+    """
+    k = groups.size
+    owner = np.arange(k)  # position of the group that now holds each original group
+    merged: list[tuple[int, int]] = []
+    if k < 2:
+        return owner, merged
+    unit = unit_rows(sums, dtype="float64")
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    alive = np.ones(k, dtype=bool)
+    while True:
+        flat = int(np.argmax(sims))  # first maximum: the lowest (i, j), so ties are stable
+        i, j = divmod(flat, k)
+        if not sims[i, j] > threshold:
+            break
+        kept, absorbed = (i, j) if (counts[i], -i) >= (counts[j], -j) else (j, i)
+        logger.info(
+            "merging group %d into %d (centroid cosine %.4f > %.4f)",
+            groups[absorbed],
+            groups[kept],
+            sims[i, j],
+            threshold,
+        )
+        merged.append((int(groups[kept]), int(groups[absorbed])))
+        sums[kept] += sums[absorbed]
+        counts[kept] += counts[absorbed]
+        owner[owner == absorbed] = kept
+        alive[absorbed] = False
+        # only the kept group's centroid moved: refresh its row and column
+        unit[kept] = unit_rows(sums[kept], dtype="float64")[0]
+        row = np.where(alive, unit @ unit[kept], -np.inf)
+        row[kept] = -np.inf
+        sims[kept, :] = row
+        sims[:, kept] = row
+        sims[absorbed, :] = -np.inf
+        sims[:, absorbed] = -np.inf
+    return owner, merged
+
+
+def _fold_targets(
+    sums: np.ndarray, counts: IntVector, min_group_size: int
+) -> tuple[IntVector, IntVector]:
+    """Positions of the groups :func:`fold_small_groups` folds, and of the group each goes
+    into (the most similar large group by centroid cosine), from group summaries."""
+    large = counts >= min_group_size
+    if not large.any():
+        # stable: np.argmax returns the first (lowest-label) of equal sizes
+        large[int(np.argmax(counts))] = True
+    small = np.flatnonzero(~large)
+    if small.size == 0:
+        return small, small
+    unit = unit_rows(sums, dtype="float64")
+    large_idx = np.flatnonzero(large)
+    return small, large_idx[np.argmax(unit[small] @ unit[large_idx].T, axis=1)]
+
+
+def postprocess_summary(
+    sums: np.ndarray,
+    counts: np.ndarray,
+    *,
+    min_group_size: int = 1,
+    merge_threshold: float | None = None,
+) -> tuple[dict[int, int], list[tuple[int, int]], list[int]]:
+    """:func:`postprocess_groups` from each group's vector sum and size only.
+
+    The same merge loop, fold rule and numbering (the same functions), so a distributed
+    engine (:mod:`usergroups.spark`) never gathers the users.
+
+    Parameters
+    ----------
+    sums : ndarray of shape (n_groups, n_features)
+        Sum of each group's member vectors (groups ``0 .. n_groups - 1``).
+    counts : ndarray of shape (n_groups,)
+
+    Returns
+    -------
+    label_map : dict[int, int]
+        Final group of every input group.
+    merged : list of (int, int)
+    folded : list of int
+
+    Examples
+    --------
+    >>> sums = np.array([[2.0, 0.0], [1.0, 0.01], [0.0, 3.0]])
+    >>> postprocess_summary(sums, np.array([2, 1, 3]), merge_threshold=0.99)
+    ({0: 0, 1: 0, 2: 1}, [(0, 1)], [])
+    """
+    sums = np.asarray(sums, dtype="float64").copy()
+    counts = np.asarray(counts, dtype=np.int64).copy()
+    present = np.flatnonzero(counts > 0)
+    groups = present.astype(np.int64)
+    sums, counts = sums[present], counts[present]
+    k = groups.size
+    owner, merged = (
+        _merge_summaries(groups, sums, counts, merge_threshold)
+        if merge_threshold is not None
+        else (np.arange(k), [])
+    )
+    # after merging, each surviving position is one group
+    alive_pos = np.unique(owner)
+    folded: list[int] = []
+    target = {int(p): int(p) for p in alive_pos}
+    if alive_pos.size:
+        small, best = _fold_targets(sums[alive_pos], counts[alive_pos], min_group_size)
+        for s, t in zip(small.tolist(), best.tolist(), strict=True):
+            target[int(alive_pos[s])] = int(alive_pos[t])
+            folded.append(int(groups[alive_pos[s]]))
+    final_counts: dict[int, int] = {}
+    for p in alive_pos.tolist():
+        t = target[p]
+        final_counts[t] = final_counts.get(t, 0) + int(counts[p])
+    # number by size, largest first; ties by the lower label (relabel_by_size's rule)
+    order = sorted(final_counts, key=lambda p: (-final_counts[p], int(groups[p])))
+    rank = {p: r for r, p in enumerate(order)}
+    label_map = {int(groups[g]): rank[target[int(owner[g])]] for g in range(k)}
+    return label_map, merged, sorted(folded)
+
+
 def merge_close_groups(
     X: FloatMatrix, labels: npt.ArrayLike, threshold: float
 ) -> tuple[IntVector, list[tuple[int, int]]]:
@@ -129,41 +256,7 @@ def merge_close_groups(
     """
     X, out = _check_inputs(X, labels)
     groups, sums, counts = _group_sums(X, out)
-    k = groups.size
-    merged: list[tuple[int, int]] = []
-    if k < 2:
-        return out, merged
-    unit = unit_rows(sums, dtype="float64")
-    sims = unit @ unit.T
-    np.fill_diagonal(sims, -np.inf)
-    alive = np.ones(k, dtype=bool)
-    owner = np.arange(k)  # position of the group that now holds each original group
-    while True:
-        flat = int(np.argmax(sims))  # first maximum: the lowest (i, j), so ties are stable
-        i, j = divmod(flat, k)
-        if not sims[i, j] > threshold:
-            break
-        kept, absorbed = (i, j) if (counts[i], -i) >= (counts[j], -j) else (j, i)
-        logger.info(
-            "merging group %d into %d (centroid cosine %.4f > %.4f)",
-            groups[absorbed],
-            groups[kept],
-            sims[i, j],
-            threshold,
-        )
-        merged.append((int(groups[kept]), int(groups[absorbed])))
-        sums[kept] += sums[absorbed]
-        counts[kept] += counts[absorbed]
-        owner[owner == absorbed] = kept
-        alive[absorbed] = False
-        # only the kept group's centroid moved: refresh its row and column
-        unit[kept] = unit_rows(sums[kept], dtype="float64")[0]
-        row = np.where(alive, unit @ unit[kept], -np.inf)
-        row[kept] = -np.inf
-        sims[kept, :] = row
-        sims[:, kept] = row
-        sims[absorbed, :] = -np.inf
-        sims[:, absorbed] = -np.inf
+    owner, merged = _merge_summaries(groups, sums, counts, threshold)
     if merged:
         member = out != NOISE
         positions = np.searchsorted(groups, out[member])
@@ -204,16 +297,9 @@ def fold_small_groups(
     groups, sums, counts = _group_sums(X, out)
     if groups.size == 0:
         return out, []
-    large = counts >= min_group_size
-    if not large.any():
-        # stable: np.argmax returns the first (lowest-label) of equal sizes
-        large[int(np.argmax(counts))] = True
-    small = np.flatnonzero(~large)
+    small, targets = _fold_targets(sums, counts, min_group_size)
     if small.size == 0:
         return out, []
-    unit = unit_rows(sums, dtype="float64")
-    large_idx = np.flatnonzero(large)
-    targets = large_idx[np.argmax(unit[small] @ unit[large_idx].T, axis=1)]
     target_of = dict(zip(groups[small].tolist(), groups[targets].tolist(), strict=True))
     for source, target in target_of.items():
         logger.info(

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -49,6 +49,7 @@ __all__ = [
     "build_dataset",
     "id_string",
     "id_strings",
+    "orphan_texts_dropped",
 ]
 
 logger = logging.getLogger(__name__)
@@ -496,6 +497,40 @@ class Dataset:
         )
 
 
+def orphan_texts_dropped(
+    policy: str,
+    n_orphan: int,
+    *,
+    example: Callable[[], str],
+    n_users: Callable[[], int],
+    report: DataReport,
+) -> bool:
+    """Apply ``orphan_texts`` to ``n_orphan`` (> 0) texts whose user has no interactions.
+
+    The one rule of the local and the Spark readers (:mod:`usergroups.spark.data`):
+    ``"error"`` raises, ``"drop"`` records the drop in ``report`` and returns True (the
+    caller drops the rows), ``"keep"`` logs and returns False. ``example`` and ``n_users``
+    are called only when the message needs them (counting is a pass over the data in Spark).
+    """
+    if policy == "error":
+        raise DataError(
+            f"texts have {n_orphan} row(s) whose user has no interactions "
+            f"(e.g. {example()!r}); pass orphan_texts='keep' "
+            "to group those users by text alone, or 'drop' to drop them"
+        )
+    if policy == "drop":
+        report.add("texts", n_orphan, "dropped: user has no interactions")
+        return True
+    if policy == "keep":
+        logger.info(
+            "texts: %d row(s) from %d user(s) with no interactions kept (grouped by text)",
+            n_orphan,
+            n_users(),
+        )
+        return False
+    raise DataError(f"orphan_texts={policy!r} is not one of 'keep', 'drop', 'error'")
+
+
 def build_dataset(
     interactions: pd.DataFrame,
     texts: pd.DataFrame | None = None,
@@ -570,22 +605,12 @@ def build_dataset(
 
     orphan = ~tx["user_id"].isin(set(inter["user_id"]))
     n_orphan = int(orphan.sum())
-    if n_orphan:
-        if orphan_texts == "error":
-            raise DataError(
-                f"texts have {n_orphan} row(s) whose user has no interactions "
-                f"(e.g. {tx.loc[orphan, 'user_id'].iloc[0]!r}); pass orphan_texts='keep' "
-                "to group those users by text alone, or 'drop' to drop them"
-            )
-        if orphan_texts == "drop":
-            report.add("texts", n_orphan, "dropped: user has no interactions")
-            tx = tx[~orphan].reset_index(drop=True)
-        elif orphan_texts == "keep":
-            logger.info(
-                "texts: %d row(s) from %d user(s) with no interactions kept (grouped by text)",
-                n_orphan,
-                tx.loc[orphan, "user_id"].nunique(),
-            )
-        else:
-            raise DataError(f"orphan_texts={orphan_texts!r} is not one of 'keep', 'drop', 'error'")
+    if n_orphan and orphan_texts_dropped(
+        orphan_texts,
+        n_orphan,
+        example=lambda: str(tx.loc[orphan, "user_id"].iloc[0]),
+        n_users=lambda: int(tx.loc[orphan, "user_id"].nunique()),
+        report=report,
+    ):
+        tx = tx[~orphan].reset_index(drop=True)
     return Dataset(interactions=inter, texts=tx, items=items, users=users, name=name, report=report)

@@ -31,8 +31,7 @@ import scipy.sparse as sp
 from usergroups._deps import require
 from usergroups._typing import IntVector
 from usergroups.errors import ConfigError, DataError, NotFittedError
-from usergroups.evaluation.metrics import topk
-from usergroups.linalg import canonical_csr, ease_weights
+from usergroups.linalg import canonical_csr, ease_weights, item_knn_weights
 
 __all__ = [
     "BASELINES",
@@ -149,37 +148,16 @@ class ItemKNNRecommender(_BaseRecommender):
         _check_positive_int("batch_size", self.batch_size)
         x = self._prepare(train)
         n_items = x.shape[1]
-        norms = np.sqrt(np.asarray(x.sum(axis=0), dtype=np.float64).ravel())
-        xn = sp.csc_matrix(x @ sp.diags(1.0 / np.where(norms > 0, norms, 1.0)))
-        xt = sp.csr_matrix(xn.T)
         k = n_items - 1 if self.n_neighbors is None else min(self.n_neighbors, n_items - 1)
-        rows: list[IntVector] = []
-        cols: list[IntVector] = []
-        vals: list[npt.NDArray[np.float64]] = []
-        for start in range(0, n_items, self.batch_size):
-            targets = np.arange(start, min(start + self.batch_size, n_items))
-            # sim[t, i] = cosine(target t, item i); an item is not its own neighbour
-            sim = np.asarray((xt[targets] @ xn).toarray(), dtype=np.float64)
-            sim[np.arange(len(targets)), targets] = -np.inf
-            if k == 0:
-                continue
-            if self.n_neighbors is None:
-                target_pos, neighbour = np.nonzero(sim > 0)
-                rows.append(neighbour)
-                cols.append(targets[target_pos])
-                vals.append(sim[target_pos, neighbour])
-                continue
-            neighbours = topk(sim, k)
-            values = np.take_along_axis(sim, neighbours, axis=1)
-            keep = values > 0
-            rows.append(neighbours[keep])
-            cols.append(np.broadcast_to(targets[:, None], neighbours.shape)[keep])
-            vals.append(values[keep])
-        if rows:
-            data = (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols)))
-            self.similarity_ = sp.csr_matrix(data, shape=(n_items, n_items))
-        else:
+        if k == 0:
             self.similarity_ = sp.csr_matrix((n_items, n_items), dtype=np.float64)
+        else:
+            # the project's one item-kNN; its rows hold each item's nearest items, so the
+            # transpose keeps, for every target j, the k items most similar to j
+            weights = item_knn_weights(
+                x, k, block_cells=self.batch_size * n_items, dtype=np.float64
+            )
+            self.similarity_ = sp.csr_matrix(weights.T)
         self.train_ = x
         return self
 

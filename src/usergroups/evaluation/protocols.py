@@ -64,6 +64,7 @@ from usergroups.evaluation.clustering import (
 from usergroups.evaluation.evaluate import evaluate_recommender, evaluate_scores
 from usergroups.evaluation.metrics import bootstrap_interval, cooccurrence_reach
 from usergroups.evaluation.splits import Split, cold_split, warm_split
+from usergroups.linalg import unit_rows
 
 __all__ = [
     "COLD_BASELINES",
@@ -556,7 +557,7 @@ def _run_cold(
     clock.add_method("cold Pop", time.perf_counter() - t)
 
     t = time.perf_counter()
-    query_vectors = _unit_rows(np.asarray(model.encode(queries), dtype=np.float64))
+    query_vectors = unit_rows(np.asarray(model.encode(queries)), dtype="float64")
     clock.embedding += time.perf_counter() - t
 
     t = time.perf_counter()
@@ -819,7 +820,7 @@ def alignment_summary(fitted: FittedGroups) -> dict[str, Any] | None:
     )
     out = {k: report.get(k) for k in keys}
     out["validation_users"] = report.get("validation")
-    # each choice with its source: "validation", "config" or "default" (and why)
+    # each choice with its source: "validation", "config", "default" or "data" (and why)
     out["choices"] = fitted.metrics_.get("choices") or {}
     if "lora" in report:
         out["lora"] = report["lora"]
@@ -841,11 +842,6 @@ def _to_split_users(split: Split, fitted: FittedGroups, labels: npt.ArrayLike) -
     rows = split.dataset.user_ids.index(fitted.user_ids_.ids, what="user_id")
     out[rows] = np.asarray(labels, dtype=np.int64)
     return out
-
-
-def _unit_rows(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms > 0, norms, 1.0)
 
 
 def _pick(metrics: Mapping[str, float], names: Sequence[str]) -> dict[str, float]:

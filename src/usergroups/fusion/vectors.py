@@ -21,14 +21,20 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
-from sklearn.decomposition import TruncatedSVD
 
 from usergroups._typing import FloatMatrix
 from usergroups.data import Dataset
 from usergroups.errors import ConfigError, DataError
-from usergroups.linalg import fuse_blocks, mean_rows, pool_rows, unit_rows
+from usergroups.linalg import (
+    DEFAULT_TEXT_WEIGHT,
+    damped_unit_rows,
+    fuse_blocks,
+    mean_rows,
+    pool_rows,
+    unit_rows,
+)
 
-__all__ = ["UserVectorBuilder", "l2_normalise", "pool_rows"]
+__all__ = ["UserVectorBuilder", "behaviour_block", "l2_normalise", "pool_rows"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +83,7 @@ class UserVectorBuilder(BaseEstimator):
         text_pooling: Literal["mean", "rating"] = "mean",
         behaviour: Literal["svd", "item_mean", "none"] = "svd",
         n_components: int = 64,
-        text_weight: float = 0.5,
+        text_weight: float = DEFAULT_TEXT_WEIGHT,
         random_state: int | None = None,
     ) -> None:
         self.text_pooling = text_pooling
@@ -148,15 +154,17 @@ class UserVectorBuilder(BaseEstimator):
         item_mean = unit_rows(mean_rows(x, item_vectors))
 
         semantic = np.where(has_text[:, None], unit_rows(pooled), item_mean)
-        if self.behaviour == "svd":
-            behaviour, components = _svd_behaviour(x, self.n_components, self.random_state)
+        behaviour, components = behaviour_block(
+            x,
+            self.behaviour,
+            n_components=self.n_components,
+            random_state=self.random_state,
+            item_vectors=item_vectors,
+        )
+        if components is not None:
             self.svd_components_ = components
-        elif self.behaviour == "item_mean":
-            behaviour = item_mean
-        else:
-            behaviour = np.zeros((n_users, 0), dtype=np.float32)
         self.semantic_ = unit_rows(semantic)
-        self.behaviour_ = unit_rows(behaviour)
+        self.behaviour_ = behaviour
         self.item_vectors_ = item_vectors
         self.has_text_ = has_text
         self.vectors_ = self.fuse(self.semantic_, self.behaviour_)
@@ -182,29 +190,75 @@ class UserVectorBuilder(BaseEstimator):
         return fuse_blocks(semantic, behaviour, self.text_weight)
 
 
-# a user's mean item vector; the old private name is still imported by the pipeline
+# a user's mean item vector; the old private name is still imported by the tests
 _row_mean = mean_rows
 
 
-def _svd_behaviour(
-    x: sp.csr_matrix, n_components: int, random_state: int | None
-) -> tuple[FloatMatrix, FloatMatrix]:
-    """Truncated SVD of the binary matrix with columns damped by 1/sqrt(popularity).
+def behaviour_block(
+    x: sp.spmatrix | sp.sparray,
+    kind: Literal["svd", "item_mean", "none"],
+    *,
+    n_components: int = 64,
+    random_state: int | None = None,
+    item_vectors: np.ndarray | None = None,
+    components: np.ndarray | None = None,
+) -> tuple[FloatMatrix, FloatMatrix | None]:
+    """The behaviour block of the user vectors, from a user x item matrix.
 
-    Damping keeps the first components from being "how many popular items did you
-    consume", which would group users by activity instead of taste.
+    The one definition of the block: :class:`UserVectorBuilder` builds it for a fit, the
+    validation carve for its candidates (:mod:`usergroups.selection`), and the Spark
+    engine's local step for users projected into a fitted model.
+
+    Parameters
+    ----------
+    x : sparse matrix of shape (n_users, n_items)
+        Interactions (any stored non-zero counts as one).
+    kind : {"svd", "item_mean", "none"}
+        ``"svd"``: a truncated SVD of the popularity-damped, row-normalised matrix
+        (:func:`usergroups.linalg.damped_unit_rows`); ``"item_mean"``: the mean of the
+        user's item vectors; ``"none"``: no block (zero columns).
+    n_components : int
+        SVD dimensions (capped by the data's size).
+    random_state : int or None
+    item_vectors : ndarray of shape (n_items, dim), optional
+        Needed by ``"item_mean"``.
+    components : ndarray of shape (n_components, n_items), optional
+        Fitted SVD components: ``"svd"`` projects the rows on them instead of fitting.
+
+    Returns
+    -------
+    block : ndarray of shape (n_users, b), float32
+        Unit rows (zero rows for users without interactions); ``b = 0`` for ``"none"``.
+    components : ndarray of shape (b, n_items) or None
+        The SVD components (``"svd"`` only).
     """
+    n_users = x.shape[0]
+    if kind == "svd":
+        if components is not None:
+            projected = np.asarray(damped_unit_rows(x) @ components.T, dtype=np.float32)
+            return unit_rows(projected), components
+        factors, fitted = _svd_behaviour(x, n_components, random_state)
+        return unit_rows(factors), fitted
+    if kind == "item_mean":
+        if item_vectors is None:
+            raise ConfigError("behaviour='item_mean' needs item_vectors (n_items, dim)")
+        return unit_rows(mean_rows(x, item_vectors)), None
+    if kind == "none":
+        return np.zeros((n_users, 0), dtype=np.float32), None
+    raise ConfigError(f"behaviour={kind!r} is not one of 'svd', 'item_mean', 'none'")
+
+
+def _svd_behaviour(
+    x: sp.spmatrix | sp.sparray, n_components: int, random_state: int | None
+) -> tuple[FloatMatrix, FloatMatrix]:
+    """Truncated SVD of :func:`~usergroups.linalg.damped_unit_rows` of ``x``: the factors
+    (n_users, k) and the components (k, n_items)."""
+    from sklearn.decomposition import TruncatedSVD
+
     n_users, n_items = x.shape
     k = int(min(n_components, n_users - 1, n_items - 1))
     if k < 1 or x.nnz == 0:
         return np.zeros((n_users, 0), dtype=np.float32), np.zeros((0, n_items), dtype=np.float32)
-    pop = np.asarray(x.sum(axis=0)).ravel()
-    damp = 1.0 / np.sqrt(np.maximum(pop, 1.0))
-    xn = sp.csr_matrix(x.multiply(damp[None, :]), dtype=np.float32)
-    norms = np.sqrt(np.asarray(xn.multiply(xn).sum(axis=1)).ravel())
-    xn = sp.csr_matrix(
-        sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)) @ xn
-    )
     svd = TruncatedSVD(n_components=k, algorithm="randomized", n_iter=7, random_state=random_state)
-    factors = svd.fit_transform(xn).astype(np.float32)
+    factors = svd.fit_transform(damped_unit_rows(x)).astype(np.float32)
     return factors, svd.components_.astype(np.float32)

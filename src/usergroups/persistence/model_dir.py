@@ -5,9 +5,9 @@
     runs/x/
       config.json              the DiscoveryConfig that produced the model
       versions.json            format version, library versions, encoder, creation time
-      state.json               the scalars of the fitted state: text weight, blends, the
-                               new-user model's mix, and every choice with its source
-                               (validation, config, default)
+      state.json               the scalars of the fitted state: blends, the new-user
+                               model's mix, and every choice (the text weight among
+                               them) with its source (validation, config, default, data)
       metrics.json             timings, cache statistics, silhouette, choice-of-K curve
       arrays.npz               labels, the text and behaviour blocks, frozen sentence
                                vectors, group-item counts, head / personal model (EASE
@@ -97,7 +97,10 @@ _REQUIRED = (
     "assignments.parquet",
     "items.parquet",
 )
-_STATE_SCALARS = ("text_weight", "personal_weight", "personal_shrinkage", "cold_weight")
+_STATE_SCALARS = ("personal_weight", "personal_shrinkage", "cold_weight")
+"""Scalars of ``state.json``. The text weight is stored once, as its choice
+(``choices.text_weight``); models saved before that also hold a ``text_weight`` scalar,
+read when the choice is missing and checked against it otherwise."""
 MANIFEST = "manifest.json"
 """SHA-256 and size of every file :func:`save_model` wrote; checked by :func:`load_model`."""
 _RERUN = "re-run discover to rebuild the model"
@@ -557,6 +560,11 @@ def _state_from(
     adapter = directory / "adapter"
     ridge = TextItemRidge.from_arrays(arrays) if "ridge_W" in arrays else None
     saved_new_users = scalars.get("new_users")  # absent in models saved before it existed
+    choices = {
+        name: Choice.from_dict(scalars["choices"][name])
+        for name in CHOICE_NAMES
+        if name in scalars.get("choices", {})
+    }
     return FittedState(
         user_ids=user_ids,
         item_ids=item_ids,
@@ -576,11 +584,8 @@ def _state_from(
             NewUserModel.from_saved(saved_new_users, arrays, ridge) if saved_new_users else None
         ),
         **{name: float(scalars[name]) for name in _STATE_SCALARS},
-        choices={
-            name: Choice.from_dict(scalars["choices"][name])
-            for name in CHOICE_NAMES
-            if name in scalars.get("choices", {})
-        },
+        text_weight=_text_weight(directory, config, scalars, choices),
+        choices=choices,
         adapter_dir=adapter if (adapter / "adapter_config.json").exists() else None,
         # fine groups: absent in models saved before them (the segments are the group part)
         fine=(
@@ -589,6 +594,40 @@ def _state_from(
             else None
         ),
     )
+
+
+def _text_weight(
+    directory: Path, config: DiscoveryConfig, scalars: dict[str, Any], choices: dict[str, Choice]
+) -> float:
+    """The text weight of a saved model: its choice, checked against the older copies.
+
+    ``state.json`` of older models also holds a ``text_weight`` scalar, and a fixed
+    ``user_vectors.text_weight`` in ``config.json`` is the value its ``"config"`` choice
+    must have; a copy that disagrees is an error, never silently preferred.
+    """
+    chosen = choices.get("text_weight")
+    scalar = scalars.get("text_weight")
+    if chosen is None or chosen.value is None:
+        if scalar is None:
+            raise ModelDirectoryError(
+                f"{directory}/state.json has no text weight (neither choices.text_weight nor "
+                "text_weight); re-run discover"
+            )
+        return float(scalar)
+    weight = float(chosen.value)
+    if scalar is not None and abs(float(scalar) - weight) > 1e-9:
+        raise ModelDirectoryError(
+            f"{directory}/state.json holds text_weight={scalar} and choices.text_weight="
+            f"{weight}; they must agree: delete the text_weight scalar or re-run discover"
+        )
+    asked = config.user_vectors.text_weight
+    if chosen.source == "config" and asked != "auto" and abs(float(asked) - weight) > 1e-9:
+        raise ModelDirectoryError(
+            f"{directory}/config.json sets user_vectors.text_weight={asked} but the model "
+            f"was fitted with {weight} (state.json choices.text_weight); re-run discover "
+            "or restore the config"
+        )
+    return weight
 
 
 def _groups_from_parquet(groups: pd.DataFrame) -> pd.DataFrame:

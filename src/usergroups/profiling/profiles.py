@@ -49,6 +49,7 @@ import scipy.sparse as sp
 
 from usergroups.data import Dataset
 from usergroups.embedding.text import clean_text
+from usergroups.linalg import unit_rows
 from usergroups.profiling.clean import (
     distinct_texts,
     ends_with_signature,
@@ -768,9 +769,7 @@ def _add_representative_texts(
                 len(texts),
             )
         return
-    vectors = np.asarray(text_vectors, dtype=np.float64)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    vectors = unit_rows(text_vectors, dtype="float64")
     group = labels[dataset.user_ids.index(texts["user_id"].tolist(), what="user_id")]
     raw = texts["text"].tolist()
     authors = texts["user_id"].astype(str).tolist()

@@ -17,33 +17,10 @@ import scipy.sparse as sp
 from usergroups._typing import FloatMatrix, IntVector
 from usergroups.errors import ConfigError, DataError, NotFittedError
 
+# the one top-n of the project lives in usergroups.ranking; re-exported for its callers
+from usergroups.ranking import top_n
+
 __all__ = ["GroupPopularity", "top_n"]
-
-
-def top_n(scores: np.ndarray, n: int) -> tuple[IntVector, np.ndarray]:
-    """Indices and scores of the ``n`` best entries of each row, best first.
-
-    Ties are broken by the lower index, so results are deterministic. Entries equal to
-    ``-inf`` (excluded items) are never returned; rows with fewer than ``n`` candidates
-    are padded with index -1 and score ``-inf``.
-
-    Parameters
-    ----------
-    scores : ndarray of shape (n_rows, n_items)
-    n : int
-
-    Returns
-    -------
-    indices : ndarray of shape (n_rows, min(n, n_items)), int64
-    values : ndarray of shape (n_rows, min(n, n_items))
-    """
-    scores = np.atleast_2d(scores)
-    n = min(n, scores.shape[1])
-    # stable sort on (-score, index) gives ties to the lower index
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :n]
-    values = np.take_along_axis(scores, order, axis=1)
-    order = np.where(np.isneginf(values), -1, order).astype(np.int64)
-    return order, values
 
 
 class GroupPopularity:

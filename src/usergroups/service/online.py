@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from usergroups.fusion import l2_normalise
+from usergroups.linalg import unit_rows as l2_normalise
 from usergroups.pipeline import GroupDiscovery, softmax_confidence
 from usergroups.recommend import top_n
 from usergroups.service.events import StoredEvent

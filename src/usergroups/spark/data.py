@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from usergroups.data.model import DataReport, Dataset
+from usergroups.data.model import DataReport, Dataset, orphan_texts_dropped
 from usergroups.datasets._io import BadLinePolicy, check_file, check_policy, detect_format
 from usergroups.datasets.readers import (
     TABLE_COLUMNS,
@@ -536,25 +536,15 @@ def build_spark_dataset(
     tx = tx.join(known, "user_id", "left").cache()
     orphans = tx.filter(F.col("_known").isNull())
     n_orphan = orphans.count()
-    if n_orphan:
-        if orphan_texts == "error":
-            example = orphans.orderBy(POS).first()["user_id"]
-            raise DataError(
-                f"texts have {n_orphan} row(s) whose user has no interactions "
-                f"(e.g. {example!r}); pass orphan_texts='keep' "
-                "to group those users by text alone, or 'drop' to drop them"
-            )
-        if orphan_texts == "drop":
-            report.add("texts", n_orphan, "dropped: user has no interactions")
-            tx = tx.filter(F.col("_known").isNotNull())
-        elif orphan_texts == "keep":
-            logger.info(
-                "texts: %d row(s) from %d user(s) with no interactions kept (grouped by text)",
-                n_orphan,
-                orphans.select("user_id").distinct().count(),
-            )
-        else:
-            raise DataError(f"orphan_texts={orphan_texts!r} is not one of 'keep', 'drop', 'error'")
+    # the local reader's rule (usergroups.data.model.orphan_texts_dropped)
+    if n_orphan and orphan_texts_dropped(
+        orphan_texts,
+        n_orphan,
+        example=lambda: str(orphans.orderBy(POS).first()["user_id"]),
+        n_users=lambda: int(orphans.select("user_id").distinct().count()),
+        report=report,
+    ):
+        tx = tx.filter(F.col("_known").isNotNull())
     tx = tx.drop("_known")
     # cut the lineage: every later plan starts from these two tables
     inter = inter.localCheckpoint()

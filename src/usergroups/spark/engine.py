@@ -742,6 +742,8 @@ class SparkGroupDiscovery:
     ) -> None:
         """Group statistics, recommendations and profiles; builds ``model_`` from the same
         :class:`~usergroups.fitted.FittedState` the local engine builds."""
+        from dataclasses import replace
+
         from pyspark.sql import Window
         from pyspark.sql import functions as F
 
@@ -914,7 +916,9 @@ class SparkGroupDiscovery:
         )
         has_behaviour = behaviour.shape[1] > 0
         choices = fixed_choices(cfg, has_behaviour=has_behaviour, has_texts=len(semantic) > 0)
-        choices["text_weight"] = Choice(float(text_weight), "config")
+        # the config's weight, or 1 forced by the data (no behaviour block): fixed_choices
+        # says which; the value is the one the vectors were fused with
+        choices["text_weight"] = replace(choices["text_weight"], value=float(text_weight))
         choices["n_groups"] = Choice(
             n_groups, choices["n_groups"].source, choices["n_groups"].reason
         )

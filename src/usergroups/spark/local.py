@@ -6,8 +6,8 @@ does in Spark: the semantic part is pooled from the user's texts (or the mean of
 items' vectors), the behaviour part is the popularity-damped, row-normalised interaction
 row projected on the fitted SVD components, the two are fused with the fitted weights,
 and each user goes to the centroid with the highest cosine. The tests check that both
-engines agree on it; :func:`postprocess_summary` is the merge / fold / relabel of
-:mod:`usergroups.clustering.postprocess` computed from per-group sums and counts only.
+engines agree on it. :func:`postprocess_summary` (the merge / fold / relabel from per-group
+sums and counts) lives in :mod:`usergroups.clustering.postprocess` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ import logging
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from usergroups._typing import FloatMatrix, IntVector
 from usergroups.clustering.base import nearest_centroid
+from usergroups.clustering.postprocess import postprocess_summary
 from usergroups.config import DiscoveryConfig
 from usergroups.data import Dataset
 from usergroups.errors import ConfigError
 from usergroups.fusion import UserVectorBuilder
-from usergroups.linalg import mean_rows, unit_rows
+from usergroups.fusion.vectors import behaviour_block
+from usergroups.linalg import DEFAULT_TEXT_WEIGHT
 
 __all__ = ["assign_users", "frozen_config", "postprocess_summary", "project_users"]
 
@@ -51,7 +52,7 @@ def frozen_config(config: DiscoveryConfig) -> tuple[DiscoveryConfig, list[str]]:
         if name in data.get(section, {}) and data[section][name] != value:
             overrides[key] = value
     if data["user_vectors"].get("text_weight") == "auto":
-        overrides["user_vectors.text_weight"] = 0.5
+        overrides["user_vectors.text_weight"] = DEFAULT_TEXT_WEIGHT
     for key in ("personal_weight", "personal_shrinkage", "cold_weight", "cold_spread_weight"):
         if data["recommend"].get(key) == "auto":
             overrides[f"recommend.{key}"] = 0.0
@@ -61,20 +62,10 @@ def frozen_config(config: DiscoveryConfig) -> tuple[DiscoveryConfig, list[str]]:
 
 
 def text_weight(config: DiscoveryConfig) -> float:
-    """The fixed share of the text part of a :func:`frozen_config` (it replaced ``"auto"``)."""
-    return float(config.user_vectors.text_weight)
-
-
-def damped_rows(x: sp.csr_matrix) -> sp.csr_matrix:
-    """Binary interactions with columns damped by 1/sqrt(popularity), rows unit length."""
-    x = sp.csr_matrix(x, dtype=np.float32)
-    x.data[:] = 1.0
-    pop = np.asarray(x.sum(axis=0)).ravel()
-    damp = (1.0 / np.sqrt(np.maximum(pop, 1.0))).astype(np.float32)
-    xn = sp.csr_matrix(x.multiply(damp[None, :]), dtype=np.float32)
-    norms = np.sqrt(np.asarray(xn.multiply(xn).sum(axis=1)).ravel())
-    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-    return sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ xn)
+    """The fixed share of the text part (``"auto"`` counts as
+    :data:`~usergroups.linalg.DEFAULT_TEXT_WEIGHT`)."""
+    w = config.user_vectors.text_weight
+    return DEFAULT_TEXT_WEIGHT if isinstance(w, str) else float(w)
 
 
 def components_for(
@@ -128,11 +119,12 @@ def project_users(
         text_pooling=uv.text_pooling, behaviour="none", text_weight=1.0
     ).fit(dataset, text_vectors, item_vectors)
     semantic = semantic_builder.semantic_
+    x = dataset.interaction_matrix()
     if builder.behaviour == "svd" and hasattr(builder, "svd_components_"):
         comps = components_for(builder.svd_components_, model.item_ids_.ids, dataset.item_ids.ids)
-        behaviour = np.asarray(damped_rows(dataset.interaction_matrix()) @ comps, np.float32)
+        behaviour, _ = behaviour_block(x, "svd", components=comps.T)
     elif builder.behaviour == "item_mean":
-        behaviour = mean_rows(dataset.interaction_matrix(), semantic_builder.item_vectors_)
+        behaviour, _ = behaviour_block(x, "item_mean", item_vectors=semantic_builder.item_vectors_)
     else:
         behaviour = np.zeros((dataset.n_users, builder.behaviour_.shape[1]), np.float32)
     return builder.fuse(semantic, behaviour), semantic
@@ -147,88 +139,3 @@ def assign_users(
     """Group of every user of ``dataset``: the nearest of ``model.centroids_`` by cosine."""
     vectors, _ = project_users(model, dataset, text_vectors, item_vectors)
     return nearest_centroid(vectors, model.centroids_)
-
-
-def postprocess_summary(
-    sums: np.ndarray,
-    counts: np.ndarray,
-    *,
-    min_group_size: int = 1,
-    merge_threshold: float | None = None,
-) -> tuple[dict[int, int], list[tuple[int, int]], list[int]]:
-    """Merge close groups, fold small ones and number them by size, from summaries only.
-
-    The same steps and tie rules as :func:`usergroups.clustering.postprocess_groups`,
-    computed from each group's vector sum and size, so a distributed engine never
-    gathers the users.
-
-    Parameters
-    ----------
-    sums : ndarray of shape (n_groups, n_features)
-        Sum of each group's member vectors (groups ``0 .. n_groups - 1``).
-    counts : ndarray of shape (n_groups,)
-
-    Returns
-    -------
-    label_map : dict[int, int]
-        Final group of every input group.
-    merged : list of (int, int)
-    folded : list of int
-    """
-    sums = np.asarray(sums, dtype="float64").copy()
-    counts = np.asarray(counts, dtype=np.int64).copy()
-    present = np.flatnonzero(counts > 0)
-    groups = present.astype(np.int64)
-    sums, counts = sums[present], counts[present]
-    k = groups.size
-    owner = np.arange(k)
-    merged: list[tuple[int, int]] = []
-
-    if merge_threshold is not None and k >= 2:
-        u = unit_rows(sums, dtype="float64")
-        sims = u @ u.T
-        np.fill_diagonal(sims, -np.inf)
-        alive = np.ones(k, dtype=bool)
-        while True:
-            i, j = divmod(int(np.argmax(sims)), k)
-            if not sims[i, j] > merge_threshold:
-                break
-            kept, absorbed = (i, j) if (counts[i], -i) >= (counts[j], -j) else (j, i)
-            merged.append((int(groups[kept]), int(groups[absorbed])))
-            sums[kept] += sums[absorbed]
-            counts[kept] += counts[absorbed]
-            owner[owner == absorbed] = kept
-            alive[absorbed] = False
-            u[kept] = unit_rows(sums[kept], dtype="float64")[0]
-            row = np.where(alive, u @ u[kept], -np.inf)
-            row[kept] = -np.inf
-            sims[kept, :] = row
-            sims[:, kept] = row
-            sims[absorbed, :] = -np.inf
-            sims[:, absorbed] = -np.inf
-    # after merging, each surviving position is one group
-    alive_pos = np.unique(owner)
-    folded: list[int] = []
-    target = {int(p): int(p) for p in alive_pos}
-    if alive_pos.size:
-        a_counts = counts[alive_pos]
-        large = a_counts >= min_group_size
-        if not large.any():
-            large[int(np.argmax(a_counts))] = True
-        small = np.flatnonzero(~large)
-        if small.size:
-            u = unit_rows(sums[alive_pos], dtype="float64")
-            large_idx = np.flatnonzero(large)
-            best = large_idx[np.argmax(u[small] @ u[large_idx].T, axis=1)]
-            for s, t in zip(small.tolist(), best.tolist(), strict=True):
-                target[int(alive_pos[s])] = int(alive_pos[t])
-                folded.append(int(groups[alive_pos[s]]))
-    final_counts: dict[int, int] = {}
-    for p in alive_pos.tolist():
-        t = target[p]
-        final_counts[t] = final_counts.get(t, 0) + int(counts[p])
-    # number by size, largest first; ties by the lower label
-    order = sorted(final_counts, key=lambda p: (-final_counts[p], int(groups[p])))
-    rank = {p: r for r, p in enumerate(order)}
-    label_map = {int(groups[g]): rank[target[int(owner[g])]] for g in range(k)}
-    return label_map, merged, sorted(folded)

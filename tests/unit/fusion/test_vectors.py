@@ -95,3 +95,28 @@ def test_pool_rows_means_match_a_loop(n_rows: int, n_out: int, seed: int) -> Non
 def test_l2_normalise_keeps_zero_rows() -> None:
     out = l2_normalise(np.array([[3.0, 4.0], [0.0, 0.0]]))
     assert out.tolist() == [[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
+
+
+def test_behaviour_block_is_the_builders_block_and_projects_new_rows() -> None:
+    """Issue 21: one behaviour block for the builder, the validation carve and Spark's
+    local projection (``fusion.vectors.behaviour_block``)."""
+    from usergroups.fusion.vectors import behaviour_block
+
+    planted = make_planted(n_users=120, n_groups=3, random_state=2)
+    ds = planted.dataset
+    b = UserVectorBuilder(n_components=8, random_state=0).fit(
+        ds, _random_text_vectors(len(ds.texts))
+    )
+    x = ds.interaction_matrix()
+    block, comps = behaviour_block(x, "svd", n_components=8, random_state=0)
+    np.testing.assert_array_equal(block, b.behaviour_)
+    assert comps is not None
+    np.testing.assert_array_equal(comps, b.svd_components_)
+    projected, _ = behaviour_block(x[:10], "svd", components=comps)
+    assert projected.shape == (10, 8)
+    np.testing.assert_allclose(np.linalg.norm(projected, axis=1), 1.0, atol=1e-5)
+    mean, none = behaviour_block(x, "item_mean", item_vectors=b.item_vectors_)
+    assert mean.shape == (ds.n_users, b.item_vectors_.shape[1]) and none is None
+    assert behaviour_block(x, "none")[0].shape == (ds.n_users, 0)
+    with pytest.raises(ConfigError, match="not one of 'svd', 'item_mean', 'none'"):
+        behaviour_block(x, "pca")  # type: ignore[arg-type]

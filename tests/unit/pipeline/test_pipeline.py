@@ -282,3 +282,97 @@ def test_groups_joined_by_post_processing_are_reported(planted: PlantedData) -> 
     assert gd.metrics_["n_groups"] < 4
     lines = [f for f in gd.metrics_["fallbacks"] if "kept after post-processing" in f]
     assert lines and "4 chosen" in lines[0] and "min_group_size=100" in lines[0]
+
+
+class _Int8FallbackEncoder:
+    """The hashing encoder behind a wrapper, as the cache wraps an ONNX encoder whose int8
+    self-check fell back to fp32 (``int8_check_`` on the inner encoder)."""
+
+    def __init__(self) -> None:
+        from usergroups.embedding.hashing import HashingEncoder
+
+        inner = HashingEncoder(dim=64)
+        inner.int8_check_ = {  # type: ignore[attr-defined]
+            "recipe": "per-channel",
+            "fallback": True,
+            "mean_cosine": 0.91,
+            "min_cosine": 0.55,
+            "target": "avx2",
+            "tried": [],
+        }
+        self.inner = inner
+        self.name = inner.name
+
+    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        return self.inner.encode(texts)
+
+
+def test_issue21_one_fallback_line_per_int8_fallback(planted: PlantedData) -> None:
+    gd = GroupDiscovery(_config(), encoder=_Int8FallbackEncoder()).fit(planted.dataset)
+    int8_lines = [f for f in gd.metrics_["fallbacks"] if f.startswith("embedding.backend")]
+    assert len(int8_lines) == 1, int8_lines
+    assert "avx2" in int8_lines[0]
+    assert gd.metrics_["int8_check"]["fallback"] is True
+
+
+def test_issue21_a_weight_the_data_forced_is_labelled_data(planted: PlantedData) -> None:
+    """One item allows no SVD component: the text weight is 1 whatever the config says,
+    so its source is "data", not "config" (issue 21)."""
+    ds = planted.dataset
+    one_item = ds.item_ids.ids[0]
+    inter = ds.interactions.assign(item_id=one_item).drop_duplicates("user_id")
+    texts = ds.texts.assign(item_id=None)
+    single = build_dataset(inter, texts, name="one-item")
+    cfg = _config(n_groups=2).with_overrides(
+        {"user_vectors.text_weight": 0.3, "recommend.personal": "none"}
+    )
+    gd = GroupDiscovery(cfg).fit(single)
+    choice = gd.state_.choices["text_weight"]
+    assert (choice.value, choice.source) == (1.0, "data")
+    assert "no behaviour block" in choice.reason
+    assert gd.metrics_["choices"]["text_weight"]["source"] == "data"
+    text_only = GroupDiscovery(cfg.with_overrides({"user_vectors.behaviour": "none"})).fit(single)
+    assert text_only.state_.choices["text_weight"].source == "config"
+
+
+def test_issue21_choice_source_data_round_trips_and_old_sources_load() -> None:
+    from usergroups.fitted import Choice
+
+    data = Choice(1.0, "data", "no behaviour block")
+    assert Choice.from_dict(data.to_dict()) == data
+    for old in ("validation", "config", "default"):
+        assert Choice.from_dict({"value": 0.5, "source": old}).source == old
+    with pytest.raises(DataError, match="not one of validation, config, default, data"):
+        Choice.from_dict({"value": 0.5, "source": "guess"})
+
+
+def test_issue21_the_text_weight_is_stored_once_and_checked(
+    fitted: GroupDiscovery, tmp_path: Path
+) -> None:
+    """state.json held the weight as a scalar and as a choice; load read one and refit the
+    other, and nothing checked they agreed (issue 21)."""
+    directory = fitted.save(tmp_path / "once")
+    state = json.loads((directory / "state.json").read_text())
+    assert "text_weight" not in state
+    weight = state["choices"]["text_weight"]["value"]
+    assert GroupDiscovery.load(directory).state_.text_weight == weight
+    # a model saved before: both copies, agreeing, still loads
+    (directory / "state.json").write_text(json.dumps({**state, "text_weight": weight}))
+    assert GroupDiscovery.load(directory).state_.text_weight == weight
+    # ... and disagreeing copies are an error naming both
+    other = 1.0 - weight if weight != 0.5 else 0.25
+    (directory / "state.json").write_text(json.dumps({**state, "text_weight": other}))
+    with pytest.raises(ModelDirectoryError, match=r"text_weight.*must agree"):
+        GroupDiscovery.load(directory)
+
+
+def test_issue21_a_state_whose_text_weight_disagrees_with_its_choice_is_refused(
+    fitted: GroupDiscovery,
+) -> None:
+    from usergroups.fitted import Choice
+
+    state = fitted.state_
+    with pytest.raises(DataError, match="disagrees with choices"):
+        state.replace(
+            text_weight=0.123, choices={**state.choices, "text_weight": Choice(0.5, "config")}
+        )
