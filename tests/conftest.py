@@ -87,11 +87,3 @@ def _implied_markers(item: pytest.Item) -> set[str]:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-def require_dataset(data_dir: Path, folder: str) -> Path:
-    """The dataset folder, or skip the test with the reason."""
-    path = data_dir / folder
-    if not path.is_dir():
-        pytest.skip(f"{path} not found: set USERGROUPS_DATA to the shared datasets directory")
-    return path

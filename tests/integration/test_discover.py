@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import require_dataset
+from shared_data import require_dataset
 from usergroups import GroupDiscovery
 from usergroups.cli.main import main
 

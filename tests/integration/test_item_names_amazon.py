@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import require_dataset
+from shared_data import require_dataset
 from usergroups import DiscoveryConfig, GroupDiscovery
 from usergroups.cli.main import cli
 from usergroups.datasets import load_dataset

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import require_dataset
+from shared_data import require_dataset
 from usergroups.data import Dataset
 from usergroups.datasets import get_spec, load_dataset
 from usergroups.embedding.hashing import HashingEncoder

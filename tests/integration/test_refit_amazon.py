@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import require_dataset
+from shared_data import require_dataset
 from usergroups import DiscoveryConfig, GroupDiscovery
 from usergroups.data import Dataset
 

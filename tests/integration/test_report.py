@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require_dataset
+from shared_data import require_dataset
 from usergroups import DiscoveryConfig, GroupDiscovery
 from usergroups.datasets import load_dataset
 from usergroups.report import read_map, write_pngs, write_report

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conftest import require_dataset
+from shared_data import require_dataset
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
