@@ -303,7 +303,7 @@ class GroupDiscovery:
             )
         from usergroups.fusion import UserVectorBuilder
         from usergroups.profiling import build_profiles, derive_item_names
-        from usergroups.selection import fixed_choices, select
+        from usergroups.selection import fixed_choices, fixed_fine_groups, select
 
         fits = self._fit_cache(dataset)
         encoder_choice = self._resolve_encoder(dataset, fits)
@@ -405,22 +405,14 @@ class GroupDiscovery:
 
         t = time.perf_counter()
         x = dataset.interaction_matrix()
-        fine = (
-            selection.fine
-            if selection is not None
-            else fits.get_or_compute(
+        if selection is not None:
+            fine = selection.fine
+        else:
+            fine, choices = fits.get_or_compute(
                 "fine_groups",
-                (
-                    fused,
-                    x,
-                    choices["fine_k"].value,
-                    choices["fine_partitions"].value,
-                    cfg.recommend.smoothing,
-                    cfg.random_state,
-                ),
-                lambda: _fixed_fine(fused, x, choices, cfg),
+                (fused, x, {k: c.to_dict() for k, c in choices.items()}, cfg),
+                lambda: fixed_fine_groups(fused, x, choices, cfg),
             )
-        )
         if fine is not None:
             from usergroups.clustering.fine import representative_partition
 
@@ -1149,22 +1141,6 @@ def _sub_interests(
         language=pc.language,
         item_names=item_names,
     )
-
-
-def _fixed_fine(
-    fused: np.ndarray, x: sp.spmatrix, choices: dict[str, Any], cfg: DiscoveryConfig
-) -> Any:
-    """Fine groups of a fit that carves no validation data: the sizes the choices hold."""
-    n_fine, n_partitions = choices["fine_k"].value, choices["fine_partitions"].value
-    if not n_partitions or not n_fine:
-        return None
-    from usergroups.clustering.fine import fit_fine_partitions
-    from usergroups.recommend.fine_groups import FineGroups
-
-    centroids = fit_fine_partitions(
-        fused, int(n_fine), int(n_partitions), random_state=cfg.random_state
-    )
-    return FineGroups(smoothing=cfg.recommend.smoothing).fit(fused, x, centroids)
 
 
 def _needs_validation(cfg: DiscoveryConfig) -> bool:

@@ -89,6 +89,7 @@ __all__ = [
     "Stages",
     "ValidationCarve",
     "carve_validation",
+    "fixed_fine_groups",
     "k_grid",
     "select",
 ]
@@ -784,6 +785,40 @@ def fixed_choices(
         for name in ("cold_weight", "cold_spread_weight"):
             choices[name] = Choice(0.0, "default", "the data has no texts")
     return choices
+
+
+def fixed_fine_groups(
+    fused: FloatMatrix, x: sp.spmatrix, choices: dict[str, Choice], config: DiscoveryConfig
+) -> tuple[FineGroups | None, dict[str, Choice]]:
+    """The fine groups of a fit that carves no validation data (every setting fixed, or
+    the Spark engine): the sizes ``choices`` holds (:func:`fixed_choices`), ``K`` capped
+    so a fine group has :data:`MIN_FINE_MEMBERS` users on average. Off, with source
+    ``"data"`` and the reason, above :data:`FINE_MAX_CELLS` users × items or with too few
+    users. Returns the fine groups (or None) and the choices, updated.
+    """
+    n_fine, n_partitions = choices["fine_k"].value, choices["fine_partitions"].value
+    if not n_partitions or not n_fine:
+        return None, choices
+    n_users, n_items = x.shape
+    n_known = int(np.any(np.asarray(fused) != 0, axis=1).sum())
+    reason = ""
+    if n_users * n_items > FINE_MAX_CELLS:
+        reason = (
+            f"{n_users:,} users x {n_items:,} items is above {FINE_MAX_CELLS:,} cells; the "
+            "segments' popularity is the group part"
+        )
+    elif n_known < 2 * MIN_FINE_MEMBERS:
+        reason = f"only {n_known} users with a vector"
+    if reason:
+        off = {"fine_k": Choice(None, "data", reason), "fine_partitions": Choice(0, "data", reason)}
+        return None, {**choices, **off}
+    k = min(int(n_fine), max(2, n_known // MIN_FINE_MEMBERS))
+    if k != n_fine:
+        capped = f"capped at {k} so a fine group has {MIN_FINE_MEMBERS} users on average"
+        choices = {**choices, "fine_k": Choice(k, "data", capped)}
+    centroids = fit_fine_partitions(fused, k, int(n_partitions), random_state=config.random_state)
+    fine = FineGroups(smoothing=config.recommend.smoothing).fit(fused, x, centroids)
+    return fine, choices
 
 
 def _fixed_fine_choices(config: DiscoveryConfig) -> dict[str, Choice]:

@@ -170,6 +170,11 @@ class UserOut(BaseModel):
     group_id: int
     label: str
     confidence: float
+    membership: list[float] = Field(
+        default_factory=list, description="probability of each segment, in group_id order"
+    )
+    runner_up: int = Field(-1, description="the next most probable segment (-1: none)")
+    runner_up_confidence: float = 0.0
     known_to_model: bool
     n_events: int
     recommendations: list[Recommendation]
@@ -761,7 +766,11 @@ def _group_routes(deps: _Deps) -> APIRouter:
                 "not_found",
                 f"no group {group_id}; GET /groups lists the {len(frame)} groups",
             )
-        return JSONResponse(_jsonable(match.iloc[0].to_dict()))
+        profile = match.iloc[0].to_dict()
+        # the segment's sub-interests: its fine groups (issue 23); empty without them
+        subs = state.online.model.sub_interests_
+        profile["sub_interests"] = subs[subs["group_id"] == group_id].to_dict("records")
+        return JSONResponse(_jsonable(profile))
 
     return router
 

@@ -255,11 +255,18 @@ class OnlineModel:
         """The model's fusion rule (:meth:`FittedState.fuse`) for rows of both blocks."""
         return self.model.state_.fuse(semantic, behaviour)
 
-    def _group_of(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _membership(self, vectors: np.ndarray) -> np.ndarray:
+        """Each row's probability of every segment (the fit's confidence rule); shape
+        (n, n_groups)."""
         centroids = self.model.centroids_
         if centroids.shape[0] == 0:
+            return np.zeros((len(vectors), 0), dtype=np.float32)
+        return softmax_confidence(vectors @ centroids.T)
+
+    def _group_of(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        proba = self._membership(vectors)
+        if proba.shape[1] == 0:
             return np.full(len(vectors), -1), np.zeros(len(vectors), dtype=np.float32)
-        proba = softmax_confidence(vectors @ centroids.T)
         groups = proba.argmax(axis=1)
         return groups.astype(np.int64), proba[np.arange(len(groups)), groups]
 
@@ -349,11 +356,14 @@ class OnlineModel:
             assert row is not None
             group = int(model.labels_[row])
             conf = float(self.confidences[row])
+            membership = model.state_.membership[row]
             top = self.top
             if top is not None and (n <= top.k or top.k == len(model.item_ids_)):
                 # ranked once for every user (the same ranking as below): two slices
                 idx, values = top.row(row, n)
-                return self._answer(user_id, group, conf, True, 0, self._items_of(idx, values))
+                return self._answer(
+                    user_id, group, conf, True, 0, self._items_of(idx, values), membership
+                )
             seen = model.seen_.indices[model.seen_.indptr[row] : model.seen_.indptr[row + 1]]
             if self.has_personal:
                 # the model's own ranking: group popularity blended with its personal model
@@ -362,6 +372,11 @@ class OnlineModel:
                 scores = model.state_.group_part(np.array([row]))
         else:
             group, conf = state.group_id, state.confidence
+            membership = (
+                self._membership(np.atleast_2d(state.vector))[0]
+                if state.vector is not None
+                else np.zeros(model.centroids_.shape[0], dtype=np.float32)
+            )
             cols = set(state.items)
             if row is not None:
                 start, stop = model.seen_.indptr[row], model.seen_.indptr[row + 1]
@@ -375,6 +390,7 @@ class OnlineModel:
             row is not None,
             0 if state is None else state.n_events,
             self.top_items(scores, n, seen),
+            membership,
         )
 
     def _answer(
@@ -385,12 +401,20 @@ class OnlineModel:
         known: bool,
         n_events: int,
         recommendations: list[dict[str, Any]],
+        membership: np.ndarray,
     ) -> dict[str, Any]:
+        """The ``/users`` answer; ``membership`` (one probability per segment) gives the
+        ``runner_up`` segment, so a user between two segments is visible as such."""
+        order = np.argsort(-membership, kind="stable")
+        second = int(order[1]) if len(order) > 1 and group >= 0 else -1
         return {
             "user_id": user_id,
             "group_id": int(group),
             "label": self.labels.get(int(group), "noise"),
             "confidence": round(float(conf), 4),
+            "membership": [round(float(p), 4) for p in membership],
+            "runner_up": second,
+            "runner_up_confidence": round(float(membership[second]), 4) if second >= 0 else 0.0,
             "known_to_model": known,
             "n_events": n_events,
             "recommendations": recommendations,

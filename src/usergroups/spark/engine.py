@@ -751,7 +751,7 @@ class SparkGroupDiscovery:
         from usergroups.pipeline import GroupDiscovery
         from usergroups.profiling.profiles import rank_top_items
         from usergroups.recommend import GroupPopularity
-        from usergroups.selection import fixed_choices
+        from usergroups.selection import fixed_choices, fixed_fine_groups
 
         spark = self.spark
         labels.createOrReplaceTempView("ug_labels")
@@ -922,6 +922,22 @@ class SparkGroupDiscovery:
         choices["n_groups"] = Choice(
             n_groups, choices["n_groups"].source, choices["n_groups"].reason
         )
+        # the fine groups on the driver (the vectors are collected here anyway): sizes from
+        # the config or the defaults, off above FINE_MAX_CELLS, as in a local fit
+        fine, choices = fixed_fine_groups(
+            fuse_blocks(semantic, behaviour, text_weight), seen, choices, cfg
+        )
+        if fine is not None:
+            from usergroups.clustering.fine import representative_partition
+
+            fine.representative_ = representative_partition(fine.labels_)
+            # the sub-interests need every member's texts, which stay on the executors
+            logger.info(
+                "fine groups: %d partitions of %d groups; sub-interests are not profiled by "
+                "the Spark engine (sub_interests.parquet is left out)",
+                fine.n_partitions,
+                fine.n_fine,
+            )
         state = FittedState(
             user_ids=IdVocab.from_ordered(user_ids),
             item_ids=IdVocab.from_ordered(item_ids),
@@ -934,14 +950,24 @@ class SparkGroupDiscovery:
             seen=seen,
             recommender=recommender,
             choices=choices,
+            fine=fine,
         )
         model = GroupDiscovery.from_state(state, config=cfg)
         model.groups_ = self._profiles(data, model, labels, users, texts_v, top, sizes, n_users)
         self.model_ = model
         self.assignments_ = spark.createDataFrame(model.assignments_)
+        if fine is not None:
+            # the fine groups' mean is the group part: every user's list from the model
+            # itself, in batches on the driver (fine groups are off at sizes that need Spark)
+            self._recs_pd = model.recommend_all(n=n)
+            self.recommendations_ = spark.createDataFrame(
+                self._recs_pd.drop(columns=["name", "name_source"])
+            )
+            return
         self._recs_pd = recs.orderBy("uidx", "rank").drop("uidx").toPandas()
         named = [model.state_.item_name(str(i)) for i in self._recs_pd["item_id"]]
-        at = self._recs_pd.columns.get_loc("title") + 1 if "title" in self._recs_pd else 0
+        columns = list(self._recs_pd.columns)
+        at = columns.index("title") + 1 if "title" in columns else 0
         self._recs_pd.insert(at, "name", [name for name, _ in named])
         self._recs_pd.insert(at + 1, "name_source", [source for _, source in named])
 

@@ -265,9 +265,10 @@ def test_without_alignment_new_users_use_frozen_vectors(planted: PlantedData) ->
     gd = GroupDiscovery(cfg).fit(planted.dataset)
     assert gd.head_ is None and gd.personal_ is None
     np.testing.assert_allclose(gd.aligned_, gd.semantic_, atol=1e-6)
-    # recommend() is then the group's popularity, seen items excluded
+    # recommend() is then the group part alone (the fine groups' mean), seen items excluded
     user = gd.user_ids_.ids[0]
-    row = gd.recommender_.group_scores(gd.labels_[:1])[0]
+    assert gd.state_.fine is not None  # on by default, with the documented sizes
+    row = gd.user_group_scores(np.array([0]))[0]
     seen = set(gd.seen_[0].indices)
     best = [i for i in np.argsort(-row, kind="stable") if i not in seen][:3]
     assert gd.recommend(user, n=3)["item_id"].tolist() == gd.item_ids_.ids[best].tolist()
@@ -356,7 +357,8 @@ def test_issue21_the_text_weight_is_stored_once_and_checked(
     assert "text_weight" not in state
     weight = state["choices"]["text_weight"]["value"]
     assert GroupDiscovery.load(directory).state_.text_weight == weight
-    # a model saved before: both copies, agreeing, still loads
+    # a model saved before: both copies, agreeing, still loads (and had no manifest)
+    (directory / "manifest.json").unlink()
     (directory / "state.json").write_text(json.dumps({**state, "text_weight": weight}))
     assert GroupDiscovery.load(directory).state_.text_weight == weight
     # ... and disagreeing copies are an error naming both
