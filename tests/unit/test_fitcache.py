@@ -87,6 +87,7 @@ STEPS = {
     "item_names",
     "profiles",
     "stability",
+    "sub_interests",
 }
 
 
@@ -130,7 +131,8 @@ def test_changed_settings_or_data_compute_again() -> None:
     # a new description of the same groups reuses the selection, not the profiles
     words = _config().with_overrides({"profile.n_keywords": 3})
     assert set(GroupDiscovery(words).fit(planted.dataset).metrics_["reused"]) == STEPS - {
-        "profiles"
+        "profiles",
+        "sub_interests",
     }
     fewer = make_planted(n_users=89, n_groups=3, n_items=40, texts_per_user=2, random_state=3)
     assert GroupDiscovery(_config()).fit(fewer.dataset).metrics_["reused"] == []
