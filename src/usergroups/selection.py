@@ -1394,6 +1394,64 @@ def _choose_new_user_model(
     authors = text_users(dataset)
     items_of_text = text_items(dataset)
     n_items = x_full.shape[1]
+    fixed, reasons = _fixed_cold_weights(config)
+    ridge_l2 = DEFAULTS["ridge_l2"]
+    top_items = int(
+        DEFAULTS["cold_top_items"] if rc.cold_top_items == "auto" else rc.cold_top_items
+    )
+    weights = _default_cold_weights(fixed)
+
+    n_cold = len(carve.cold_rows)
+    n_groups_tr = _n_found(labels_tr)
+    cold_enough = n_cold >= MIN_VALIDATION_USERS and n_groups_tr > 0
+    few_cold = f"only {n_cold} held-out new users (< {MIN_VALIDATION_USERS})"
+    if cold_enough and item_item_val is None and "spread" not in fixed:
+        fixed["spread"] = weights["spread"] = 0.0
+        reasons["spread"] = "no item-item model on the validation carve (too few warm users)"
+        weights["group"] = 1.0 - weights["ridge"]
+    if cold_enough:
+        query = transform(tv[carve.cold_query])
+        evaluate = _cold_evaluator(carve, items_of_text)
+        parts, curve = _cold_group_parts(
+            query, aligned_tr, labels_tr, rec_tr, carve.x_train, config, evaluate, fine_part
+        )
+        ridge_l2, top_items = _cold_text_parts(
+            tv,
+            authors,
+            items_of_text,
+            carve,
+            item_item_val,
+            n_items,
+            config,
+            fixed,
+            top_items,
+            evaluate,
+            parts,
+            curve,
+        )
+        weights = _mix_cold_parts(parts, fixed, evaluate, curve, report)
+
+    ridge = TextItemRidge(l2=ridge_l2).fit(tv, x_full[authors])
+    docs = item_documents(tv, items_of_text, n_items) if weights["spread"] > 0 else None
+    model = NewUserModel(weights, ridge=ridge, item_docs=docs, top_items=top_items)
+    choices.update(
+        _new_user_choices(config, weights, top_items, ridge_l2, reasons, cold_enough, few_cold)
+    )
+    spread_on = weights["spread"] > 0
+    report.update(
+        cold_weight=weights["ridge"],
+        cold_spread_weight=weights["spread"],
+        cold_top_items=top_items if spread_on else None,
+        ridge_l2=ridge_l2,
+        new_users=model.describe(),
+    )
+    return model, report, choices
+
+
+def _fixed_cold_weights(config: DiscoveryConfig) -> tuple[dict[str, float], dict[str, str]]:
+    """The new-user weights the config fixes (``ridge``, ``spread``), and why a weight is
+    forced (the spread without an item-item model)."""
+    rc = config.recommend
     fixed: dict[str, float] = {}
     reasons: dict[str, str] = {}
     if rc.cold_weight != "auto":
@@ -1409,88 +1467,145 @@ def _choose_new_user_model(
             )
         fixed["spread"] = 0.0
         reasons["spread"] = "no item-item model (recommend.personal = 'none')"
-    ridge_l2 = DEFAULTS["ridge_l2"]
-    top_items = int(
-        DEFAULTS["cold_top_items"] if rc.cold_top_items == "auto" else rc.cold_top_items
-    )
+    return fixed, reasons
+
+
+def _default_cold_weights(fixed: dict[str, float]) -> dict[str, float]:
+    """The new-user mix when it cannot be chosen: the defaults, with the fixed weights,
+    scaled so the parts sum to one."""
     defaults = {"ridge": DEFAULTS["cold_weight"], "spread": DEFAULTS["cold_spread_weight"]}
     defaults.update(fixed)
     if defaults["ridge"] + defaults["spread"] > 1.0:
         free = "spread" if "spread" not in fixed else "ridge"
         defaults[free] = 1.0 - defaults["ridge" if free == "spread" else "spread"]
-    weights = {"group": 1.0 - defaults["ridge"] - defaults["spread"], **defaults}
+    return {"group": 1.0 - defaults["ridge"] - defaults["spread"], **defaults}
 
-    n_cold = len(carve.cold_rows)
+
+def _cold_evaluator(
+    carve: ValidationCarve, items_of_text: IntVector
+) -> Callable[[npt.NDArray[Any]], float]:
+    """NDCG@10 of the held-out new users' other items, the item of their first text seen."""
+    q_items = items_of_text[carve.cold_query]
+    has = q_items >= 0
+    cold_seen = sp.csr_matrix(
+        (np.ones(int(has.sum()), np.float32), (np.flatnonzero(has), q_items[has])),
+        shape=carve.cold_targets.shape,
+    )
+
+    def evaluate(scores: npt.NDArray[Any]) -> float:
+        return ndcg_at_k(scores, carve.cold_targets, cold_seen)
+
+    return evaluate
+
+
+def _cold_group_parts(
+    query: FloatMatrix,
+    aligned_tr: FloatMatrix,
+    labels_tr: IntVector,
+    rec_tr: GroupPopularity,
+    x_train: sp.csr_matrix,
+    config: DiscoveryConfig,
+    evaluate: Callable[[npt.NDArray[Any]], float],
+    fine_part: Callable[[FloatMatrix], FloatMatrix] | None,
+) -> tuple[dict[str, npt.NDArray[Any]], list[tuple[str, float]]]:
+    """The group part of the held-out new users' scores, and the curve that starts with
+    popularity and the group answers."""
     n_groups_tr = _n_found(labels_tr)
-    cold_enough = n_cold >= MIN_VALIDATION_USERS and n_groups_tr > 0
-    few_cold = f"only {n_cold} held-out new users (< {MIN_VALIDATION_USERS})"
-    if cold_enough and item_item_val is None and "spread" not in fixed:
-        fixed["spread"] = weights["spread"] = 0.0
-        reasons["spread"] = "no item-item model on the validation carve (too few warm users)"
-        weights["group"] = 1.0 - weights["ridge"]
-    if cold_enough:
-        query = transform(tv[carve.cold_query])
-        # scored the way the model will place new users (assign.method)
-        if config.assign.method == "centroid":
-            known_tr = labels_tr >= 0
-            centres = pool_rows(labels_tr[known_tr], aligned_tr[known_tr], n_groups_tr)
-            proba = softmax_confidence(query @ unit_rows(centres).T)
-        else:
-            proba = knn_proba(query, aligned_tr, labels_tr, n_groups_tr, config.assign.n_neighbors)
-        group_rows = rec_tr.group_scores(np.arange(n_groups_tr))
-        q_items = items_of_text[carve.cold_query]
-        has = q_items >= 0
-        cold_seen = sp.csr_matrix(
-            (np.ones(int(has.sum()), np.float32), (np.flatnonzero(has), q_items[has])),
-            shape=carve.cold_targets.shape,
-        )
+    # scored the way the model will place new users (assign.method)
+    if config.assign.method == "centroid":
+        known_tr = labels_tr >= 0
+        centres = pool_rows(labels_tr[known_tr], aligned_tr[known_tr], n_groups_tr)
+        proba = softmax_confidence(query @ unit_rows(centres).T)
+    else:
+        proba = knn_proba(query, aligned_tr, labels_tr, n_groups_tr, config.assign.n_neighbors)
+    group_rows = rec_tr.group_scores(np.arange(n_groups_tr))
+    pop = np.asarray(x_train.sum(axis=0), dtype=np.float32).repeat(len(query), 0)
+    parts = {"group": soft_group_scores(proba, group_rows)}
+    curve: list[tuple[str, float]] = [
+        ("Pop", evaluate(pop)),
+        ("group (most probable)", evaluate(group_rows[proba.argmax(axis=1)])),
+        ("group (soft membership)", evaluate(parts["group"])),
+    ]
+    if fine_part is not None:
+        # the group part of every answer: the fine groups, by soft membership
+        parts["group"] = fine_part(query)
+        curve.append(("fine groups (soft membership)", evaluate(parts["group"])))
+    return parts, curve
 
-        def evaluate(scores: npt.NDArray[Any]) -> float:
-            return ndcg_at_k(scores, carve.cold_targets, cold_seen)
 
-        pop = np.asarray(carve.x_train.sum(axis=0), dtype=np.float32).repeat(len(query), 0)
-        parts = {"group": soft_group_scores(proba, group_rows)}
-        curve: list[tuple[str, float]] = [
-            ("Pop", evaluate(pop)),
-            ("group (most probable)", evaluate(group_rows[proba.argmax(axis=1)])),
-            ("group (soft membership)", evaluate(parts["group"])),
-        ]
-        if fine_part is not None:
-            # the group part of every answer: the fine groups, by soft membership
-            parts["group"] = fine_part(query)
-            curve.append(("fine groups (soft membership)", evaluate(parts["group"])))
-        fit_rows = np.flatnonzero(carve.text_keep)
-        q_frozen = tv[carve.cold_query]
-        ridges = {
-            l2: TextItemRidge(l2=l2).fit(tv[fit_rows], carve.x_train[authors[fit_rows]])
-            for l2 in RIDGE_GRID
-        }
-        ridge_scores = {l2: r.scores(q_frozen) for l2, r in ridges.items()}
-        ridge_curve = {l2: evaluate(v) for l2, v in ridge_scores.items()}
-        curve += [(f"ridge l2={l2:g}", v) for l2, v in ridge_curve.items()]
-        ridge_l2 = max(RIDGE_GRID, key=lambda l2: ridge_curve[l2])
-        parts["ridge"] = ridge_scores[ridge_l2]
-        if fixed.get("spread") != 0.0:
-            docs_tr = item_documents(tv[fit_rows], items_of_text[fit_rows], n_items)
-            tops = TOP_ITEMS_GRID if rc.cold_top_items == "auto" else (top_items,)
-            spreads = {m: spread_scores(q_frozen, docs_tr, item_item_val, m) for m in tops}
-            spread_curve = {m: evaluate(v) for m, v in spreads.items()}
-            curve += [(f"spread top {m}", v) for m, v in spread_curve.items()]
-            top_items = max(tops, key=lambda m: spread_curve[m])
-            parts["spread"] = spreads[top_items]
-        scaled = {name: row_scaled(v) for name, v in parts.items()}
-        mixes = []
-        for w in weight_grid(COLD_WEIGHT_STEP, fixed):
-            mixed = sum(w[name] * scaled[name] for name in scaled if w[name] > 0)
-            mixes.append((w, evaluate(np.asarray(mixed))))
-        weights, best = max(mixes, key=lambda t: t[1])
-        curve.append((_mix_name(weights), best))
-        report["cold_curve"] = [{"method": m, "ndcg": round(v, 5)} for m, v in curve]
-        report["cold_mixes"] = [{**w, "ndcg": round(v, 5)} for w, v in mixes]
+def _cold_text_parts(
+    tv: FloatMatrix,
+    authors: IntVector,
+    items_of_text: IntVector,
+    carve: ValidationCarve,
+    item_item_val: Any,
+    n_items: int,
+    config: DiscoveryConfig,
+    fixed: dict[str, float],
+    top_items: int,
+    evaluate: Callable[[npt.NDArray[Any]], float],
+    parts: dict[str, npt.NDArray[Any]],
+    curve: list[tuple[str, float]],
+) -> tuple[float, int]:
+    """The text parts of the held-out new users' scores, each setting chosen alone: the
+    text → item ridge's ``l2`` and, unless fixed off, the spread's retrieved items.
 
-    ridge = TextItemRidge(l2=ridge_l2).fit(tv, x_full[authors])
-    docs = item_documents(tv, items_of_text, n_items) if weights["spread"] > 0 else None
-    model = NewUserModel(weights, ridge=ridge, item_docs=docs, top_items=top_items)
+    Adds them to ``parts`` and their curves to ``curve``; returns ``(ridge_l2, top_items)``."""
+    rc = config.recommend
+    fit_rows = np.flatnonzero(carve.text_keep)
+    q_frozen = tv[carve.cold_query]
+    ridges = {
+        l2: TextItemRidge(l2=l2).fit(tv[fit_rows], carve.x_train[authors[fit_rows]])
+        for l2 in RIDGE_GRID
+    }
+    ridge_scores = {l2: r.scores(q_frozen) for l2, r in ridges.items()}
+    ridge_curve = {l2: evaluate(v) for l2, v in ridge_scores.items()}
+    curve += [(f"ridge l2={l2:g}", v) for l2, v in ridge_curve.items()]
+    ridge_l2 = max(RIDGE_GRID, key=lambda l2: ridge_curve[l2])
+    parts["ridge"] = ridge_scores[ridge_l2]
+    if fixed.get("spread") != 0.0:
+        docs_tr = item_documents(tv[fit_rows], items_of_text[fit_rows], n_items)
+        tops = TOP_ITEMS_GRID if rc.cold_top_items == "auto" else (top_items,)
+        spreads = {m: spread_scores(q_frozen, docs_tr, item_item_val, m) for m in tops}
+        spread_curve = {m: evaluate(v) for m, v in spreads.items()}
+        curve += [(f"spread top {m}", v) for m, v in spread_curve.items()]
+        top_items = max(tops, key=lambda m: spread_curve[m])
+        parts["spread"] = spreads[top_items]
+    return ridge_l2, top_items
+
+
+def _mix_cold_parts(
+    parts: dict[str, npt.NDArray[Any]],
+    fixed: dict[str, float],
+    evaluate: Callable[[npt.NDArray[Any]], float],
+    curve: list[tuple[str, float]],
+    report: dict[str, Any],
+) -> dict[str, float]:
+    """The best mix of the new-user parts on the simplex grid (fixed weights kept); the
+    curve and every mix go into ``report``."""
+    scaled = {name: row_scaled(v) for name, v in parts.items()}
+    mixes = []
+    for w in weight_grid(COLD_WEIGHT_STEP, fixed):
+        mixed = sum(w[name] * scaled[name] for name in scaled if w[name] > 0)
+        mixes.append((w, evaluate(np.asarray(mixed))))
+    weights, best = max(mixes, key=lambda t: t[1])
+    curve.append((_mix_name(weights), best))
+    report["cold_curve"] = [{"method": m, "ndcg": round(v, 5)} for m, v in curve]
+    report["cold_mixes"] = [{**w, "ndcg": round(v, 5)} for w, v in mixes]
+    return weights
+
+
+def _new_user_choices(
+    config: DiscoveryConfig,
+    weights: dict[str, float],
+    top_items: int,
+    ridge_l2: float,
+    reasons: dict[str, str],
+    cold_enough: bool,
+    few_cold: str,
+) -> dict[str, Choice]:
+    """The new-user model's choices: fixed by the config, forced, chosen or defaulted."""
+    rc = config.recommend
 
     def choice(value: float | int, setting: Any, component: str = "") -> Choice:
         if setting != "auto":
@@ -1501,6 +1616,7 @@ def _choose_new_user_model(
             return Choice(value, "validation")
         return Choice(value, "default", few_cold)
 
+    choices: dict[str, Choice] = {}
     choices["cold_weight"] = choice(weights["ridge"], rc.cold_weight)
     choices["cold_spread_weight"] = choice(weights["spread"], rc.cold_spread_weight, "spread")
     spread_on = weights["spread"] > 0
@@ -1514,14 +1630,7 @@ def _choose_new_user_model(
         )
     )
     choices["ridge_l2"] = choice(float(ridge_l2), "auto")
-    report.update(
-        cold_weight=weights["ridge"],
-        cold_spread_weight=weights["spread"],
-        cold_top_items=top_items if spread_on else None,
-        ridge_l2=ridge_l2,
-        new_users=model.describe(),
-    )
-    return model, report, choices
+    return choices
 
 
 def _mix_name(weights: dict[str, float]) -> str:
