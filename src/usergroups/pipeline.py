@@ -331,6 +331,7 @@ class GroupDiscovery:
         )
         fused, clusterer, labels = self._cluster_step(chosen, fits, timings)
         titles, item_names = self._item_names_step(dataset, fits, timings)
+        # timings["profiles"] covers the fine groups and the state as well
         t = time.perf_counter()
         x = dataset.interaction_matrix()
         fine = self._fine_step(x, chosen, fused, fits)
