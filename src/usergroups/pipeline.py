@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -42,12 +42,13 @@ from usergroups.config import DiscoveryConfig
 from usergroups.data import Dataset
 from usergroups.errors import ConfigError, DataError, NotFittedError
 from usergroups.fitcache import FitCache, fit_cache_for
-from usergroups.fitted import FittedState, softmax_confidence
+from usergroups.fitted import Choice, FittedState, softmax_confidence
 from usergroups.linalg import DEFAULT_TEXT_WEIGHT, fuse_blocks, unit_rows
 from usergroups.recommend import GroupPopularity, top_n
 
 if TYPE_CHECKING:
     from usergroups.fusion import UserVectorBuilder
+    from usergroups.recommend.fine_groups import FineGroups
     from usergroups.selection import Selection, Stages
 
 # Fitting needs scikit-learn, the validation grids and the profilers; a loaded model does
@@ -61,6 +62,22 @@ logger = logging.getLogger(__name__)
 _N_GROUPS_PARAMS = ("n_groups", "base__n_groups", "n_clusters")
 """Parameter names through which a clusterer takes its number of groups (ours, ours wrapped
 in post-processing, scikit-learn's)."""
+
+
+@dataclass
+class _Chosen:
+    """What :meth:`GroupDiscovery.fit` clusters with: the selection (None when every
+    setting is fixed), the text vectors (re-embedded after LoRA), the blocks to fuse and
+    the settings chosen or fixed."""
+
+    selection: Selection | None
+    text_vectors: np.ndarray
+    item_vectors: np.ndarray | None
+    text_block: FloatMatrix
+    behaviour: FloatMatrix
+    text_weight: float
+    n_groups: int | None
+    choices: dict[str, Choice]
 
 
 class GroupDiscovery:
@@ -301,15 +318,49 @@ class GroupDiscovery:
                 f"fit expects a usergroups Dataset, got {type(dataset).__name__}; build one with "
                 "usergroups.build_dataset(...) or usergroups.datasets.load_dataset(name)"
             )
-        from usergroups.fusion import UserVectorBuilder
-        from usergroups.profiling import build_profiles, derive_item_names
-        from usergroups.selection import fixed_choices, fixed_fine_groups, select
-
         fits = self._fit_cache(dataset)
         encoder_choice = self._resolve_encoder(dataset, fits)
-        cfg = self.config
         self._adapter_dir: Path | None = None
         timings: dict[str, float] = {}
+        text_vectors, item_vectors, cache = self._embed_step(dataset, show_progress, timings)
+        builder = self._user_vectors_step(dataset, text_vectors, item_vectors, fits, timings)
+        # kept for engines that project more users with the fitted SVD (usergroups.spark)
+        self.user_vector_builder_ = builder
+        chosen = self._select_step(
+            dataset, text_vectors, item_vectors, builder, fits, show_progress, timings
+        )
+        fused, clusterer, labels = self._cluster_step(chosen, fits, timings)
+        titles, item_names = self._item_names_step(dataset, fits, timings)
+        # timings["profiles"] covers the fine groups and the state as well
+        t = time.perf_counter()
+        x = dataset.interaction_matrix()
+        fine = self._fine_step(x, chosen, fused, fits)
+        self.state_ = self._state_step(
+            dataset, x, titles, item_names, chosen, builder, labels, fine
+        )
+        profiles = self._profile_step(dataset, labels, chosen.text_vectors, fits)
+        timings["profiles"] = time.perf_counter() - t
+        stability = self._stability_step(fused, labels, chosen.n_groups, profiles, fits, timings)
+        self._sub_interests_step(dataset, labels, fine, fits, timings)
+        self._groups_step(profiles, timings)
+        self._metrics_step(
+            dataset,
+            chosen.selection,
+            clusterer,
+            labels,
+            stability,
+            encoder_choice,
+            cache,
+            fits,
+            timings,
+        )
+        return self
+
+    def _embed_step(
+        self, dataset: Dataset, show_progress: bool, timings: dict[str, float]
+    ) -> tuple[np.ndarray, np.ndarray | None, dict[str, int]]:
+        """Embed the texts and item documents; returns them and the embedding cache's
+        hits and misses."""
         t = time.perf_counter()
         text_vectors, item_vectors = self._embed(dataset, show_progress)
         timings["embedding"] = time.perf_counter() - t
@@ -319,10 +370,23 @@ class GroupDiscovery:
                 getattr(self.encoder, "total_misses", getattr(self.encoder, "last_misses", 0))
             ),
         }
+        return text_vectors, item_vectors, cache
 
+    def _user_vectors_step(
+        self,
+        dataset: Dataset,
+        text_vectors: np.ndarray,
+        item_vectors: np.ndarray | None,
+        fits: FitCache,
+        timings: dict[str, float],
+    ) -> UserVectorBuilder:
+        """The user vectors' builder (text pooling, behaviour SVD), fitted on all the data."""
+        from usergroups.fusion import UserVectorBuilder
+
+        cfg = self.config
         t = time.perf_counter()
         uv = cfg.user_vectors
-        builder = fits.get_or_compute(
+        builder: UserVectorBuilder = fits.get_or_compute(
             "user_vectors",
             (dataset, text_vectors, item_vectors, uv, cfg.random_state),
             lambda: UserVectorBuilder(
@@ -334,53 +398,85 @@ class GroupDiscovery:
             ).fit(dataset, text_vectors, item_vectors),
         )
         timings["user_vectors"] = time.perf_counter() - t
-        # kept for engines that project more users with the fitted SVD (usergroups.spark)
-        self.user_vector_builder_ = builder
+        return builder
 
-        selection: Selection | None = None
-        if _needs_validation(cfg):
-            t = time.perf_counter()
-            # select reads the data, the vectors and every setting but how texts are
-            # embedded (the vectors say that), how groups are described, and reuse itself
-            selection = fits.get_or_compute(
-                "selection",
-                (
-                    dataset,
-                    text_vectors,
-                    item_vectors,
-                    builder.semantic_,
-                    cfg.model_dump(
-                        mode="json", exclude={"embedding", "profile", "labels", "reuse"}
-                    ),
-                ),
-                lambda: select(
-                    dataset,
-                    text_vectors,
-                    item_vectors,
-                    builder.semantic_,
-                    cfg,
-                    self._stages(builder),
-                ),
-            )
-            if cfg.align.method == "lora":
-                text_vectors, item_vectors, selection = self._lora(
-                    dataset, selection, show_progress, builder, timings
-                )
-            timings["alignment"] = time.perf_counter() - t
-            text_block, behaviour = selection.text_block, selection.behaviour
-            text_weight, n_groups = selection.text_weight, selection.n_groups
-            choices = selection.choices
-        else:
-            text_block, behaviour = builder.semantic_, builder.behaviour_
+    def _select_step(
+        self,
+        dataset: Dataset,
+        text_vectors: np.ndarray,
+        item_vectors: np.ndarray | None,
+        builder: UserVectorBuilder,
+        fits: FitCache,
+        show_progress: bool,
+        timings: dict[str, float],
+    ) -> _Chosen:
+        """The settings: chosen on validation data (:func:`usergroups.selection.select`,
+        LoRA included) when one is ``"auto"`` or the text side is aligned, else the config's."""
+        from usergroups.selection import fixed_choices, select
+
+        cfg = self.config
+        if not _needs_validation(cfg):
+            behaviour = builder.behaviour_
             has_behaviour = behaviour.shape[1] > 0
-            text_weight = float(builder.text_weight) if has_behaviour else 1.0
-            n_groups = None
-            choices = fixed_choices(
-                cfg, has_behaviour=has_behaviour, has_texts=len(text_vectors) > 0
+            return _Chosen(
+                selection=None,
+                text_vectors=text_vectors,
+                item_vectors=item_vectors,
+                text_block=builder.semantic_,
+                behaviour=behaviour,
+                text_weight=float(builder.text_weight) if has_behaviour else 1.0,
+                n_groups=None,
+                choices=fixed_choices(
+                    cfg, has_behaviour=has_behaviour, has_texts=len(text_vectors) > 0
+                ),
             )
-
         t = time.perf_counter()
-        fused = fuse_blocks(text_block, behaviour, text_weight)
+        # select reads the data, the vectors and every setting but how texts are
+        # embedded (the vectors say that), how groups are described, and reuse itself
+        selection: Selection = fits.get_or_compute(
+            "selection",
+            (
+                dataset,
+                text_vectors,
+                item_vectors,
+                builder.semantic_,
+                cfg.model_dump(mode="json", exclude={"embedding", "profile", "labels", "reuse"}),
+            ),
+            lambda: select(
+                dataset,
+                text_vectors,
+                item_vectors,
+                builder.semantic_,
+                cfg,
+                self._stages(builder),
+            ),
+        )
+        if cfg.align.method == "lora":
+            text_vectors, item_vectors, selection = self._lora(
+                dataset, selection, show_progress, builder, timings
+            )
+        timings["alignment"] = time.perf_counter() - t
+        return _Chosen(
+            selection=selection,
+            text_vectors=text_vectors,
+            item_vectors=item_vectors,
+            text_block=selection.text_block,
+            behaviour=selection.behaviour,
+            text_weight=selection.text_weight,
+            n_groups=selection.n_groups,
+            choices=selection.choices,
+        )
+
+    def _cluster_step(
+        self, chosen: _Chosen, fits: FitCache, timings: dict[str, float]
+    ) -> tuple[FloatMatrix, Any, IntVector]:
+        """Cluster the fused vectors; returns them, the fitted clusterer and its labels.
+
+        A clusterer that finds its own number of groups sets ``chosen.choices["n_groups"]``."""
+        cfg = self.config
+        n_groups = chosen.n_groups
+        t = time.perf_counter()
+        fused = fuse_blocks(chosen.text_block, chosen.behaviour, chosen.text_weight)
         clusterer = fits.get_or_compute(
             "clustering",
             (fused, n_groups, cfg.clustering, cfg.random_state),
@@ -390,9 +486,17 @@ class GroupDiscovery:
         timings["clustering"] = time.perf_counter() - t
         if n_groups is None:
             found = int(labels.max()) + 1 if (labels >= 0).any() else 0
-            previous = choices["n_groups"]
-            choices = {**choices, "n_groups": replace(previous, value=found)}
+            previous = chosen.choices["n_groups"]
+            chosen.choices = {**chosen.choices, "n_groups": replace(previous, value=found)}
+        return fused, clusterer, labels
 
+    def _item_names_step(
+        self, dataset: Dataset, fits: FitCache, timings: dict[str, float]
+    ) -> tuple[dict[str, str], Any]:
+        """The items' titles and names (their titles, else the words of their own reviews)."""
+        from usergroups.profiling import derive_item_names
+
+        cfg = self.config
         t = time.perf_counter()
         titles = dataset.item_titles()
         # items without a title are shown by the words of their own reviews
@@ -402,13 +506,21 @@ class GroupDiscovery:
             lambda: derive_item_names(dataset.texts, exclude=titles, language=cfg.profile.language),
         )
         timings["item_names"] = time.perf_counter() - t
+        return titles, item_names
 
-        t = time.perf_counter()
-        x = dataset.interaction_matrix()
-        if selection is not None:
-            fine = selection.fine
+    def _fine_step(
+        self, x: sp.csr_matrix, chosen: _Chosen, fused: FloatMatrix, fits: FitCache
+    ) -> FineGroups | None:
+        """The fine groups: the selection's, or fitted at the config's sizes (which then
+        set ``chosen.choices``); their representative partition marked."""
+        from usergroups.selection import fixed_fine_groups
+
+        cfg = self.config
+        if chosen.selection is not None:
+            fine = chosen.selection.fine
         else:
-            fine, choices = fits.get_or_compute(
+            choices = chosen.choices
+            fine, chosen.choices = fits.get_or_compute(
                 "fine_groups",
                 (fused, x, {k: c.to_dict() for k, c in choices.items()}, cfg),
                 lambda: fixed_fine_groups(fused, x, choices, cfg),
@@ -418,16 +530,32 @@ class GroupDiscovery:
 
             # the partition whose groups are shown as sub-interests (the most agreed-with)
             fine.representative_ = representative_partition(fine.labels_)
-        self.state_ = FittedState(
+        return fine
+
+    def _state_step(
+        self,
+        dataset: Dataset,
+        x: sp.csr_matrix,
+        titles: dict[str, str],
+        item_names: Any,
+        chosen: _Chosen,
+        builder: UserVectorBuilder,
+        labels: IntVector,
+        fine: FineGroups | None,
+    ) -> FittedState:
+        """Everything learned and chosen, as one :class:`FittedState`."""
+        cfg = self.config
+        selection = chosen.selection
+        return FittedState(
             user_ids=dataset.user_ids,
             item_ids=dataset.item_ids,
             item_titles=titles,
             item_names=item_names,
             labels=labels,
-            text_block=text_block,
+            text_block=chosen.text_block,
             semantic=builder.semantic_,
-            behaviour=behaviour,
-            text_weight=text_weight,
+            behaviour=chosen.behaviour,
+            text_weight=chosen.text_weight,
             seen=x,
             recommender=GroupPopularity(smoothing=cfg.recommend.smoothing).fit(x, labels),
             head=None if selection is None else selection.head,
@@ -437,13 +565,20 @@ class GroupDiscovery:
             cold_weight=0.0 if selection is None else selection.cold_weight,
             ridge=None if selection is None else selection.ridge,
             new_users=None if selection is None else selection.new_users,
-            choices=choices,
+            choices=chosen.choices,
             adapter_dir=self._adapter_dir,
             fine=fine,
         )
-        pc = cfg.profile
+
+    def _profile_step(
+        self, dataset: Dataset, labels: IntVector, text_vectors: np.ndarray, fits: FitCache
+    ) -> list[Any]:
+        """Each group's profile (keywords, items, example texts, categories)."""
+        from usergroups.profiling import build_profiles
+
+        pc = self.config.profile
         centroids = self.state_.semantic_centroids
-        profiles = fits.get_or_compute(
+        profiles: list[Any] = fits.get_or_compute(
             "profiles",
             (dataset, labels, pc, text_vectors, centroids, self.state_.item_names),
             lambda: build_profiles(
@@ -463,9 +598,22 @@ class GroupDiscovery:
                 item_names=self.state_.item_names,
             ),
         )
-        timings["profiles"] = time.perf_counter() - t
+        return profiles
+
+    def _stability_step(
+        self,
+        fused: FloatMatrix,
+        labels: IntVector,
+        n_groups: int | None,
+        profiles: list[Any],
+        fits: FitCache,
+        timings: dict[str, float],
+    ) -> dict[str, Any] | None:
+        """Each group's stability over resamples (:meth:`_group_stability`), set on its
+        profile."""
+        cfg = self.config
         t = time.perf_counter()
-        stability = fits.get_or_compute(
+        stability: dict[str, Any] | None = fits.get_or_compute(
             "stability",
             (fused, labels, n_groups, cfg.clustering, cfg.random_state),
             lambda: self._group_stability(fused, labels, n_groups),
@@ -476,6 +624,19 @@ class GroupDiscovery:
                 profile.stability = value
                 profile.unstable = value is not None and value < cfg.clustering.min_group_stability
         timings["stability"] = time.perf_counter() - t
+        return stability
+
+    def _sub_interests_step(
+        self,
+        dataset: Dataset,
+        labels: IntVector,
+        fine: FineGroups | None,
+        fits: FitCache,
+        timings: dict[str, float],
+    ) -> None:
+        """The sub-interests of each group, from the fine groups (:attr:`sub_interests_`)."""
+        cfg = self.config
+        pc = cfg.profile
         t = time.perf_counter()
         self.sub_interests_ = fits.get_or_compute(
             "sub_interests",
@@ -490,6 +651,10 @@ class GroupDiscovery:
             lambda: _sub_interests(dataset, labels, fine, cfg, self.state_.item_names),
         )
         timings["sub_interests"] = time.perf_counter() - t
+
+    def _groups_step(self, profiles: list[Any], timings: dict[str, float]) -> None:
+        """The group table (:attr:`groups_`): the profiles, with LLM labels when configured."""
+        cfg = self.config
         llm_labels: list[Any] = [None] * len(profiles)
         if cfg.labels.endpoint:
             from usergroups.labeling import label_profiles
@@ -507,6 +672,19 @@ class GroupDiscovery:
         if self.groups_.empty:
             self.groups_ = pd.DataFrame(columns=["group_id", "size", "share", "label"])
 
+    def _metrics_step(
+        self,
+        dataset: Dataset,
+        selection: Selection | None,
+        clusterer: Any,
+        labels: IntVector,
+        stability: dict[str, Any] | None,
+        encoder_choice: dict[str, Any],
+        cache: dict[str, int],
+        fits: FitCache,
+        timings: dict[str, float],
+    ) -> None:
+        """:attr:`metrics_`, then one warning per fallback and the closing INFO line."""
         self.metrics_: dict[str, Any] = {
             "dataset": dataset.name,
             "data": dataset.summary(),
@@ -541,6 +719,17 @@ class GroupDiscovery:
         if selection is not None and "personal_model" in selection.report:
             # EASE or item-kNN, and why when the catalogue's size decided it
             self.metrics_["personal_model"] = selection.report["personal_model"]
+        self._fallback_metrics(encoder_choice)
+        if selection is not None:
+            self._selection_metrics(selection.report)
+        if stability is not None:
+            self.metrics_["stability"] = stability
+        for line in self.metrics_["fallbacks"]:
+            logger.warning("fell back to a default: %s", line)
+        logger.info("found %d groups in %s", self.metrics_["n_groups"], dataset.name)
+
+    def _fallback_metrics(self, encoder_choice: dict[str, Any]) -> None:
+        """The encoder's, int8's and post-processing's fallbacks, into :attr:`metrics_`."""
         if encoder_choice["fallback"]:
             self.metrics_["fallbacks"].append(f"embedding.model: {encoder_choice['fallback']}")
         check = _int8_check(self.encoder)
@@ -562,31 +751,26 @@ class GroupDiscovery:
                 f"n_groups: {int(asked)} chosen, {kept} kept after post-processing "
                 f"({len(self.metrics_['merged'])} merged into a near-identical group, "
                 f"{len(self.metrics_['folded'])} folded for fewer than "
-                f"clustering.min_group_size={cfg.clustering.min_group_size} members)"
+                f"clustering.min_group_size={self.config.clustering.min_group_size} members)"
             )
-        if selection is not None:
-            report = selection.report
-            self.metrics_["alignment"] = report
-            if self.state_.choices["n_groups"].source == "validation":
-                # the number of groups was chosen by validation NDCG@10 of group popularity
-                self.metrics_["k_scores"] = {
-                    str(e["k"]): e["ndcg"]
-                    for e in report["grid"]
-                    if e["text_weight"] == report["text_weight"]
-                }
-                self.metrics_["k_selection"] = "validation"
-                self.metrics_["k_stability"] = {
-                    str(e["k"]): e["stability"]
-                    for e in report["grid"]
-                    if e["text_weight"] == report["text_weight"] and "stability" in e
-                }
-            self.metrics_["fallbacks"].extend(report.get("fallbacks", []))
-        if stability is not None:
-            self.metrics_["stability"] = stability
-        for line in self.metrics_["fallbacks"]:
-            logger.warning("fell back to a default: %s", line)
-        logger.info("found %d groups in %s", self.metrics_["n_groups"], dataset.name)
-        return self
+
+    def _selection_metrics(self, report: dict[str, Any]) -> None:
+        """The selection's report, K curve and fallbacks, into :attr:`metrics_`."""
+        self.metrics_["alignment"] = report
+        if self.state_.choices["n_groups"].source == "validation":
+            # the number of groups was chosen by validation NDCG@10 of group popularity
+            self.metrics_["k_scores"] = {
+                str(e["k"]): e["ndcg"]
+                for e in report["grid"]
+                if e["text_weight"] == report["text_weight"]
+            }
+            self.metrics_["k_selection"] = "validation"
+            self.metrics_["k_stability"] = {
+                str(e["k"]): e["stability"]
+                for e in report["grid"]
+                if e["text_weight"] == report["text_weight"] and "stability" in e
+            }
+        self.metrics_["fallbacks"].extend(report.get("fallbacks", []))
 
     def _group_stability(
         self, vectors: FloatMatrix, labels: IntVector, n_groups: int | None

@@ -401,6 +401,59 @@ def _n_found(labels: IntVector) -> int:
 
 
 # ----------------------------------------------------------------------------- select
+@dataclass
+class _Run:
+    """What every step of :func:`select` reads: the carve, the full 0/1 matrix, the
+    validation users' held-out and seen items, and the report and choices the steps fill."""
+
+    config: DiscoveryConfig
+    carve: ValidationCarve
+    x_full: sp.csr_matrix
+    enough: bool
+    few: str
+    report: dict[str, Any]
+    choices: dict[str, Choice]
+    rows: IntVector
+    held: sp.csr_matrix
+    seen: sp.csr_matrix
+
+
+@dataclass
+class _Aligned:
+    """The aligner trained on the carve and the carve's text and behaviour blocks."""
+
+    head: Any
+    transform: Callable[[npt.NDArray[Any]], FloatMatrix]
+    aligned_tr: FloatMatrix
+    behaviour_tr: FloatMatrix
+
+
+@dataclass
+class _Groups:
+    """The chosen text weight and number of groups, the carve's clustering at them and the
+    validation scores of every (text weight, number of groups) pair."""
+
+    text_weight: float
+    chosen_k: int | None
+    labels_tr: IntVector
+    rec_tr: GroupPopularity
+    group_val: FloatMatrix
+    per_user: dict[tuple[float, int | None], npt.NDArray[np.float64]]
+    known: IntVector
+
+
+@dataclass
+class _Personal:
+    """The chosen personal model and its blend with the group part."""
+
+    model: str | None
+    weight: float
+    shrinkage: float
+    ease_keep: int
+    group_part: str
+    item_item_val: Any  # the carve's item-item model, for new users
+
+
 def select(
     dataset: Dataset,
     text_vectors: npt.NDArray[Any],
@@ -428,10 +481,49 @@ def select(
     Selection
     """
     started = time.perf_counter()
+    run = _carve_step(dataset, config)
+    aligned = _align_step(run, dataset, text_vectors, item_vectors, stages)
+    groups = _groups_step(run, aligned, stages)
+    n_fine, n_partitions, fine_tr = _fine_step(run, aligned, groups)
+    if fine_tr is not None:
+        groups.group_val = fine_tr.user_scores(run.rows)
+    personal = _personal_step(run, groups.group_val)
+    # ---- new users: membership in the groups, the text → item ridge and retrieval +
+    # spreading (usergroups.recommend.new_users), mixed as the held-out new users prefer
+    new_users, cold_report, cold_choices = _choose_new_user_model(
+        dataset,
+        text_vectors,
+        aligned.transform,
+        run.carve,
+        aligned.aligned_tr,
+        groups.labels_tr,
+        groups.rec_tr,
+        personal.item_item_val,
+        run.x_full,
+        config,
+        fine_part=_new_user_fine_part(fine_tr, aligned.behaviour_tr.shape[1], groups.text_weight),
+    )
+    run.report.update(cold_report)
+    run.choices.update(cold_choices)
+    return _refit_step(
+        run,
+        dataset,
+        text_vectors,
+        item_vectors,
+        frozen_semantic,
+        stages,
+        aligned.head,
+        groups,
+        personal,
+        (n_fine, n_partitions),
+        new_users,
+        started,
+    )
+
+
+def _carve_step(dataset: Dataset, config: DiscoveryConfig) -> _Run:
+    """1. Carve the validation set and start the report."""
     ac = config.align
-    uv = config.user_vectors
-    cc = config.clustering
-    rc = config.recommend
     carve = carve_validation(
         dataset,
         cold_fraction=ac.cold_fraction,
@@ -442,7 +534,6 @@ def select(
     )
     x_full = sp.csr_matrix(dataset.interaction_matrix(), dtype=np.float32, copy=True)
     x_full.data[:] = 1.0
-    n_users = x_full.shape[0]
     n_warm, n_cold = len(carve.warm_rows), len(carve.cold_rows)
     enough = n_warm >= MIN_VALIDATION_USERS
     few = f"only {n_warm} validation users (< {MIN_VALIDATION_USERS})"
@@ -450,11 +541,32 @@ def select(
         "method": ac.method,
         "validation": {"warm_users": n_warm, "cold_users": n_cold, "enough": enough},
     }
-    choices: dict[str, Choice] = {}
     if not enough:
         logger.warning("%s: 'auto' settings take their defaults", few)
+    rows = carve.warm_rows
+    return _Run(
+        config=config,
+        carve=carve,
+        x_full=x_full,
+        enough=enough,
+        few=few,
+        report=report,
+        choices={},
+        rows=rows,
+        held=carve.held_out[rows],
+        seen=carve.x_train[rows],
+    )
 
-    # ---- 2. align on the carve
+
+def _align_step(
+    run: _Run,
+    dataset: Dataset,
+    text_vectors: npt.NDArray[Any],
+    item_vectors: npt.NDArray[Any] | None,
+    stages: Stages,
+) -> _Aligned:
+    """2. Align on the carve (early-stopped on its validation users when there are enough)."""
+    ac, carve, report = run.config.align, run.carve, run.report
     item_text_tr = _item_text(dataset, text_vectors, item_vectors, carve.text_keep)
     bags_tr = make_bags(dataset, text_vectors, item_vectors, carve.x_train, carve.text_keep)
     head: Any = None
@@ -467,8 +579,8 @@ def select(
             bags_tr,
             carve.x_train,
             item_text_tr,
-            validation=validation if enough else None,
-            epochs=None if enough else min(ac.max_epochs, 20),
+            validation=validation if run.enough else None,
+            epochs=None if run.enough else min(ac.max_epochs, 20),
         )
         report["epochs"] = getattr(head, "best_epoch_", None)
         report["history"] = getattr(head, "history_", None)
@@ -476,46 +588,59 @@ def select(
         transform = head.transform
     aligned_tr = transform(bags_tr.pooled())
     behaviour_tr = stages.behaviour_of(carve.x_train)
+    return _Aligned(head, transform, aligned_tr, behaviour_tr)
 
-    # ---- 3. text weight and number of groups, by group popularity on held-out items
-    rows = carve.warm_rows
-    held = carve.held_out[rows]
-    seen = carve.x_train[rows]
-    if behaviour_tr.shape[1] == 0:
-        weights: tuple[float, ...] = (1.0,)
-        choices["text_weight"] = no_behaviour_choice(config)
-    elif uv.text_weight != "auto":
-        weights = (float(uv.text_weight),)
+
+def _text_weights(run: _Run, behaviour_dim: int) -> tuple[float, ...]:
+    """The text weights to try (one when fixed, forced or defaulted; its choice recorded)."""
+    uv, choices = run.config.user_vectors, run.choices
+    if behaviour_dim == 0:
+        choices["text_weight"] = no_behaviour_choice(run.config)
+        return (1.0,)
+    if uv.text_weight != "auto":
         choices["text_weight"] = Choice(float(uv.text_weight), "config")
-    elif not enough:
-        weights = (DEFAULTS["text_weight"],)
-        choices["text_weight"] = Choice(DEFAULTS["text_weight"], "default", few)
-    else:
-        weights = TEXT_WEIGHT_GRID
+        return (float(uv.text_weight),)
+    if not run.enough:
+        choices["text_weight"] = Choice(DEFAULTS["text_weight"], "default", run.few)
+        return (DEFAULTS["text_weight"],)
+    return TEXT_WEIGHT_GRID
 
-    ks: tuple[int | None, ...]
+
+def _group_counts(run: _Run, stages: Stages, n_users: int) -> tuple[int | None, ...]:
+    """The numbers of groups to try (``None``: the clusterer's own; its choice recorded)."""
+    cc, choices = run.config.clustering, run.choices
     if not stages.can_set_k:
-        ks = (None,)
         choices["n_groups"] = Choice(None, "config", "the clusterer finds its own number")
-    elif cc.n_groups != "auto":
-        ks = (int(cc.n_groups),)
+        return (None,)
+    if cc.n_groups != "auto":
         choices["n_groups"] = Choice(int(cc.n_groups), "config")
-    elif cc.select != "validation":
-        ks = (None,)
+        return (int(cc.n_groups),)
+    if cc.select != "validation":
         choices["n_groups"] = Choice(None, "config", f"chosen by the clusterer ({cc.select})")
-    elif not enough:
-        ks = (None,)
-        choices["n_groups"] = Choice(None, "default", f"{few}: chosen by the clusterer")
-    else:
-        ks = k_grid(cc.k_min, cc.k_max, n_users)
-        if cc.k_max > ks[-1]:
-            logger.warning(
-                "clustering.k_max=%d is above what %d users allow; trying up to %d groups",
-                cc.k_max,
-                n_users,
-                ks[-1],
-            )
-            report["k_max_capped"] = {"asked": cc.k_max, "tried": ks[-1]}
+        return (None,)
+    if not run.enough:
+        choices["n_groups"] = Choice(None, "default", f"{run.few}: chosen by the clusterer")
+        return (None,)
+    ks = k_grid(cc.k_min, cc.k_max, n_users)
+    if cc.k_max > ks[-1]:
+        logger.warning(
+            "clustering.k_max=%d is above what %d users allow; trying up to %d groups",
+            cc.k_max,
+            n_users,
+            ks[-1],
+        )
+        run.report["k_max_capped"] = {"asked": cc.k_max, "tried": ks[-1]}
+    return ks
+
+
+def _groups_step(run: _Run, aligned: _Aligned, stages: Stages) -> _Groups:
+    """3. The text weight and number of groups, by group popularity on held-out items."""
+    rc, carve, report = run.config.recommend, run.carve, run.report
+    rows, held, seen = run.rows, run.held, run.seen
+    n_users = run.x_full.shape[0]
+    aligned_tr, behaviour_tr = aligned.aligned_tr, aligned.behaviour_tr
+    weights = _text_weights(run, behaviour_tr.shape[1])
+    ks = _group_counts(run, stages, n_users)
 
     grid: list[dict[str, Any]] = []
     per_user: dict[tuple[float, int | None], npt.NDArray[np.float64]] = {}
@@ -552,9 +677,9 @@ def select(
             return fused_cache[w]
 
         text_weight, chosen_k = _choose_groups(
-            grid, per_user, labels_at, fused_at, known, stages, config, report, choices
+            grid, per_user, labels_at, fused_at, known, stages, run.config, report, run.choices
         )
-    choices.setdefault("text_weight", Choice(text_weight, "validation"))
+    run.choices.setdefault("text_weight", Choice(text_weight, "validation"))
     labels_tr = labels_at[(text_weight, chosen_k)]
     rec_tr = _group_scores(carve.x_train, labels_tr, rc.smoothing)
     group_val = rec_tr.group_scores(labels_tr[rows])
@@ -562,32 +687,44 @@ def select(
     report["text_weight"] = text_weight
     report["n_groups"] = chosen_k
     report["group_val_ndcg"] = round(ndcg_at_k(group_val, held, seen), 5) if len(rows) else None
+    return _Groups(text_weight, chosen_k, labels_tr, rec_tr, group_val, per_user, known)
 
-    # ---- fine groups: an ensemble of fine partitions behind every group-based answer
-    fused_tr = fuse_blocks(aligned_tr, behaviour_tr, text_weight)
+
+def _fine_step(run: _Run, aligned: _Aligned, groups: _Groups) -> tuple[int, int, FineGroups | None]:
+    """Fine groups: an ensemble of fine partitions behind every group-based answer.
+
+    Returns ``(n_fine, n_partitions, fine groups of the carve or None)``."""
+    fused_tr = fuse_blocks(aligned.aligned_tr, aligned.behaviour_tr, groups.text_weight)
     n_fine, n_partitions = _choose_fine_groups(
-        fused_tr, known, carve, per_user[(text_weight, chosen_k)], config, enough, report, choices
+        fused_tr,
+        groups.known,
+        run.carve,
+        groups.per_user[(groups.text_weight, groups.chosen_k)],
+        run.config,
+        run.enough,
+        run.report,
+        run.choices,
     )
     fine_tr: FineGroups | None = None
     if n_partitions:
-        fine_tr = FineGroups(smoothing=rc.smoothing).fit(
+        fine_tr = FineGroups(smoothing=run.config.recommend.smoothing).fit(
             fused_tr,
-            carve.x_train,
+            run.carve.x_train,
             fit_fine_partitions(
-                fused_tr[known], n_fine, n_partitions, random_state=config.random_state
+                fused_tr[groups.known], n_fine, n_partitions, random_state=run.config.random_state
             ),
         )
-        group_val = fine_tr.user_scores(rows)
+    return n_fine, n_partitions, fine_tr
 
-    # ---- the personal blend: the personal model chosen on validation (EASE or item-kNN,
-    # item-kNN alone above recommend.ease_max_items), and a blend only where it beats every
-    # plain part (popularity, the group part, the personal model) on the same users
-    personal_weight, personal_shrinkage = 0.0, 0.0
-    group_part = "groups"
-    item_item_val: Any = None  # the carve's item-item model, for new users
+
+def _personal_step(run: _Run, group_val: FloatMatrix) -> _Personal:
+    """The personal blend: the personal model chosen on validation (EASE or item-kNN,
+    item-kNN alone above recommend.ease_max_items), and a blend only where it beats every
+    plain part (popularity, the group part, the personal model) on the same users."""
+    rc, report, choices = run.config.recommend, run.report, run.choices
     ease_keep = int(DEFAULTS["ease_keep"]) if rc.ease_keep == "auto" else int(rc.ease_keep)
     models, forced = personal_candidates(
-        rc.personal, x_full.shape[1], rc.ease_max_items, rc.knn_neighbors
+        rc.personal, run.x_full.shape[1], rc.ease_max_items, rc.knn_neighbors
     )
     personal_model: str | None = models[0] if models else None
     report["personal_model"] = {"model": personal_model, "setting": rc.personal}
@@ -598,117 +735,150 @@ def select(
         for name in ("personal_model", "personal_weight", "personal_shrinkage", "ease_keep"):
             choices[name] = Choice(None, "config", "recommend.personal = 'none'")
         choices["group_part"] = Choice("groups", "config", "no personal model to blend")
-    else:
-        options = BLEND_GRID if rc.personal_weight == "auto" else (float(rc.personal_weight),)
-        shrinks = (
-            SHRINKAGE_GRID if rc.personal_shrinkage == "auto" else (float(rc.personal_shrinkage),)
+        return _Personal(None, 0.0, 0.0, ease_keep, "groups", None)
+    options = BLEND_GRID if rc.personal_weight == "auto" else (float(rc.personal_weight),)
+    shrinks = SHRINKAGE_GRID if rc.personal_shrinkage == "auto" else (float(rc.personal_shrinkage),)
+    outcome: _BlendOutcome | None = None
+    item_item_val: Any = None
+    group_part = "groups"
+    if run.enough:
+        personal_model, ease_keep, item_item_val, outcome = _blend_on_carve(
+            run, models, ease_keep, group_val, options, shrinks
         )
-        outcome: _BlendOutcome | None = None
-        if enough:
-            candidates: dict[str, PrunedEASE | ItemKNN] = {}
-            for name in models:
-                if name == "ease":
-                    dense = ease_weights(carve.x_train, rc.ease_l2)
-                    ease_keep, keep_curve = _choose_keep(dense, rc.ease_keep, held, seen)
-                    report["ease_keep_curve"] = keep_curve
-                    candidates[name] = PrunedEASE(l2=rc.ease_l2, keep=ease_keep).fit_dense(dense)
-                    del dense
-                else:
-                    candidates[name] = ItemKNN(n_neighbors=rc.knn_neighbors).fit(carve.x_train)
-            alone = {name: ndcg_rows(m.scores(seen), held, seen) for name, m in candidates.items()}
-            personal_model = _choose_personal_model(alone)
-            report["personal_model"].update(
-                model=personal_model,
-                curve=[{"model": n, "ndcg": round(_mean(v), 5)} for n, v in alone.items()],
-                # what an item-item model can reach on the carve: the share of validation
-                # users whose held-out item co-occurs with one of theirs (the test
-                # protocol's "Reach" line measures the same on the test users)
-                validation_reach=round(cooccurrence_reach(carve.x_train, carve.held_out), 4),
-            )
-            personal_val = candidates[personal_model]
-            item_item_val = personal_val.weights_
-            outcome = _choose_blend(
-                group_val,
-                _popularity_rows(carve.x_train, len(rows)),
-                personal_val.scores(seen),
-                held,
-                seen,
-                options,
-                shrinks,
-                never_lose=rc.personal_weight == "auto",
-            )
-            group_part = outcome.group_part
-            personal_weight, personal_shrinkage = outcome.weight, outcome.shrinkage
-            report["personal_curve"] = outcome.curve
-            report["plain_parts"] = outcome.plain
-            report["blend_kept"] = outcome.kept
-        else:
-            personal_weight = options[0] if len(options) == 1 else DEFAULTS["personal_weight"]
-            personal_shrinkage = shrinks[0] if len(shrinks) == 1 else DEFAULTS["personal_shrinkage"]
-        reason = outcome.reason if outcome is not None else ""
-        for name, value, setting in (
-            ("personal_weight", personal_weight, rc.personal_weight),
-            ("personal_shrinkage", personal_shrinkage, rc.personal_shrinkage),
-            ("ease_keep", ease_keep, rc.ease_keep),
-        ):
-            v: float | int = int(value) if name == "ease_keep" else float(value)
-            if name == "ease_keep" and personal_model != "ease":
-                choices[name] = Choice(None, "config", "the personal model is item-kNN")
-            elif setting != "auto":
-                choices[name] = Choice(v, "config")
-            elif enough:
-                choices[name] = Choice(v, "validation", reason if name != "ease_keep" else "")
-            else:
-                choices[name] = Choice(v, "default", few)
-        if len(models) == 1:
-            choices["personal_model"] = Choice(personal_model, "config", forced)
-        elif enough:
-            choices["personal_model"] = Choice(personal_model, "validation")
-        else:
-            choices["personal_model"] = Choice(personal_model, "default", few)
-        if outcome is not None:
-            choices["group_part"] = Choice(group_part, "validation", reason)
-        else:
-            choices["group_part"] = Choice(group_part, "default", few)
-        report["personal_weight"] = personal_weight
-        report["personal_shrinkage"] = personal_shrinkage
-        report["group_part"] = group_part
-        report["ease_keep"] = ease_keep if personal_model == "ease" else None
-
-    # ---- new users: membership in the groups, the text → item ridge and retrieval +
-    # spreading (usergroups.recommend.new_users), mixed as the held-out new users prefer
-    new_users, cold_report, cold_choices = _choose_new_user_model(
-        dataset,
-        text_vectors,
-        transform,
-        carve,
-        aligned_tr,
-        labels_tr,
-        rec_tr,
-        item_item_val,
-        x_full,
-        config,
-        fine_part=_new_user_fine_part(fine_tr, behaviour_tr.shape[1], text_weight),
+        group_part = outcome.group_part
+        personal_weight, personal_shrinkage = outcome.weight, outcome.shrinkage
+    else:
+        personal_weight = options[0] if len(options) == 1 else DEFAULTS["personal_weight"]
+        personal_shrinkage = shrinks[0] if len(shrinks) == 1 else DEFAULTS["personal_shrinkage"]
+    personal = _Personal(
+        personal_model, personal_weight, personal_shrinkage, ease_keep, group_part, item_item_val
     )
-    report.update(cold_report)
-    choices.update(cold_choices)
-    ridge = new_users.ridge if new_users is not None else None
-    cold_weight = new_users.weights["ridge"] if new_users is not None else 0.0
+    _record_personal(run, personal, outcome, len(models) == 1, forced)
+    return personal
 
-    # ---- 4. all the training data: the aligner stays as early-stopped on the carve (the
-    # carve lacks only one item per validation user and the held-out new users, and
-    # retraining would double the cost); behaviour and the personal model are refitted
+
+def _blend_on_carve(
+    run: _Run,
+    models: Sequence[str],
+    ease_keep: int,
+    group_val: FloatMatrix,
+    options: tuple[float, ...],
+    shrinks: tuple[float, ...],
+) -> tuple[str, int, Any, _BlendOutcome]:
+    """The personal model and its blend, chosen on the validation users.
+
+    Returns ``(personal model, ease_keep, the carve's item-item weights, blend outcome)``."""
+    rc, carve, report = run.config.recommend, run.carve, run.report
+    held, seen = run.held, run.seen
+    candidates: dict[str, PrunedEASE | ItemKNN] = {}
+    for name in models:
+        if name == "ease":
+            dense = ease_weights(carve.x_train, rc.ease_l2)
+            ease_keep, keep_curve = _choose_keep(dense, rc.ease_keep, held, seen)
+            report["ease_keep_curve"] = keep_curve
+            candidates[name] = PrunedEASE(l2=rc.ease_l2, keep=ease_keep).fit_dense(dense)
+            del dense
+        else:
+            candidates[name] = ItemKNN(n_neighbors=rc.knn_neighbors).fit(carve.x_train)
+    alone = {name: ndcg_rows(m.scores(seen), held, seen) for name, m in candidates.items()}
+    personal_model = _choose_personal_model(alone)
+    report["personal_model"].update(
+        model=personal_model,
+        curve=[{"model": n, "ndcg": round(_mean(v), 5)} for n, v in alone.items()],
+        # what an item-item model can reach on the carve: the share of validation
+        # users whose held-out item co-occurs with one of theirs (the test
+        # protocol's "Reach" line measures the same on the test users)
+        validation_reach=round(cooccurrence_reach(carve.x_train, carve.held_out), 4),
+    )
+    personal_val = candidates[personal_model]
+    outcome = _choose_blend(
+        group_val,
+        _popularity_rows(carve.x_train, len(run.rows)),
+        personal_val.scores(seen),
+        held,
+        seen,
+        options,
+        shrinks,
+        never_lose=rc.personal_weight == "auto",
+    )
+    report["personal_curve"] = outcome.curve
+    report["plain_parts"] = outcome.plain
+    report["blend_kept"] = outcome.kept
+    return personal_model, ease_keep, personal_val.weights_, outcome
+
+
+def _record_personal(
+    run: _Run,
+    personal: _Personal,
+    outcome: _BlendOutcome | None,
+    one_model: bool,
+    forced: str,
+) -> None:
+    """The personal blend's choices and report lines (chosen, fixed or defaulted)."""
+    rc, report, choices, few = run.config.recommend, run.report, run.choices, run.few
+    reason = outcome.reason if outcome is not None else ""
+    for name, value, setting in (
+        ("personal_weight", personal.weight, rc.personal_weight),
+        ("personal_shrinkage", personal.shrinkage, rc.personal_shrinkage),
+        ("ease_keep", personal.ease_keep, rc.ease_keep),
+    ):
+        v: float | int = int(value) if name == "ease_keep" else float(value)
+        if name == "ease_keep" and personal.model != "ease":
+            choices[name] = Choice(None, "config", "the personal model is item-kNN")
+        elif setting != "auto":
+            choices[name] = Choice(v, "config")
+        elif run.enough:
+            choices[name] = Choice(v, "validation", reason if name != "ease_keep" else "")
+        else:
+            choices[name] = Choice(v, "default", few)
+    if one_model:
+        choices["personal_model"] = Choice(personal.model, "config", forced)
+    elif run.enough:
+        choices["personal_model"] = Choice(personal.model, "validation")
+    else:
+        choices["personal_model"] = Choice(personal.model, "default", few)
+    if outcome is not None:
+        choices["group_part"] = Choice(personal.group_part, "validation", reason)
+    else:
+        choices["group_part"] = Choice(personal.group_part, "default", few)
+    report["personal_weight"] = personal.weight
+    report["personal_shrinkage"] = personal.shrinkage
+    report["group_part"] = personal.group_part
+    report["ease_keep"] = personal.ease_keep if personal.model == "ease" else None
+
+
+def _refit_step(
+    run: _Run,
+    dataset: Dataset,
+    text_vectors: npt.NDArray[Any],
+    item_vectors: npt.NDArray[Any] | None,
+    frozen_semantic: FloatMatrix,
+    stages: Stages,
+    head: Any,
+    groups: _Groups,
+    personal: _Personal,
+    fine_size: tuple[int, int],
+    new_users: NewUserModel | None,
+    started: float,
+) -> Selection:
+    """4. All the training data: the aligner stays as early-stopped on the carve (the
+    carve lacks only one item per validation user and the held-out new users, and
+    retraining would double the cost); behaviour and the personal model are refitted."""
+    config, x_full, report = run.config, run.x_full, run.report
+    rc = config.recommend
+    text_weight = groups.text_weight
     bags_full = make_bags(dataset, text_vectors, item_vectors, x_full)
     text_block = head.transform(bags_full.pooled()) if head is not None else frozen_semantic
     behaviour = stages.behaviour_of(x_full)
     # refitted on all the data: sharing the carve's solve would need the held-out items
-    personal = (
+    fitted_personal = (
         None
-        if personal_model is None
+        if personal.model is None
         else new_personal(
-            personal_model, l2=rc.ease_l2, keep=ease_keep, n_neighbors=rc.knn_neighbors
+            personal.model, l2=rc.ease_l2, keep=personal.ease_keep, n_neighbors=rc.knn_neighbors
         ).fit(x_full)
     )
+    n_fine, n_partitions = fine_size
     fine: FineGroups | None = None
     if n_partitions:
         fused_full = fuse_blocks(unit_rows(text_block), behaviour, text_weight)
@@ -717,14 +887,14 @@ def select(
             x_full,
             fit_fine_partitions(fused_full, n_fine, n_partitions, random_state=config.random_state),
         )
-    report["choices"] = {name: c.to_dict() for name, c in choices.items()}
+    report["choices"] = {name: c.to_dict() for name, c in run.choices.items()}
     report["seconds"] = round(time.perf_counter() - started, 2)
     logger.info(
         "selection (%s): text weight %.2f, %s groups, personal weight %.2f, new users: %s",
-        ac.method,
+        config.align.method,
         text_weight,
-        chosen_k if chosen_k is not None else cc.n_groups,
-        personal_weight,
+        groups.chosen_k if groups.chosen_k is not None else config.clustering.n_groups,
+        personal.weight,
         new_users.describe() if new_users is not None else "no texts",
     )
     return Selection(
@@ -732,18 +902,18 @@ def select(
         text_block=unit_rows(text_block),
         behaviour=behaviour,
         text_weight=text_weight,
-        n_groups=None if chosen_k is None else int(chosen_k),
-        personal=personal,
-        personal_weight=float(personal_weight),
-        personal_shrinkage=float(personal_shrinkage),
-        cold_weight=float(cold_weight),
-        ridge=ridge,
-        choices=choices,
+        n_groups=None if groups.chosen_k is None else int(groups.chosen_k),
+        personal=fitted_personal,
+        personal_weight=float(personal.weight),
+        personal_shrinkage=float(personal.shrinkage),
+        cold_weight=float(new_users.weights["ridge"] if new_users is not None else 0.0),
+        ridge=new_users.ridge if new_users is not None else None,
+        choices=run.choices,
         report=report,
-        carve=carve,
+        carve=run.carve,
         new_users=new_users,
         fine=fine,
-        group_part=group_part,
+        group_part=personal.group_part,
     )
 
 
@@ -1224,6 +1394,64 @@ def _choose_new_user_model(
     authors = text_users(dataset)
     items_of_text = text_items(dataset)
     n_items = x_full.shape[1]
+    fixed, reasons = _fixed_cold_weights(config)
+    ridge_l2 = DEFAULTS["ridge_l2"]
+    top_items = int(
+        DEFAULTS["cold_top_items"] if rc.cold_top_items == "auto" else rc.cold_top_items
+    )
+    weights = _default_cold_weights(fixed)
+
+    n_cold = len(carve.cold_rows)
+    n_groups_tr = _n_found(labels_tr)
+    cold_enough = n_cold >= MIN_VALIDATION_USERS and n_groups_tr > 0
+    few_cold = f"only {n_cold} held-out new users (< {MIN_VALIDATION_USERS})"
+    if cold_enough and item_item_val is None and "spread" not in fixed:
+        fixed["spread"] = weights["spread"] = 0.0
+        reasons["spread"] = "no item-item model on the validation carve (too few warm users)"
+        weights["group"] = 1.0 - weights["ridge"]
+    if cold_enough:
+        query = transform(tv[carve.cold_query])
+        evaluate = _cold_evaluator(carve, items_of_text)
+        parts, curve = _cold_group_parts(
+            query, aligned_tr, labels_tr, rec_tr, carve.x_train, config, evaluate, fine_part
+        )
+        ridge_l2, top_items = _cold_text_parts(
+            tv,
+            authors,
+            items_of_text,
+            carve,
+            item_item_val,
+            n_items,
+            config,
+            fixed,
+            top_items,
+            evaluate,
+            parts,
+            curve,
+        )
+        weights = _mix_cold_parts(parts, fixed, evaluate, curve, report)
+
+    ridge = TextItemRidge(l2=ridge_l2).fit(tv, x_full[authors])
+    docs = item_documents(tv, items_of_text, n_items) if weights["spread"] > 0 else None
+    model = NewUserModel(weights, ridge=ridge, item_docs=docs, top_items=top_items)
+    choices.update(
+        _new_user_choices(config, weights, top_items, ridge_l2, reasons, cold_enough, few_cold)
+    )
+    spread_on = weights["spread"] > 0
+    report.update(
+        cold_weight=weights["ridge"],
+        cold_spread_weight=weights["spread"],
+        cold_top_items=top_items if spread_on else None,
+        ridge_l2=ridge_l2,
+        new_users=model.describe(),
+    )
+    return model, report, choices
+
+
+def _fixed_cold_weights(config: DiscoveryConfig) -> tuple[dict[str, float], dict[str, str]]:
+    """The new-user weights the config fixes (``ridge``, ``spread``), and why a weight is
+    forced (the spread without an item-item model)."""
+    rc = config.recommend
     fixed: dict[str, float] = {}
     reasons: dict[str, str] = {}
     if rc.cold_weight != "auto":
@@ -1239,88 +1467,145 @@ def _choose_new_user_model(
             )
         fixed["spread"] = 0.0
         reasons["spread"] = "no item-item model (recommend.personal = 'none')"
-    ridge_l2 = DEFAULTS["ridge_l2"]
-    top_items = int(
-        DEFAULTS["cold_top_items"] if rc.cold_top_items == "auto" else rc.cold_top_items
-    )
+    return fixed, reasons
+
+
+def _default_cold_weights(fixed: dict[str, float]) -> dict[str, float]:
+    """The new-user mix when it cannot be chosen: the defaults, with the fixed weights,
+    scaled so the parts sum to one."""
     defaults = {"ridge": DEFAULTS["cold_weight"], "spread": DEFAULTS["cold_spread_weight"]}
     defaults.update(fixed)
     if defaults["ridge"] + defaults["spread"] > 1.0:
         free = "spread" if "spread" not in fixed else "ridge"
         defaults[free] = 1.0 - defaults["ridge" if free == "spread" else "spread"]
-    weights = {"group": 1.0 - defaults["ridge"] - defaults["spread"], **defaults}
+    return {"group": 1.0 - defaults["ridge"] - defaults["spread"], **defaults}
 
-    n_cold = len(carve.cold_rows)
+
+def _cold_evaluator(
+    carve: ValidationCarve, items_of_text: IntVector
+) -> Callable[[npt.NDArray[Any]], float]:
+    """NDCG@10 of the held-out new users' other items, the item of their first text seen."""
+    q_items = items_of_text[carve.cold_query]
+    has = q_items >= 0
+    cold_seen = sp.csr_matrix(
+        (np.ones(int(has.sum()), np.float32), (np.flatnonzero(has), q_items[has])),
+        shape=carve.cold_targets.shape,
+    )
+
+    def evaluate(scores: npt.NDArray[Any]) -> float:
+        return ndcg_at_k(scores, carve.cold_targets, cold_seen)
+
+    return evaluate
+
+
+def _cold_group_parts(
+    query: FloatMatrix,
+    aligned_tr: FloatMatrix,
+    labels_tr: IntVector,
+    rec_tr: GroupPopularity,
+    x_train: sp.csr_matrix,
+    config: DiscoveryConfig,
+    evaluate: Callable[[npt.NDArray[Any]], float],
+    fine_part: Callable[[FloatMatrix], FloatMatrix] | None,
+) -> tuple[dict[str, npt.NDArray[Any]], list[tuple[str, float]]]:
+    """The group part of the held-out new users' scores, and the curve that starts with
+    popularity and the group answers."""
     n_groups_tr = _n_found(labels_tr)
-    cold_enough = n_cold >= MIN_VALIDATION_USERS and n_groups_tr > 0
-    few_cold = f"only {n_cold} held-out new users (< {MIN_VALIDATION_USERS})"
-    if cold_enough and item_item_val is None and "spread" not in fixed:
-        fixed["spread"] = weights["spread"] = 0.0
-        reasons["spread"] = "no item-item model on the validation carve (too few warm users)"
-        weights["group"] = 1.0 - weights["ridge"]
-    if cold_enough:
-        query = transform(tv[carve.cold_query])
-        # scored the way the model will place new users (assign.method)
-        if config.assign.method == "centroid":
-            known_tr = labels_tr >= 0
-            centres = pool_rows(labels_tr[known_tr], aligned_tr[known_tr], n_groups_tr)
-            proba = softmax_confidence(query @ unit_rows(centres).T)
-        else:
-            proba = knn_proba(query, aligned_tr, labels_tr, n_groups_tr, config.assign.n_neighbors)
-        group_rows = rec_tr.group_scores(np.arange(n_groups_tr))
-        q_items = items_of_text[carve.cold_query]
-        has = q_items >= 0
-        cold_seen = sp.csr_matrix(
-            (np.ones(int(has.sum()), np.float32), (np.flatnonzero(has), q_items[has])),
-            shape=carve.cold_targets.shape,
-        )
+    # scored the way the model will place new users (assign.method)
+    if config.assign.method == "centroid":
+        known_tr = labels_tr >= 0
+        centres = pool_rows(labels_tr[known_tr], aligned_tr[known_tr], n_groups_tr)
+        proba = softmax_confidence(query @ unit_rows(centres).T)
+    else:
+        proba = knn_proba(query, aligned_tr, labels_tr, n_groups_tr, config.assign.n_neighbors)
+    group_rows = rec_tr.group_scores(np.arange(n_groups_tr))
+    pop = np.asarray(x_train.sum(axis=0), dtype=np.float32).repeat(len(query), 0)
+    parts = {"group": soft_group_scores(proba, group_rows)}
+    curve: list[tuple[str, float]] = [
+        ("Pop", evaluate(pop)),
+        ("group (most probable)", evaluate(group_rows[proba.argmax(axis=1)])),
+        ("group (soft membership)", evaluate(parts["group"])),
+    ]
+    if fine_part is not None:
+        # the group part of every answer: the fine groups, by soft membership
+        parts["group"] = fine_part(query)
+        curve.append(("fine groups (soft membership)", evaluate(parts["group"])))
+    return parts, curve
 
-        def evaluate(scores: npt.NDArray[Any]) -> float:
-            return ndcg_at_k(scores, carve.cold_targets, cold_seen)
 
-        pop = np.asarray(carve.x_train.sum(axis=0), dtype=np.float32).repeat(len(query), 0)
-        parts = {"group": soft_group_scores(proba, group_rows)}
-        curve: list[tuple[str, float]] = [
-            ("Pop", evaluate(pop)),
-            ("group (most probable)", evaluate(group_rows[proba.argmax(axis=1)])),
-            ("group (soft membership)", evaluate(parts["group"])),
-        ]
-        if fine_part is not None:
-            # the group part of every answer: the fine groups, by soft membership
-            parts["group"] = fine_part(query)
-            curve.append(("fine groups (soft membership)", evaluate(parts["group"])))
-        fit_rows = np.flatnonzero(carve.text_keep)
-        q_frozen = tv[carve.cold_query]
-        ridges = {
-            l2: TextItemRidge(l2=l2).fit(tv[fit_rows], carve.x_train[authors[fit_rows]])
-            for l2 in RIDGE_GRID
-        }
-        ridge_scores = {l2: r.scores(q_frozen) for l2, r in ridges.items()}
-        ridge_curve = {l2: evaluate(v) for l2, v in ridge_scores.items()}
-        curve += [(f"ridge l2={l2:g}", v) for l2, v in ridge_curve.items()]
-        ridge_l2 = max(RIDGE_GRID, key=lambda l2: ridge_curve[l2])
-        parts["ridge"] = ridge_scores[ridge_l2]
-        if fixed.get("spread") != 0.0:
-            docs_tr = item_documents(tv[fit_rows], items_of_text[fit_rows], n_items)
-            tops = TOP_ITEMS_GRID if rc.cold_top_items == "auto" else (top_items,)
-            spreads = {m: spread_scores(q_frozen, docs_tr, item_item_val, m) for m in tops}
-            spread_curve = {m: evaluate(v) for m, v in spreads.items()}
-            curve += [(f"spread top {m}", v) for m, v in spread_curve.items()]
-            top_items = max(tops, key=lambda m: spread_curve[m])
-            parts["spread"] = spreads[top_items]
-        scaled = {name: row_scaled(v) for name, v in parts.items()}
-        mixes = []
-        for w in weight_grid(COLD_WEIGHT_STEP, fixed):
-            mixed = sum(w[name] * scaled[name] for name in scaled if w[name] > 0)
-            mixes.append((w, evaluate(np.asarray(mixed))))
-        weights, best = max(mixes, key=lambda t: t[1])
-        curve.append((_mix_name(weights), best))
-        report["cold_curve"] = [{"method": m, "ndcg": round(v, 5)} for m, v in curve]
-        report["cold_mixes"] = [{**w, "ndcg": round(v, 5)} for w, v in mixes]
+def _cold_text_parts(
+    tv: FloatMatrix,
+    authors: IntVector,
+    items_of_text: IntVector,
+    carve: ValidationCarve,
+    item_item_val: Any,
+    n_items: int,
+    config: DiscoveryConfig,
+    fixed: dict[str, float],
+    top_items: int,
+    evaluate: Callable[[npt.NDArray[Any]], float],
+    parts: dict[str, npt.NDArray[Any]],
+    curve: list[tuple[str, float]],
+) -> tuple[float, int]:
+    """The text parts of the held-out new users' scores, each setting chosen alone: the
+    text → item ridge's ``l2`` and, unless fixed off, the spread's retrieved items.
 
-    ridge = TextItemRidge(l2=ridge_l2).fit(tv, x_full[authors])
-    docs = item_documents(tv, items_of_text, n_items) if weights["spread"] > 0 else None
-    model = NewUserModel(weights, ridge=ridge, item_docs=docs, top_items=top_items)
+    Adds them to ``parts`` and their curves to ``curve``; returns ``(ridge_l2, top_items)``."""
+    rc = config.recommend
+    fit_rows = np.flatnonzero(carve.text_keep)
+    q_frozen = tv[carve.cold_query]
+    ridges = {
+        l2: TextItemRidge(l2=l2).fit(tv[fit_rows], carve.x_train[authors[fit_rows]])
+        for l2 in RIDGE_GRID
+    }
+    ridge_scores = {l2: r.scores(q_frozen) for l2, r in ridges.items()}
+    ridge_curve = {l2: evaluate(v) for l2, v in ridge_scores.items()}
+    curve += [(f"ridge l2={l2:g}", v) for l2, v in ridge_curve.items()]
+    ridge_l2 = max(RIDGE_GRID, key=lambda l2: ridge_curve[l2])
+    parts["ridge"] = ridge_scores[ridge_l2]
+    if fixed.get("spread") != 0.0:
+        docs_tr = item_documents(tv[fit_rows], items_of_text[fit_rows], n_items)
+        tops = TOP_ITEMS_GRID if rc.cold_top_items == "auto" else (top_items,)
+        spreads = {m: spread_scores(q_frozen, docs_tr, item_item_val, m) for m in tops}
+        spread_curve = {m: evaluate(v) for m, v in spreads.items()}
+        curve += [(f"spread top {m}", v) for m, v in spread_curve.items()]
+        top_items = max(tops, key=lambda m: spread_curve[m])
+        parts["spread"] = spreads[top_items]
+    return ridge_l2, top_items
+
+
+def _mix_cold_parts(
+    parts: dict[str, npt.NDArray[Any]],
+    fixed: dict[str, float],
+    evaluate: Callable[[npt.NDArray[Any]], float],
+    curve: list[tuple[str, float]],
+    report: dict[str, Any],
+) -> dict[str, float]:
+    """The best mix of the new-user parts on the simplex grid (fixed weights kept); the
+    curve and every mix go into ``report``."""
+    scaled = {name: row_scaled(v) for name, v in parts.items()}
+    mixes = []
+    for w in weight_grid(COLD_WEIGHT_STEP, fixed):
+        mixed = sum(w[name] * scaled[name] for name in scaled if w[name] > 0)
+        mixes.append((w, evaluate(np.asarray(mixed))))
+    weights, best = max(mixes, key=lambda t: t[1])
+    curve.append((_mix_name(weights), best))
+    report["cold_curve"] = [{"method": m, "ndcg": round(v, 5)} for m, v in curve]
+    report["cold_mixes"] = [{**w, "ndcg": round(v, 5)} for w, v in mixes]
+    return weights
+
+
+def _new_user_choices(
+    config: DiscoveryConfig,
+    weights: dict[str, float],
+    top_items: int,
+    ridge_l2: float,
+    reasons: dict[str, str],
+    cold_enough: bool,
+    few_cold: str,
+) -> dict[str, Choice]:
+    """The new-user model's choices: fixed by the config, forced, chosen or defaulted."""
+    rc = config.recommend
 
     def choice(value: float | int, setting: Any, component: str = "") -> Choice:
         if setting != "auto":
@@ -1331,6 +1616,7 @@ def _choose_new_user_model(
             return Choice(value, "validation")
         return Choice(value, "default", few_cold)
 
+    choices: dict[str, Choice] = {}
     choices["cold_weight"] = choice(weights["ridge"], rc.cold_weight)
     choices["cold_spread_weight"] = choice(weights["spread"], rc.cold_spread_weight, "spread")
     spread_on = weights["spread"] > 0
@@ -1344,14 +1630,7 @@ def _choose_new_user_model(
         )
     )
     choices["ridge_l2"] = choice(float(ridge_l2), "auto")
-    report.update(
-        cold_weight=weights["ridge"],
-        cold_spread_weight=weights["spread"],
-        cold_top_items=top_items if spread_on else None,
-        ridge_l2=ridge_l2,
-        new_users=model.describe(),
-    )
-    return model, report, choices
+    return choices
 
 
 def _mix_name(weights: dict[str, float]) -> str:
