@@ -42,3 +42,5 @@ _.request_id  # starlette request.state
 _.service  # FastAPI app.state
 _.route_class  # FastAPI router
 _.send_400_response  # uvicorn's protocol calls it on a request its parser refuses
+_.runner_up  # pydantic fields of the /users answer (UserOut)
+_.runner_up_confidence
