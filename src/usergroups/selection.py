@@ -1297,7 +1297,8 @@ def _choose_blend(
     ``personal`` (the personal model alone, weight 1 without shrinkage). With
     ``never_lose`` (issue 24) the best blend is kept only when it beats *every* plain part
     by one paired standard error on the same validation users (:func:`_paired_within`);
-    otherwise the best plain part is used and ``reason`` says so. A blend chosen on noise
+    otherwise the best plain part is used and ``reason`` says so; popularity, the simplest,
+    unless another plain part beats it by a paired standard error. A blend chosen on noise
     lost to its own parts on test (Amazon MI, ML-latest-small), and on Yelp, where the
     held-out item co-occurs with the user's items for 1.4 % of users, a 0.75 personal
     weight fell below popularity. Without ``never_lose`` (a fixed weight) the best entry of
@@ -1326,6 +1327,9 @@ def _choose_blend(
         part, a, c, _ = max(blends, key=lambda t: _mean(t[3]))
         return _BlendOutcome(part, a, c, True, "", curve, plain_means)
     best_plain = max(plain, key=lambda n: _mean(plain[n]))  # ties: groups, personal, popularity
+    if best_plain != "popularity" and _paired_within(plain[best_plain], plain["popularity"]):
+        # the simplest method wins unless another beats it by a paired standard error
+        best_plain = "popularity"
     if blends:
         part, a, c, values = max(blends, key=lambda t: _mean(t[3]))
         losers = [n for n, v in plain.items() if _paired_within(values, v)]

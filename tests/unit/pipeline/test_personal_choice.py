@@ -59,6 +59,24 @@ def test_issue_24_a_blend_that_cannot_beat_popularity_gives_popularity() -> None
     assert all(e["weight"] > 0 and (e["weight"], e["shrinkage"]) != (1.0, 0.0) for e in out.curve)
 
 
+def test_issue_24_a_group_part_that_barely_beats_popularity_gives_popularity() -> None:
+    """Yelp (stop 20): the segments edged out popularity on the carve (by less than a paired
+    standard error) and fell below it on test; the simplest method wins such a tie."""
+    held, seen, items = _held_and_seen()
+    top = np.ones(N_USERS)
+    popularity = _scores(items, np.where(np.arange(N_USERS) < 30, 1.0, 0.0))
+    group = _scores(items, np.where(np.arange(N_USERS) < 31, 1.0, 0.0))  # one user more
+    nothing = _scores(items, np.zeros(N_USERS))
+    out = _choose_blend(group, popularity, nothing, held, seen, BLEND_GRID, SHRINKAGE_GRID)
+    assert out.plain["groups"] > out.plain["popularity"]
+    assert (out.group_part, out.weight, out.kept) == ("popularity", 0.0, False)
+    # a group part that finds every held-out item beats it clearly, and is used
+    out = _choose_blend(
+        _scores(items, top), popularity, nothing, held, seen, BLEND_GRID, SHRINKAGE_GRID
+    )
+    assert (out.group_part, out.weight, out.kept) == ("groups", 0.0, False)
+
+
 def test_issue_24_the_personal_model_alone_wins_when_no_blend_beats_it() -> None:
     held, seen, items = _held_and_seen()
     popularity = _scores(items, np.zeros(N_USERS))
