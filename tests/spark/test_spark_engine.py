@@ -34,6 +34,8 @@ def _config(tmp: Path, **overrides: Any) -> DiscoveryConfig:
         "clustering.n_groups": 4,
         "clustering.n_init": 2,
         "user_vectors.n_components": 8,
+        # the segments' popularity ranks, computed in Spark SQL (fine groups: see below)
+        "clustering.fine_partitions": 0,
         **overrides,
     }
     return frozen_config(DiscoveryConfig().with_overrides(base))[0]
@@ -290,3 +292,22 @@ def test_spark_notes_unmapped_rating_and_time_columns_like_local(
     sds = read_files(spark, interactions=ip, mapping=mapping)
     assert local.report.notes, "the local reader should note the unmapped columns"
     assert sds.report.to_records() == local.report.to_records()
+
+
+def test_issue_23_spark_fits_fine_groups_and_ranks_with_them(
+    spark: Any, planted: Any, tmp_path: Path
+) -> None:
+    from usergroups.spark import SparkGroupDiscovery, from_dataset
+
+    cfg = _config(tmp_path, **{"clustering.fine_partitions": 3, "clustering.fine_k": 6})
+    engine = SparkGroupDiscovery(cfg, spark=spark).fit(from_dataset(spark, planted.dataset))
+    state = engine.model_.state_
+    assert state.fine is not None and (state.fine.n_partitions, state.fine.n_fine) == (3, 6)
+    path = engine.save(tmp_path / "fine")
+    loaded = GroupDiscovery.load(path)
+    saved = pd.read_parquet(path / "recommendations.parquet")
+    again = loaded.recommend_all(n=cfg.recommend.n)
+    assert saved["item_id"].tolist() == again["item_id"].tolist()
+    # the group part is the fine groups' mean, not the segment's popularity
+    rows = np.arange(10)
+    np.testing.assert_allclose(loaded.user_group_scores(rows), state.fine.user_scores(rows))
