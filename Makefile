@@ -48,8 +48,9 @@ test: lint
 	$(BIN)/python -m pytest -q -ra
 
 # The developer loop (a few minutes): every unit test but the slow ones, nothing that needs
-# the shared datasets, a server, Spark or a browser; no lint. Markers: see pyproject.toml.
-FAST_TESTS := not slow and not integration and not service and not spark and not browser
+# the shared datasets, a server, Spark, a browser or the hostile CLI suite; no lint. Markers:
+# see pyproject.toml.
+FAST_TESTS := not slow and not integration and not service and not spark and not browser and not hostile
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "$(FAST_TESTS)"
