@@ -603,7 +603,7 @@ def _lift_lines(lift: Mapping[str, Any] | None) -> list[str]:
         return []
     names = {
         "segments": "segments (what people name)",
-        "fine": "fine groups (what `recommend` ranks)",
+        "fine": "the group part `recommend` ranks (fine groups; off: segments or Pop)",
         "seed_recipe": "seed recipe at the segments' K",
     }
     rows = []
@@ -614,7 +614,7 @@ def _lift_lines(lift: Mapping[str, Any] | None) -> list[str]:
         size = ""
         if key == "fine":
             parts, k = e.get("partitions"), e.get("n_fine")
-            size = f"{parts} × K={k}" if parts else "off (segments)"
+            size = f"{parts} × K={k}" if parts else "off"
         rows.append(
             [
                 label,
