@@ -743,6 +743,10 @@ class GroupDiscovery:
                     f"embedding.backend: int8 disagrees with fp32 on this {check['target']} CPU "
                     f"(mean cosine {check['mean_cosine']:.3f}); fp32 ONNX vectors were used"
                 )
+        fine = self.state_.choices.get("fine_partitions")
+        if fine is not None and fine.source == "data" and not fine.value:
+            # the data turned the fine groups off (too large, too few users): said in one line
+            self.metrics_["fallbacks"].append(f"fine groups: off: {fine.reason}")
         asked = self.state_.choices["n_groups"].value
         kept = self.metrics_["n_groups"]
         if asked is not None and kept < int(asked):

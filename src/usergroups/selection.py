@@ -1161,7 +1161,6 @@ def _choose_fine_groups(
             f"{carve.x_train.shape[0]:,} users x {carve.x_train.shape[1]:,} items is above "
             f"{FINE_MAX_CELLS:,} cells; the segments' popularity is the group part"
         )
-        report.setdefault("fallbacks", []).append(f"fine groups: off: {reason}")
         return decide(None, 0, "data", reason)
     if n_known < 2 * MIN_FINE_MEMBERS:
         return decide(None, 0, "data", f"only {n_known} users with a vector")

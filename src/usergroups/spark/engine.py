@@ -352,7 +352,11 @@ class SparkGroupDiscovery:
             },
             "item_names": getattr(self, "_item_names_info", {}),
             "timings": {k_: round(v, 3) for k_, v in timings.items()},
+            "choices": model.state_.choices_report(),
+            "fallbacks": _fallbacks(model.state_.choices),
         }
+        for line in model.metrics_["fallbacks"]:
+            logger.warning("fell back to a default: %s", line)
         self.metrics_ = model.metrics_
         logger.info("found %d groups in %s with Spark", model.metrics_["n_groups"], data.name)
         return self
@@ -1089,3 +1093,13 @@ class SparkGroupDiscovery:
         )
         self.group_items_.write.mode("overwrite").parquet(f"{uri}/group_items")
         return path
+
+
+def _fallbacks(choices: Any) -> list[str]:
+    """One line per choice that fell back to its default, or that the data turned off (the
+    fine groups above ``selection.FINE_MAX_CELLS``), as a local fit records them."""
+    lines = [f"{name}: {c.reason}" for name, c in choices.items() if c.source == "default"]
+    fine = choices.get("fine_partitions")
+    if fine is not None and fine.source == "data" and not fine.value:
+        lines.append(f"fine groups: off: {fine.reason}")
+    return lines

@@ -132,3 +132,22 @@ def test_fine_groups_can_be_turned_off(planted) -> None:  # type: ignore[no-unty
 
     expected = gd.recommender_.group_scores(group_rows_for(gd.labels_[rows], gd.group_part_))
     np.testing.assert_allclose(gd.user_group_scores(rows), expected)
+
+
+def test_fine_groups_the_data_turns_off_are_a_fallback_line() -> None:
+    """No silent degradation: too few users for fine groups is said in metrics.json."""
+    tiny = make_planted(n_users=16, n_groups=2, n_items=20, random_state=1)
+    cfg = DiscoveryConfig.model_validate(
+        {
+            "embedding": {"model": "hashing", "use_cache": False},
+            "align": {"method": "none"},
+            "user_vectors": {"text_weight": 0.5},
+            "clustering": {"n_groups": 2},
+            "recommend": {"personal": "none"},
+            "reuse": False,
+        }
+    )
+    gd = GroupDiscovery(cfg).fit(tiny.dataset)
+    choice = gd.state_.choices["fine_partitions"]
+    assert gd.state_.fine is None and (choice.value, choice.source) == (0, "data")
+    assert f"fine groups: off: {choice.reason}" in gd.metrics_["fallbacks"]
