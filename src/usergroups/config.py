@@ -148,12 +148,25 @@ class ClusteringConfig(_Section):
         "users; 'auto' chooses on validation (and keeps the segments alone when they "
         "predict as well); 0 turns fine groups off",
     )
+    fine_text_weight: float | Literal["auto"] = Field(
+        "auto",
+        description="share of the text part in the vectors the fine groups partition (their "
+        "own, apart from user_vectors.text_weight: the segments are chosen for stable, "
+        "readable groups, the fine groups for prediction); 'auto' chooses on validation",
+    )
 
     @field_validator("fine_k")
     @classmethod
     def _check_fine_k(cls, v: int | str) -> int | str:
         if isinstance(v, int) and v < 2:
             raise ValueError("fine_k must be >= 2 or 'auto'")
+        return v
+
+    @field_validator("fine_text_weight")
+    @classmethod
+    def _check_fine_text_weight(cls, v: float | str) -> float | str:
+        if not isinstance(v, str) and not 0.0 <= float(v) <= 1.0:
+            raise ValueError("fine_text_weight must be in [0, 1] or 'auto'")
         return v
 
     @field_validator("fine_partitions")

@@ -64,6 +64,7 @@ CHOICE_NAMES = (
     "ridge_l2",
     "fine_k",
     "fine_partitions",
+    "fine_text_weight",
 )
 """The settings ``fit`` chooses (or takes from the config), in the order they are reported."""
 
@@ -369,12 +370,15 @@ class FittedState:
             return np.asarray(self.fine.user_scores(rows), dtype=np.float32)
         return np.asarray(self.recommender.group_scores(self.labels[rows]), dtype=np.float32)
 
-    def vector_group_part(self, vectors: np.ndarray, groups: np.ndarray) -> FloatMatrix:
-        """The group scores of users given by fused vectors (users changed by events, a
-        new user with known items) in segments ``groups``; shape (n, n_items)."""
+    def vector_group_part(
+        self, text_block: np.ndarray, behaviour: np.ndarray, groups: np.ndarray
+    ) -> FloatMatrix:
+        """The group scores of users given by their blocks (users changed by events, a new
+        user with known items) in segments ``groups``; shape (n, n_items)."""
         if self.group_part_name == "popularity":
-            return self._popularity_rows(len(vectors))
+            return self._popularity_rows(len(text_block))
         if self.fine is not None:
+            vectors = self.fine_fuse(text_block, behaviour)
             return np.asarray(self.fine.vector_scores(vectors), dtype=np.float32)
         return np.asarray(
             self.recommender.group_scores(np.asarray(groups, dtype=np.int64)), dtype=np.float32
@@ -382,16 +386,30 @@ class FittedState:
 
     def new_user_group_part(self, text_block: np.ndarray) -> FloatMatrix | None:
         """New users' fine-group scores by soft membership at their text's place in the
-        fused space (no behaviour yet); None without fine groups (the new-user model then
-        weights the segments by membership)."""
+        fine groups' space (no behaviour yet); None without fine groups (the new-user model
+        then weights the segments by membership)."""
         if self.fine is None:
             return None
         blank = np.zeros((len(text_block), self.behaviour_dim), dtype=np.float32)
-        return np.asarray(self.fine.soft_scores(self.fuse(text_block, blank)), dtype=np.float32)
+        return np.asarray(self.fine.soft_scores(self.fine_fuse(text_block, blank)), np.float32)
 
     def fuse(self, text_block: np.ndarray, behaviour: np.ndarray) -> FloatMatrix:
         """User vectors of other users, fused with this model's text weight."""
         return fuse_blocks(text_block, behaviour, self.text_weight)
+
+    @property
+    def fine_text_weight(self) -> float:
+        """The text weight of the fine groups' vectors (their own choice; models saved
+        before it existed used the segments')."""
+        choice = self.choices.get("fine_text_weight")
+        if choice is None or choice.value is None:
+            return self.text_weight
+        return float(choice.value)
+
+    def fine_fuse(self, text_block: np.ndarray, behaviour: np.ndarray) -> FloatMatrix:
+        """Rows of both blocks fused as the fine groups' vectors (:attr:`fine_text_weight`):
+        the one rule by which the fit, refit, the service and Spark place users in them."""
+        return fuse_blocks(text_block, behaviour, self.fine_text_weight)
 
     def replace(self, **changes: Any) -> FittedState:
         """A copy with ``changes`` applied (derived fields recomputed)."""

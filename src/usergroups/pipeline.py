@@ -334,7 +334,7 @@ class GroupDiscovery:
         # timings["profiles"] covers the fine groups and the state as well
         t = time.perf_counter()
         x = dataset.interaction_matrix()
-        fine = self._fine_step(x, chosen, fused, fits)
+        fine = self._fine_step(x, chosen, fits)
         self.state_ = self._state_step(
             dataset, x, titles, item_names, chosen, builder, labels, fine
         )
@@ -508,9 +508,7 @@ class GroupDiscovery:
         timings["item_names"] = time.perf_counter() - t
         return titles, item_names
 
-    def _fine_step(
-        self, x: sp.csr_matrix, chosen: _Chosen, fused: FloatMatrix, fits: FitCache
-    ) -> FineGroups | None:
+    def _fine_step(self, x: sp.csr_matrix, chosen: _Chosen, fits: FitCache) -> FineGroups | None:
         """The fine groups: the selection's, or fitted at the config's sizes (which then
         set ``chosen.choices``); their representative partition marked."""
         from usergroups.selection import fixed_fine_groups
@@ -520,10 +518,11 @@ class GroupDiscovery:
             fine = chosen.selection.fine
         else:
             choices = chosen.choices
+            text_block, behaviour = chosen.text_block, chosen.behaviour
             fine, chosen.choices = fits.get_or_compute(
                 "fine_groups",
-                (fused, x, {k: c.to_dict() for k, c in choices.items()}, cfg),
-                lambda: fixed_fine_groups(fused, x, choices, cfg),
+                (text_block, behaviour, x, {k: c.to_dict() for k, c in choices.items()}, cfg),
+                lambda: fixed_fine_groups(text_block, behaviour, x, choices, cfg),
             )
         if fine is not None:
             from usergroups.clustering.fine import representative_partition

@@ -53,7 +53,7 @@ from scipy.optimize import linear_sum_assignment
 from usergroups.data import Dataset, build_dataset
 from usergroups.errors import DataError, NotFittedError
 from usergroups.fusion import l2_normalise
-from usergroups.linalg import pool_rows, unit_rows
+from usergroups.linalg import fuse_blocks, pool_rows, unit_rows
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -719,6 +719,7 @@ _CHOICE_SETTINGS = {
     "cold_top_items": "recommend.cold_top_items",
     "fine_k": "clustering.fine_k",
     "fine_partitions": "clustering.fine_partitions",
+    "fine_text_weight": "clustering.fine_text_weight",
 }
 """The config setting of every choice a refit keeps (``ridge_l2`` has none: it is
 chosen again from its grid, which costs little)."""
@@ -1015,7 +1016,7 @@ def _keep_fine_groups(old: Any, new: Any) -> Any:
     from usergroups.recommend.fine_groups import FineGroups
 
     choices = dict(new.choices)
-    for name in ("fine_k", "fine_partitions"):
+    for name in ("fine_k", "fine_partitions", "fine_text_weight"):
         if name in old.choices:
             choices[name] = old.choices[name]
     if old.fine is None:
@@ -1023,7 +1024,7 @@ def _keep_fine_groups(old: Any, new: Any) -> Any:
     old_row = {str(u): i for i, u in enumerate(old.user_ids.ids.tolist())}
     rows = np.array([old_row.get(str(u), -1) for u in new.user_ids.ids], dtype=np.int64)
     both = rows >= 0
-    fused = new.user_vectors
+    fused = fuse_blocks(new.text_block, new.behaviour, old.fine_text_weight)
     centroids = np.zeros((old.fine.n_partitions, old.fine.n_fine, fused.shape[1]), dtype=np.float32)
     for p in range(old.fine.n_partitions):
         labels = old.fine.labels_[rows[both], p]

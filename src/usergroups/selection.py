@@ -484,7 +484,7 @@ def select(
     run = _carve_step(dataset, config)
     aligned = _align_step(run, dataset, text_vectors, item_vectors, stages)
     groups = _groups_step(run, aligned, stages)
-    n_fine, n_partitions, fine_tr = _fine_step(run, aligned, groups)
+    n_fine, n_partitions, fine_weight, fine_tr = _fine_step(run, aligned, groups)
     if fine_tr is not None:
         groups.group_val = fine_tr.user_scores(run.rows)
     personal = _personal_step(run, groups.group_val)
@@ -501,7 +501,7 @@ def select(
         personal.item_item_val,
         run.x_full,
         config,
-        fine_part=_new_user_fine_part(fine_tr, aligned.behaviour_tr.shape[1], groups.text_weight),
+        fine_part=_new_user_fine_part(fine_tr, aligned.behaviour_tr.shape[1], fine_weight),
     )
     run.report.update(cold_report)
     run.choices.update(cold_choices)
@@ -515,7 +515,7 @@ def select(
         aligned.head,
         groups,
         personal,
-        (n_fine, n_partitions),
+        (n_fine, n_partitions, fine_weight),
         new_users,
         started,
     )
@@ -690,13 +690,22 @@ def _groups_step(run: _Run, aligned: _Aligned, stages: Stages) -> _Groups:
     return _Groups(text_weight, chosen_k, labels_tr, rec_tr, group_val, per_user, known)
 
 
-def _fine_step(run: _Run, aligned: _Aligned, groups: _Groups) -> tuple[int, int, FineGroups | None]:
-    """Fine groups: an ensemble of fine partitions behind every group-based answer.
+def _fine_step(
+    run: _Run, aligned: _Aligned, groups: _Groups
+) -> tuple[int, int, float, FineGroups | None]:
+    """Fine groups: an ensemble of fine partitions behind every group-based answer, on
+    vectors fused with their own text weight (chosen for prediction; the segments' weight
+    is chosen for stable, readable groups).
 
-    Returns ``(n_fine, n_partitions, fine groups of the carve or None)``."""
-    fused_tr = fuse_blocks(aligned.aligned_tr, aligned.behaviour_tr, groups.text_weight)
-    n_fine, n_partitions = _choose_fine_groups(
-        fused_tr,
+    Returns ``(n_fine, n_partitions, text weight, fine groups of the carve or None)``."""
+    aligned_tr, behaviour_tr = aligned.aligned_tr, aligned.behaviour_tr
+
+    def fused_at(w: float) -> FloatMatrix:
+        return fuse_blocks(aligned_tr, behaviour_tr, w)
+
+    n_fine, n_partitions, weight = _choose_fine_groups(
+        fused_at,
+        _fine_weights(run, behaviour_tr.shape[1], groups.text_weight),
         groups.known,
         run.carve,
         groups.per_user[(groups.text_weight, groups.chosen_k)],
@@ -707,6 +716,7 @@ def _fine_step(run: _Run, aligned: _Aligned, groups: _Groups) -> tuple[int, int,
     )
     fine_tr: FineGroups | None = None
     if n_partitions:
+        fused_tr = fused_at(weight)
         fine_tr = FineGroups(smoothing=run.config.recommend.smoothing).fit(
             fused_tr,
             run.carve.x_train,
@@ -714,7 +724,25 @@ def _fine_step(run: _Run, aligned: _Aligned, groups: _Groups) -> tuple[int, int,
                 fused_tr[groups.known], n_fine, n_partitions, random_state=run.config.random_state
             ),
         )
-    return n_fine, n_partitions, fine_tr
+    return n_fine, n_partitions, weight, fine_tr
+
+
+def _fine_weights(run: _Run, behaviour_dim: int, segments_weight: float) -> tuple[float, ...]:
+    """The candidate text weights of the fine groups' vectors; a single one is recorded as
+    the choice here (the config's, 1 without a behaviour block, the segments' when the
+    validation users are too few)."""
+    cc, choices = run.config.clustering, run.choices
+    if behaviour_dim == 0:
+        choices["fine_text_weight"] = no_behaviour_choice(run.config)
+        return (1.0,)
+    if cc.fine_text_weight != "auto":
+        choices["fine_text_weight"] = Choice(float(cc.fine_text_weight), "config")
+        return (float(cc.fine_text_weight),)
+    if not run.enough:
+        reason = f"{run.few}: the segments' text weight"
+        choices["fine_text_weight"] = Choice(float(segments_weight), "default", reason)
+        return (float(segments_weight),)
+    return TEXT_WEIGHT_GRID
 
 
 def _personal_step(run: _Run, group_val: FloatMatrix) -> _Personal:
@@ -857,7 +885,7 @@ def _refit_step(
     head: Any,
     groups: _Groups,
     personal: _Personal,
-    fine_size: tuple[int, int],
+    fine_size: tuple[int, int, float],
     new_users: NewUserModel | None,
     started: float,
 ) -> Selection:
@@ -878,10 +906,10 @@ def _refit_step(
             personal.model, l2=rc.ease_l2, keep=personal.ease_keep, n_neighbors=rc.knn_neighbors
         ).fit(x_full)
     )
-    n_fine, n_partitions = fine_size
+    n_fine, n_partitions, fine_weight = fine_size
     fine: FineGroups | None = None
     if n_partitions:
-        fused_full = fuse_blocks(unit_rows(text_block), behaviour, text_weight)
+        fused_full = fuse_blocks(unit_rows(text_block), behaviour, fine_weight)
         fine = FineGroups(smoothing=rc.smoothing).fit(
             fused_full,
             x_full,
@@ -933,8 +961,9 @@ def fixed_choices(
     # a number here: fit carves validation data whenever the weight is "auto"
     # (pipeline._needs_validation) and the Spark engine fixes it first (frozen_config)
     w = float(uv.text_weight)
+    weight = Choice(w, "config") if has_behaviour else no_behaviour_choice(config)
     choices = {
-        "text_weight": (Choice(w, "config") if has_behaviour else no_behaviour_choice(config)),
+        "text_weight": weight,
         "n_groups": (
             Choice(int(cc.n_groups), "config")
             if cc.n_groups != "auto"
@@ -949,7 +978,7 @@ def fixed_choices(
         "cold_spread_weight": Choice(0.0, "config", "no text → item model"),
         "cold_top_items": Choice(None, "config", "no text → item model"),
         "ridge_l2": Choice(None, "config", "no text → item model"),
-        **_fixed_fine_choices(config),
+        **_fixed_fine_choices(config, weight, has_behaviour),
     }
     if not has_texts:
         for name in ("cold_weight", "cold_spread_weight"):
@@ -958,17 +987,23 @@ def fixed_choices(
 
 
 def fixed_fine_groups(
-    fused: FloatMatrix, x: sp.spmatrix, choices: dict[str, Choice], config: DiscoveryConfig
+    text_block: FloatMatrix,
+    behaviour: FloatMatrix,
+    x: sp.spmatrix,
+    choices: dict[str, Choice],
+    config: DiscoveryConfig,
 ) -> tuple[FineGroups | None, dict[str, Choice]]:
     """The fine groups of a fit that carves no validation data (every setting fixed, or
-    the Spark engine): the sizes ``choices`` holds (:func:`fixed_choices`), ``K`` capped
-    so a fine group has :data:`MIN_FINE_MEMBERS` users on average. Off, with source
-    ``"data"`` and the reason, above :data:`FINE_MAX_CELLS` users × items or with too few
-    users. Returns the fine groups (or None) and the choices, updated.
+    the Spark engine): the sizes and text weight ``choices`` holds (:func:`fixed_choices`),
+    ``K`` capped so a fine group has :data:`MIN_FINE_MEMBERS` users on average. Off, with
+    source ``"data"`` and the reason, above :data:`FINE_MAX_CELLS` users × items or with
+    too few users. Returns the fine groups (or None) and the choices, updated.
     """
     n_fine, n_partitions = choices["fine_k"].value, choices["fine_partitions"].value
     if not n_partitions or not n_fine:
         return None, choices
+    weight = choices["fine_text_weight"].value
+    fused = fuse_blocks(text_block, behaviour, float(weight if weight is not None else 1.0))
     n_users, n_items = x.shape
     n_known = int(np.any(np.asarray(fused) != 0, axis=1).sum())
     reason = ""
@@ -980,7 +1015,11 @@ def fixed_fine_groups(
     elif n_known < 2 * MIN_FINE_MEMBERS:
         reason = f"only {n_known} users with a vector"
     if reason:
-        off = {"fine_k": Choice(None, "data", reason), "fine_partitions": Choice(0, "data", reason)}
+        off = {
+            "fine_k": Choice(None, "data", reason),
+            "fine_partitions": Choice(0, "data", reason),
+            "fine_text_weight": Choice(None, "data", reason),
+        }
         return None, {**choices, **off}
     k = min(int(n_fine), max(2, n_known // MIN_FINE_MEMBERS))
     if k != n_fine:
@@ -991,12 +1030,19 @@ def fixed_fine_groups(
     return fine, choices
 
 
-def _fixed_fine_choices(config: DiscoveryConfig) -> dict[str, Choice]:
-    """Fine groups without a validation carve: the config's sizes, or the defaults."""
+def _fixed_fine_choices(
+    config: DiscoveryConfig, text_weight: Choice, has_behaviour: bool
+) -> dict[str, Choice]:
+    """Fine groups without a validation carve: the config's sizes and text weight, or the
+    defaults (the segments' text weight, ``text_weight``)."""
     cc = config.clustering
     if cc.fine_partitions == 0:
         off = "clustering.fine_partitions = 0"
-        return {"fine_k": Choice(None, "config", off), "fine_partitions": Choice(0, "config", off)}
+        return {
+            "fine_k": Choice(None, "config", off),
+            "fine_partitions": Choice(0, "config", off),
+            "fine_text_weight": Choice(None, "config", off),
+        }
     out: dict[str, Choice] = {}
     no_carve = "no validation carve (every setting is fixed)"
     for name, setting in (("fine_k", cc.fine_k), ("fine_partitions", cc.fine_partitions)):
@@ -1005,6 +1051,13 @@ def _fixed_fine_choices(config: DiscoveryConfig) -> dict[str, Choice]:
             if setting != "auto"
             else Choice(int(DEFAULTS[name]), "default", no_carve)
         )
+    if not has_behaviour:  # one block: its weight is 1 whatever the config says
+        out["fine_text_weight"] = text_weight
+    elif cc.fine_text_weight != "auto":
+        out["fine_text_weight"] = Choice(float(cc.fine_text_weight), "config")
+    else:
+        reason = f"{no_carve}: the segments' text weight"
+        out["fine_text_weight"] = Choice(text_weight.value, "default", reason)
     return out
 
 
@@ -1120,7 +1173,8 @@ def _choose_groups(
 
 
 def _choose_fine_groups(
-    fused: FloatMatrix,
+    fused_at: Callable[[float], FloatMatrix],
+    weights: tuple[float, ...],
     known: IntVector,
     carve: ValidationCarve,
     segment_values: npt.NDArray[np.float64],
@@ -1128,30 +1182,49 @@ def _choose_fine_groups(
     enough: bool,
     report: dict[str, Any],
     choices: dict[str, Choice],
-) -> tuple[int, int]:
-    """Groups per fine partition and the number of partitions, on the validation users.
+) -> tuple[int, int, float]:
+    """The fine groups' text weight, groups per partition and number of partitions, on
+    the validation users.
 
-    Each candidate (K, P) is the mean of the first P of ``max(P grid)`` partitions fitted
-    at K (:func:`usergroups.clustering.fine.fit_fine_partitions`), so the candidates of
-    one K share their fits. The best mean NDCG@10 of the held-out items wins (ties: more
-    partitions, then fewer groups); under ``"auto"`` the fine groups are used only when
-    they beat the segments' own group popularity on the same users, else they are off and
-    the choice says so. Returns ``(n_fine, n_partitions)``, ``n_partitions = 0`` for off.
+    ``fused_at(w)`` gives the carve's vectors fused at text weight ``w``. With several
+    candidate ``weights``, each is scored at the default size (K = 16 capped, the mean of 5
+    partitions) and the best NDCG@10 of the held-out items wins (ties: more text, which
+    places new users better). At that weight each candidate (K, P) is the mean of the first
+    P of ``max(P grid)`` partitions fitted at K
+    (:func:`usergroups.clustering.fine.fit_fine_partitions`), so the candidates of one K
+    share their fits. The best mean NDCG@10 wins (ties: more partitions, then fewer
+    groups), and then the most partitions within one paired standard error of it at its K
+    (more partitions only average out more noise); under ``"auto"`` the fine groups are
+    used only when they beat the segments' own group popularity on the same users, else
+    they are off and the choice says so.
+    Returns ``(n_fine, n_partitions, text weight)``, ``n_partitions = 0`` for off.
     """
     cc, rc = config.clustering, config.recommend
-    n_known = int(np.any(fused[known] != 0, axis=1).sum())
+    n_known = int(np.any(fused_at(weights[0])[known] != 0, axis=1).sum())
     cap = max(2, n_known // MIN_FINE_MEMBERS)
     fixed_k, fixed_p = cc.fine_k != "auto", cc.fine_partitions != "auto"
     ks = tuple(sorted({min(int(k), cap) for k in ((cc.fine_k,) if fixed_k else FINE_K_GRID)}))
     ps = (int(cc.fine_partitions),) if fixed_p else FINE_PARTITIONS_GRID
+    weight = weights[0]
 
-    def decide(k: int | None, p: int, source: ChoiceSource, reason: str = "") -> tuple[int, int]:
+    def decide(
+        k: int | None, p: int, source: ChoiceSource, reason: str = ""
+    ) -> tuple[int, int, float]:
         k_source: ChoiceSource = "config" if fixed_k and p else source
         p_source: ChoiceSource = "config" if fixed_p else source
         choices["fine_k"] = Choice(k if p else None, k_source, "" if p and fixed_k else reason)
         choices["fine_partitions"] = Choice(p, p_source, "" if fixed_p and p else reason)
-        report["fine_groups"] = {**report.get("fine_groups", {}), "n_fine": k, "partitions": p}
-        return (int(k) if k else 0), p
+        if not p:
+            choices["fine_text_weight"] = Choice(None, source, reason)
+        elif len(weights) > 1:
+            choices["fine_text_weight"] = Choice(weight, "validation")
+        report["fine_groups"] = {
+            **report.get("fine_groups", {}),
+            "n_fine": k,
+            "partitions": p,
+            "text_weight": weight if p else None,
+        }
+        return (int(k) if k else 0), p, weight
 
     if ps == (0,):
         return decide(None, 0, "config", "clustering.fine_partitions = 0")
@@ -1174,17 +1247,48 @@ def _choose_fine_groups(
         carve.held_out[carve.warm_rows],
         carve.x_train[carve.warm_rows],
     )
+
+    def scored(fused: FloatMatrix, centroids: FloatMatrix) -> npt.NDArray[np.float64]:
+        fine = FineGroups(smoothing=rc.smoothing).fit(fused, carve.x_train, centroids)
+        return ndcg_rows(fine.user_scores(rows), held, seen)
+
+    # 1. the text weight, at the default size (its fits are reused below)
+    k0 = min(int(DEFAULTS["fine_k"]), cap) if not fixed_k else ks[0]
+    p0 = int(DEFAULTS["fine_partitions"]) if not fixed_p else ps[0]
+    fitted: dict[tuple[float, int], FloatMatrix] = {}
+    weight_curve: list[dict[str, Any]] = []
+    if len(weights) > 1:
+        by_weight: dict[float, float] = {}
+        for w in weights:
+            fused = fused_at(w)
+            fitted[(w, k0)] = fit_fine_partitions(
+                fused[known], k0, max(ps), random_state=config.random_state
+            )
+            by_weight[w] = _mean(scored(fused, fitted[(w, k0)][:p0]))
+            weight_curve.append({"text_weight": w, "ndcg": round(by_weight[w], 5)})
+        weight = max(weights, key=lambda w: (by_weight[w], w))
+
+    # 2. groups per partition and partitions, at that weight
+    fused = fused_at(weight)
     curve: list[dict[str, Any]] = []
     values: dict[tuple[int, int], npt.NDArray[np.float64]] = {}
     for k in ks:
-        centroids = fit_fine_partitions(fused[known], k, max(ps), random_state=config.random_state)
+        centroids = fitted.get((weight, k))
+        if centroids is None:
+            centroids = fit_fine_partitions(
+                fused[known], k, max(ps), random_state=config.random_state
+            )
         for p in ps:
-            fine = FineGroups(smoothing=rc.smoothing).fit(fused, carve.x_train, centroids[:p])
-            values[(k, p)] = ndcg_rows(fine.user_scores(rows), held, seen)
+            values[(k, p)] = scored(fused, centroids[:p])
             curve.append({"n_fine": k, "partitions": p, "ndcg": round(_mean(values[(k, p)]), 5)})
     best_k, best_p = max(values, key=lambda kp: (_mean(values[kp]), kp[1], -kp[0]))
+    # averaging more partitions only removes the subsamples' noise: the most partitions
+    # within one paired standard error of the best at its K (what we recommend is steadier)
+    best = values[(best_k, best_p)]
+    best_p = max(p for p in ps if p == best_p or _paired_within(best, values[(best_k, p)]))
     segments = _mean(segment_values)
     report["fine_groups"] = {
+        "weights": weight_curve,
         "curve": curve,
         "segments_ndcg": round(segments, 5),
         "best_ndcg": round(_mean(values[(best_k, best_p)]), 5),

@@ -152,8 +152,13 @@ def test_refit_keeps_the_old_models_choices(fitted: GroupDiscovery, planted: Pla
     assert overrides["clustering.n_groups"] == fitted.state_.choices["n_groups"].value
     new, report = refit(fitted, planted.dataset, _events(planted))
     assert report.mode == "anchored"
-    for name in ("text_weight", "n_groups", "personal_weight", "cold_weight"):
+    for name in ("text_weight", "n_groups", "personal_weight", "cold_weight", "fine_text_weight"):
         assert new.state_.choices[name].value == fitted.state_.choices[name].value, name
+    if new.state_.fine is not None:
+        # the fine groups are re-anchored on vectors fused at their own text weight
+        state = new.state_
+        vectors = state.fine_fuse(state.text_block, state.behaviour)
+        np.testing.assert_array_equal(state.fine.place(vectors), state.fine.labels_)
 
 
 def test_refit_with_a_handful_of_events_keeps_groups_and_reports_moves(

@@ -229,8 +229,11 @@ class DiscoveryModel:
         rng = np.random.default_rng(random_state)
         sub = np.sort(rng.choice(len(vectors), size=round(SUBSAMPLE * len(vectors)), replace=False))
         smoothing = self.config.recommend.smoothing
-        fine = getattr(getattr(fitted, "state_", None), "fine", None)
+        state: Any = getattr(fitted, "state_", None)
+        fine = getattr(state, "fine", None)
         if level == "fine" and fine is not None:
+            # the fine groups partition their own vectors (their text weight)
+            vectors = state.fine_fuse(state.text_block, state.behaviour)
             centroids = fit_fine_partitions(
                 vectors[sub], fine.n_fine, fine.n_partitions, random_state=random_state
             )

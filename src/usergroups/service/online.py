@@ -382,7 +382,10 @@ class OnlineModel:
                 start, stop = model.seen_.indptr[row], model.seen_.indptr[row + 1]
                 cols.update(model.seen_.indices[start:stop].tolist())
             seen = np.array(sorted(cols), dtype=np.int64)
-            scores = self._online_scores(group, seen, state.vector)
+            blocks = None
+            if state.vector is not None:
+                blocks = (state.semantic_sum[None, :], state.behaviour_sum[None, :])
+            scores = self._online_scores(group, seen, blocks)
         return self._answer(
             user_id,
             group,
@@ -421,18 +424,21 @@ class OnlineModel:
         }
 
     def _online_scores(
-        self, group: int, seen: np.ndarray, vector: np.ndarray | None = None
+        self,
+        group: int,
+        seen: np.ndarray,
+        blocks: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Scores of a user whose group or items changed, ranked as the model ranks users.
 
-        ``seen`` holds the user's item indices, ``vector`` their fused vector (the fine
-        groups place it; without one, the segment's popularity is the group part).
+        ``seen`` holds the user's item indices, ``blocks`` their text and behaviour rows
+        (the fine groups place them; without, the segment's popularity is the group part).
         """
         model = self.model
         groups = np.array([group])
         part = None
-        if vector is not None:
-            part = model.state_.vector_group_part(np.atleast_2d(vector), groups)
+        if blocks is not None:
+            part = model.state_.vector_group_part(blocks[0], blocks[1], groups)
         scores = model.blend_scores(
             groups, _row_matrix(seen.tolist(), len(model.item_ids_)), group_part=part
         )
@@ -508,7 +514,7 @@ class OnlineModel:
             fused = self.fuse(sem[None, :], beh[None, :])
             groups, conf = self._group_of(fused)
             group, confidence = int(groups[0]), float(conf[0])
-            scores = self._online_scores(group, seen, fused[0])
+            scores = self._online_scores(group, seen, (sem[None, :], beh[None, :]))
         else:
             proba, text_scores = model.new_user_scores(list(texts))
             if proba.shape[1]:

@@ -928,9 +928,7 @@ class SparkGroupDiscovery:
         )
         # the fine groups on the driver (the vectors are collected here anyway): sizes from
         # the config or the defaults, off above FINE_MAX_CELLS, as in a local fit
-        fine, choices = fixed_fine_groups(
-            fuse_blocks(semantic, behaviour, text_weight), seen, choices, cfg
-        )
+        fine, choices = fixed_fine_groups(semantic, behaviour, seen, choices, cfg)
         if fine is not None:
             from usergroups.clustering.fine import representative_partition
 

@@ -49,6 +49,11 @@ def test_validation_chooses_fine_groups_when_they_predict_better(fitted: GroupDi
     # chosen because they beat the segments on the same validation users
     assert report["best_ndcg"] > report["segments_ndcg"]
     assert {(e["n_fine"], e["partitions"]) for e in report["curve"]} >= {(8, 5), (16, 10)}
+    # never fewer partitions than the best-scoring candidate at the chosen K: more of them
+    # only average out more noise (the most within one paired standard error win)
+    at_k = [e for e in report["curve"] if e["n_fine"] == state.fine.n_fine]
+    top = max(at_k, key=lambda e: e["ndcg"])
+    assert state.fine.n_partitions >= top["partitions"]
 
 
 def test_every_group_answer_uses_the_fine_groups(fitted: GroupDiscovery) -> None:
@@ -151,3 +156,72 @@ def test_fine_groups_the_data_turns_off_are_a_fallback_line() -> None:
     choice = gd.state_.choices["fine_partitions"]
     assert gd.state_.fine is None and (choice.value, choice.source) == (0, "data")
     assert f"fine groups: off: {choice.reason}" in gd.metrics_["fallbacks"]
+
+
+def test_fine_groups_choose_their_own_text_weight_on_validation(fitted: GroupDiscovery) -> None:
+    """The segments' text weight is chosen for stable, readable groups; the fine groups'
+    for prediction, on the same validation users, and they partition vectors fused at it."""
+    from usergroups.selection import TEXT_WEIGHT_GRID
+
+    state = fitted.state_
+    choice = state.choices["fine_text_weight"]
+    report = fitted.metrics_["alignment"]["fine_groups"]
+    assert choice.source == "validation" and choice.value in TEXT_WEIGHT_GRID
+    tried = {e["text_weight"]: e["ndcg"] for e in report["weights"]}
+    assert set(tried) == set(TEXT_WEIGHT_GRID)
+    assert tried[choice.value] == max(tried.values())
+    # every known user sits in the fine group nearest to their vector at that weight
+    vectors = state.fine_fuse(state.text_block, state.behaviour)
+    np.testing.assert_array_equal(state.fine.place(vectors), state.fine.labels_)
+    assert fitted.metrics_["choices"]["fine_text_weight"]["value"] == choice.value
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_a_configured_fine_text_weight_is_kept_apart_from_the_segments(planted, weight) -> None:  # type: ignore[no-untyped-def]
+    gd = GroupDiscovery(_config(fine_text_weight=weight, fine_k=8, fine_partitions=5)).fit(
+        planted.dataset
+    )
+    state = gd.state_
+    assert (state.choices["fine_text_weight"].value, state.choices["fine_text_weight"].source) == (
+        weight,
+        "config",
+    )
+    assert state.fine_text_weight == weight
+    from usergroups.linalg import fuse_blocks
+
+    vectors = fuse_blocks(state.text_block, state.behaviour, weight)
+    np.testing.assert_array_equal(state.fine.place(vectors), state.fine.labels_)
+    # a user changed by events is placed the same way (the service's rule)
+    rows = np.arange(6)
+    np.testing.assert_allclose(
+        state.vector_group_part(state.text_block[rows], state.behaviour[rows], state.labels[rows]),
+        state.fine.user_scores(rows),
+    )
+
+
+def test_fixed_fits_take_the_segments_text_weight_for_the_fine_groups(planted) -> None:  # type: ignore[no-untyped-def]
+    """No validation carve: the fine groups' weight is the segments', said as a default."""
+    cfg = DiscoveryConfig.model_validate(
+        {
+            "embedding": {"model": "hashing", "use_cache": False},
+            "align": {"method": "none"},
+            "user_vectors": {"text_weight": 0.25},
+            "clustering": {"n_groups": 2},
+            "recommend": {"personal": "none"},
+            "reuse": False,
+        }
+    )
+    gd = GroupDiscovery(cfg).fit(planted.dataset)
+    choice = gd.state_.choices["fine_text_weight"]
+    assert (choice.value, choice.source) == (0.25, "default")
+    assert "segments' text weight" in choice.reason
+
+
+def test_models_saved_before_the_fine_text_weight_use_the_segments_weight(
+    fitted: GroupDiscovery,
+) -> None:
+    state = fitted.state_
+    older = state.replace(
+        choices={k: v for k, v in state.choices.items() if k != "fine_text_weight"}
+    )
+    assert older.fine_text_weight == state.text_weight
