@@ -20,6 +20,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -385,13 +386,22 @@ class FittedState:
         )
 
     def new_user_group_part(self, text_block: np.ndarray) -> FloatMatrix | None:
-        """New users' fine-group scores by soft membership at their text's place in the
-        fine groups' space (no behaviour yet); None without fine groups (the new-user model
-        then weights the segments by membership)."""
+        """New users' fine-group scores by soft membership at their text's place among the
+        fine groups' text centres (:attr:`fine_text_centroids`; no behaviour yet); None
+        without fine groups (the new-user model then weights the segments by membership)."""
         if self.fine is None:
             return None
-        blank = np.zeros((len(text_block), self.behaviour_dim), dtype=np.float32)
-        return np.asarray(self.fine.soft_scores(self.fine_fuse(text_block, blank)), np.float32)
+        scores = self.fine.soft_scores(text_block, centroids=self.fine_text_centroids)
+        return np.asarray(scores, dtype=np.float32)
+
+    @functools.cached_property
+    def fine_text_centroids(self) -> FloatMatrix | None:
+        """Each fine group's place in the text space (the unit mean of its members' text
+        vectors, :meth:`~usergroups.recommend.fine_groups.FineGroups.text_centroids`):
+        where a new user, known by text alone, is placed; None without fine groups."""
+        if self.fine is None:
+            return None
+        return self.fine.text_centroids(self.text_block)
 
     def fuse(self, text_block: np.ndarray, behaviour: np.ndarray) -> FloatMatrix:
         """User vectors of other users, fused with this model's text weight."""

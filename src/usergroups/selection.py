@@ -501,7 +501,7 @@ def select(
         personal.item_item_val,
         run.x_full,
         config,
-        fine_part=_new_user_fine_part(fine_tr, aligned.behaviour_tr.shape[1], fine_weight),
+        fine_part=_new_user_fine_part(fine_tr, aligned.aligned_tr),
     )
     run.report.update(cold_report)
     run.choices.update(cold_choices)
@@ -1309,16 +1309,18 @@ def _mean(values: npt.NDArray[np.float64]) -> float:
 
 
 def _new_user_fine_part(
-    fine: FineGroups | None, behaviour_dim: int, text_weight: float
+    fine: FineGroups | None, text_block: FloatMatrix
 ) -> Callable[[FloatMatrix], FloatMatrix] | None:
     """New users' fine-group scores from their aligned text vector (no behaviour yet):
-    soft membership at the text's place in the fused space."""
+    soft membership among the fine groups' text centres (their members' mean text,
+    ``text_block`` holding the carve users' text vectors), as the fitted model places them
+    (:meth:`usergroups.fitted.FittedState.new_user_group_part`)."""
     if fine is None:
         return None
+    centroids = fine.text_centroids(text_block)
 
     def part(query: FloatMatrix) -> FloatMatrix:
-        blank = np.zeros((len(query), behaviour_dim), dtype=np.float32)
-        return fine.soft_scores(fuse_blocks(query, blank, text_weight))
+        return fine.soft_scores(query, centroids=centroids)
 
     return part
 

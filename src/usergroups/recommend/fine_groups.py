@@ -35,7 +35,7 @@ import scipy.sparse as sp
 
 from usergroups._typing import FloatMatrix, IntVector
 from usergroups.errors import DataError, NotFittedError
-from usergroups.linalg import nearest_rows
+from usergroups.linalg import nearest_rows, pool_rows, unit_rows
 from usergroups.recommend.group_popularity import GroupPopularity
 
 __all__ = ["FineGroups"]
@@ -149,13 +149,17 @@ class FineGroups:
         c = self.centroids_
         return np.stack([nearest_rows(vectors, c[p])[0] for p in range(len(c))], axis=1)
 
-    def membership(self, vectors: npt.ArrayLike) -> FloatMatrix:
+    def membership(
+        self, vectors: npt.ArrayLike, centroids: npt.ArrayLike | None = None
+    ) -> FloatMatrix:
         """Soft membership of each row in every fine group, shape (n_rows, P * K).
 
         Each partition's share is a softmax over its groups' cosine similarities at
         ``temperature``, divided by P, so a row sums to 1; all-zero rows are all zero.
+        ``centroids`` (shape (P, K, n_features)) places the rows by other centres of the
+        same groups, e.g. their members' mean text (:meth:`text_centroids`).
         """
-        c = self.centroids_
+        c = self.centroids_ if centroids is None else np.asarray(centroids, dtype=np.float32)
         out = np.zeros((len(np.atleast_2d(vectors)), self.n_partitions * self.n_fine), np.float32)
         for p in range(len(c)):
             labels, sims = nearest_rows(vectors, c[p])
@@ -164,6 +168,22 @@ class FineGroups:
             share = e / e.sum(axis=1, keepdims=True) / self.n_partitions
             share[labels < 0] = 0.0
             out[:, p * self.n_fine : (p + 1) * self.n_fine] = share
+        return out
+
+    def text_centroids(self, text_block: npt.ArrayLike) -> FloatMatrix:
+        """Each fine group's place in the text space: the unit mean of its members' text
+        vectors, shape (P, K, d). A new user is known by text alone; a missing behaviour
+        block means "unknown", not "zero", so they are placed by these centres rather
+        than by the fused ones (whose text part shrinks with the text weight)."""
+        self._check_fitted()
+        text = unit_rows(text_block)
+        if len(text) != len(self.labels_):
+            raise DataError(f"text_block has {len(text)} rows for {len(self.labels_)} fitted users")
+        has_text = np.any(text != 0, axis=1)
+        out = np.zeros((self.n_partitions, self.n_fine, text.shape[1]), dtype=np.float32)
+        for p in range(self.n_partitions):
+            member = (self.labels_[:, p] >= 0) & has_text
+            out[p] = unit_rows(pool_rows(self.labels_[member, p], text[member], self.n_fine))
         return out
 
     # ------------------------------------------------------------------ scores
@@ -189,11 +209,13 @@ class FineGroups:
         """Group scores of users given by their fused vectors (e.g. changed by events)."""
         return self.scores_of(self.place(vectors))
 
-    def soft_scores(self, vectors: npt.ArrayLike) -> FloatMatrix:
-        """Group scores of new users by soft membership; all-zero rows get global
-        popularity. Shape (n, n_items)."""
+    def soft_scores(
+        self, vectors: npt.ArrayLike, centroids: npt.ArrayLike | None = None
+    ) -> FloatMatrix:
+        """Group scores of new users by soft membership (:meth:`membership`, ``centroids``
+        as there); all-zero rows get global popularity. Shape (n, n_items)."""
         self._check_fitted()
-        member = self.membership(vectors)
+        member = self.membership(vectors, centroids)
         out = np.asarray(member @ self.popularity_.scores_, dtype=np.float32)
         nowhere = member.sum(axis=1) == 0
         out[nowhere] = self.popularity_.popularity_

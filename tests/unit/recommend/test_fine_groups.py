@@ -155,3 +155,29 @@ def test_identical_partitions_are_perfectly_stable_and_noise_is_not() -> None:
     noisy = np.stack([truth, rng.permutation(truth), rng.permutation(truth)], axis=1)
     assert np.nanmax(fine_group_stability(noisy, 0)) < 0.5
     assert representative_partition(np.stack([truth, truth, rng.permutation(truth)], 1)) in (0, 1)
+
+
+def test_new_users_are_placed_by_their_groups_mean_text_not_the_fused_centres() -> None:
+    """A new user is known by text alone. Where the fine groups partition behaviour only
+    (text weight 0) the fused centres carry no text at all, yet each group's members'
+    mean text still says where it sits in the text space (issue 23)."""
+    rng = np.random.default_rng(0)
+    truth = np.repeat(np.arange(2), 20)
+    behaviour = np.eye(2, dtype=np.float32)[truth] + 0.05 * rng.standard_normal((40, 2))
+    text = np.eye(3, dtype=np.float32)[truth] + 0.05 * rng.standard_normal((40, 3))
+    fused = np.hstack([np.zeros_like(text), behaviour]).astype(np.float32)
+    x = sp.csr_matrix(np.eye(2, dtype=np.float32)[truth])
+    centroids = np.stack([np.eye(2, 5, 3, dtype=np.float32)])  # one partition, behaviour only
+    fine = FineGroups(smoothing=0).fit(fused, x, centroids)
+    assert fine.labels_[:, 0].tolist() == truth.tolist()
+    centres = fine.text_centroids(text)
+    assert centres.shape == (1, 2, 3)
+    np.testing.assert_allclose(np.linalg.norm(centres[0], axis=1), 1.0, atol=1e-5)
+    query = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=np.float32)
+    scores = fine.soft_scores(query, centroids=centres)
+    # each new user's text points at one group, whose item it gets first
+    assert scores.argmax(axis=1).tolist() == [0, 1]
+    member = fine.membership(query, centroids=centres)
+    np.testing.assert_allclose(member.sum(axis=1), 1.0, atol=1e-6)
+    with pytest.raises(DataError, match="rows for 40 fitted users"):
+        fine.text_centroids(text[:5])
