@@ -264,14 +264,16 @@ def discover(
     cfg = _discover_config(
         config_path,
         sets,
-        n_groups=n_groups,
-        method=method,
-        model=model,
-        backend=backend,
-        align=align,
-        seed=seed,
-        label_endpoint=label_endpoint,
-        label_model=label_model,
+        {
+            "clustering.n_groups": _n_groups(n_groups),
+            "clustering.method": method,
+            "embedding.model": model,
+            "embedding.backend": backend,
+            "align.method": align,
+            "random_state": seed,
+            "labels.endpoint": label_endpoint,
+            "labels.model": label_model,
+        },
     )
     if force and engine == "spark":
         raise click.UsageError("--force needs --engine local; empty or remove the --out folder")
@@ -306,38 +308,29 @@ def discover(
 
 
 def _discover_config(
-    config_path: str | None,
-    sets: tuple[str, ...],
-    *,
-    n_groups: str | None,
-    method: str | None,
-    model: str | None,
-    backend: str | None,
-    align: str | None,
-    seed: int | None,
-    label_endpoint: str | None,
-    label_model: str | None,
+    config_path: str | None, sets: tuple[str, ...], options: dict[str, Any]
 ) -> Any:
     """The configuration of ``discover``: the file (or the defaults), then ``--set``, then the
-    named options, which win."""
+    named ``options`` (setting -> value), which win; an option not given (None or "") leaves
+    its setting alone."""
     from usergroups.config import DiscoveryConfig, load_config
 
     cfg = load_config(config_path) if config_path else DiscoveryConfig()
     overrides = _parse_sets(sets)
-    if n_groups is not None:
-        overrides["clustering.n_groups"] = n_groups if n_groups == "auto" else int(n_groups)
-    named = {
-        "clustering.method": method,
-        "embedding.model": model,
-        "embedding.backend": backend,
-        "align.method": align,
-    }
-    overrides.update({key: value for key, value in named.items() if value})
-    if seed is not None:
-        overrides["random_state"] = seed
-    labels = {"labels.endpoint": label_endpoint, "labels.model": label_model}
-    overrides.update({key: value for key, value in labels.items() if value})
+    overrides.update({key: v for key, v in options.items() if v is not None and v != ""})
     return cfg.with_overrides(overrides)
+
+
+def _n_groups(value: str | None) -> int | str | None:
+    """``--n-groups``: a whole number, ``"auto"``, or None when it was not given."""
+    if value is None or value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise click.UsageError(
+            f"--n-groups expects a whole number or 'auto'; got {value!r}"
+        ) from None
 
 
 def _fit_on_spark(
