@@ -9,17 +9,13 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from usergroups.cli.common import _fail_cleanly, _input_options, _load_input
 from usergroups.cli.format import render
-from usergroups.errors import UserGroupsError
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 GROUP_COLUMNS = ("group_id", "size", "share", "stability", "label", "keywords", "top_items")
 
@@ -71,20 +67,6 @@ def _group_table(groups: Any, fmt: str) -> str:
     else:
         columns = (*GROUP_COLUMNS, "top_item_titles", "top_item_lifts", "keyword_scores")
     return render(df, fmt, columns=columns)  # type: ignore[arg-type]
-
-
-def _fail_cleanly(func: F) -> F:
-    """Turn library errors into one line on stderr and exit code 1."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except UserGroupsError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _shown_names(df: Any, fmt: str) -> Any:
@@ -168,69 +150,11 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-_INPUT_OPTIONS = [
-    click.option("--dataset", "dataset_name", help="A registered dataset, e.g. ml-100k."),
-    click.option("--interactions", type=click.Path(dir_okay=False), help="Interactions file."),
-    click.option("--texts", type=click.Path(dir_okay=False), help="User texts (reviews) file."),
-    click.option("--items", type=click.Path(dir_okay=False), help="Item metadata file."),
-    click.option("--users", type=click.Path(dir_okay=False), help="User attributes file."),
-    click.option(
-        "--map",
-        "mapping",
-        default=None,
-        help="Column mapping OURS=THEIRS,..., e.g. user_id=reviewerID",
-    ),
-    click.option("--encoding", default=None, help="Text encoding of the files, e.g. latin-1."),
-    click.option(
-        "--on-bad-lines",
-        type=click.Choice(["error", "skip"]),
-        default="error",
-        show_default=True,
-        help="Unparseable lines: stop with an error, or skip and count them.",
-    ),
-    click.option("--data-dir", type=click.Path(file_okay=False), help="Where datasets live."),
-]
-
-
-def _input_options(func: F) -> F:
-    """The options that say where the data comes from (shared by discover and evaluate)."""
-    for option in reversed(_INPUT_OPTIONS):
-        func = option(func)
-    return func
-
-
 def _check_input(dataset_name: str | None, interactions: str | None, texts: str | None) -> None:
     if dataset_name and (interactions or texts):
         raise click.UsageError("pass either --dataset or --interactions/--texts, not both")
     if not dataset_name and not (interactions or texts):
         raise click.UsageError("pass --dataset NAME or --interactions/--texts FILES")
-
-
-def _load_input(
-    dataset_name: str | None,
-    interactions: str | None,
-    texts: str | None,
-    items: str | None,
-    users: str | None,
-    mapping: str | None,
-    encoding: str | None,
-    on_bad_lines: str,
-    data_dir: str | None,
-) -> Any:
-    """A registered dataset or the given files, as a Dataset."""
-    from usergroups import datasets
-
-    if dataset_name:
-        return datasets.load_dataset(dataset_name, data_dir=data_dir)
-    return datasets.load_files(
-        interactions=interactions,
-        texts=texts,
-        items=items,
-        users=users,
-        mapping=datasets.parse_mapping(mapping) if mapping else None,
-        encoding=encoding,
-        on_bad_lines=on_bad_lines,  # type: ignore[arg-type]
-    )
 
 
 @cli.command()
@@ -334,30 +258,23 @@ def discover(
     spark_conf: tuple[str, ...],
 ) -> None:
     """Discover groups, write the model directory and its report, print the group table."""
-    from usergroups.config import DiscoveryConfig, load_config
-    from usergroups.persistence import check_output_dir, save_model
-    from usergroups.pipeline import GroupDiscovery
+    from usergroups.persistence import check_output_dir
 
     _check_input(dataset_name, interactions, texts)
-    cfg = load_config(config_path) if config_path else DiscoveryConfig()
-    overrides = _parse_sets(sets)
-    if n_groups is not None:
-        overrides["clustering.n_groups"] = n_groups if n_groups == "auto" else int(n_groups)
-    if method:
-        overrides["clustering.method"] = method
-    if model:
-        overrides["embedding.model"] = model
-    if backend:
-        overrides["embedding.backend"] = backend
-    if align:
-        overrides["align.method"] = align
-    if seed is not None:
-        overrides["random_state"] = seed
-    if label_endpoint:
-        overrides["labels.endpoint"] = label_endpoint
-    if label_model:
-        overrides["labels.model"] = label_model
-    cfg = cfg.with_overrides(overrides)
+    cfg = _discover_config(
+        config_path,
+        sets,
+        {
+            "clustering.n_groups": _n_groups(n_groups),
+            "clustering.method": method,
+            "embedding.model": model,
+            "embedding.backend": backend,
+            "align.method": align,
+            "random_state": seed,
+            "labels.endpoint": label_endpoint,
+            "labels.model": label_model,
+        },
+    )
     if force and engine == "spark":
         raise click.UsageError("--force needs --engine local; empty or remove the --out folder")
     # every --out problem now, not after the fit
@@ -366,77 +283,110 @@ def discover(
         force=force,
         keep=[f for f in (interactions, texts, items, users, config_path) if f],
     )
-
+    source: dict[str, Any] = {
+        "dataset_name": dataset_name,
+        "interactions": interactions,
+        "texts": texts,
+        "items": items,
+        "users": users,
+        "mapping": mapping,
+        "encoding": encoding,
+        "on_bad_lines": on_bad_lines,
+        "data_dir": data_dir,
+    }
     t0 = time.perf_counter()
     if engine == "spark":
-        from usergroups.spark import discover as spark_discover
-        from usergroups.spark import parse_conf
-
-        gd, path = spark_discover(
-            cfg,
-            out,
-            dataset_name=dataset_name,
-            interactions=interactions,
-            texts=texts,
-            items=items,
-            users=users,
-            mapping=mapping,
-            encoding=encoding,
-            on_bad_lines=on_bad_lines,
-            data_dir=data_dir,
-            master=master or "local[2]",
-            conf=parse_conf(spark_conf),
-            fit_sample=fit_sample,
+        gd, path = _fit_on_spark(
+            cfg, out, source, master=master, spark_conf=spark_conf, fit_sample=fit_sample
         )
-        for entry in gd.metrics_["dropped"]:
-            click.echo(f"{entry['source']}: {entry['count']} row(s) {entry['reason']}", err=True)
     else:
         if master or spark_conf or fit_sample is not None:
             raise click.UsageError("--master, --conf and --fit-sample need --engine spark")
-        ds = _load_input(
-            dataset_name,
-            interactions,
-            texts,
-            items,
-            users,
-            mapping,
-            encoding,
-            on_bad_lines,
-            data_dir,
-        )
-        click.echo(f"{ds!r}", err=True)
-        if ds.report.entries or ds.report.notes:
-            click.echo(f"dropped or merged:\n{ds.report}", err=True)
-        gd = GroupDiscovery(cfg).fit(ds, show_progress=not no_progress)
-        gd.metrics_["timings"]["total_fit"] = round(time.perf_counter() - t0, 3)
-        path = save_model(gd, Path(out), force=force)
+        gd, path = _fit_locally(cfg, out, source, force=force, no_progress=no_progress, t0=t0)
     report = None if no_report else _write_report_quietly(path, gd)
+    _print_discovery(gd, path, report, t0)
+
+
+def _discover_config(
+    config_path: str | None, sets: tuple[str, ...], options: dict[str, Any]
+) -> Any:
+    """The configuration of ``discover``: the file (or the defaults), then ``--set``, then the
+    named ``options`` (setting -> value), which win; an option not given (None or "") leaves
+    its setting alone."""
+    from usergroups.config import DiscoveryConfig, load_config
+
+    cfg = load_config(config_path) if config_path else DiscoveryConfig()
+    overrides = _parse_sets(sets)
+    overrides.update({key: v for key, v in options.items() if v is not None and v != ""})
+    return cfg.with_overrides(overrides)
+
+
+def _n_groups(value: str | None) -> int | str | None:
+    """``--n-groups``: a whole number, ``"auto"``, or None when it was not given."""
+    if value is None or value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise click.UsageError(
+            f"--n-groups expects a whole number or 'auto'; got {value!r}"
+        ) from None
+
+
+def _fit_on_spark(
+    cfg: Any,
+    out: str,
+    source: dict[str, Any],
+    *,
+    master: str | None,
+    spark_conf: tuple[str, ...],
+    fit_sample: float | None,
+) -> tuple[Any, Path]:
+    """Fit on Apache Spark and write the model; print the rows the reading dropped."""
+    from usergroups.spark import discover as spark_discover
+    from usergroups.spark import parse_conf
+
+    gd, path = spark_discover(
+        cfg,
+        out,
+        **source,
+        master=master or "local[2]",
+        conf=parse_conf(spark_conf),
+        fit_sample=fit_sample,
+    )
+    for entry in gd.metrics_["dropped"]:
+        click.echo(f"{entry['source']}: {entry['count']} row(s) {entry['reason']}", err=True)
+    return gd, path
+
+
+def _fit_locally(
+    cfg: Any, out: str, source: dict[str, Any], *, force: bool, no_progress: bool, t0: float
+) -> tuple[Any, Path]:
+    """Load the data, fit on this machine and write the model; print what the loading
+    dropped or merged."""
+    from usergroups.persistence import save_model
+    from usergroups.pipeline import GroupDiscovery
+
+    ds = _load_input(**source)
+    click.echo(f"{ds!r}", err=True)
+    if ds.report.entries or ds.report.notes:
+        click.echo(f"dropped or merged:\n{ds.report}", err=True)
+    gd = GroupDiscovery(cfg).fit(ds, show_progress=not no_progress)
+    gd.metrics_["timings"]["total_fit"] = round(time.perf_counter() - t0, 3)
+    return gd, save_model(gd, Path(out), force=force)
+
+
+def _print_discovery(gd: Any, path: Path, report: Path | None, t0: float) -> None:
+    """The group table on stdout; the encoder, the choices, the warnings and a closing line
+    of sizes and timings on stderr."""
     m = gd.metrics_
     choice = m.get("encoder_choice")
     if isinstance(choice, dict):
         click.echo(f"encoder: {choice['model']} ({choice['reason']})", err=True)
     click.echo(_group_table(gd.groups_, "table"))
     cache = m["embedding_cache"]
-    if m["k_scores"]:
-        curve = "  ".join(
-            f"{k}:{'-' if v is None else format(v, '.3f')}" for k, v in m["k_scores"].items()
-        )
-        what = (
-            "validation NDCG@10 of group popularity"
-            if m.get("k_selection") == "validation"
-            else "silhouette"
-        )
-        click.echo(f"\n{what} by number of groups: {curve}", err=True)
-        stab = m.get("k_stability") or {}
-        if stab:
-            shown = "  ".join(
-                f"{k}:{v:.2f}" for k, v in sorted(stab.items(), key=lambda kv: int(kv[0]))
-            )
-            click.echo(
-                f"stability (ARI over resamples) by number of groups: {shown}; a number of "
-                f"groups needs {m.get('alignment', {}).get('min_stability', 0.8):g}",
-                err=True,
-            )
+    for line in _k_choice_lines(m):
+        click.echo(line, err=True)
     align = m.get("alignment")
     if isinstance(align, dict):
         click.echo(_alignment_line(align), err=True)
@@ -454,6 +404,31 @@ def discover(
     )
     if report is not None:
         click.echo(f"report: {report}", err=True)
+
+
+def _k_choice_lines(m: dict[str, Any]) -> list[str]:
+    """How the number of groups was chosen: the score and the stability of each K tried."""
+    if not m["k_scores"]:
+        return []
+    curve = "  ".join(
+        f"{k}:{'-' if v is None else format(v, '.3f')}" for k, v in m["k_scores"].items()
+    )
+    what = (
+        "validation NDCG@10 of group popularity"
+        if m.get("k_selection") == "validation"
+        else "silhouette"
+    )
+    lines = [f"\n{what} by number of groups: {curve}"]
+    stab = m.get("k_stability") or {}
+    if stab:
+        shown = "  ".join(
+            f"{k}:{v:.2f}" for k, v in sorted(stab.items(), key=lambda kv: int(kv[0]))
+        )
+        lines.append(
+            f"stability (ARI over resamples) by number of groups: {shown}; a number of "
+            f"groups needs {m.get('alignment', {}).get('min_stability', 0.8):g}"
+        )
+    return lines
 
 
 def _peak_mb(metrics: dict[str, Any]) -> str:
@@ -652,25 +627,15 @@ def evaluate(
     Our pipeline is fitted on each protocol's training split, never on the whole data;
     a model directory is accepted for its config.json only and refitted on the split.
     """
-    from usergroups.config import DiscoveryConfig, load_config
     from usergroups.persistence.atomic import atomic_write_bytes
-    from usergroups.report.benchmark import evaluate_discovery, methods_frame
+    from usergroups.report.benchmark import evaluate_discovery
 
     _check_input(dataset_name, interactions, texts)
     try:
         sweep = tuple(int(k) for k in k_sweep.split(",") if k.strip())
     except ValueError:
         raise click.UsageError(f"--k-sweep expects integers like 2,4,8; got {k_sweep!r}") from None
-    cfg = DiscoveryConfig()
-    if config_path:
-        path = Path(config_path)
-        cfg = load_config(path / "config.json" if path.is_dir() else path)
-        if path.is_dir():
-            click.echo(f"refitting the config of {path} on the training split", err=True)
-    overrides = _parse_sets(sets)
-    if model:
-        overrides["embedding.model"] = model
-    cfg = cfg.with_overrides(overrides)
+    cfg = _evaluate_config(config_path, sets, model)
     ds = _load_input(
         dataset_name, interactions, texts, items, users, mapping, encoding, on_bad_lines, data_dir
     )
@@ -694,6 +659,30 @@ def evaluate(
     if fmt == "json":
         click.echo(payload, nl=False)
         return
+    _print_evaluation(result, fmt)
+
+
+def _evaluate_config(config_path: str | None, sets: tuple[str, ...], model: str | None) -> Any:
+    """The configuration ``evaluate`` fits: a file's, a model directory's ``config.json`` or
+    the defaults, then ``--set`` and ``--model``."""
+    from usergroups.config import DiscoveryConfig, load_config
+
+    cfg = DiscoveryConfig()
+    if config_path:
+        path = Path(config_path)
+        cfg = load_config(path / "config.json" if path.is_dir() else path)
+        if path.is_dir():
+            click.echo(f"refitting the config of {path} on the training split", err=True)
+    overrides = _parse_sets(sets)
+    if model:
+        overrides["embedding.model"] = model
+    return cfg.with_overrides(overrides)
+
+
+def _print_evaluation(result: dict[str, Any], fmt: str) -> None:
+    """One table of methods per protocol (or why it was not run), then the groups' scores."""
+    from usergroups.report.benchmark import methods_frame
+
     for name in ("warm", "cold"):
         frame = methods_frame(result, name)
         if not frame.empty:

@@ -12,175 +12,178 @@ from typing import Any
 
 import click
 
+from usergroups.cli.common import _fail_cleanly, _input_options, _load_input
+
 __all__ = ["register"]
+
+
+@click.command()
+@click.argument("model_dir", type=click.Path(file_okay=False))
+@click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8000).")
+@click.option(
+    "--settings",
+    "settings_path",
+    type=click.Path(dir_okay=False),
+    help="Settings file (TOML): keys, limits, event store, refit data.",
+)
+@click.option(
+    "--events",
+    "events_url",
+    default=None,
+    help="Event store: sqlite:///PATH or postgresql://... "
+    "(default: MODEL_DIR.events.sqlite3 beside the model).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default=None,
+    help="Log level (default info).",
+)
+@click.option(
+    "--workers",
+    default=None,
+    metavar="N|auto",
+    help="Server processes sharing the port (default auto: one per core, at most 4; "
+    "1 when [refit] is configured or a PostgreSQL store is not polled).",
+)
+@_fail_cleanly
+def serve(
+    model_dir: str,
+    host: str | None,
+    port: int | None,
+    settings_path: str | None,
+    events_url: str | None,
+    log_level: str | None,
+    workers: str | None,
+) -> None:
+    """Serve a model over HTTP: groups, users, assignment, events, refits.
+
+    API keys come from $USERGROUPS_API_KEYS (name:key,...) or the settings file;
+    admin keys (for POST /refit) from $USERGROUPS_ADMIN_KEYS.
+    """
+    from usergroups.service import load_settings, run_server
+
+    settings = load_settings(
+        settings_path,
+        overrides={
+            "host": host,
+            "port": port,
+            "events.url": events_url,
+            "log_level": log_level,
+            "workers": workers,
+        },
+    )
+    run_server(model_dir, settings)
+
+
+@click.command()
+@click.argument("model_dir", type=click.Path(file_okay=False))
+@_input_options
+@click.option(
+    "--events",
+    "events_source",
+    default=None,
+    help="Event store URL (sqlite:///PATH, postgresql://...) or a file of events "
+    "(CSV, JSON lines, Parquet: event_id, user_id, item_id, rating, text, timestamp). "
+    "Default: the SQLite store beside the model.",
+)
+@click.option(
+    "--out",
+    type=click.Path(),
+    default=None,
+    help="Write the new model here: a new or empty folder, or a model directory "
+    "(default: replace MODEL_DIR, atomically).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace --out even if it is not recognised as a model, provided it holds only "
+    "files usergroups writes.",
+)
+@click.option(
+    "--min-overlap",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="Smallest member overlap (Jaccard) that keeps a group's id (with --reselect).",
+)
+@click.option(
+    "--reselect",
+    is_flag=True,
+    help="Choose the number of groups and the weights again and re-cluster (groups are "
+    "then matched to the old ones); default: keep the model's choices and groups and "
+    "move only the users the new data moves.",
+)
+@click.option("--no-report", is_flag=True, help="Do not regenerate report.html and the map.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@_fail_cleanly
+def refit(
+    model_dir: str,
+    dataset_name: str | None,
+    interactions: str | None,
+    texts: str | None,
+    items: str | None,
+    users: str | None,
+    mapping: str | None,
+    encoding: str | None,
+    on_bad_lines: str,
+    data_dir: str | None,
+    events_source: str | None,
+    out: str | None,
+    force: bool,
+    min_overlap: float,
+    reselect: bool,
+    no_report: bool,
+    fmt: str,
+) -> None:
+    """Refit a model on its data plus events, moving only what the data moved.
+
+    The data is what the model was fitted on (--dataset or --interactions/--texts).
+    By default the model's choices and groups are kept: users move only when the new
+    data moves them, and a group disappears only when no member is left. Every move
+    and its reason, and the groups that split, merged, appeared or disappeared, are
+    reported (also in MODEL_DIR/refit.json); report.html and the map are regenerated.
+    """
+    from usergroups.persistence import check_output_dir
+    from usergroups.pipeline import GroupDiscovery
+    from usergroups.refit import refit as refit_model
+    from usergroups.report.refit_dir import save_refit
+
+    if not dataset_name and not (interactions or texts):
+        raise click.UsageError("pass the model's data: --dataset NAME or --interactions/--texts")
+    # every --out problem now, not after the fit
+    inputs = [f for f in (interactions, texts, items, users) if f]
+    check_output_dir(out or model_dir, force=force, keep=inputs)
+    model = GroupDiscovery.load(model_dir)
+    events, upto = _read_events(events_source, Path(model_dir))
+    ds = _load_input(
+        dataset_name,
+        interactions,
+        texts,
+        items,
+        users,
+        mapping,
+        encoding,
+        on_bad_lines,
+        data_dir,
+    )
+    new, report = refit_model(
+        model, ds, events, events_seq=upto, min_overlap=min_overlap, reselect=reselect
+    )
+    target = Path(out) if out else Path(model_dir)
+    save_refit(new, report, target, force=force, with_report=not no_report)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(max_moves=None), indent=2))
+        return
+    click.echo(_report_text(report.to_dict()))
+    click.echo(f"model in {target}", err=True)
 
 
 def register(cli: click.Group) -> None:
     """Add ``serve`` and ``refit`` to ``cli``."""
-    from usergroups.cli.main import _fail_cleanly, _input_options, _load_input
-
-    @cli.command()
-    @click.argument("model_dir", type=click.Path(file_okay=False))
-    @click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
-    @click.option("--port", type=int, default=None, help="Port (default 8000).")
-    @click.option(
-        "--settings",
-        "settings_path",
-        type=click.Path(dir_okay=False),
-        help="Settings file (TOML): keys, limits, event store, refit data.",
-    )
-    @click.option(
-        "--events",
-        "events_url",
-        default=None,
-        help="Event store: sqlite:///PATH or postgresql://... "
-        "(default: MODEL_DIR.events.sqlite3 beside the model).",
-    )
-    @click.option(
-        "--log-level",
-        type=click.Choice(["debug", "info", "warning", "error"]),
-        default=None,
-        help="Log level (default info).",
-    )
-    @click.option(
-        "--workers",
-        default=None,
-        metavar="N|auto",
-        help="Server processes sharing the port (default auto: one per core, at most 4; "
-        "1 when [refit] is configured or a PostgreSQL store is not polled).",
-    )
-    @_fail_cleanly
-    def serve(
-        model_dir: str,
-        host: str | None,
-        port: int | None,
-        settings_path: str | None,
-        events_url: str | None,
-        log_level: str | None,
-        workers: str | None,
-    ) -> None:
-        """Serve a model over HTTP: groups, users, assignment, events, refits.
-
-        API keys come from $USERGROUPS_API_KEYS (name:key,...) or the settings file;
-        admin keys (for POST /refit) from $USERGROUPS_ADMIN_KEYS.
-        """
-        from usergroups.service import load_settings, run_server
-
-        settings = load_settings(
-            settings_path,
-            overrides={
-                "host": host,
-                "port": port,
-                "events.url": events_url,
-                "log_level": log_level,
-                "workers": workers,
-            },
-        )
-        run_server(model_dir, settings)
-
-    @cli.command()
-    @click.argument("model_dir", type=click.Path(file_okay=False))
-    @_input_options
-    @click.option(
-        "--events",
-        "events_source",
-        default=None,
-        help="Event store URL (sqlite:///PATH, postgresql://...) or a file of events "
-        "(CSV, JSON lines, Parquet: event_id, user_id, item_id, rating, text, timestamp). "
-        "Default: the SQLite store beside the model.",
-    )
-    @click.option(
-        "--out",
-        type=click.Path(),
-        default=None,
-        help="Write the new model here: a new or empty folder, or a model directory "
-        "(default: replace MODEL_DIR, atomically).",
-    )
-    @click.option(
-        "--force",
-        is_flag=True,
-        help="Replace --out even if it is not recognised as a model, provided it holds only "
-        "files usergroups writes.",
-    )
-    @click.option(
-        "--min-overlap",
-        type=float,
-        default=0.2,
-        show_default=True,
-        help="Smallest member overlap (Jaccard) that keeps a group's id (with --reselect).",
-    )
-    @click.option(
-        "--reselect",
-        is_flag=True,
-        help="Choose the number of groups and the weights again and re-cluster (groups are "
-        "then matched to the old ones); default: keep the model's choices and groups and "
-        "move only the users the new data moves.",
-    )
-    @click.option("--no-report", is_flag=True, help="Do not regenerate report.html and the map.")
-    @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-    @_fail_cleanly
-    def refit(
-        model_dir: str,
-        dataset_name: str | None,
-        interactions: str | None,
-        texts: str | None,
-        items: str | None,
-        users: str | None,
-        mapping: str | None,
-        encoding: str | None,
-        on_bad_lines: str,
-        data_dir: str | None,
-        events_source: str | None,
-        out: str | None,
-        force: bool,
-        min_overlap: float,
-        reselect: bool,
-        no_report: bool,
-        fmt: str,
-    ) -> None:
-        """Refit a model on its data plus events, moving only what the data moved.
-
-        The data is what the model was fitted on (--dataset or --interactions/--texts).
-        By default the model's choices and groups are kept: users move only when the new
-        data moves them, and a group disappears only when no member is left. Every move
-        and its reason, and the groups that split, merged, appeared or disappeared, are
-        reported (also in MODEL_DIR/refit.json); report.html and the map are regenerated.
-        """
-        from usergroups.persistence import check_output_dir
-        from usergroups.pipeline import GroupDiscovery
-        from usergroups.refit import refit as refit_model
-        from usergroups.report.refit_dir import save_refit
-
-        if not dataset_name and not (interactions or texts):
-            raise click.UsageError(
-                "pass the model's data: --dataset NAME or --interactions/--texts"
-            )
-        # every --out problem now, not after the fit
-        inputs = [f for f in (interactions, texts, items, users) if f]
-        check_output_dir(out or model_dir, force=force, keep=inputs)
-        model = GroupDiscovery.load(model_dir)
-        events, upto = _read_events(events_source, Path(model_dir))
-        ds = _load_input(
-            dataset_name,
-            interactions,
-            texts,
-            items,
-            users,
-            mapping,
-            encoding,
-            on_bad_lines,
-            data_dir,
-        )
-        new, report = refit_model(
-            model, ds, events, events_seq=upto, min_overlap=min_overlap, reselect=reselect
-        )
-        target = Path(out) if out else Path(model_dir)
-        save_refit(new, report, target, force=force, with_report=not no_report)
-        if fmt == "json":
-            click.echo(json.dumps(report.to_dict(max_moves=None), indent=2))
-            return
-        click.echo(_report_text(report.to_dict()))
-        click.echo(f"model in {target}", err=True)
+    cli.add_command(serve)
+    cli.add_command(refit)
 
 
 def _read_events(source: str | None, model_dir: Path) -> tuple[Any, int]:

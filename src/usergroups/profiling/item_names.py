@@ -139,14 +139,37 @@ def derive_item_names(
     >>> derive_item_names(texts, n_terms=2)
     {'a': 'strings, bright', 'b': 'capo clamps'}
     """
-    from sklearn.feature_extraction.text import CountVectorizer
-
     if n_terms < 1 or min_reviewers < 1:
         raise ValueError(
             f"n_terms={n_terms} and min_reviewers={min_reviewers} must both be at least 1"
         )
     if len(texts) == 0 or "item_id" not in texts:
         return {}
+    frame = _unique_reviews(texts)
+    if frame.empty:
+        return {}
+    lang = detect_language(frame["text"].tolist()) if language == "auto" else language
+    vocabulary = _topical_term_counts(frame["text"].tolist(), lang, min_reviewers)
+    if vocabulary is None:
+        return {}
+    x, terms = vocabulary
+    reviewed = frame["item_id"].map(lambda v: isinstance(v, str) and v != "").to_numpy(bool)
+    item_codes, items = pd.factorize(frame["item_id"].where(reviewed, None))
+    if len(items) == 0:
+        return {}
+    counts, item_totals = _item_term_counts(
+        x, item_codes, frame["user_id"].to_numpy(), len(items), min_reviewers
+    )
+    # every review, named items or not, is the background
+    score = _distinctiveness(counts, item_totals, np.asarray(x.sum(axis=0)).ravel())
+    names = _best_terms(counts, score, terms, items, set(exclude), n_terms)
+    logger.debug("named %d of %d reviewed items from their reviews", len(names), len(items))
+    return names
+
+
+def _unique_reviews(texts: pd.DataFrame) -> pd.DataFrame:
+    """``user_id, item_id, text`` with the text prepared for keywords; empty texts dropped
+    and each (item, user, text) once."""
     frame = pd.DataFrame(
         {
             "user_id": texts["user_id"].astype(str).to_numpy(),
@@ -156,55 +179,76 @@ def derive_item_names(
     )
     frame = frame[frame["text"] != ""]
     # the same review pasted under several product variants, or posted twice, counts once
-    frame = frame.drop_duplicates(["item_id", "user_id", "text"])
-    if frame.empty:
-        return {}
-    lang = detect_language(frame["text"].tolist()) if language == "auto" else language
+    return frame.drop_duplicates(["item_id", "user_id", "text"])
+
+
+def _topical_term_counts(
+    texts: list[str], lang: Literal["en", "zh"], min_reviewers: int
+) -> tuple[sp.csr_matrix, np.ndarray] | None:
+    """The review × term counts of the terms in at least ``min_reviewers`` reviews that are
+    not praise or criticism, and those terms; None when no term is left."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
     vec = CountVectorizer(
         analyzer=functools.partial(tokenize, language=lang, prepared=True), min_df=min_reviewers
     )
     try:
-        x = sp.csr_matrix(vec.fit_transform(frame["text"].tolist()), dtype=np.float64)
+        x = sp.csr_matrix(vec.fit_transform(texts), dtype=np.float64)
     except ValueError:  # no term in min_reviewers reviews
-        return {}
+        return None
     terms = vec.get_feature_names_out()
     # praise and criticism say how reviewers felt, not what the item is
     topical = np.fromiter((not is_sentiment(t, lang) for t in terms), bool, len(terms))
     if not topical.any():
-        return {}
-    x, terms = sp.csr_matrix(x[:, topical]), terms[topical]
+        return None
+    return sp.csr_matrix(x[:, topical]), terms[topical]
 
-    reviewed = frame["item_id"].map(lambda v: isinstance(v, str) and v != "").to_numpy(bool)
-    item_codes, items = pd.factorize(frame["item_id"].where(reviewed, None))
-    n_items = len(items)
-    if n_items == 0:
-        return {}
+
+def _item_term_counts(
+    x: sp.csr_matrix, item_codes: np.ndarray, users: np.ndarray, n_items: int, min_reviewers: int
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Item × term counts, kept where at least ``min_reviewers`` distinct users used the term
+    for the item, and each item's total count of terms."""
     keep = item_codes >= 0
+    reviews = x[keep]
     per_item = _indicator(item_codes[keep], n_items)
-    counts = sp.csr_matrix(per_item @ x[keep])  # (n_items, n_terms) term counts
+    counts = sp.csr_matrix(per_item @ reviews)  # (n_items, n_terms) term counts
     # distinct reviewers per item and term: collapse each (item, user) pair's reviews first
-    pair_codes, _ = pd.factorize(
-        pd.Series(item_codes[keep]).astype(str) + "\x1f" + frame["user_id"][keep].to_numpy()
-    )
+    pair_codes, _ = pd.factorize(pd.Series(item_codes[keep]).astype(str) + "\x1f" + users[keep])
     pair_item = np.zeros(pair_codes.max() + 1, dtype=np.int64)
     pair_item[pair_codes] = item_codes[keep]
-    used = sp.csr_matrix(_indicator(pair_codes, len(pair_item)) @ x[keep])
+    used = sp.csr_matrix(_indicator(pair_codes, len(pair_item)) @ reviews)
     used.data[:] = 1.0
     reviewers = sp.csr_matrix(_indicator(pair_item, n_items) @ used)
     counts = sp.csr_matrix(counts.multiply(reviewers >= min_reviewers))
     counts.eliminate_zeros()
+    item_totals = np.asarray(per_item @ reviews.sum(axis=1)).ravel()
+    return counts, item_totals
 
-    item_totals = np.asarray(per_item @ x[keep].sum(axis=1)).ravel()
-    term_totals = np.asarray(x.sum(axis=0)).ravel()  # every review: the background
+
+def _distinctiveness(
+    counts: sp.csr_matrix, item_totals: np.ndarray, term_totals: np.ndarray
+) -> np.ndarray:
+    """``tf(t, i) * log(tf(t, i) / tf(t, rest))`` for each stored entry of ``counts``."""
     grand = float(term_totals.sum())
-    rows = np.repeat(np.arange(n_items), np.diff(counts.indptr))
+    rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
     c = counts.data
     tf = c / item_totals[rows]
     # the rest of the corpus, with one pseudo-count per term so rare terms stay finite
-    rest = (term_totals[counts.indices] - c + 1.0) / (grand - item_totals[rows] + len(terms))
-    score = tf * np.log(tf / rest)
+    rest = (term_totals[counts.indices] - c + 1.0) / (grand - item_totals[rows] + len(term_totals))
+    score: np.ndarray = tf * np.log(tf / rest)
+    return score
 
-    excluded = set(exclude)
+
+def _best_terms(
+    counts: sp.csr_matrix,
+    score: np.ndarray,
+    terms: np.ndarray,
+    items: Any,
+    excluded: set[str],
+    n_terms: int,
+) -> dict[str, str]:
+    """Each item's name: its ``n_terms`` best-scoring terms, not repeating a word."""
     names: dict[str, str] = {}
     for row, item in enumerate(items):
         if item in excluded:
@@ -218,7 +262,6 @@ def derive_item_names(
         )
         if picked:
             names[str(item)] = ", ".join(picked)
-    logger.debug("named %d of %d reviewed items from their reviews", len(names), n_items)
     return names
 
 

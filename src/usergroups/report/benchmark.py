@@ -465,12 +465,31 @@ def _reference_check(result: Mapping[str, Any]) -> str | None:
 
 
 def _dataset_section(result: Mapping[str, Any], png: str | None) -> list[str]:
+    """A dataset's section of ``docs/benchmarks.md``: how it was run, the warm tables, the
+    cold table, the time it took."""
     name = str(result.get("dataset"))
     out = [f"## {name}", ""]
     if result.get("skipped"):
         out += [f"Not run: {result['skipped']}", ""]
         return out
     run = result.get("run") or {}
+    out += _run_notes(result, run)
+    if "methods" in result:
+        out += _warm_lines(result, png)
+    out += _cold_lines(result)
+    out += _seconds_lines(result.get("seconds") or {})
+    if run:
+        out += [
+            f"Run: `{run.get('command', '?')}` on {run.get('date', '?')}, "
+            f"{run.get('machine', '?')}.",
+            "",
+        ]
+    return out
+
+
+def _run_notes(result: Mapping[str, Any], run: Mapping[str, Any]) -> list[str]:
+    """A quick run says so; the encoder says why it was chosen, and any fallback."""
+    out: list[str] = []
     if run.get("quick"):
         out += ["*Quick run (`--quick`): fewer baselines, seeds and K values.*", ""]
     choice = result.get("encoder_choice")
@@ -479,124 +498,123 @@ def _dataset_section(result: Mapping[str, Any], png: str | None) -> list[str]:
         if choice.get("fallback"):
             line += f" **Fallback:** {choice['fallback']}"
         out += [line, ""]
-    if "methods" in result:
-        out += [
-            f"### Warm (leave-last-out): {_fmt(result.get('n_test_users'))} test users, "
-            f"{_fmt(result.get('n_users'))} users, {_fmt(result.get('n_items'))} items",
-            "",
-            _methods_table(result, "warm", (*WARM_METRICS[:4], "MRR", "Coverage@10")),
-            "",
-        ]
-        chosen = (result.get("alignment") or {}).get("personal_model") or {}
-        out += _reach_lines(result.get("reach"), chosen.get("validation_reach"))
-        check = _reference_check(result)
-        if check:
-            out += [check, ""]
-        g = result.get("groups") or {}
-        out += [
-            "Groups (our clustering of the warm training users):",
-            "",
-            _markdown_table(
-                [
-                    "method",
-                    "n_groups",
-                    "group lift (unsmoothed)",
-                    "seed-recipe lift (unsmoothed)",
-                    "silhouette",
-                    "Davies–Bouldin",
-                    "stability (ARI)",
-                    "resampled ARI",
-                    "unstable groups",
-                    "noise share",
-                    "largest group",
-                ],
-                [
-                    [
-                        str(g.get("method", "usergroups")),
-                        _fmt(g.get("n_groups")),
-                        _fmt(g.get("group_lift"), 3),
-                        _fmt(g.get("seed_recipe_group_lift"), 3),
-                        _fmt(g.get("silhouette"), 3),
-                        _fmt(g.get("davies_bouldin"), 3),
-                        _fmt(g.get("stability_ari"), 3),
-                        _fmt(g.get("resample_ari"), 3),
-                        _fmt(g.get("unstable_groups")),
-                        _fmt(g.get("noise_share"), 3),
-                        _fmt(g.get("largest_share"), 3),
-                    ]
-                ],
-            ),
-            "",
-        ]
-        out += _lift_lines(g.get("lift"))
-        sweep = sweep_rows(result)
-        if sweep:
-            out += [
-                "Number of groups (only the clustering refitted; warm split; each lift is the "
-                "NDCG@10 to its left ÷ Pop's NDCG@10):",
-                "",
-                _markdown_table(
-                    [
-                        "K asked",
-                        "K kept",
-                        "UserGroups NDCG@10",
-                        "UserGroups lift",
-                        "SeedRecipe NDCG@10",
-                        "SeedRecipe lift",
-                        "stability (ARI)",
-                    ],
-                    [
-                        [
-                            str(s["k"]),
-                            _fmt(s.get("n_groups")),
-                            _fmt(s.get("UserGroups_NDCG@10")),
-                            _fmt(s.get("UserGroups_group_lift"), 3),
-                            _fmt(s.get("SeedRecipe_NDCG@10")),
-                            _fmt(s.get("SeedRecipe_group_lift"), 3),
-                            _fmt(s.get("stability_ari"), 3),
-                        ]
-                        for s in sweep
-                    ],
-                ),
-                "",
-            ]
-            if png:
-                out += [f"![group lift and NDCG@10 against the number of groups]({png})", ""]
-    cold = result.get("cold")
-    if isinstance(cold, Mapping):
-        if cold.get("skipped"):
-            out += [
-                "### Cold (new users known by one review)",
-                "",
-                f"Not run: {cold['skipped']}",
-                "",
-            ]
-        else:
-            out += [
-                f"### Cold (new users known by one review): {_fmt(cold.get('n_users'))} held-out "
-                f"users, {_fmt(cold.get('n_groups'))} groups",
-                "",
-                _methods_table(result, "cold", (*COLD_METRICS[:4], "MRR", "Coverage@10")),
-                "",
-            ]
-    seconds = result.get("seconds") or {}
-    if seconds:
-        per = ", ".join(f"{k} {v:.1f}" for k, v in (seconds.get("methods") or {}).items())
-        out += [
-            f"Seconds: embedding {seconds.get('embedding', 0):.1f}, our fit "
-            f"{seconds.get('fit', 0):.1f}, evaluation and baselines "
-            f"{seconds.get('evaluate', 0):.1f}, total {seconds.get('total', 0):.1f}"
-            + (f" (per method: {per})" if per else "")
-            + ".",
-            "",
-        ]
-    if run:
-        out += [
-            f"Run: `{run.get('command', '?')}` on {run.get('date', '?')}, "
-            f"{run.get('machine', '?')}.",
-            "",
-        ]
     return out
+
+
+def _warm_lines(result: Mapping[str, Any], png: str | None) -> list[str]:
+    """The warm split: methods, reach, the reference check, the groups, the predictors and
+    the sweep over the number of groups."""
+    out = [
+        f"### Warm (leave-last-out): {_fmt(result.get('n_test_users'))} test users, "
+        f"{_fmt(result.get('n_users'))} users, {_fmt(result.get('n_items'))} items",
+        "",
+        _methods_table(result, "warm", (*WARM_METRICS[:4], "MRR", "Coverage@10")),
+        "",
+    ]
+    chosen = (result.get("alignment") or {}).get("personal_model") or {}
+    out += _reach_lines(result.get("reach"), chosen.get("validation_reach"))
+    check = _reference_check(result)
+    if check:
+        out += [check, ""]
+    g = result.get("groups") or {}
+    out += _groups_lines(g)
+    out += _lift_lines(g.get("lift"))
+    out += _sweep_lines(sweep_rows(result), png)
+    return out
+
+
+_GROUP_COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("n_groups", "n_groups", 4),
+    ("group_lift", "group lift (unsmoothed)", 3),
+    ("seed_recipe_group_lift", "seed-recipe lift (unsmoothed)", 3),
+    ("silhouette", "silhouette", 3),
+    ("davies_bouldin", "Davies–Bouldin", 3),
+    ("stability_ari", "stability (ARI)", 3),
+    ("resample_ari", "resampled ARI", 3),
+    ("unstable_groups", "unstable groups", 4),
+    ("noise_share", "noise share", 3),
+    ("largest_share", "largest group", 3),
+)
+"""(key in ``result["groups"]``, column, digits) of the groups table."""
+
+
+def _groups_lines(g: Mapping[str, Any]) -> list[str]:
+    """One row on our clustering of the warm training users."""
+    row = [str(g.get("method", "usergroups"))]
+    row += [_fmt(g.get(key), digits) for key, _, digits in _GROUP_COLUMNS]
+    return [
+        "Groups (our clustering of the warm training users):",
+        "",
+        _markdown_table(["method", *(column for _, column, _ in _GROUP_COLUMNS)], [row]),
+        "",
+    ]
+
+
+_SWEEP_COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("n_groups", "K kept", 4),
+    ("UserGroups_NDCG@10", "UserGroups NDCG@10", 4),
+    ("UserGroups_group_lift", "UserGroups lift", 3),
+    ("SeedRecipe_NDCG@10", "SeedRecipe NDCG@10", 4),
+    ("SeedRecipe_group_lift", "SeedRecipe lift", 3),
+    ("stability_ari", "stability (ARI)", 3),
+)
+"""(key in a :func:`sweep_rows` row, column, digits) of the sweep table, after "K asked"."""
+
+
+def _sweep_lines(sweep: Sequence[Mapping[str, Any]], png: str | None) -> list[str]:
+    """The sweep over the number of groups, and its plot."""
+    if not sweep:
+        return []
+    rows = [
+        [str(s["k"]), *(_fmt(s.get(key), digits) for key, _, digits in _SWEEP_COLUMNS)]
+        for s in sweep
+    ]
+    out = [
+        "Number of groups (only the clustering refitted; warm split; each lift is the "
+        "NDCG@10 to its left ÷ Pop's NDCG@10):",
+        "",
+        _markdown_table(["K asked", *(column for _, column, _ in _SWEEP_COLUMNS)], rows),
+        "",
+    ]
+    if png:
+        out += [f"![group lift and NDCG@10 against the number of groups]({png})", ""]
+    return out
+
+
+def _cold_lines(result: Mapping[str, Any]) -> list[str]:
+    """The cold split: its methods, or why it was not run."""
+    cold = result.get("cold")
+    if not isinstance(cold, Mapping):
+        return []
+    if cold.get("skipped"):
+        return [
+            "### Cold (new users known by one review)",
+            "",
+            f"Not run: {cold['skipped']}",
+            "",
+        ]
+    return [
+        f"### Cold (new users known by one review): {_fmt(cold.get('n_users'))} held-out "
+        f"users, {_fmt(cold.get('n_groups'))} groups",
+        "",
+        _methods_table(result, "cold", (*COLD_METRICS[:4], "MRR", "Coverage@10")),
+        "",
+    ]
+
+
+def _seconds_lines(seconds: Mapping[str, Any]) -> list[str]:
+    """Where the run's time went."""
+    if not seconds:
+        return []
+    per = ", ".join(f"{k} {v:.1f}" for k, v in (seconds.get("methods") or {}).items())
+    return [
+        f"Seconds: embedding {seconds.get('embedding', 0):.1f}, our fit "
+        f"{seconds.get('fit', 0):.1f}, evaluation and baselines "
+        f"{seconds.get('evaluate', 0):.1f}, total {seconds.get('total', 0):.1f}"
+        + (f" (per method: {per})" if per else "")
+        + ".",
+        "",
+    ]
 
 
 def _lift_lines(lift: Mapping[str, Any] | None) -> list[str]:
@@ -785,7 +803,23 @@ def render_markdown(
     str
     """
     ordered = sorted(results, key=lambda r: str(r.get("dataset")))
-    lines = [
+    lines = _header_lines(command, machine, date, wall_seconds)
+    lines += _summary_lines(ordered)
+    lines += ["## Where we lose", ""]
+    lose = where_we_lose(ordered)
+    lines += [f"- {s}" for s in lose] if lose else ["- No comparison measured yet."]
+    lines.append("")
+    lines += _choices_lines(ordered)
+    for r in ordered:
+        lines += _dataset_section(r, (plots or {}).get(str(r.get("dataset"))))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _header_lines(
+    command: str, machine: str | None, date: str | None, wall_seconds: float | None
+) -> list[str]:
+    """The title, the protocols, and the run that produced the figures."""
+    return [
         "# Benchmarks",
         "",
         "<!-- Generated by bench/run.py from bench/results/*.json; do not edit by hand. -->",
@@ -798,30 +832,35 @@ def render_markdown(
         "- Wall time of the whole bench run: "
         + (f"{wall_seconds / 60:.1f} min ({wall_seconds:.0f} s)" if wall_seconds else "unknown"),
         "",
+    ]
+
+
+def _summary_row(r: Mapping[str, Any]) -> list[str]:
+    """A dataset's warm NDCG@10 per method, its group lift and its cold NDCG@10."""
+    frame = methods_frame(r, "warm").set_index("method")
+    cold = methods_frame(r, "cold").set_index("method") if "cold" in r else None
+    row = [f"{r['dataset']}"]
+    row += [
+        _with_interval(frame["NDCG@10"].get(m), _interval(r, m)) if m in frame.index else "–"
+        for m in METHOD_ORDER
+    ]
+    row.append(_fmt((r.get("groups") or {}).get("group_lift"), 3))
+    if cold is not None and not cold.empty:
+        row += [
+            _fmt(cold["NDCG@10"].get(m)) if m in cold.index else "–"
+            for m in ("Pop", "SeedRecipe", "UserGroups")
+        ]
+    else:
+        row += ["–", "–", "–"]
+    return row
+
+
+def _summary_lines(ordered: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One row per dataset that was run, and which rows predate alignment."""
+    summary_rows = [_summary_row(r) for r in ordered if not r.get("skipped") and "methods" in r]
+    lines = [
         "## Summary: NDCG@10",
         "",
-    ]
-    summary_rows = []
-    for r in ordered:
-        if r.get("skipped") or "methods" not in r:
-            continue
-        frame = methods_frame(r, "warm").set_index("method")
-        cold = methods_frame(r, "cold").set_index("method") if "cold" in r else None
-        row = [f"{r['dataset']}"]
-        row += [
-            _with_interval(frame["NDCG@10"].get(m), _interval(r, m)) if m in frame.index else "–"
-            for m in METHOD_ORDER
-        ]
-        row.append(_fmt((r.get("groups") or {}).get("group_lift"), 3))
-        if cold is not None and not cold.empty:
-            row += [
-                _fmt(cold["NDCG@10"].get(m)) if m in cold.index else "–"
-                for m in ("Pop", "SeedRecipe", "UserGroups")
-            ]
-        else:
-            row += ["–", "–", "–"]
-        summary_rows.append(row)
-    lines += [
         _markdown_table(
             [
                 "dataset",
@@ -842,78 +881,72 @@ def render_markdown(
             "of the frozen-vector pipeline, without a Hybrid row): " + ", ".join(stale) + ".",
             "",
         ]
-    lines += [
-        "## Where we lose",
+    return lines
+
+
+_CHOICE_COLUMNS: tuple[tuple[str, str, int | None], ...] = (
+    ("text_weight", "text weight", 2),
+    ("n_groups", "groups", None),
+    ("personal_model", "personal model", None),
+    ("group_part", "group part", None),
+    ("personal_weight", "personal weight", 2),
+    ("personal_shrinkage", "shrinkage", 0),
+    ("ease_keep", "EASE weights per item", None),
+    ("cold_weight", "new users: ridge", 2),
+    ("cold_spread_weight", "spread", 2),
+    ("cold_top_items", "top items", None),
+)
+"""(choice, column, digits) of the table of choices made on validation."""
+
+_CHOICES_PROSE = (
+    "Each fit carves its own validation set from its training data (see "
+    "`usergroups.selection`); these are the choices it made. A value marked "
+    "*(default)* could not be chosen (too few validation users) and fell back to its "
+    "documented default; *(config)* was fixed by the configuration. `Hybrid` is the "
+    "group part (the group's popularity, or global popularity where `group part` "
+    "says so) blended with the personal model (EASE or item-kNN, whichever "
+    "validates better) by `personal_weight * n / (n + shrinkage)`; a blend is kept "
+    "only when it beats popularity, the group part and the personal model alone by "
+    "a paired standard error on the validation users, else the best of them ranks "
+    "alone (weight 0 or 1); cold `UserGroups` mixes the groups' popularity (weighted by "
+    "membership), the text → item ridge (`cold_weight`) and the items retrieved "
+    "from the text spread through EASE (`cold_spread_weight`, from the top "
+    "`cold_top_items` items); the group gets what the two leave."
+)
+
+
+def _choices_row(r: Mapping[str, Any]) -> list[str]:
+    """What a dataset's fit chose on validation, and on how many validation users."""
+    a = r["alignment"]
+    val = a.get("validation_users") or {}
+    return [
+        str(r["dataset"]),
+        str(a.get("method")),
+        str(a.get("epochs", "–")),
+        *(_choice_cell(a, name, digits) for name, _, digits in _CHOICE_COLUMNS),
+        f"{val.get('warm_users', '–')} / {val.get('cold_users', '–')}",
+        _fmt(a.get("seconds"), 1),
+    ]
+
+
+def _choices_lines(ordered: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The choices each dataset's fit made on validation; nothing when none was aligned."""
+    rows = [_choices_row(r) for r in ordered if r.get("alignment")]
+    if not rows:
+        return []
+    header = [
+        "dataset",
+        "align",
+        "head epochs",
+        *(column for _, column, _ in _CHOICE_COLUMNS),
+        "validation users (warm / new)",
+        "seconds",
+    ]
+    return [
+        "## Choices made on validation",
+        "",
+        _CHOICES_PROSE,
+        "",
+        _markdown_table(header, rows),
         "",
     ]
-    lose = where_we_lose(ordered)
-    lines += [f"- {s}" for s in lose] if lose else ["- No comparison measured yet."]
-    lines.append("")
-    align_rows = []
-    for r in ordered:
-        a = r.get("alignment")
-        if not a:
-            continue
-        val = a.get("validation_users") or {}
-        align_rows.append(
-            [
-                str(r["dataset"]),
-                str(a.get("method")),
-                str(a.get("epochs", "–")),
-                _choice_cell(a, "text_weight", 2),
-                _choice_cell(a, "n_groups", None),
-                _choice_cell(a, "personal_model", None),
-                _choice_cell(a, "group_part", None),
-                _choice_cell(a, "personal_weight", 2),
-                _choice_cell(a, "personal_shrinkage", 0),
-                _choice_cell(a, "ease_keep", None),
-                _choice_cell(a, "cold_weight", 2),
-                _choice_cell(a, "cold_spread_weight", 2),
-                _choice_cell(a, "cold_top_items", None),
-                f"{val.get('warm_users', '–')} / {val.get('cold_users', '–')}",
-                _fmt(a.get("seconds"), 1),
-            ]
-        )
-    if align_rows:
-        lines += [
-            "## Choices made on validation",
-            "",
-            "Each fit carves its own validation set from its training data (see "
-            "`usergroups.selection`); these are the choices it made. A value marked "
-            "*(default)* could not be chosen (too few validation users) and fell back to its "
-            "documented default; *(config)* was fixed by the configuration. `Hybrid` is the "
-            "group part (the group's popularity, or global popularity where `group part` "
-            "says so) blended with the personal model (EASE or item-kNN, whichever "
-            "validates better) by `personal_weight * n / (n + shrinkage)`; a blend is kept "
-            "only when it beats popularity, the group part and the personal model alone by "
-            "a paired standard error on the validation users, else the best of them ranks "
-            "alone (weight 0 or 1); cold `UserGroups` mixes the groups' popularity (weighted by "
-            "membership), the text → item ridge (`cold_weight`) and the items retrieved "
-            "from the text spread through EASE (`cold_spread_weight`, from the top "
-            "`cold_top_items` items); the group gets what the two leave.",
-            "",
-            _markdown_table(
-                [
-                    "dataset",
-                    "align",
-                    "head epochs",
-                    "text weight",
-                    "groups",
-                    "personal model",
-                    "group part",
-                    "personal weight",
-                    "shrinkage",
-                    "EASE weights per item",
-                    "new users: ridge",
-                    "spread",
-                    "top items",
-                    "validation users (warm / new)",
-                    "seconds",
-                ],
-                align_rows,
-            ),
-            "",
-        ]
-    for r in ordered:
-        lines += _dataset_section(r, (plots or {}).get(str(r.get("dataset"))))
-    return "\n".join(lines).rstrip() + "\n"

@@ -128,9 +128,30 @@ def _sub_interests_html(subs: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _card(row: Mapping[str, Any], low_rating: float, subs: Sequence[Mapping[str, Any]] = ()) -> str:
+    """A group's card: its name and size, then each part of its profile it has, then its
+    sub-interests."""
     gid = int(row["group_id"])
     parts = [f'<article class="card" id="group-{gid}" style="--c: {group_colour(gid)}">']
-    parts.append(f"<h3>{gid}. {_e(display_label(row))}</h3>")
+    parts += _card_head(gid, row)
+    parts += _keyword_chips(row)
+    parts += _category_chips(row)
+    parts += _items_table(row)
+    parts += _ratings_lines(row, low_rating)
+    parts += _attributes_table(row)
+    texts = _list(row.get("representative_texts"))
+    if texts:
+        parts.append("<h4>Representative texts</h4>")
+        parts.extend(f"<blockquote>{_e(t)}</blockquote>" for t in texts)
+    drill = _sub_interests_html(subs)
+    if drill:
+        parts.append(drill)
+    parts.append("</article>")
+    return "\n".join(parts)
+
+
+def _card_head(gid: int, row: Mapping[str, Any]) -> list[str]:
+    """The label, the size, the stability and the LLM's description."""
+    parts = [f"<h3>{gid}. {_e(display_label(row))}</h3>"]
     sub = f"{int(row['size']):,} users · {_pct(_num(row.get('share')), 1)} of all"
     stability = _num(row.get("stability"))
     if stability is not None:
@@ -142,79 +163,93 @@ def _card(row: Mapping[str, Any], low_rating: float, subs: Sequence[Mapping[str,
     parts.append(f'<p class="sub">{sub}</p>')
     if isinstance(row.get("llm_description"), str) and row.get("llm_description"):
         parts.append(f'<p class="desc">{_e(row["llm_description"])}</p>')
+    return parts
 
+
+def _keyword_chips(row: Mapping[str, Any]) -> list[str]:
     keywords = _list(row.get("keywords"))
-    if keywords:
-        parts.append("<h4>Distinctive words</h4><div>")
-        parts.extend(f'<span class="chip">{_e(k)}</span>' for k in keywords)
-        parts.append("</div>")
+    if not keywords:
+        return []
+    chips = [f'<span class="chip">{_e(k)}</span>' for k in keywords]
+    return ["<h4>Distinctive words</h4><div>", *chips, "</div>"]
 
+
+def _category_chips(row: Mapping[str, Any]) -> list[str]:
     cats = _list(row.get("top_categories"))
-    if cats:
-        lifts = _list(row.get("top_category_lifts")) or [None] * len(cats)
-        parts.append("<h4>Categories over-consumed</h4><div>")
-        for c, lift in zip(cats, lifts, strict=False):
-            tail = f" <small>×{float(lift):.2f}</small>" if lift is not None else ""
-            parts.append(f'<span class="chip">{_e(c)}{tail}</span>')
-        parts.append("</div>")
+    if not cats:
+        return []
+    lifts = _list(row.get("top_category_lifts")) or [None] * len(cats)
+    parts = ["<h4>Categories over-consumed</h4><div>"]
+    for c, lift in zip(cats, lifts, strict=False):
+        tail = f" <small>×{float(lift):.2f}</small>" if lift is not None else ""
+        parts.append(f'<span class="chip">{_e(c)}{tail}</span>')
+    parts.append("</div>")
+    return parts
 
+
+def _items_table(row: Mapping[str, Any]) -> list[str]:
+    """The first 8 items over-consumed, by title, else the name derived from their reviews
+    (marked), else their id."""
     items = _list(row.get("top_items"))
-    if items:
-        titles = _list(row.get("top_item_titles")) or [""] * len(items)
-        terms = _list(row.get("top_item_terms")) or [""] * len(items)
-        lifts = _list(row.get("top_item_lifts")) or [None] * len(items)
-        parts.append(
-            "<h4>Items over-consumed</h4><table><tr><th>item</th>"
-            '<th class="num">lift, 90% lower bound</th></tr>'
-        )
-        for i, item in enumerate(items[:8]):
-            title = titles[i] if i < len(titles) else ""
-            term = terms[i] if i < len(terms) else ""
-            name = _e(title) if title else f"<code>{_e(item)}</code>"
-            if not title and term:
-                # a name derived from the item's reviews, marked so it is not read as a title
-                name = (
-                    f'<span class="muted">[from reviews]</span> {_e(term)} '
-                    f'<small class="muted"><code>{_e(item)}</code></small>'
-                )
-            lift = lifts[i] if i < len(lifts) else None
-            shown = "" if lift is None else f"×{float(lift):.2f}"
-            parts.append(f'<tr><td>{name}</td><td class="num">{shown}</td></tr>')
-        parts.append("</table>")
+    if not items:
+        return []
+    titles = _list(row.get("top_item_titles")) or [""] * len(items)
+    terms = _list(row.get("top_item_terms")) or [""] * len(items)
+    lifts = _list(row.get("top_item_lifts")) or [None] * len(items)
+    parts = [
+        "<h4>Items over-consumed</h4><table><tr><th>item</th>"
+        '<th class="num">lift, 90% lower bound</th></tr>'
+    ]
+    for i, item in enumerate(items[:8]):
+        title = titles[i] if i < len(titles) else ""
+        term = terms[i] if i < len(terms) else ""
+        name = _e(title) if title else f"<code>{_e(item)}</code>"
+        if not title and term:
+            # a name derived from the item's reviews, marked so it is not read as a title
+            name = (
+                f'<span class="muted">[from reviews]</span> {_e(term)} '
+                f'<small class="muted"><code>{_e(item)}</code></small>'
+            )
+        lift = lifts[i] if i < len(lifts) else None
+        shown = "" if lift is None else f"×{float(lift):.2f}"
+        parts.append(f'<tr><td>{name}</td><td class="num">{shown}</td></tr>')
+    parts.append("</table>")
+    return parts
 
+
+def _ratings_lines(row: Mapping[str, Any], low_rating: float) -> list[str]:
+    """The group's mean rating and share of low ratings, against everybody's."""
     mean, low = _num(row.get("rating_mean")), _num(row.get("rating_low_share"))
     pmean, plow = (
         _num(row.get("population_rating_mean")),
         _num(row.get("population_rating_low_share")),
     )
-    if mean is not None:
-        parts.append("<h4>Ratings</h4><p>")
-        parts.append(f"mean {mean:.2f}{_delta(mean, pmean, pct=False)} · ")
-        parts.append(f"low (≤ {low_rating:g}) {_pct(low)}{_delta(low, plow, pct=True)}</p>")
+    if mean is None:
+        return []
+    return [
+        "<h4>Ratings</h4><p>",
+        f"mean {mean:.2f}{_delta(mean, pmean, pct=False)} · ",
+        f"low (≤ {low_rating:g}) {_pct(low)}{_delta(low, plow, pct=True)}</p>",
+    ]
 
+
+def _attributes_table(row: Mapping[str, Any]) -> list[str]:
+    """Member attributes over-represented in the group, with their share in all users."""
     attributes = _list(row.get("attributes"))
-    if attributes:
+    if not attributes:
+        return []
+    parts = [
+        "<h4>Members over-represented</h4><table><tr><th>attribute</th><th>value</th>"
+        '<th class="num">group</th><th class="num">all users</th></tr>'
+    ]
+    for a in attributes:
         parts.append(
-            "<h4>Members over-represented</h4><table><tr><th>attribute</th><th>value</th>"
-            '<th class="num">group</th><th class="num">all users</th></tr>'
+            f"<tr><td>{_e(a.get('attribute', ''))}</td><td>{_e(a.get('value', ''))}</td>"
+            f'<td class="num">{_pct(_num(a.get("share")))}</td>'
+            f'<td class="num">{_pct(_num(a.get("population_share")))}</td></tr>'
         )
-        for a in attributes:
-            parts.append(
-                f"<tr><td>{_e(a.get('attribute', ''))}</td><td>{_e(a.get('value', ''))}</td>"
-                f'<td class="num">{_pct(_num(a.get("share")))}</td>'
-                f'<td class="num">{_pct(_num(a.get("population_share")))}</td></tr>'
-            )
-        parts.append("</table>")
-
-    texts = _list(row.get("representative_texts"))
-    if texts:
-        parts.append("<h4>Representative texts</h4>")
-        parts.extend(f"<blockquote>{_e(t)}</blockquote>" for t in texts)
-    drill = _sub_interests_html(subs)
-    if drill:
-        parts.append(drill)
-    parts.append("</article>")
-    return "\n".join(parts)
+    parts.append("</table>")
+    return parts
 
 
 def _evaluation_tables(evaluation: Mapping[str, Any]) -> str:
@@ -291,10 +326,6 @@ def render_html(
         ``GroupDiscovery.sub_interests_``: shown under each segment's card.
     """
     metrics = metrics or {}
-    children: dict[int, list[dict[str, Any]]] = {}
-    if sub_interests is not None and len(sub_interests):
-        for r in sub_interests.to_dict("records"):
-            children.setdefault(int(r["group_id"]), []).append({str(k): v for k, v in r.items()})
     versions = versions or {}
     records: list[dict[str, Any]] = [
         {str(k): v for k, v in r.items()} for r in groups.sort_values("group_id").to_dict("records")
@@ -302,75 +333,13 @@ def render_html(
     labels = {int(r["group_id"]): display_label(r) for r in records}
     dataset = str(metrics.get("dataset", "") or "")
     title = title or (f"User groups of {dataset}" if dataset else "User groups")
-    data = metrics.get("data") or {}
-    facts = [f"{len(records)} groups"]
-    if data.get("n_users"):
-        facts.append(f"{int(data['n_users']):,} users")
-    if data.get("n_items"):
-        facts.append(f"{int(data['n_items']):,} items")
-    if data.get("n_texts"):
-        facts.append(f"{int(data['n_texts']):,} texts")
-    if metrics.get("n_noise"):
-        facts.append(f"{int(metrics['n_noise']):,} noise users")
-    silhouette = _num(metrics.get("silhouette"))
-    if silhouette is not None:
-        facts.append(f"silhouette {silhouette:.3f}")
-    if metrics.get("encoder"):
-        facts.append(f"encoder {metrics['encoder']}")
-    if versions.get("created"):
-        facts.append(f"created {versions['created']}")
-
-    figures: list[tuple[str, Any]] = []
-    if map_frame is not None and len(map_frame):
-        figures.append(("map", plot_map(map_frame, labels, method=map_method)))
-    if records:
-        figures.append(("sizes", plot_sizes(groups, labels)))
-    k_scores = metrics.get("k_scores") or {}
-    if k_scores:
-        chosen = metrics.get("n_groups")
-        by_validation = metrics.get("k_selection") == "validation"
-        figures.append(
-            (
-                "k",
-                plot_k_curve(
-                    k_scores,
-                    int(chosen) if chosen else None,
-                    metric="validation NDCG@10" if by_validation else "silhouette",
-                    stability=metrics.get("k_stability"),
-                ),
-            )
-        )
-    divs = {name: _figure_html(fig, first=i == 0) for i, (name, fig) in enumerate(figures)}
-
-    body: list[str] = []
-    if "map" in divs or "sizes" in divs:
-        body.append('<section class="row">')
-        for name in ("map", "sizes"):
-            if name in divs:
-                body.append(f'<div class="panel" id="plot-{name}">{divs[name]}</div>')
-        body.append("</section>")
-    body.append("<section><h2>Groups</h2>")
-    body.append(
-        '<p class="muted">Words, categories and items are those the group uses or consumes '
-        "clearly more than everybody else (lift = group share ÷ population share; for items, "
-        "the 90% lower confidence bound of the lift, so items few members bought rank lower); "
-        "texts are the members' texts closest to the group's centre. Stability is how "
-        "reliably the group comes back when 80 % of the users are re-clustered with a new "
-        "seed (mean best Jaccard over resamples; below "
-        f"{(metrics.get('stability') or {}).get('min_group_stability', 0.6):g} it is marked "
-        "unstable).</p>"
-    )
-    body.append('<div class="cards">')
-    body.extend(_card(r, low_rating, children.get(int(r["group_id"]), [])) for r in records)
-    body.append("</div></section>")
-    if "k" in divs:
-        body.append('<section><h2>Number of groups</h2><div class="panel" id="plot-k">')
-        body.append(f"{divs['k']}</div></section>")
-    if evaluation:
-        tables = _evaluation_tables(evaluation)
-        if tables:
-            body.append(f"<section><h2>Evaluation</h2>{tables}</section>")
-
+    facts = _facts(len(records), metrics, versions)
+    divs = _figure_divs(groups, labels, map_frame, map_method, metrics)
+    cards = [
+        _card(r, low_rating, children)
+        for r, children in zip(records, _children_of(records, sub_interests), strict=True)
+    ]
+    body = _body(divs, cards, metrics, evaluation)
     library = (versions.get("libraries") or {}).get("usergroups", "")
     return "\n".join(
         [
@@ -392,3 +361,99 @@ def render_html(
             "</body></html>",
         ]
     )
+
+
+def _children_of(
+    records: Sequence[Mapping[str, Any]], sub_interests: pd.DataFrame | None
+) -> list[list[dict[str, Any]]]:
+    """Each segment's sub-interests, in the order of ``records``."""
+    children: dict[int, list[dict[str, Any]]] = {}
+    if sub_interests is not None and len(sub_interests):
+        for r in sub_interests.to_dict("records"):
+            children.setdefault(int(r["group_id"]), []).append({str(k): v for k, v in r.items()})
+    return [children.get(int(r["group_id"]), []) for r in records]
+
+
+def _facts(n_groups: int, metrics: Mapping[str, Any], versions: Mapping[str, Any]) -> list[str]:
+    """The header's line: groups, users, items, texts, noise, silhouette, encoder, date."""
+    data = metrics.get("data") or {}
+    facts = [f"{n_groups} groups"]
+    for key, what in (("n_users", "users"), ("n_items", "items"), ("n_texts", "texts")):
+        if data.get(key):
+            facts.append(f"{int(data[key]):,} {what}")
+    if metrics.get("n_noise"):
+        facts.append(f"{int(metrics['n_noise']):,} noise users")
+    silhouette = _num(metrics.get("silhouette"))
+    if silhouette is not None:
+        facts.append(f"silhouette {silhouette:.3f}")
+    if metrics.get("encoder"):
+        facts.append(f"encoder {metrics['encoder']}")
+    if versions.get("created"):
+        facts.append(f"created {versions['created']}")
+    return facts
+
+
+def _figure_divs(
+    groups: pd.DataFrame,
+    labels: Mapping[int, str],
+    map_frame: pd.DataFrame | None,
+    map_method: str,
+    metrics: Mapping[str, Any],
+) -> dict[str, str]:
+    """The plots (map, sizes, choice of K) that have data, as HTML; Plotly's library is
+    inlined in the first."""
+    figures: list[tuple[str, Any]] = []
+    if map_frame is not None and len(map_frame):
+        figures.append(("map", plot_map(map_frame, labels, method=map_method)))
+    if labels:
+        figures.append(("sizes", plot_sizes(groups, labels)))
+    k_scores = metrics.get("k_scores") or {}
+    if k_scores:
+        chosen = metrics.get("n_groups")
+        by_validation = metrics.get("k_selection") == "validation"
+        curve = plot_k_curve(
+            k_scores,
+            int(chosen) if chosen else None,
+            metric="validation NDCG@10" if by_validation else "silhouette",
+            stability=metrics.get("k_stability"),
+        )
+        figures.append(("k", curve))
+    return {name: _figure_html(fig, first=i == 0) for i, (name, fig) in enumerate(figures)}
+
+
+def _body(
+    divs: Mapping[str, str],
+    cards: Sequence[str],
+    metrics: Mapping[str, Any],
+    evaluation: Mapping[str, Any] | None,
+) -> list[str]:
+    """The map and sizes side by side, the group cards, the choice of K, the evaluation."""
+    body: list[str] = []
+    if "map" in divs or "sizes" in divs:
+        body.append('<section class="row">')
+        for name in ("map", "sizes"):
+            if name in divs:
+                body.append(f'<div class="panel" id="plot-{name}">{divs[name]}</div>')
+        body.append("</section>")
+    body.append("<section><h2>Groups</h2>")
+    body.append(
+        '<p class="muted">Words, categories and items are those the group uses or consumes '
+        "clearly more than everybody else (lift = group share ÷ population share; for items, "
+        "the 90% lower confidence bound of the lift, so items few members bought rank lower); "
+        "texts are the members' texts closest to the group's centre. Stability is how "
+        "reliably the group comes back when 80 % of the users are re-clustered with a new "
+        "seed (mean best Jaccard over resamples; below "
+        f"{(metrics.get('stability') or {}).get('min_group_stability', 0.6):g} it is marked "
+        "unstable).</p>"
+    )
+    body.append('<div class="cards">')
+    body.extend(cards)
+    body.append("</div></section>")
+    if "k" in divs:
+        body.append('<section><h2>Number of groups</h2><div class="panel" id="plot-k">')
+        body.append(f"{divs['k']}</div></section>")
+    if evaluation:
+        tables = _evaluation_tables(evaluation)
+        if tables:
+            body.append(f"<section><h2>Evaluation</h2>{tables}</section>")
+    return body

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -236,6 +237,39 @@ def open_page(
     if "://" not in url:
         url = Path(page).resolve().as_uri()
     profile = Path(tempfile.mkdtemp(prefix="usergroups-chromium-"))
+    proc, cmd_w, res_r = _launch(binary, profile, width, height)
+    check = PageCheck()
+    closing = False
+    try:
+        pipe = _Pipe(cmd_w, res_r, timeout_s)
+        call = _attach(pipe)
+        _navigate(call, pipe, url, width, height, timeout_s, settle_s)
+        check.title, check.plots = _probe(call)
+        if screenshot is not None:
+            check.screenshot = _screenshot(call, Path(screenshot))
+        pipe.pump(0.2)
+        _record_events(pipe.events, check)
+        closing = True
+        # it may close the pipe before it answers
+        with contextlib.suppress(BrowserError):
+            pipe.send("Browser.close")
+    finally:
+        try:
+            proc.wait(timeout=10 if closing else 0.1)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        os.close(cmd_w)
+        os.close(res_r)
+        shutil.rmtree(profile, ignore_errors=True)
+    return check
+
+
+def _launch(
+    binary: str, profile: Path, width: int, height: int
+) -> tuple[subprocess.Popen[bytes], int, int]:
+    """Start Chromium with its DevTools pipe on file descriptors 3 (commands in) and 4
+    (results out); the browser process, our command end and our result end."""
     cmd_r, cmd_w = os.pipe()
     res_r, res_w = os.pipe()
     # park the child's ends above 2..4 so the dup2 calls below cannot clobber each other
@@ -263,78 +297,84 @@ def open_page(
     )
     for fd in (cmd_r, res_w, child_in, child_out):
         os.close(fd)
-    check = PageCheck()
-    closing = False
-    try:
-        pipe = _Pipe(cmd_w, res_r, timeout_s)
-        target = pipe.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = pipe.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
-            "sessionId"
-        ]
+    return proc, cmd_w, res_r
 
-        def call(method: str, params: dict[str, Any] | None = None) -> Any:
-            return pipe.send(method, params, sessionId=session)
 
-        for domain in ("Page", "Runtime", "Log", "Network"):
-            call(f"{domain}.enable")
-        call(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-        )
-        pipe.events.clear()
-        call("Page.navigate", {"url": url})
-        if not pipe.pump(timeout_s, until="Page.loadEventFired"):
-            raise BrowserError(f"{url} did not finish loading within {timeout_s:.0f}s")
-        pipe.pump(settle_s)
-        probe = call(
-            "Runtime.evaluate",
-            {
-                "expression": "JSON.stringify({title: document.title, plots: "
-                "document.querySelectorAll('.js-plotly-plot .main-svg').length})",
-                "returnByValue": True,
-            },
-        )
-        found = json.loads(probe.get("result", {}).get("value") or "{}")
-        check.title = str(found.get("title", ""))
-        check.plots = int(found.get("plots", 0))
-        if screenshot is not None:
-            shot = call("Page.captureScreenshot", {"format": "png"})
-            path = Path(screenshot)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(base64.b64decode(shot["data"]))
-            check.screenshot = path
-        pipe.pump(0.2)
-        for event in pipe.events:
-            method, params = event["method"], event.get("params", {})
-            if method == "Runtime.consoleAPICalled":
-                text = _console_text(params)
-                check.messages.append(f"{params.get('type')}: {text}")
-                if params.get("type") in ("error", "assert"):
-                    check.errors.append(f"console.{params.get('type')}: {text}")
-            elif method == "Runtime.exceptionThrown":
-                details = params.get("exceptionDetails", {})
-                desc = details.get("exception", {}).get("description") or details.get("text")
-                check.errors.append(f"exception: {desc}")
-            elif method == "Log.entryAdded":
-                entry = params.get("entry", {})
-                if entry.get("level") == "error":
-                    check.errors.append(f"log: {entry.get('text')} {entry.get('url', '')}".strip())
-            elif method == "Network.requestWillBeSent":
-                check.requests.append(str(params.get("request", {}).get("url", "")))
-        closing = True
-        # it may close the pipe before it answers
-        with contextlib.suppress(BrowserError):
-            pipe.send("Browser.close")
-    finally:
-        try:
-            proc.wait(timeout=10 if closing else 0.1)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        os.close(cmd_w)
-        os.close(res_r)
-        shutil.rmtree(profile, ignore_errors=True)
-    return check
+def _attach(pipe: _Pipe) -> Callable[..., Any]:
+    """A new tab, and a function that sends a command to it."""
+    target = pipe.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+    session = pipe.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+
+    def call(method: str, params: dict[str, Any] | None = None) -> Any:
+        return pipe.send(method, params, sessionId=session)
+
+    return call
+
+
+def _navigate(
+    call: Callable[..., Any],
+    pipe: _Pipe,
+    url: str,
+    width: int,
+    height: int,
+    timeout_s: float,
+    settle_s: float,
+) -> None:
+    """Listen to the page, size the viewport, load ``url``, then listen ``settle_s`` more."""
+    for domain in ("Page", "Runtime", "Log", "Network"):
+        call(f"{domain}.enable")
+    call(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
+    pipe.events.clear()
+    call("Page.navigate", {"url": url})
+    if not pipe.pump(timeout_s, until="Page.loadEventFired"):
+        raise BrowserError(f"{url} did not finish loading within {timeout_s:.0f}s")
+    pipe.pump(settle_s)
+
+
+def _probe(call: Callable[..., Any]) -> tuple[str, int]:
+    """The page's title and the number of Plotly plots drawn."""
+    probe = call(
+        "Runtime.evaluate",
+        {
+            "expression": "JSON.stringify({title: document.title, plots: "
+            "document.querySelectorAll('.js-plotly-plot .main-svg').length})",
+            "returnByValue": True,
+        },
+    )
+    found = json.loads(probe.get("result", {}).get("value") or "{}")
+    return str(found.get("title", "")), int(found.get("plots", 0))
+
+
+def _screenshot(call: Callable[..., Any], path: Path) -> Path:
+    """A PNG of the viewport, saved at ``path``."""
+    shot = call("Page.captureScreenshot", {"format": "png"})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(base64.b64decode(shot["data"]))
+    return path
+
+
+def _record_events(events: list[dict[str, Any]], check: PageCheck) -> None:
+    """Console messages, errors and requests from the DevTools events, into ``check``."""
+    for event in events:
+        method, params = event["method"], event.get("params", {})
+        if method == "Runtime.consoleAPICalled":
+            text = _console_text(params)
+            check.messages.append(f"{params.get('type')}: {text}")
+            if params.get("type") in ("error", "assert"):
+                check.errors.append(f"console.{params.get('type')}: {text}")
+        elif method == "Runtime.exceptionThrown":
+            details = params.get("exceptionDetails", {})
+            desc = details.get("exception", {}).get("description") or details.get("text")
+            check.errors.append(f"exception: {desc}")
+        elif method == "Log.entryAdded":
+            entry = params.get("entry", {})
+            if entry.get("level") == "error":
+                check.errors.append(f"log: {entry.get('text')} {entry.get('url', '')}".strip())
+        elif method == "Network.requestWillBeSent":
+            check.requests.append(str(params.get("request", {}).get("url", "")))
 
 
 def main(argv: list[str] | None = None) -> int:

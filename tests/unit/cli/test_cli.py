@@ -137,6 +137,19 @@ def test_usage_errors_are_exit_2(tmp_path: Path) -> None:
     assert main(["no-such-command"]) == 2
 
 
+@pytest.mark.parametrize("value", ["x", "", "2.5"])
+def test_n_groups_that_is_not_a_number_is_one_usage_line(
+    value: str, files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found while splitting discover (issue 21): ``--n-groups x`` ended in a traceback."""
+    args = ["discover", "--texts", str(files / "reviews.parquet"), "--n-groups", value]
+    assert main([*args, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"--n-groups expects a whole number or 'auto'; got {value!r}" in err
+    assert not (tmp_path / "x").exists()
+
+
 def test_unknown_setting_is_exit_1(files: Path, tmp_path: Path) -> None:
     code = main(
         [
