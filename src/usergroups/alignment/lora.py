@@ -211,26 +211,15 @@ def fine_tune_lora(
         temperature,
         random_state,
     )
+    inputs = _Inputs(model_path, texts, user_of_text, targets, head, item_of_text, item_titles)
     key: str | None = None
     if cache_dir is not None:
-        key = _cache_key(
-            model_path, texts, user_of_text, targets, head, item_of_text, item_titles, run
-        )
+        key = inputs.cache_key(run)
         cached = Path(cache_dir) / f"adapter-{key}"
         if (cached / "adapter_config.json").exists():
             logger.info("LoRA adapters reused from %s", cached)
             return _result(cached, _read_training(cached), objective, cache_hit=True, key=key)
-    adapted, record = _train(
-        model_path,
-        texts,
-        user_of_text,
-        targets,
-        head,
-        item_of_text,
-        item_titles,
-        run,
-        show_progress,
-    )
+    adapted, record = _train(inputs, run, show_progress)
     if cache_dir is None:
         assert out_dir is not None
         out = Path(out_dir)
@@ -304,28 +293,32 @@ class _Training:
         return settings
 
 
-def _cache_key(
-    model_path: str | Path,
-    texts: list[str],
-    user_of_text: npt.ArrayLike,
-    targets: sp.spmatrix,
-    head: AlignmentHead | None,
-    item_of_text: npt.ArrayLike | None,
-    item_titles: list[str] | None,
-    run: _Training,
-) -> str:
-    """:func:`lora_cache_key` of a run, with the inputs its objective reads."""
-    contrastive = run.objective == "contrastive"
-    return lora_cache_key(
-        model_path,
-        texts,
-        user_of_text,
-        targets,
-        item_of_text=item_of_text if contrastive else None,
-        item_titles=item_titles if contrastive else None,
-        head=head if run.objective == "head" else None,
-        settings=run.to_dict(),
-    )
+@dataclass(frozen=True)
+class _Inputs:
+    """What a run trains on: :func:`fine_tune_lora`'s arguments of the same names."""
+
+    model_path: str | Path
+    texts: list[str]
+    user_of_text: npt.ArrayLike
+    targets: sp.spmatrix
+    head: AlignmentHead | None
+    item_of_text: npt.ArrayLike | None
+    item_titles: list[str] | None
+
+    def cache_key(self, run: _Training) -> str:
+        """:func:`lora_cache_key` of training ``run`` on these inputs (those its objective
+        reads)."""
+        contrastive = run.objective == "contrastive"
+        return lora_cache_key(
+            self.model_path,
+            self.texts,
+            self.user_of_text,
+            self.targets,
+            item_of_text=self.item_of_text if contrastive else None,
+            item_titles=self.item_titles if contrastive else None,
+            head=self.head if run.objective == "head" else None,
+            settings=run.to_dict(),
+        )
 
 
 def _result(
@@ -386,51 +379,36 @@ def _read_training(directory: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _train(
-    model_path: str | Path,
-    texts: list[str],
-    user_of_text: npt.ArrayLike,
-    targets: sp.spmatrix,
-    head: AlignmentHead | None,
-    item_of_text: npt.ArrayLike | None,
-    item_titles: list[str] | None,
-    run: _Training,
-    show_progress: bool,
-) -> tuple[Any, dict[str, Any]]:
+def _train(inputs: _Inputs, run: _Training, show_progress: bool) -> tuple[Any, dict[str, Any]]:
     """The training; returns the peft model and the run's ``training.json`` record.
 
     The steps, in order: the texts to train on, the encoder with its adapters, the loss of a
     batch (the objective's), the loop until the budget is spent. The head's ``W_`` is
-    updated in place with the ``"head"`` run.objective.
+    updated in place with the ``"head"`` objective.
     """
     torch = require("torch", "embed")
-    x = sp.csr_matrix(targets, dtype=np.float32)
-    users = np.asarray(user_of_text, dtype=np.int64)
+    texts, head, item_of_text = inputs.texts, inputs.head, inputs.item_of_text
+    x = sp.csr_matrix(inputs.targets, dtype=np.float32)
+    users = np.asarray(inputs.user_of_text, dtype=np.int64)
     # seeded before the model is built: LoRA's initial weights and dropout draw from it
     torch.manual_seed(int(run.random_state))
     rng = np.random.default_rng(run.random_state)
     pairs: ContrastivePairs | None = None
     if run.objective == "contrastive":
         assert item_of_text is not None
-        pairs = make_pairs(item_of_text, users, x, item_titles, rng, n_reviews=run.n_item_reviews)
+        pairs = make_pairs(
+            item_of_text, users, x, inputs.item_titles, rng, n_reviews=run.n_item_reviews
+        )
         usable = np.arange(len(pairs), dtype=np.int64)
     else:
         usable = np.flatnonzero(np.diff(x.indptr)[users] > 0)
         if len(usable) == 0:
             raise DataError("LoRA: no text whose author has training interactions")
-    st, adapted = _adapted_encoder(model_path, run.rank, run.max_seq_length)
+    st, adapted = _adapted_encoder(inputs.model_path, run.rank, run.max_seq_length)
     params = [p for p in adapted.parameters() if p.requires_grad]
     w: Any = None
     if pairs is not None:
-        loss_of = _contrastive_loss(
-            st,
-            texts,
-            pairs,
-            rng,
-            run.n_item_reviews,
-            CHARS_PER_TOKEN * run.max_seq_length,
-            run.temperature,
-        )
+        loss_of = _contrastive_loss(st, texts, pairs, rng, run)
     else:
         assert head is not None
         w = torch.nn.Parameter(torch.from_numpy(head.W_.copy()))
@@ -439,7 +417,7 @@ def _train(
     opt = torch.optim.AdamW(params, lr=run.lr, weight_decay=0.0)
     st.train()
     steps, seen, seconds, losses = _train_within_budget(
-        loss_of, opt, usable, rng, run.batch_size, run.budget_s, run.objective, show_progress
+        loss_of, opt, usable, rng, run, show_progress
     )
     st.eval()
     if w is not None:
@@ -517,21 +495,20 @@ def _contrastive_loss(
     texts: list[str],
     pairs: ContrastivePairs,
     rng: np.random.Generator,
-    n_item_reviews: int,
-    max_chars: int,
-    temperature: float,
+    run: _Training,
 ) -> Callable[[npt.NDArray[np.int64]], Any]:
     """The ``"contrastive"`` objective's loss of a batch of pairs (InfoNCE between reviews
     and item documents); None for a batch of one, which has no in-batch negative."""
     torch = require("torch", "embed")
     embed = _embedder(st)
+    max_chars = CHARS_PER_TOKEN * run.max_seq_length
 
     def loss_of(batch: npt.NDArray[np.int64]) -> Any:
         if len(batch) < 2:
             return None
         q = embed([texts[i] for i in pairs.text_rows[batch]])
-        docs = pairs.documents(texts, batch, rng, n_reviews=n_item_reviews, max_chars=max_chars)
-        return info_nce(q, embed(docs), torch.from_numpy(pairs.items[batch]), temperature)
+        docs = pairs.documents(texts, batch, rng, n_reviews=run.n_item_reviews, max_chars=max_chars)
+        return info_nce(q, embed(docs), torch.from_numpy(pairs.items[batch]), run.temperature)
 
     return loss_of
 
@@ -541,13 +518,12 @@ def _train_within_budget(
     opt: Any,
     usable: npt.NDArray[np.int64],
     rng: np.random.Generator,
-    batch_size: int,
-    budget_s: float,
-    objective: str,
+    run: _Training,
     show_progress: bool,
 ) -> tuple[int, int, float, list[float]]:
-    """Gradient steps on batches of ``usable`` (reshuffled each pass) until ``budget_s``
+    """Gradient steps on batches of ``usable`` (reshuffled each pass) until ``run.budget_s``
     seconds are spent; returns (steps, texts seen, seconds, losses)."""
+    batch_size, budget_s, objective = run.batch_size, run.budget_s, run.objective
     started = time.perf_counter()
     losses: list[float] = []
     steps = seen = 0
