@@ -215,6 +215,14 @@ class FittedState:
     membership: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        """Check that the parts agree, store them in their canonical types, and derive the
+        fused vectors, the centroids and each user's confidence."""
+        self._check_parts()
+        self._store_parts()
+        self._derive()
+
+    def _check_parts(self) -> None:
+        """Raise :class:`DataError` when a part disagrees with the users, items or choices."""
         n_users = len(self.user_ids)
         labels = np.asarray(self.labels, dtype=np.int64)
         blocks: dict[str, np.ndarray] = {
@@ -253,6 +261,10 @@ class FittedState:
                 f"FittedState.fine places {len(fine_labels)} users for {n_users} users; "
                 "the fine groups must be fitted on the same users"
             )
+
+    def _store_parts(self) -> None:
+        """The parts as arrays of fixed dtypes and plain dicts (the dataclass is frozen)."""
+        labels = np.asarray(self.labels, dtype=np.int64)
         put = object.__setattr__
         put(self, "labels", labels)
         # stored as given (callers pass unit rows): renormalising here would change the
@@ -266,6 +278,12 @@ class FittedState:
         # a title always wins over a name derived from reviews
         names = {str(i): str(n) for i, n in self.item_names.items() if n}
         put(self, "item_names", {**names, **self.item_titles})
+
+    def _derive(self) -> None:
+        """The fused vectors, the groups' centroids in each space, and each user's
+        membership (softmax over the fused centroids) and confidence in their own group."""
+        put = object.__setattr__
+        n_users, labels = len(self.user_ids), self.labels
         vectors = fuse_blocks(self.text_block, self.behaviour, self.text_weight)
         n_groups = self.n_groups
         members = labels >= 0

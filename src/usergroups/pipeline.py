@@ -47,6 +47,7 @@ from usergroups.linalg import DEFAULT_TEXT_WEIGHT, fuse_blocks, unit_rows
 from usergroups.recommend import GroupPopularity, top_n
 
 if TYPE_CHECKING:
+    from usergroups.alignment.lora import LoraResult
     from usergroups.fusion import UserVectorBuilder
     from usergroups.recommend.fine_groups import FineGroups
     from usergroups.selection import Selection, Stages
@@ -831,9 +832,35 @@ class GroupDiscovery:
         timings: dict[str, float],
     ) -> tuple[np.ndarray, np.ndarray | None, Selection]:
         """Fine-tune the encoder with LoRA on the carve, re-embed, and select again."""
+        from usergroups.selection import select
+
+        cfg = self.config
+        t = time.perf_counter()
+        lora = self._fine_tune(dataset, first, show_progress)
+        timings["lora"] = time.perf_counter() - t
+        self._adapter_dir = lora.adapter_dir
+        self.encoder = None  # the next encode uses the merged model
+        t = time.perf_counter()
+        text_vectors, item_vectors = self._embed(dataset, show_progress)
+        timings["embedding_lora"] = time.perf_counter() - t
+        builder.fit(dataset, text_vectors, item_vectors)
+        result = select(
+            dataset,
+            text_vectors,
+            item_vectors,
+            builder.semantic_,
+            cfg.with_overrides({"align.method": "head"}),
+            self._stages(builder),
+        )
+        result.report["method"] = "lora"
+        result.report["lora"] = _lora_report(lora, first, result, timings["lora"])
+        return text_vectors, item_vectors, result
+
+    def _fine_tune(self, dataset: Dataset, first: Selection, show_progress: bool) -> LoraResult:
+        """LoRA adapters trained on the texts the first selection's carve kept for training."""
         from usergroups.alignment.lora import fine_tune_lora
         from usergroups.embedding.sentence_transformer import resolve_model
-        from usergroups.selection import select, text_items
+        from usergroups.selection import text_items
 
         cfg = self.config
         if first.head is None or first.carve is None:
@@ -852,8 +879,7 @@ class GroupDiscovery:
         # item documents start with the title; one entry per item index ("" for none)
         by_id = dataset.item_titles() if contrastive else {}
         titles = [str(by_id.get(i, "")) for i in dataset.item_ids.ids] if contrastive else None
-        t = time.perf_counter()
-        lora = fine_tune_lora(
+        return fine_tune_lora(
             resolve_model(cfg.embedding.model)[0],
             texts,
             users,
@@ -872,41 +898,6 @@ class GroupDiscovery:
             show_progress=show_progress,
             random_state=cfg.random_state,
         )
-        timings["lora"] = time.perf_counter() - t
-        self._adapter_dir = lora.adapter_dir
-        self.encoder = None  # the next encode uses the merged model
-        t = time.perf_counter()
-        text_vectors, item_vectors = self._embed(dataset, show_progress)
-        timings["embedding_lora"] = time.perf_counter() - t
-        builder.fit(dataset, text_vectors, item_vectors)
-        result = select(
-            dataset,
-            text_vectors,
-            item_vectors,
-            builder.semantic_,
-            cfg.with_overrides({"align.method": "head"}),
-            self._stages(builder),
-        )
-        result.report["method"] = "lora"
-        result.report["lora"] = {
-            "objective": lora.objective,
-            "steps": lora.steps,
-            "texts_seen": lora.texts_seen,
-            # training seconds of the run that made the adapters; this fit's cost is
-            # timings["lora"] (about 0 on a cache hit)
-            "seconds": round(lora.seconds, 1),
-            "train_seconds": round(lora.seconds, 1),
-            "cache_hit": lora.cache_hit,
-            "wall_seconds": round(timings["lora"], 2),
-            "adapter": lora.adapter_dir.name,
-            "first_loss": round(float(np.mean(lora.losses[:20])), 4) if lora.losses else None,
-            "last_loss": round(float(np.mean(lora.losses[-20:])), 4) if lora.losses else None,
-            "head_only_val_ndcg": first.report.get("direct_val_ndcg"),
-            "val_ndcg": result.report.get("direct_val_ndcg"),
-            "head_only_val_cold_ndcg": _best_cold(first.report),
-            "val_cold_ndcg": _best_cold(result.report),
-        }
-        return text_vectors, item_vectors, result
 
     @classmethod
     def from_state(
@@ -1274,6 +1265,31 @@ def peak_rss_mb() -> float | None:
     peak = float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     # kilobytes on Linux, bytes on macOS
     return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
+def _lora_report(
+    lora: LoraResult, first: Selection, result: Selection, wall_seconds: float
+) -> dict[str, Any]:
+    """``metrics["alignment"]["lora"]``: the LoRA run and the validation figures of the
+    head alone (``first``) against the head on the adapted encoder (``result``)."""
+    return {
+        "objective": lora.objective,
+        "steps": lora.steps,
+        "texts_seen": lora.texts_seen,
+        # training seconds of the run that made the adapters; this fit's cost is
+        # timings["lora"] (about 0 on a cache hit)
+        "seconds": round(lora.seconds, 1),
+        "train_seconds": round(lora.seconds, 1),
+        "cache_hit": lora.cache_hit,
+        "wall_seconds": round(wall_seconds, 2),
+        "adapter": lora.adapter_dir.name,
+        "first_loss": round(float(np.mean(lora.losses[:20])), 4) if lora.losses else None,
+        "last_loss": round(float(np.mean(lora.losses[-20:])), 4) if lora.losses else None,
+        "head_only_val_ndcg": first.report.get("direct_val_ndcg"),
+        "val_ndcg": result.report.get("direct_val_ndcg"),
+        "head_only_val_cold_ndcg": _best_cold(first.report),
+        "val_cold_ndcg": _best_cold(result.report),
+    }
 
 
 def _best_cold(report: dict[str, Any]) -> float | None:

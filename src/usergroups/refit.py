@@ -888,8 +888,6 @@ def refit(
         :data:`MAX_MOVES_IN_METRICS` moves).
     report : RefitReport
     """
-    from usergroups.pipeline import GroupDiscovery
-
     if not hasattr(model, "labels_"):
         raise NotFittedError("refit needs a fitted model; load one with GroupDiscovery.load(dir)")
     data = merge_events(dataset, events)
@@ -902,57 +900,12 @@ def refit(
     # the fit clusters), whatever the old model's users were
     user_ids = np.asarray(data.user_ids.ids)
     reference = _anchors(model, user_ids)
-    mode: RefitMode = "reselect" if reselect else "anchored"
-    asked = cfg.clustering.n_groups
-    old_k = model.state_.choices.get("n_groups")
-    if mode == "anchored" and asked != "auto" and old_k is not None and old_k.value != asked:
-        logger.info(
-            "refit: the config asks for %s groups and the model has %s; choosing the groups "
-            "again (reselect)",
-            asked,
-            old_k.value,
-        )
-        mode = "reselect"
-    if mode == "anchored" and not (reference >= 0).any():
-        mode = "reselect"  # no old group to anchor on
-    if mode == "anchored" and cfg.align.method == "lora":
-        # the LoRA adapters live with the encoder; keeping them is not supported yet
-        logger.info("refit: a LoRA-aligned model is refitted with reselect")
-        mode = "reselect"
+    mode = _refit_mode(model, cfg, reference, reselect)
+    folded: list[int] = []
     if mode == "anchored":
-        asked_config = cfg
-        kept = kept_choices(model)
-        cfg = cfg.with_overrides(kept)
-        anchored = AnchoredGroups(
-            reference,
-            n_groups=max(model.n_groups_, 1),
-            n_iter=n_iter,
-            min_group_size=cfg.clustering.min_group_size,
-            sizes_before=np.bincount(model.labels_[model.labels_ >= 0], minlength=model.n_groups_),
-            fallback=_fresh_clusterer(cfg),
-            random_state=cfg.random_state,
-        )
-        kept_head = None if model.head_ is None else _KeptHead(model.head_)
-        new = GroupDiscovery(cfg, encoder=encoder, aligner=kept_head, clusterer=anchored).fit(data)
-        # the anchors and the kept head belong to this refit, not to later fits
-        new.clusterer = new.aligner = None
-        if kept_head is not None:
-            new.state_ = new.state_.replace(head=model.head_)
-        _restore_choices(new, model, asked_config, kept)
-        new.state_ = _keep_fine_groups(model.state_, new.state_)
-        folded = [int(g) for g in new.metrics_.get("folded", [])]
+        new, folded = _refit_anchored(model, data, cfg, reference, encoder, n_iter)
     else:
-        new = GroupDiscovery(cfg, encoder=encoder).fit(data)
-        mapping = stable_ids(
-            reference,
-            new.labels_,
-            old_centroids=model.semantic_centroids_,
-            new_centroids=new.semantic_centroids_,
-            next_group_id=next_id,
-            min_overlap=min_overlap,
-        )
-        relabel(new, mapping)
-        folded = []
+        new = _refit_reselected(model, data, cfg, reference, encoder, next_id, min_overlap)
     if not np.array_equal(np.asarray(new.user_ids_.ids), user_ids):
         raise DataError("the refitted model's users are not the refit data's users")
     if "size" in new.groups_:
@@ -965,7 +918,105 @@ def refit(
     report.n_events = 0 if events is None else len(events)
     report.mode = mode
     report.folded = folded
+    _add_moves(report, model, new, reference, events)
+    new.metrics_["refit"] = report.to_dict()
+    new.metrics_["n_groups"] = len(new.groups_)
+    _log_refit(report)
+    return new, report
+
+
+def _refit_mode(model: Any, cfg: Any, reference: np.ndarray, reselect: bool) -> RefitMode:
+    """``"reselect"`` when asked, or when the old groups cannot anchor the refit: the config
+    asks for another number of groups, no user of the new data had a group, or the model is
+    LoRA-aligned; else ``"anchored"``."""
+    if reselect:
+        return "reselect"
+    asked = cfg.clustering.n_groups
+    old_k = model.state_.choices.get("n_groups")
+    if asked != "auto" and old_k is not None and old_k.value != asked:
+        logger.info(
+            "refit: the config asks for %s groups and the model has %s; choosing the groups "
+            "again (reselect)",
+            asked,
+            old_k.value,
+        )
+        return "reselect"
+    if not (reference >= 0).any():
+        return "reselect"  # no old group to anchor on
+    if cfg.align.method == "lora":
+        # the LoRA adapters live with the encoder; keeping them is not supported yet
+        logger.info("refit: a LoRA-aligned model is refitted with reselect")
+        return "reselect"
+    return "anchored"
+
+
+def _refit_anchored(
+    model: Any, data: Dataset, cfg: Any, reference: np.ndarray, encoder: Any, n_iter: int
+) -> tuple[Any, list[int]]:
+    """The anchored refit's model (old choices, old head, users grouped on their old groups
+    by :class:`AnchoredGroups`) and the ids of the groups it folded."""
+    from usergroups.pipeline import GroupDiscovery
+
+    asked_config = cfg
+    kept = kept_choices(model)
+    cfg = cfg.with_overrides(kept)
+    anchored = AnchoredGroups(
+        reference,
+        n_groups=max(model.n_groups_, 1),
+        n_iter=n_iter,
+        min_group_size=cfg.clustering.min_group_size,
+        sizes_before=np.bincount(model.labels_[model.labels_ >= 0], minlength=model.n_groups_),
+        fallback=_fresh_clusterer(cfg),
+        random_state=cfg.random_state,
+    )
+    kept_head = None if model.head_ is None else _KeptHead(model.head_)
+    new = GroupDiscovery(cfg, encoder=encoder, aligner=kept_head, clusterer=anchored).fit(data)
+    # the anchors and the kept head belong to this refit, not to later fits
+    new.clusterer = new.aligner = None
+    if kept_head is not None:
+        new.state_ = new.state_.replace(head=model.head_)
+    _restore_choices(new, model, asked_config, kept)
+    new.state_ = _keep_fine_groups(model.state_, new.state_)
+    return new, [int(g) for g in new.metrics_.get("folded", [])]
+
+
+def _refit_reselected(
+    model: Any,
+    data: Dataset,
+    cfg: Any,
+    reference: np.ndarray,
+    encoder: Any,
+    next_id: int,
+    min_overlap: float,
+) -> Any:
+    """A fresh fit of ``cfg`` whose groups take the ids of the old groups they match
+    (:func:`stable_ids`)."""
+    from usergroups.pipeline import GroupDiscovery
+
+    new = GroupDiscovery(cfg, encoder=encoder).fit(data)
+    mapping = stable_ids(
+        reference,
+        new.labels_,
+        old_centroids=model.semantic_centroids_,
+        new_centroids=new.semantic_centroids_,
+        next_group_id=next_id,
+        min_overlap=min_overlap,
+    )
+    relabel(new, mapping)
+    return new
+
+
+def _add_moves(
+    report: RefitReport,
+    model: Any,
+    new: Any,
+    reference: np.ndarray,
+    events: pd.DataFrame | None,
+) -> None:
+    """The users who left and the groups they emptied, every move with its reason, and the
+    share moved (with the advice to reselect when it is large), into ``report``."""
     # old users missing from the new data are gone, and so is a group none of them is left in
+    user_ids = np.asarray(new.user_ids_.ids)
     old_ids = np.asarray(model.user_ids_.ids).astype(str)
     report.users_left = sorted(set(old_ids.tolist()) - set(user_ids.astype(str).tolist()))
     report.n_users_left = len(report.users_left)
@@ -973,21 +1024,21 @@ def refit(
     emptied_by_data = {int(g) for g in np.unique(model.labels_[model.labels_ >= 0])} - still
     report.gone = sorted(set(report.gone) | emptied_by_data)
     active = set() if events is None or len(events) == 0 else set(map(str, events["user_id"]))
-    report.moves = _moves(
-        np.asarray(new.user_ids_.ids), reference, new.labels_, active, set(folded), mode
-    )
+    report.moves = _moves(user_ids, reference, new.labels_, active, set(report.folded), report.mode)
     report.n_moves = len(report.moves)
     by_reason: dict[str, int] = {}
     for m in report.moves:
         by_reason[m["reason"]] = by_reason.get(m["reason"], 0) + 1
     report.moves_by_reason = by_reason
     report.share_moved = round(1.0 - report.share_kept, 6)
-    report.reselect_recommended = mode == "anchored" and report.share_moved > RESELECT_ABOVE
-    new.metrics_["refit"] = report.to_dict()
-    new.metrics_["n_groups"] = len(new.groups_)
+    report.reselect_recommended = report.mode == "anchored" and report.share_moved > RESELECT_ABOVE
+
+
+def _log_refit(report: RefitReport) -> None:
+    """One line of what the refit kept and moved; a warning when it moved too many users."""
     logger.info(
         "refit (%s): %d kept, %d new, %d gone, %.1f%% of users kept their group, %d moves",
-        mode,
+        report.mode,
         len(report.kept),
         len(report.new),
         len(report.gone),
@@ -1001,7 +1052,6 @@ def refit(
             100 * report.share_moved,
             100 * RESELECT_ABOVE,
         )
-    return new, report
 
 
 def _keep_fine_groups(old: Any, new: Any) -> Any:

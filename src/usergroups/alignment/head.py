@@ -144,6 +144,74 @@ class _AdamW:
                 p.addcdiv_(m, denom, value=-self.lr / (1.0 - b1**self.t))
 
 
+def _usable_rows(bags: TextBags, targets: sp.csr_matrix) -> npt.NDArray[np.int64]:
+    """Users with both a non-empty bag and interactions: the ones the head learns from."""
+    n_users = targets.shape[0]
+    if bags.n_users != n_users:
+        raise DataError(f"AlignmentHead: {bags.n_users} bags for {n_users} target rows")
+    usable = (np.diff(targets.indptr) > 0) & (np.diff(bags.members.indptr) > 0)
+    rows_all = np.flatnonzero(usable)
+    if len(rows_all) == 0:
+        raise DataError(
+            "AlignmentHead: no user has both texts and interactions to learn from (every "
+            "text may have been empty, or no item has a title); fit without alignment with "
+            "--align none (align.method = 'none'), or load non-empty texts"
+        )
+    return rows_all
+
+
+class _HeadParams:
+    """The head's trainable tensors, their loss on a batch, and snapshots of their arrays.
+
+    ``W`` starts random (scaled by ``1/sqrt(d_in)``), the item residuals small, the item
+    bias at log-popularity and the scale at 10.
+    """
+
+    def __init__(
+        self,
+        torch: Any,
+        gen: Any,
+        dim: int,
+        targets: sp.csr_matrix,
+        d_in: int,
+        item_text: npt.NDArray[Any] | None,
+    ) -> None:
+        n_items = targets.shape[1]
+        if item_text is None:
+            item_text = np.zeros((n_items, d_in), dtype=np.float32)
+        self.torch = torch
+        self.item_text = torch.from_numpy(unit_rows(item_text))
+        pop = np.asarray(targets.sum(axis=0)).ravel() + 1.0
+        self.w = torch.nn.Parameter(torch.randn(dim, d_in, generator=gen) / np.sqrt(d_in))
+        self.residual = torch.nn.Parameter(torch.randn(n_items, dim, generator=gen) * 0.01)
+        self.bias = torch.nn.Parameter(torch.from_numpy(np.log(pop / pop.sum()).astype(np.float32)))
+        self.log_scale = torch.nn.Parameter(torch.tensor(np.log(10.0), dtype=torch.float32))
+
+    def tensors(self) -> list[Any]:
+        return [self.w, self.residual, self.bias, self.log_scale]
+
+    def items(self) -> Any:
+        """The item vectors ``e_i = normalise(W t_i + r_i)``."""
+        return self.torch.nn.functional.normalize(self.item_text @ self.w.T + self.residual, dim=1)
+
+    def loss(self, x: Any, y: Any) -> Any:
+        """Mean multinomial cross-entropy of the items ``y`` given the pooled inputs ``x``."""
+        z = self.torch.nn.functional.normalize(x @ self.w.T, dim=1)
+        logits = self.log_scale.exp() * (z @ self.items().T) + self.bias
+        logp = self.torch.log_softmax(logits, dim=1)
+        return -((y * logp).sum(dim=1) / y.sum(dim=1)).mean()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Copies of the arrays inference needs (``W``, item vectors, bias, scale)."""
+        with self.torch.no_grad():
+            return {
+                "W": self.w.detach().numpy().copy(),
+                "items": self.items().numpy().copy(),
+                "bias": self.bias.detach().numpy().copy(),
+                "scale": np.float32(self.log_scale.exp().item()),
+            }
+
+
 class AlignmentHead:
     """Map text vectors into a space aligned with interactions.
 
@@ -241,70 +309,22 @@ class AlignmentHead:
         self._check_params()
         torch = require("torch", "embed")
         targets = sp.csr_matrix(targets, dtype=np.float32)
-        n_users, n_items = targets.shape
-        if bags.n_users != n_users:
-            raise DataError(f"AlignmentHead: {bags.n_users} bags for {n_users} target rows")
-        d_in = bags.vectors.shape[1]
-        usable = (np.diff(targets.indptr) > 0) & (np.diff(bags.members.indptr) > 0)
-        rows_all = np.flatnonzero(usable)
-        if len(rows_all) == 0:
-            raise DataError(
-                "AlignmentHead: no user has both texts and interactions to learn from (every "
-                "text may have been empty, or no item has a title); fit without alignment with "
-                "--align none (align.method = 'none'), or load non-empty texts"
-            )
+        rows_all = _usable_rows(bags, targets)
         rng = np.random.default_rng(self.random_state)
         gen = torch.Generator().manual_seed(int(self.random_state))
-
-        if item_text is None:
-            item_text = np.zeros((n_items, d_in), dtype=np.float32)
-        item_text_t = torch.from_numpy(unit_rows(item_text))
-        pop = np.asarray(targets.sum(axis=0)).ravel() + 1.0
-        w = torch.nn.Parameter(torch.randn(self.dim, d_in, generator=gen) / np.sqrt(d_in))
-        residual = torch.nn.Parameter(torch.randn(n_items, self.dim, generator=gen) * 0.01)
-        bias = torch.nn.Parameter(torch.from_numpy(np.log(pop / pop.sum()).astype(np.float32)))
-        log_scale = torch.nn.Parameter(torch.tensor(np.log(10.0), dtype=torch.float32))
-        params = [w, residual, bias, log_scale]
-        opt = _AdamW(torch, params, lr=self.lr, weight_decay=self.weight_decay)
-
-        def items_e() -> Any:
-            return torch.nn.functional.normalize(item_text_t @ w.T + residual, dim=1)
-
-        def snapshot() -> dict[str, npt.NDArray[np.float32]]:
-            with torch.no_grad():
-                return {
-                    "W": w.detach().numpy().copy(),
-                    "items": items_e().numpy().copy(),
-                    "bias": bias.detach().numpy().copy(),
-                    "scale": np.float32(log_scale.exp().item()),
-                }
-
+        params = _HeadParams(torch, gen, self.dim, targets, bags.vectors.shape[1], item_text)
+        opt = _AdamW(torch, params.tensors(), lr=self.lr, weight_decay=self.weight_decay)
+        early_stopping = validation is not None and epochs is None
         n_epochs = int(epochs) if epochs is not None else self.max_epochs
-        best_score, best_epoch, best_state, waited = -np.inf, 0, snapshot(), 0
+        best_score, best_epoch, best_state, waited = -np.inf, 0, params.snapshot(), 0
         history: list[dict[str, float]] = []
         started = time.perf_counter()
         for epoch in range(1, n_epochs + 1):
-            keep = bags.random_subsets(rng, self.min_keep)
-            x_all = torch.from_numpy(bags.pooled(rows_all, keep))
-            order = rows_all[rng.permutation(len(rows_all))]
-            position = np.empty(n_users, dtype=np.int64)
-            position[rows_all] = np.arange(len(rows_all))
-            total = 0.0
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start : start + self.batch_size]
-                x = x_all[torch.from_numpy(position[batch])]
-                y = torch.from_numpy(targets[batch].toarray())
-                z = torch.nn.functional.normalize(x @ w.T, dim=1)
-                logits = log_scale.exp() * (z @ items_e().T) + bias
-                logp = torch.log_softmax(logits, dim=1)
-                loss = -((y * logp).sum(dim=1) / y.sum(dim=1)).mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += float(loss.item()) * len(batch)
-            record = {"epoch": float(epoch), "loss": total / len(order)}
-            if validation is not None and epochs is None:
-                state = snapshot()
+            loss = self._train_epoch(params, opt, bags, targets, rows_all, rng)
+            record = {"epoch": float(epoch), "loss": loss}
+            if early_stopping:
+                assert validation is not None
+                state = params.snapshot()
                 val = self._validate(state, validation)
                 record["val_ndcg"] = val
                 if val > best_score + 1e-6:
@@ -312,7 +332,7 @@ class AlignmentHead:
                 else:
                     waited += 1
             else:
-                best_epoch, best_state = epoch, snapshot()
+                best_epoch, best_state = epoch, params.snapshot()
             history.append(record)
             logger.info(
                 "alignment epoch %d: loss %.4f%s",
@@ -320,7 +340,7 @@ class AlignmentHead:
                 record["loss"],
                 f", validation NDCG@10 {record['val_ndcg']:.4f}" if "val_ndcg" in record else "",
             )
-            if validation is not None and epochs is None and waited >= self.patience:
+            if early_stopping and waited >= self.patience:
                 break
             if (
                 self.time_budget_s is not None
@@ -334,6 +354,33 @@ class AlignmentHead:
         self.history_ = history
         self.train_seconds_ = time.perf_counter() - started
         return self
+
+    def _train_epoch(
+        self,
+        params: _HeadParams,
+        opt: _AdamW,
+        bags: TextBags,
+        targets: sp.csr_matrix,
+        rows_all: npt.NDArray[np.int64],
+        rng: np.random.Generator,
+    ) -> float:
+        """One pass over the users ``rows_all`` in random mini-batches, each user's input the
+        mean of a random subset of their bag; returns the mean loss."""
+        keep = bags.random_subsets(rng, self.min_keep)
+        x_all = params.torch.from_numpy(bags.pooled(rows_all, keep))
+        order = rows_all[rng.permutation(len(rows_all))]
+        position = np.empty(targets.shape[0], dtype=np.int64)
+        position[rows_all] = np.arange(len(rows_all))
+        total = 0.0
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            x = x_all[params.torch.from_numpy(position[batch])]
+            loss = params.loss(x, params.torch.from_numpy(targets[batch].toarray()))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.item()) * len(batch)
+        return total / len(order)
 
     def _validate(
         self,

@@ -36,6 +36,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -198,6 +199,54 @@ def fine_tune_lora(
     >>> fine_tune_lora(path, texts, users, x_train, head, cache_dir=cache,
     ...                objective="contrastive", item_of_text=items)  # doctest: +SKIP
     """
+    _check_arguments(objective, rank, head, item_of_text, out_dir, cache_dir)
+    run = _Training(
+        objective,
+        rank,
+        budget_s,
+        max_seq_length,
+        batch_size,
+        lr,
+        n_item_reviews,
+        temperature,
+        random_state,
+    )
+    inputs = _Inputs(model_path, texts, user_of_text, targets, head, item_of_text, item_titles)
+    key: str | None = None
+    if cache_dir is not None:
+        key = inputs.cache_key(run)
+        cached = Path(cache_dir) / f"adapter-{key}"
+        if (cached / "adapter_config.json").exists():
+            logger.info("LoRA adapters reused from %s", cached)
+            return _result(cached, _read_training(cached), objective, cache_hit=True, key=key)
+    adapted, record = _train(inputs, run, show_progress)
+    if cache_dir is None:
+        assert out_dir is not None
+        out = Path(out_dir)
+        _write_adapters(adapted, record, out)
+    else:
+        out = Path(cache_dir) / f"adapter-{key}"
+        _store_in_cache(adapted, record, out)
+    logger.info(
+        "LoRA (%s): %d steps, %d texts in %.0f s; adapters in %s",
+        objective,
+        record["steps"],
+        record["texts_seen"],
+        record["seconds"],
+        out,
+    )
+    return _result(out, record, objective, cache_hit=False, key=key)
+
+
+def _check_arguments(
+    objective: str,
+    rank: int,
+    head: AlignmentHead | None,
+    item_of_text: npt.ArrayLike | None,
+    out_dir: str | Path | None,
+    cache_dir: str | Path | None,
+) -> None:
+    """Raise :class:`ConfigError` for a setting :func:`fine_tune_lora` cannot train with."""
     if objective not in OBJECTIVES:
         raise ConfigError(
             f"lora_objective={objective!r} is not one of " + ", ".join(map(repr, OBJECTIVES))
@@ -210,106 +259,108 @@ def fine_tune_lora(
         raise ConfigError("lora_objective='contrastive' needs item_of_text (-1 when unknown)")
     if out_dir is None and cache_dir is None:
         raise ConfigError("fine_tune_lora needs out_dir or cache_dir")
-    settings: dict[str, Any] = {
-        "objective": objective,
-        "rank": rank,
-        "budget_s": float(budget_s),
-        "max_seq_length": max_seq_length,
-        "batch_size": batch_size,
-        "lr": lr,
-        "random_state": int(random_state),
-        "target_modules": list(TARGET_MODULES),
-    }
-    if objective == "contrastive":
-        settings.update(n_item_reviews=n_item_reviews, temperature=float(temperature))
-    key: str | None = None
-    if cache_dir is not None:
-        key = lora_cache_key(
-            model_path,
-            texts,
-            user_of_text,
-            targets,
-            item_of_text=item_of_text if objective == "contrastive" else None,
-            item_titles=item_titles if objective == "contrastive" else None,
-            head=head if objective == "head" else None,
-            settings=settings,
+
+
+@dataclass(frozen=True)
+class _Training:
+    """The settings of one run: :func:`fine_tune_lora`'s arguments of the same names."""
+
+    objective: str
+    rank: int
+    budget_s: float
+    max_seq_length: int
+    batch_size: int
+    lr: float
+    n_item_reviews: int
+    temperature: float
+    random_state: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every setting the adapters depend on: part of the cache key and of
+        ``training.json``."""
+        settings: dict[str, Any] = {
+            "objective": self.objective,
+            "rank": self.rank,
+            "budget_s": float(self.budget_s),
+            "max_seq_length": self.max_seq_length,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "random_state": int(self.random_state),
+            "target_modules": list(TARGET_MODULES),
+        }
+        if self.objective == "contrastive":
+            settings.update(n_item_reviews=self.n_item_reviews, temperature=float(self.temperature))
+        return settings
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What a run trains on: :func:`fine_tune_lora`'s arguments of the same names."""
+
+    model_path: str | Path
+    texts: list[str]
+    user_of_text: npt.ArrayLike
+    targets: sp.spmatrix
+    head: AlignmentHead | None
+    item_of_text: npt.ArrayLike | None
+    item_titles: list[str] | None
+
+    def cache_key(self, run: _Training) -> str:
+        """:func:`lora_cache_key` of training ``run`` on these inputs (those its objective
+        reads)."""
+        contrastive = run.objective == "contrastive"
+        return lora_cache_key(
+            self.model_path,
+            self.texts,
+            self.user_of_text,
+            self.targets,
+            item_of_text=self.item_of_text if contrastive else None,
+            item_titles=self.item_titles if contrastive else None,
+            head=self.head if run.objective == "head" else None,
+            settings=run.to_dict(),
         )
-        target = Path(cache_dir) / f"adapter-{key}"
-        if (target / "adapter_config.json").exists():
-            done = _read_training(target)
-            logger.info("LoRA adapters reused from %s", target)
-            return LoraResult(
-                target,
-                int(done.get("steps", 0)),
-                int(done.get("texts_seen", 0)),
-                float(done.get("seconds", 0.0)),
-                [float(v) for v in done.get("losses", [])],
-                objective,
-                cache_hit=True,
-                key=key,
-            )
-    result = _train(
-        model_path,
-        texts,
-        user_of_text,
-        targets,
-        head,
-        objective=objective,
-        item_of_text=item_of_text,
-        item_titles=item_titles,
-        rank=rank,
-        budget_s=budget_s,
-        max_seq_length=max_seq_length,
-        batch_size=batch_size,
-        lr=lr,
-        n_item_reviews=n_item_reviews,
-        temperature=temperature,
-        show_progress=show_progress,
-        random_state=random_state,
-    )
-    adapted, steps, seen, seconds, losses = result
-    # rounded as the cache stores them, so a first run and a cache hit report the same
-    seconds = round(seconds, 2)
-    losses = [round(v, 5) for v in losses]
-    record = {
-        "objective": objective,
-        "steps": steps,
-        "texts_seen": seen,
-        "seconds": seconds,
-        "losses": losses,
-        "settings": settings,
-    }
-    if cache_dir is None:
-        assert out_dir is not None
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        adapted.save_pretrained(str(out))
-        (out / TRAINING_FILE).write_text(json.dumps(record))
-    else:
-        out = Path(cache_dir) / f"adapter-{key}"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".adapter-", dir=out.parent))
-        try:
-            adapted.save_pretrained(str(tmp))
-            (tmp / TRAINING_FILE).write_text(json.dumps(record))
-            try:
-                os.replace(tmp, out)
-            except OSError:
-                # another run stored the same key meanwhile: keep theirs
-                if not (out / "adapter_config.json").exists():
-                    raise
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-    logger.info(
-        "LoRA (%s): %d steps, %d texts in %.0f s; adapters in %s",
+
+
+def _result(
+    directory: Path, record: dict[str, Any], objective: str, *, cache_hit: bool, key: str | None
+) -> LoraResult:
+    """The :class:`LoraResult` of adapters in ``directory`` from their ``training.json``
+    record, so that a first run and a cache hit report the same figures."""
+    return LoraResult(
+        directory,
+        int(record.get("steps", 0)),
+        int(record.get("texts_seen", 0)),
+        float(record.get("seconds", 0.0)),
+        [float(v) for v in record.get("losses", [])],
         objective,
-        steps,
-        seen,
-        seconds,
-        out,
+        cache_hit=cache_hit,
+        key=key,
     )
-    return LoraResult(out, steps, seen, seconds, losses, objective, cache_hit=False, key=key)
+
+
+def _write_adapters(adapted: Any, record: dict[str, Any], directory: Path) -> None:
+    """The adapters (``peft``'s files) and ``training.json`` into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    adapted.save_pretrained(str(directory))
+    (directory / TRAINING_FILE).write_text(json.dumps(record))
+
+
+def _store_in_cache(adapted: Any, record: dict[str, Any], out: Path) -> None:
+    """:func:`_write_adapters` into a temporary folder renamed to ``out``, so a crash leaves
+    nothing half-written and a concurrent equal run's adapters are kept."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".adapter-", dir=out.parent))
+    try:
+        _write_adapters(adapted, record, tmp)
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            # another run stored the same key meanwhile: keep theirs
+            if not (out / "adapter_config.json").exists():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 TRAINING_FILE = "training.json"
@@ -328,43 +379,66 @@ def _read_training(directory: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _train(
-    model_path: str | Path,
-    texts: list[str],
-    user_of_text: npt.ArrayLike,
-    targets: sp.spmatrix,
-    head: AlignmentHead | None,
-    *,
-    objective: str,
-    item_of_text: npt.ArrayLike | None,
-    item_titles: list[str] | None,
-    rank: int,
-    budget_s: float,
-    max_seq_length: int,
-    batch_size: int,
-    lr: float,
-    n_item_reviews: int,
-    temperature: float,
-    show_progress: bool,
-    random_state: int,
-) -> tuple[Any, int, int, float, list[float]]:
-    """The training loop; returns (peft model, steps, texts seen, seconds, losses)."""
+def _train(inputs: _Inputs, run: _Training, show_progress: bool) -> tuple[Any, dict[str, Any]]:
+    """The training; returns the peft model and the run's ``training.json`` record.
+
+    The steps, in order: the texts to train on, the encoder with its adapters, the loss of a
+    batch (the objective's), the loop until the budget is spent. The head's ``W_`` is
+    updated in place with the ``"head"`` objective.
+    """
     torch = require("torch", "embed")
-    peft = require("peft", "align")
-    st_module = require("sentence_transformers", "embed", package="sentence-transformers")
-    x = sp.csr_matrix(targets, dtype=np.float32)
-    users = np.asarray(user_of_text, dtype=np.int64)
-    torch.manual_seed(int(random_state))
-    rng = np.random.default_rng(random_state)
+    texts, head, item_of_text = inputs.texts, inputs.head, inputs.item_of_text
+    x = sp.csr_matrix(inputs.targets, dtype=np.float32)
+    users = np.asarray(inputs.user_of_text, dtype=np.int64)
+    # seeded before the model is built: LoRA's initial weights and dropout draw from it
+    torch.manual_seed(int(run.random_state))
+    rng = np.random.default_rng(run.random_state)
     pairs: ContrastivePairs | None = None
-    if objective == "contrastive":
+    if run.objective == "contrastive":
         assert item_of_text is not None
-        pairs = make_pairs(item_of_text, users, x, item_titles, rng, n_reviews=n_item_reviews)
+        pairs = make_pairs(
+            item_of_text, users, x, inputs.item_titles, rng, n_reviews=run.n_item_reviews
+        )
         usable = np.arange(len(pairs), dtype=np.int64)
     else:
         usable = np.flatnonzero(np.diff(x.indptr)[users] > 0)
         if len(usable) == 0:
             raise DataError("LoRA: no text whose author has training interactions")
+    st, adapted = _adapted_encoder(inputs.model_path, run.rank, run.max_seq_length)
+    params = [p for p in adapted.parameters() if p.requires_grad]
+    w: Any = None
+    if pairs is not None:
+        loss_of = _contrastive_loss(st, texts, pairs, rng, run)
+    else:
+        assert head is not None
+        w = torch.nn.Parameter(torch.from_numpy(head.W_.copy()))
+        params.append(w)
+        loss_of = _head_loss(st, texts, head, w, x, users)
+    opt = torch.optim.AdamW(params, lr=run.lr, weight_decay=0.0)
+    st.train()
+    steps, seen, seconds, losses = _train_within_budget(
+        loss_of, opt, usable, rng, run, show_progress
+    )
+    st.eval()
+    if w is not None:
+        assert head is not None
+        head.W_ = w.detach().numpy().astype(np.float32).copy()
+    # rounded as the cache stores them, so a first run and a cache hit report the same
+    record = {
+        "objective": run.objective,
+        "steps": steps,
+        "texts_seen": seen,
+        "seconds": round(seconds, 2),
+        "losses": [round(v, 5) for v in losses],
+        "settings": run.to_dict(),
+    }
+    return adapted, record
+
+
+def _adapted_encoder(model_path: str | Path, rank: int, max_seq_length: int) -> tuple[Any, Any]:
+    """The sentence-transformers model with LoRA adapters on its backbone, and the peft model."""
+    peft = require("peft", "align")
+    st_module = require("sentence_transformers", "embed", package="sentence-transformers")
     st = st_module.SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
     st.max_seq_length = max_seq_length
     transformer = st[0]
@@ -376,22 +450,80 @@ def _train(
     )
     adapted = peft.get_peft_model(transformer.auto_model, config)
     _set_backbone(transformer, adapted)
-    params = [p for p in adapted.parameters() if p.requires_grad]
-    normalize = torch.nn.functional.normalize
-    if objective == "head":
-        assert head is not None
-        w = torch.nn.Parameter(torch.from_numpy(head.W_.copy()))
-        item_vecs = torch.from_numpy(head.item_vectors_)
-        bias = torch.from_numpy(head.item_bias_)
-        scale = float(head.scale_)
-        params.append(w)
+    return st, adapted
+
+
+def _embedder(st: Any) -> Callable[[list[str]], Any]:
+    """Unit-norm sentence embeddings of texts, through ``st`` with gradients."""
+    normalize = require("torch", "embed").nn.functional.normalize
     tokenize = getattr(st, "preprocess", None) or st.tokenize
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
 
     def embed(batch_texts: list[str]) -> Any:
         return normalize(st(tokenize(batch_texts))["sentence_embedding"], dim=1)
 
-    st.train()
+    return embed
+
+
+def _head_loss(
+    st: Any,
+    texts: list[str],
+    head: AlignmentHead,
+    w: Any,
+    x: sp.csr_matrix,
+    users: npt.NDArray[np.int64],
+) -> Callable[[npt.NDArray[np.int64]], Any]:
+    """The ``"head"`` objective's loss of a batch of texts: the multinomial cross-entropy of
+    their authors' items, through the head's map ``w`` (which learns) and its fixed items."""
+    torch = require("torch", "embed")
+    embed = _embedder(st)
+    item_vecs = torch.from_numpy(head.item_vectors_)
+    bias = torch.from_numpy(head.item_bias_)
+    scale = float(head.scale_)
+
+    def loss_of(batch: npt.NDArray[np.int64]) -> Any:
+        emb = embed([texts[i] for i in batch])
+        z = torch.nn.functional.normalize(emb @ w.T, dim=1)
+        logits = scale * (z @ item_vecs.T) + bias
+        y = torch.from_numpy(x[users[batch]].toarray())
+        return -((y * torch.log_softmax(logits, dim=1)).sum(dim=1) / y.sum(dim=1)).mean()
+
+    return loss_of
+
+
+def _contrastive_loss(
+    st: Any,
+    texts: list[str],
+    pairs: ContrastivePairs,
+    rng: np.random.Generator,
+    run: _Training,
+) -> Callable[[npt.NDArray[np.int64]], Any]:
+    """The ``"contrastive"`` objective's loss of a batch of pairs (InfoNCE between reviews
+    and item documents); None for a batch of one, which has no in-batch negative."""
+    torch = require("torch", "embed")
+    embed = _embedder(st)
+    max_chars = CHARS_PER_TOKEN * run.max_seq_length
+
+    def loss_of(batch: npt.NDArray[np.int64]) -> Any:
+        if len(batch) < 2:
+            return None
+        q = embed([texts[i] for i in pairs.text_rows[batch]])
+        docs = pairs.documents(texts, batch, rng, n_reviews=run.n_item_reviews, max_chars=max_chars)
+        return info_nce(q, embed(docs), torch.from_numpy(pairs.items[batch]), run.temperature)
+
+    return loss_of
+
+
+def _train_within_budget(
+    loss_of: Callable[[npt.NDArray[np.int64]], Any],
+    opt: Any,
+    usable: npt.NDArray[np.int64],
+    rng: np.random.Generator,
+    run: _Training,
+    show_progress: bool,
+) -> tuple[int, int, float, list[float]]:
+    """Gradient steps on batches of ``usable`` (reshuffled each pass) until ``run.budget_s``
+    seconds are spent; returns (steps, texts seen, seconds, losses)."""
+    batch_size, budget_s, objective = run.batch_size, run.budget_s, run.objective
     started = time.perf_counter()
     losses: list[float] = []
     steps = seen = 0
@@ -405,26 +537,9 @@ def _train(
                 order, pos = usable[rng.permutation(len(usable))], 0
             batch = order[pos : pos + batch_size]
             pos += batch_size
-            if pairs is not None:
-                if len(batch) < 2:
-                    continue  # in-batch negatives need a second pair
-                rows = pairs.text_rows[batch]
-                q = embed([texts[i] for i in rows])
-                docs = pairs.documents(
-                    texts,
-                    batch,
-                    rng,
-                    n_reviews=n_item_reviews,
-                    max_chars=CHARS_PER_TOKEN * max_seq_length,
-                )
-                d = embed(docs)
-                loss = info_nce(q, d, torch.from_numpy(pairs.items[batch]), temperature)
-            else:
-                emb = embed([texts[i] for i in batch])
-                z = normalize(emb @ w.T, dim=1)
-                logits = scale * (z @ item_vecs.T) + bias
-                y = torch.from_numpy(x[users[batch]].toarray())
-                loss = -((y * torch.log_softmax(logits, dim=1)).sum(dim=1) / y.sum(dim=1)).mean()
+            loss = loss_of(batch)
+            if loss is None:
+                continue
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -449,11 +564,7 @@ def _train(
     finally:
         if bar is not None:
             bar.close()
-    st.eval()
-    if objective == "head":
-        assert head is not None
-        head.W_ = w.detach().numpy().astype(np.float32).copy()
-    return adapted, steps, seen, time.perf_counter() - started, losses
+    return steps, seen, time.perf_counter() - started, losses
 
 
 def _progress(budget_s: float, objective: str) -> Any:

@@ -116,14 +116,7 @@ def evaluate_scores(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer; got {batch_size!r}")
     n_items = split.n_items
-    vectors = None
-    if item_vectors is not None:
-        vectors = np.asarray(item_vectors, dtype=np.float64)
-        if vectors.ndim != 2 or vectors.shape[0] != n_items:
-            raise DataError(
-                f"item_vectors must have shape ({n_items}, n_features), one row per item of "
-                f"the split; got {vectors.shape}"
-            )
+    vectors = _check_item_vectors(item_vectors, n_items)
     popularity = split.item_popularity()
     k_max = max(ks)
     users = split.test_users
@@ -156,15 +149,7 @@ def evaluate_scores(
                 add(f"ILD@{k}", m.intra_list_diversity(top, vectors))
             recommended[k] |= m.recommended_items(top, n_items)
         add("MRR", m.reciprocal_rank(scores, relevant))
-    result: dict[str, float] = {}
-    for k in ks:
-        for name in ("HR", "NDCG", "Recall", "Precision", "MAP", "Coverage", "AvgPop", "ILD"):
-            key = f"{name}@{k}"
-            if name == "Coverage":
-                result[key] = float(recommended[k].sum() / n_items)
-            elif key in sums:
-                result[key] = sums[key] / n
-    result["MRR"] = sums["MRR"] / n
+    result = _means(sums, recommended, ks, n, n_items)
     if per_user is not None:
         per_user.update({name: np.concatenate(v) for name, v in parts.items()})
     result["n_users"] = n
@@ -174,6 +159,42 @@ def evaluate_scores(
         split.dataset.name,
         ", ".join(f"{k}={v:.4f}" for k, v in result.items() if k != "n_users"),
     )
+    return result
+
+
+def _check_item_vectors(
+    item_vectors: npt.ArrayLike | None, n_items: int
+) -> npt.NDArray[np.float64] | None:
+    """``item_vectors`` as float64, checked to hold one row per item of the split."""
+    if item_vectors is None:
+        return None
+    vectors = np.asarray(item_vectors, dtype=np.float64)
+    if vectors.ndim != 2 or vectors.shape[0] != n_items:
+        raise DataError(
+            f"item_vectors must have shape ({n_items}, n_features), one row per item of "
+            f"the split; got {vectors.shape}"
+        )
+    return vectors
+
+
+def _means(
+    sums: dict[str, float],
+    recommended: dict[int, npt.NDArray[np.bool_]],
+    ks: tuple[int, ...],
+    n: int,
+    n_items: int,
+) -> dict[str, float]:
+    """Each metric's mean over the ``n`` test users (Coverage: the share of the catalogue
+    recommended), in report order: per ``k`` the ranking metrics, then ``MRR``."""
+    result: dict[str, float] = {}
+    for k in ks:
+        for name in ("HR", "NDCG", "Recall", "Precision", "MAP", "Coverage", "AvgPop", "ILD"):
+            key = f"{name}@{k}"
+            if name == "Coverage":
+                result[key] = float(recommended[k].sum() / n_items)
+            elif key in sums:
+                result[key] = sums[key] / n
+    result["MRR"] = sums["MRR"] / n
     return result
 
 

@@ -409,8 +409,46 @@ def _run_warm(
         )
     fitted = _fit(model, split.train_dataset(), clock)
     labels = _to_split_users(split, fitted, fitted.labels_)
-    n_groups = max(fitted.n_groups_, 1)
+    methods, per_user, seed_labels = _warm_methods(
+        split, fitted, baselines, params, random_state, clock
+    )
 
+    t = time.perf_counter()
+    groups = _group_metrics(
+        split, model, fitted, labels, seed_labels, stability_seeds, random_state
+    )
+    groups["lift"] = _lift_with_noise(
+        split, model, fitted, labels, seed_labels, per_user, random_state
+    )
+    sweep = _k_sweep(split, model, fitted, k_sweep, methods["Pop"]["NDCG@10"], random_state)
+    clock.add_method("groups", time.perf_counter() - t)
+    return {
+        "protocol": "warm",
+        "n_test_users": split.n_test_users,
+        "methods": methods,
+        "groups": groups,
+        "k_sweep": sweep,
+        "alignment": alignment_summary(fitted),
+        "reach": reach(split),
+        "intervals": intervals_of(per_user, random_state),
+    }
+
+
+def _warm_methods(
+    split: Split,
+    fitted: FittedGroups,
+    baselines: tuple[str, ...],
+    params: dict[str, dict[str, Any]],
+    random_state: int,
+    clock: _Clock,
+) -> tuple[dict[str, dict[str, float]], dict[str, npt.NDArray[np.float64]], IntVector]:
+    """Every method measured on the warm split: the baselines, ``SeedRecipe``,
+    ``UserGroups`` and, with a personal model, ``Hybrid``.
+
+    Returns each method's :data:`WARM_METRICS`, its NDCG@10 per test user, and the seed
+    recipe's labels of the split's users.
+    """
+    n_groups = max(fitted.n_groups_, 1)
     methods: dict[str, dict[str, float]] = {}
     per_user: dict[str, npt.NDArray[np.float64]] = {}
 
@@ -441,26 +479,7 @@ def _run_warm(
         t = time.perf_counter()
         measure("Hybrid", _warm_hybrid_scorer(split, fitted))
         clock.add_method("Hybrid", time.perf_counter() - t)
-
-    t = time.perf_counter()
-    groups = _group_metrics(
-        split, model, fitted, labels, seed_labels, stability_seeds, random_state
-    )
-    groups["lift"] = _lift_with_noise(
-        split, model, fitted, labels, seed_labels, per_user, random_state
-    )
-    sweep = _k_sweep(split, model, fitted, k_sweep, methods["Pop"]["NDCG@10"], random_state)
-    clock.add_method("groups", time.perf_counter() - t)
-    return {
-        "protocol": "warm",
-        "n_test_users": split.n_test_users,
-        "methods": methods,
-        "groups": groups,
-        "k_sweep": sweep,
-        "alignment": alignment_summary(fitted),
-        "reach": reach(split),
-        "intervals": intervals_of(per_user, random_state),
-    }
+    return methods, per_user, seed_labels
 
 
 def intervals_of(

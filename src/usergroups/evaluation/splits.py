@@ -316,21 +316,11 @@ def cold_split(
             f"cold_split needs user texts; dataset {dataset.name!r} has none. Use warm_split "
             "or load a dataset with reviews"
         )
-    n_users = dataset.n_users
-    text_users = dataset.user_ids.index(texts["user_id"], what="user_id")
     first_text_row = first_text_per_user(dataset)
-    n_texts = np.bincount(text_users, minlength=n_users)
-
-    # item of each user's first review (-1 if it has none or the item is unknown)
-    first_item = np.full(n_users, -1, dtype=np.int64)
-    has_first = first_text_row >= 0
-    first_item_ids = texts["item_id"].to_numpy(dtype=object)[first_text_row[has_first]]
-    first_item[has_first] = [_item_index_or_missing(dataset, i) for i in first_item_ids]
-
+    first_item = _first_review_items(dataset, first_text_row)
     users, items, _ = _interaction_arrays(dataset)
     is_query_item = items == first_item[users]
-    n_targets = np.bincount(users[~is_query_item], minlength=n_users)
-    eligible = np.flatnonzero((n_texts >= min_texts) & (n_targets >= 1))
+    eligible = _cold_eligible(dataset, users, is_query_item, min_texts)
     n_test = round(test_fraction * len(eligible))
     if n_test == 0:
         raise DataError(
@@ -340,31 +330,18 @@ def cold_split(
         )
     rng = np.random.default_rng(random_state)
     test_users = np.sort(rng.choice(eligible, size=n_test, replace=False)).astype(np.int64)
-    held = np.zeros(n_users, dtype=bool)
+    held = np.zeros(dataset.n_users, dtype=bool)
     held[test_users] = True
-    train_rows = ~held[users]
-    test_rows = held[users] & ~is_query_item
-
-    query_items = first_item[test_users]
-    known = query_items >= 0
-    exclude = sp.csr_matrix(
-        (
-            np.ones(int(known.sum()), dtype=np.float32),
-            (test_users[known], query_items[known]),
-        ),
-        shape=(n_users, dataset.n_items),
-    )
-    query_texts = texts["text"].to_numpy(dtype=object)[first_text_row[test_users]]
     split = _build_split(
         dataset,
         "cold",
         users,
         items,
-        train_rows,
-        test_rows,
+        ~held[users],
+        held[users] & ~is_query_item,
         min_train=0,
-        exclude=exclude,
-        query_texts=query_texts,
+        exclude=_query_item_mask(dataset, test_users, first_item[test_users]),
+        query_texts=texts["text"].to_numpy(dtype=object)[first_text_row[test_users]],
     )
     logger.info(
         "cold split: %d of %d eligible users held out (%d targets)",
@@ -380,6 +357,42 @@ def cold_split(
             "min_texts": min_texts,
             "n_eligible_users": len(eligible),
         },
+    )
+
+
+def _first_review_items(dataset: Dataset, first_text_row: IntVector) -> IntVector:
+    """Item of each user's first review; -1 if it has none, the user has no text, or the
+    item is not in the dataset. Shape (n_users,)."""
+    first_item = np.full(dataset.n_users, -1, dtype=np.int64)
+    has_first = first_text_row >= 0
+    first_item_ids = dataset.texts["item_id"].to_numpy(dtype=object)[first_text_row[has_first]]
+    first_item[has_first] = [_item_index_or_missing(dataset, i) for i in first_item_ids]
+    return first_item
+
+
+def _cold_eligible(
+    dataset: Dataset, users: IntVector, is_query_item: BoolVector, min_texts: int
+) -> IntVector:
+    """Users with at least ``min_texts`` texts and an interaction besides their first
+    review's item (``is_query_item``, per interaction): those the cold protocol can hold out."""
+    n_users = dataset.n_users
+    text_users = dataset.user_ids.index(dataset.texts["user_id"], what="user_id")
+    n_texts = np.bincount(text_users, minlength=n_users)
+    n_targets = np.bincount(users[~is_query_item], minlength=n_users)
+    return np.flatnonzero((n_texts >= min_texts) & (n_targets >= 1))
+
+
+def _query_item_mask(
+    dataset: Dataset, test_users: IntVector, query_items: IntVector
+) -> sp.csr_matrix:
+    """The cold split's ``exclude``: each held-out user's query review item (when known)."""
+    known = query_items >= 0
+    return sp.csr_matrix(
+        (
+            np.ones(int(known.sum()), dtype=np.float32),
+            (test_users[known], query_items[known]),
+        ),
+        shape=(dataset.n_users, dataset.n_items),
     )
 
 

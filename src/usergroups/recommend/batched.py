@@ -120,15 +120,8 @@ def top_n_blended(
             out_idx[rows], out_val[rows] = dense(rows)
         return out_idx, out_val
 
-    n_groups = len(recommender.sizes_)
-    # one row per group and a last one for noise (-1); the order ranks each row's items
-    group_rows = recommender.group_scores(np.r_[np.arange(n_groups), -1])
-    if use_personal:
-        peak = np.abs(group_rows).max(axis=1, keepdims=True)
-        group_rows = np.divide(
-            group_rows, peak, out=np.zeros_like(group_rows), where=peak > 0
-        ).astype(np.float32)
-    order = np.argsort(-group_rows, axis=1, kind="stable")
+    group_rows, order = _group_orders(recommender, use_personal)
+    n_groups = len(group_rows) - 1
     row_of = np.where((labels >= 0) & (labels < n_groups), labels, n_groups)
     counts = np.diff(seen.indptr)
     sparse_step = max(step, 4096)
@@ -152,6 +145,22 @@ def top_n_blended(
             part = redo_rows[s : s + step]
             out_idx[part], out_val[part] = dense(part)
     return out_idx, out_val
+
+
+def _group_orders(
+    recommender: Any, use_personal: bool
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """The group scores of every group and a last row for noise (-1), each row over its peak
+    when a personal model is blended (as the dense path's blend does), and each row's items
+    ranked best first."""
+    n_groups = len(recommender.sizes_)
+    group_rows = recommender.group_scores(np.r_[np.arange(n_groups), -1])
+    if use_personal:
+        peak = np.abs(group_rows).max(axis=1, keepdims=True)
+        group_rows = np.divide(
+            group_rows, peak, out=np.zeros_like(group_rows), where=peak > 0
+        ).astype(np.float32)
+    return group_rows, np.argsort(-group_rows, axis=1, kind="stable")
 
 
 def _non_negative(weights: Any) -> bool:
@@ -178,10 +187,39 @@ def _candidates_top(
     g_row = row_of[rows]
     prefix = min(n_items, width + int(counts[rows].max(initial=0)) + _PREFIX_SLACK)
     pre_items = order[g_row, :prefix]  # (b, prefix)
+    cand = _candidates(s, pre_items, personal)
+    r = np.repeat(np.arange(b), np.diff(cand.indptr))
+    c = cand.indices.astype(np.int64)
+    g = group_rows[g_row[r], c]
+    w = np.zeros(b, dtype=np.float32)
+    if personal is not None:
+        w = personal_weights(s, personal_weight, personal_shrinkage)
+        one = np.float32(1.0)
+        score = (one - w[r]) * g + w[r] * cand.data.astype(np.float32)
+    else:
+        score = g.astype(np.float32)
+    # seen items are excluded, as the dense path's -inf
+    seen_keys = s.indices.astype(np.int64) + np.repeat(np.arange(b), np.diff(s.indptr)) * n_items
+    score[np.isin(r * n_items + c, seen_keys)] = -np.inf
+    idx, val = _top_of_rows(cand.indptr, r, c, score, width)
+    # items outside the candidates score at most the last prefix item's (1 - w) · g
+    if prefix >= n_items:
+        redo = np.zeros(b, dtype=bool)
+    else:
+        last = group_rows[g_row, pre_items[:, -1]]
+        bound = (np.float32(1.0) - w) * last if personal is not None else last
+        redo = ~(val[:, -1] > bound)
+    return idx, val, redo
+
+
+def _candidates(s: sp.csr_matrix, pre_items: npt.NDArray[np.int64], personal: Any) -> sp.csr_matrix:
+    """The candidates of each user as a sparse row: the group's ``pre_items`` (value 0) and
+    the items the personal model scores (value: the personal score over the row's peak)."""
+    b, n_items = s.shape[0], s.shape[1]
+    prefix = pre_items.shape[1]
     cand_r = [np.repeat(np.arange(b), prefix)]
     cand_c = [pre_items.ravel()]
     cand_p = [np.zeros(b * prefix, dtype=np.float32)]
-    w = np.zeros(b, dtype=np.float32)
     if personal is not None:
         p = _personal_rows(s, personal.weights_)
         peak = np.zeros(b, dtype=np.float32)
@@ -199,7 +237,6 @@ def _candidates_top(
                 where=np.repeat(scale, np.diff(p.indptr)) > 0,
             )
         )
-        w = personal_weights(s, personal_weight, personal_shrinkage)
     cand = sp.csr_matrix(
         (
             np.concatenate(cand_p),
@@ -208,22 +245,24 @@ def _candidates_top(
         shape=(b, n_items),
     )
     cand.sum_duplicates()  # a prefix item the personal model scores: its score, once
-    r = np.repeat(np.arange(b), np.diff(cand.indptr))
-    c = cand.indices.astype(np.int64)
-    g = group_rows[g_row[r], c]
-    if personal is not None:
-        one = np.float32(1.0)
-        score = (one - w[r]) * g + w[r] * cand.data.astype(np.float32)
-    else:
-        score = g.astype(np.float32)
-    # seen items are excluded, as the dense path's -inf
-    seen_keys = s.indices.astype(np.int64) + np.repeat(np.arange(b), np.diff(s.indptr)) * n_items
-    score[np.isin(r * n_items + c, seen_keys)] = -np.inf
+    return cand
+
+
+def _top_of_rows(
+    indptr: IntVector,
+    r: IntVector,
+    c: IntVector,
+    score: npt.NDArray[np.float32],
+    width: int,
+) -> tuple[IntVector, npt.NDArray[np.float32]]:
+    """The ``width`` best (item, score) of each row of a sparse row-sorted list, -1 and
+    ``-inf`` where a row has fewer."""
+    b = len(indptr) - 1
     # rows padded to the longest candidate list; a stable sort on -score keeps the item
     # order (indices are sorted in each row) for ties, as top_n does
-    lengths = np.diff(cand.indptr)
+    lengths = np.diff(indptr)
     longest = int(lengths.max(initial=0))
-    pos = np.arange(len(c)) - np.repeat(cand.indptr[:-1], lengths)
+    pos = np.arange(len(c)) - np.repeat(indptr[:-1], lengths)
     grid_s = np.full((b, max(longest, width)), -np.inf, dtype=np.float32)
     grid_c = np.full((b, max(longest, width)), -1, dtype=np.int64)
     grid_s[r, pos] = score
@@ -231,14 +270,7 @@ def _candidates_top(
     best = np.argsort(-grid_s, axis=1, kind="stable")[:, :width]
     val = np.take_along_axis(grid_s, best, axis=1)
     idx = np.where(np.isneginf(val), -1, np.take_along_axis(grid_c, best, axis=1))
-    # items outside the candidates score at most the last prefix item's (1 - w) · g
-    if prefix >= n_items:
-        redo = np.zeros(b, dtype=bool)
-    else:
-        last = group_rows[g_row, pre_items[:, -1]]
-        bound = (np.float32(1.0) - w) * last if personal is not None else last
-        redo = ~(val[:, -1] > bound)
-    return idx.astype(np.int64), val, redo
+    return idx.astype(np.int64), val
 
 
 def _personal_rows(rows: sp.csr_matrix, weights: sp.spmatrix) -> sp.csr_matrix:

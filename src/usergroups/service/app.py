@@ -556,23 +556,7 @@ def _key_checks(
             return cast(tuple[str, bool], known)
         presented = x_api_key or (token.credentials if token is not None else None)
         host = request.client.host if request.client else "unknown"
-        if presented:
-            _check_wrong_keys(wrong_keys, limits, host)
-        found = keys.identify(presented)
-        if found is None:
-            if auth.anonymous and not presented:
-                found = (f"anonymous@{host}", False)
-            else:
-                if presented:
-                    wrong_keys.failed(host)
-                raise ServiceError(
-                    401,
-                    "unauthorized",
-                    "a valid API key is needed: send it as 'X-API-Key: KEY' or "
-                    "'Authorization: Bearer KEY'",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-        name, admin = found
+        name, admin = _identify(presented, host, keys, auth.anonymous, wrong_keys, limits)
         scope_state["key_name"] = name
         scope_state["client"] = (name, admin)
         _check_rate(limiter, limits, name)
@@ -605,6 +589,34 @@ def _key_checks(
         )
 
     return client, admin, authenticate
+
+
+def _identify(
+    presented: str | None,
+    host: str,
+    keys: KeyRing,
+    anonymous: bool,
+    wrong_keys: WrongKeyLimiter,
+    limits: LimitSettings,
+) -> tuple[str, bool]:
+    """``(name, is_admin)`` of the key ``host`` presented (``anonymous@host`` when anonymous
+    access is on and no key came); 401 for a wrong or missing key, 429 after too many wrong
+    ones."""
+    if presented:
+        _check_wrong_keys(wrong_keys, limits, host)
+    found = keys.identify(presented)
+    if found is not None:
+        return found
+    if anonymous and not presented:
+        return f"anonymous@{host}", False
+    if presented:
+        wrong_keys.failed(host)
+    raise ServiceError(
+        401,
+        "unauthorized",
+        "a valid API key is needed: send it as 'X-API-Key: KEY' or 'Authorization: Bearer KEY'",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 def _check_wrong_keys(wrong_keys: WrongKeyLimiter, limits: LimitSettings, host: str) -> None:
