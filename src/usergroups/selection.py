@@ -1105,17 +1105,7 @@ def _choose_groups(
 
     ranked = sorted(grid, key=lambda e: (-mean(e), e["k"], e["text_weight"]))
     if cc.stability_resamples == 0 or cc.min_stability == 0:
-        w = float(ranked[0]["text_weight"])
-        values = per_user[(w, ranked[0]["k"])]
-        se = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
-        report["k_se"] = round(se, 5)
-        for e in grid:
-            e["within"] = bool(
-                e["text_weight"] == w and mean(e) >= mean(ranked[0]) - K_TOLERANCE * se - 1e-12
-            )
-        k = int(min((e for e in grid if e["within"]), key=lambda e: e["k"])["k"])
-        choices["n_groups"] = Choice(k, "validation")
-        return w, k
+        return _fewest_within_se(grid, ranked, mean, per_user, report, choices)
 
     def stability_of(e: dict[str, Any]) -> float:
         if "stability" not in e:
@@ -1172,6 +1162,29 @@ def _choose_groups(
     return w, int(chosen["k"])
 
 
+def _fewest_within_se(
+    grid: list[dict[str, Any]],
+    ranked: list[dict[str, Any]],
+    mean: Callable[[dict[str, Any]], float],
+    per_user: dict[tuple[float, int | None], npt.NDArray[np.float64]],
+    report: dict[str, Any],
+    choices: dict[str, Choice],
+) -> tuple[float, int]:
+    """The stability rule off: the best pair's weight, and the fewest groups within
+    ``K_TOLERANCE`` (unpaired) standard errors of the best (issue 12)."""
+    w = float(ranked[0]["text_weight"])
+    values = per_user[(w, ranked[0]["k"])]
+    se = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+    report["k_se"] = round(se, 5)
+    for e in grid:
+        e["within"] = bool(
+            e["text_weight"] == w and mean(e) >= mean(ranked[0]) - K_TOLERANCE * se - 1e-12
+        )
+    k = int(min((e for e in grid if e["within"]), key=lambda e: e["k"])["k"])
+    choices["n_groups"] = Choice(k, "validation")
+    return w, k
+
+
 def _choose_fine_groups(
     fused_at: Callable[[float], FloatMatrix],
     weights: tuple[float, ...],
@@ -1199,93 +1212,45 @@ def _choose_fine_groups(
     they are off and the choice says so.
     Returns ``(n_fine, n_partitions, text weight)``, ``n_partitions = 0`` for off.
     """
-    cc, rc = config.clustering, config.recommend
     n_known = int(np.any(fused_at(weights[0])[known] != 0, axis=1).sum())
-    cap = max(2, n_known // MIN_FINE_MEMBERS)
-    fixed_k, fixed_p = cc.fine_k != "auto", cc.fine_partitions != "auto"
-    ks = tuple(sorted({min(int(k), cap) for k in ((cc.fine_k,) if fixed_k else FINE_K_GRID)}))
-    ps = (int(cc.fine_partitions),) if fixed_p else FINE_PARTITIONS_GRID
-    weight = weights[0]
-
-    def decide(
-        k: int | None, p: int, source: ChoiceSource, reason: str = ""
-    ) -> tuple[int, int, float]:
-        k_source: ChoiceSource = "config" if fixed_k and p else source
-        p_source: ChoiceSource = "config" if fixed_p else source
-        choices["fine_k"] = Choice(k if p else None, k_source, "" if p and fixed_k else reason)
-        choices["fine_partitions"] = Choice(p, p_source, "" if fixed_p and p else reason)
-        if not p:
-            choices["fine_text_weight"] = Choice(None, source, reason)
-        elif len(weights) > 1:
-            choices["fine_text_weight"] = Choice(weight, "validation")
-        report["fine_groups"] = {
-            **report.get("fine_groups", {}),
-            "n_fine": k,
-            "partitions": p,
-            "text_weight": weight if p else None,
-        }
-        return (int(k) if k else 0), p, weight
-
-    if ps == (0,):
-        return decide(None, 0, "config", "clustering.fine_partitions = 0")
+    search = _FineSearch.of(config, weights, n_known, report, choices)
+    if search.ps == (0,):
+        return search.decide(None, 0, "config", "clustering.fine_partitions = 0")
     cells = carve.x_train.shape[0] * carve.x_train.shape[1]
     if cells > FINE_MAX_CELLS:
         reason = (
             f"{carve.x_train.shape[0]:,} users x {carve.x_train.shape[1]:,} items is above "
             f"{FINE_MAX_CELLS:,} cells; the segments' popularity is the group part"
         )
-        return decide(None, 0, "data", reason)
+        return search.decide(None, 0, "data", reason)
     if n_known < 2 * MIN_FINE_MEMBERS:
-        return decide(None, 0, "data", f"only {n_known} users with a vector")
+        return search.decide(None, 0, "data", f"only {n_known} users with a vector")
     if not enough:
-        k = int(DEFAULTS["fine_k"]) if not fixed_k else ks[0]
-        p = int(DEFAULTS["fine_partitions"]) if not fixed_p else ps[0]
-        return decide(min(k, cap), p, "default", "too few validation users")
+        return search.decide(search.k0, search.p0, "default", "too few validation users")
 
-    rows, held, seen = (
-        carve.warm_rows,
-        carve.held_out[carve.warm_rows],
-        carve.x_train[carve.warm_rows],
-    )
+    rows = carve.warm_rows
+    held, seen = carve.held_out[rows], carve.x_train[rows]
 
     def scored(fused: FloatMatrix, centroids: FloatMatrix) -> npt.NDArray[np.float64]:
-        fine = FineGroups(smoothing=rc.smoothing).fit(fused, carve.x_train, centroids)
+        fine = FineGroups(smoothing=config.recommend.smoothing).fit(fused, carve.x_train, centroids)
         return ndcg_rows(fine.user_scores(rows), held, seen)
 
-    # 1. the text weight, at the default size (its fits are reused below)
-    k0 = min(int(DEFAULTS["fine_k"]), cap) if not fixed_k else ks[0]
-    p0 = int(DEFAULTS["fine_partitions"]) if not fixed_p else ps[0]
-    fitted: dict[tuple[float, int], FloatMatrix] = {}
-    weight_curve: list[dict[str, Any]] = []
-    if len(weights) > 1:
-        by_weight: dict[float, float] = {}
-        for w in weights:
-            fused = fused_at(w)
-            fitted[(w, k0)] = fit_fine_partitions(
-                fused[known], k0, max(ps), random_state=config.random_state
-            )
-            by_weight[w] = _mean(scored(fused, fitted[(w, k0)][:p0]))
-            weight_curve.append({"text_weight": w, "ndcg": round(by_weight[w], 5)})
-        weight = max(weights, key=lambda w: (by_weight[w], w))
+    def fit_at(w: float, k: int, p: int) -> FloatMatrix:
+        # partition i is the same whatever the number fitted (one seeded stream), so the
+        # first p of a larger fit serve, and a smaller one is extended by refitting
+        have = search.fitted.get((w, k))
+        if have is None or len(have) < p:
+            have = fit_fine_partitions(fused_at(w)[known], k, p, random_state=config.random_state)
+            search.fitted[(w, k)] = have
+        return have[:p]
 
-    # 2. groups per partition and partitions, at that weight
-    fused = fused_at(weight)
-    curve: list[dict[str, Any]] = []
-    values: dict[tuple[int, int], npt.NDArray[np.float64]] = {}
-    for k in ks:
-        centroids = fitted.get((weight, k))
-        if centroids is None:
-            centroids = fit_fine_partitions(
-                fused[known], k, max(ps), random_state=config.random_state
-            )
-        for p in ps:
-            values[(k, p)] = scored(fused, centroids[:p])
-            curve.append({"n_fine": k, "partitions": p, "ndcg": round(_mean(values[(k, p)]), 5)})
+    weight_curve = _fine_weight_pass(search, fused_at, fit_at, scored)
+    values, curve = _fine_size_pass(search, fused_at(search.weight), fit_at, scored)
     best_k, best_p = max(values, key=lambda kp: (_mean(values[kp]), kp[1], -kp[0]))
     # averaging more partitions only removes the subsamples' noise: the most partitions
     # within one paired standard error of the best at its K (what we recommend is steadier)
     best = values[(best_k, best_p)]
-    best_p = max(p for p in ps if p == best_p or _paired_within(best, values[(best_k, p)]))
+    best_p = max(p for p in search.ps if p == best_p or _paired_within(best, values[(best_k, p)]))
     segments = _mean(segment_values)
     report["fine_groups"] = {
         "weights": weight_curve,
@@ -1293,15 +1258,105 @@ def _choose_fine_groups(
         "segments_ndcg": round(segments, 5),
         "best_ndcg": round(_mean(values[(best_k, best_p)]), 5),
     }
-    if not (fixed_k and fixed_p) and _mean(values[(best_k, best_p)]) <= segments:
-        return decide(
+    if not (search.fixed_k and search.fixed_p) and _mean(values[(best_k, best_p)]) <= segments:
+        return search.decide(
             None,
             0,
             "validation",
             f"the segments predict as well on validation ({segments:.4f} NDCG@10 against "
             f"{_mean(values[(best_k, best_p)]):.4f} for the best fine groups)",
         )
-    return decide(best_k, best_p, "validation")
+    return search.decide(best_k, best_p, "validation")
+
+
+@dataclass
+class _FineSearch:
+    """The candidates of :func:`_choose_fine_groups` and the choices it records."""
+
+    ks: tuple[int, ...]
+    ps: tuple[int, ...]
+    fixed_k: bool
+    fixed_p: bool
+    weights: tuple[float, ...]
+    k0: int  # the default size, at which the text weight is chosen
+    p0: int
+    report: dict[str, Any]
+    choices: dict[str, Choice]
+    weight: float = 0.0
+    fitted: dict[tuple[float, int], FloatMatrix] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        config: DiscoveryConfig,
+        weights: tuple[float, ...],
+        n_known: int,
+        report: dict[str, Any],
+        choices: dict[str, Choice],
+    ) -> _FineSearch:
+        cc = config.clustering
+        cap = max(2, n_known // MIN_FINE_MEMBERS)
+        fixed_k, fixed_p = cc.fine_k != "auto", cc.fine_partitions != "auto"
+        ks = tuple(sorted({min(int(k), cap) for k in ((cc.fine_k,) if fixed_k else FINE_K_GRID)}))
+        ps = (int(cc.fine_partitions),) if fixed_p else FINE_PARTITIONS_GRID
+        k0 = ks[0] if fixed_k else min(int(DEFAULTS["fine_k"]), cap)
+        p0 = ps[0] if fixed_p else int(DEFAULTS["fine_partitions"])
+        return cls(ks, ps, fixed_k, fixed_p, weights, k0, p0, report, choices, weights[0])
+
+    def decide(
+        self, k: int | None, p: int, source: ChoiceSource, reason: str = ""
+    ) -> tuple[int, int, float]:
+        """Record the fine groups' choices; returns ``(n_fine, n_partitions, weight)``."""
+        k_source: ChoiceSource = "config" if self.fixed_k and p else source
+        p_source: ChoiceSource = "config" if self.fixed_p else source
+        choices = self.choices
+        choices["fine_k"] = Choice(k if p else None, k_source, "" if p and self.fixed_k else reason)
+        choices["fine_partitions"] = Choice(p, p_source, "" if self.fixed_p and p else reason)
+        if not p:
+            choices["fine_text_weight"] = Choice(None, source, reason)
+        elif len(self.weights) > 1:
+            choices["fine_text_weight"] = Choice(self.weight, "validation")
+        self.report["fine_groups"] = {
+            **self.report.get("fine_groups", {}),
+            "n_fine": k,
+            "partitions": p,
+            "text_weight": self.weight if p else None,
+        }
+        return (int(k) if k else 0), p, self.weight
+
+
+def _fine_weight_pass(
+    search: _FineSearch,
+    fused_at: Callable[[float], FloatMatrix],
+    fit_at: Callable[[float, int, int], FloatMatrix],
+    scored: Callable[[FloatMatrix, FloatMatrix], npt.NDArray[np.float64]],
+) -> list[dict[str, Any]]:
+    """1. The text weight, at the default size (its fits are reused by the size pass);
+    sets ``search.weight`` and returns the curve (empty with one candidate)."""
+    if len(search.weights) == 1:
+        return []
+    by_weight = {
+        w: _mean(scored(fused_at(w), fit_at(w, search.k0, search.p0))) for w in search.weights
+    }
+    search.weight = max(search.weights, key=lambda w: (by_weight[w], w))
+    return [{"text_weight": w, "ndcg": round(v, 5)} for w, v in by_weight.items()]
+
+
+def _fine_size_pass(
+    search: _FineSearch,
+    fused: FloatMatrix,
+    fit_at: Callable[[float, int, int], FloatMatrix],
+    scored: Callable[[FloatMatrix, FloatMatrix], npt.NDArray[np.float64]],
+) -> tuple[dict[tuple[int, int], npt.NDArray[np.float64]], list[dict[str, Any]]]:
+    """2. Every (K, P) at the chosen weight: per-user NDCG@10 and the curve."""
+    values: dict[tuple[int, int], npt.NDArray[np.float64]] = {}
+    curve: list[dict[str, Any]] = []
+    for k in search.ks:
+        centroids = fit_at(search.weight, k, max(search.ps))
+        for p in search.ps:
+            values[(k, p)] = scored(fused, centroids[:p])
+            curve.append({"n_fine": k, "partitions": p, "ndcg": round(_mean(values[(k, p)]), 5)})
+    return values, curve
 
 
 def _mean(values: npt.NDArray[np.float64]) -> float:
