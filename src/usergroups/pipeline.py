@@ -290,6 +290,7 @@ class GroupDiscovery:
             clusterer_at=self._clusterer_at,
             can_set_k=self._can_set_k(),
             behaviour_of=lambda m: _behaviour(builder, m, cfg),
+            full_behaviour=builder.behaviour_,
         )
 
     def _fit_cache(self, dataset: Dataset) -> FitCache:

@@ -205,12 +205,16 @@ class Stages:
         Whether ``clusterer_at`` honours ``k`` (HDBSCAN, say, finds its own number).
     behaviour_of : callable
         ``behaviour_of(x) -> (n_users, b)`` behaviour vectors of a user × item matrix.
+    full_behaviour : ndarray of shape (n_users, b), optional
+        ``behaviour_of`` of all the training data, where the caller has it already (the
+        fit's user vectors): the refit then reuses it instead of a second SVD (issue 25).
     """
 
     new_aligner: Callable[[], Aligner] | None
     clusterer_at: Callable[..., Any]
     can_set_k: bool
     behaviour_of: Callable[[sp.csr_matrix], FloatMatrix]
+    full_behaviour: FloatMatrix | None = None
 
 
 @dataclass
@@ -869,7 +873,10 @@ def _refit_step(
     text_weight = groups.text_weight
     bags_full = make_bags(dataset, text_vectors, item_vectors, x_full)
     text_block = head.transform(bags_full.pooled()) if head is not None else frozen_semantic
-    behaviour = stages.behaviour_of(x_full)
+    # the fit's user vectors hold this very block (same matrix, settings and seed)
+    behaviour = (
+        stages.full_behaviour if stages.full_behaviour is not None else stages.behaviour_of(x_full)
+    )
     # refitted on all the data: sharing the carve's solve would need the held-out items
     fitted_personal = (
         None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from usergroups import DiscoveryConfig, GroupDiscovery
 from usergroups.clustering import AgglomerativeGroups
@@ -192,6 +193,36 @@ def test_select_without_alignment_uses_frozen_vectors(
     )
     assert result.head is None and result.ridge is not None  # new users: text → item ridge
     np.testing.assert_allclose(result.text_block, builder.semantic_, atol=1e-6)
+
+
+def test_refit_reuses_the_fits_behaviour_block_issue_25(
+    planted: PlantedData, text_vectors: np.ndarray
+) -> None:
+    """Issue 25: the refit on all the data takes the fit's behaviour SVD instead of solving
+    it a second time, and that block is the one a second solve would give."""
+    ds = planted.dataset
+    cfg = _config(align={"method": "none"})
+    builder = UserVectorBuilder(n_components=16, random_state=0).fit(ds, text_vectors)
+    stages = GroupDiscovery(cfg)._stages(builder)
+    assert stages.full_behaviour is builder.behaviour_
+    x_full = ds.interaction_matrix()
+    np.testing.assert_allclose(stages.behaviour_of(x_full), builder.behaviour_, atol=1e-6)
+    calls: list[int] = []
+
+    def counted_behaviour(m: sp.csr_matrix) -> np.ndarray:
+        calls.append(m.nnz)
+        return stages.behaviour_of(m)
+
+    counted = Stages(
+        new_aligner=stages.new_aligner,
+        clusterer_at=stages.clusterer_at,
+        can_set_k=stages.can_set_k,
+        behaviour_of=counted_behaviour,
+        full_behaviour=builder.behaviour_,
+    )
+    result = select(ds, text_vectors, None, builder.semantic_, cfg, counted)
+    assert calls == [calls[0]] and calls[0] < x_full.nnz  # the carve's SVD only
+    assert result.behaviour is builder.behaviour_
 
 
 def test_k_range_is_honoured(planted: PlantedData) -> None:
