@@ -546,11 +546,13 @@ def cooccurrence_reach(train: sp.spmatrix, held: sp.spmatrix) -> float:
     rows = np.flatnonzero(np.diff(h.indptr) > 0)
     if not len(rows):
         return 0.0
-    # in blocks of users: the users' items -> co-users -> their items product is dense-ish
+    # in blocks of users. Walked from the held-out items (held -> co-users -> their items,
+    # then met with the user's own), the same relation as from the user's items but with
+    # one start per user instead of a whole history: several times cheaper (issue 25)
     hits = 0
     tt = sp.csr_matrix(t.T)
     for start in range(0, len(rows), 2048):
         r = rows[start : start + 2048]
-        neighbours = (t[r] @ tt) @ t
-        hits += int((np.asarray(h[r].multiply(neighbours > 0).sum(axis=1)).ravel() > 0).sum())
+        neighbours = (h[r] @ tt) @ t
+        hits += int((np.asarray(t[r].multiply(neighbours > 0).sum(axis=1)).ravel() > 0).sum())
     return hits / len(rows)
