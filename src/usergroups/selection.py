@@ -1315,14 +1315,19 @@ def _choose_blend(
     plain = {name: ndcg_rows(v, held, seen) for name, v in plain_scores.items()}
     curve: list[dict[str, Any]] = []
     blends: list[tuple[str, float, float, npt.NDArray[np.float64]]] = []
-    parts = {"groups": group, "popularity": popularity}
+    # each part scaled once, not once per grid entry: blend() of the unscaled scores
+    # gives these very numbers (issue 25)
+    parts = {"groups": row_scaled(group), "popularity": row_scaled(popularity)}
+    scaled_personal = row_scaled(personal)
     for part, scores in parts.items():
         for a in weights:
             for c in shrinks if a > 0 else shrinks[:1]:
                 if never_lose and (a == 0.0 or (a == 1.0 and c == 0.0)):
                     continue  # a plain part, measured above
                 values = ndcg_rows(
-                    blend(scores, personal, personal_weights(seen, a, c)), held, seen
+                    _mix_scaled(scores, scaled_personal, personal_weights(seen, a, c)),
+                    held,
+                    seen,
                 )
                 blends.append((part, float(a), float(c), values))
                 curve.append(
@@ -1352,6 +1357,18 @@ def _choose_blend(
     if best_plain == "personal":
         return _BlendOutcome("groups", 1.0, 0.0, False, reason, curve, plain_means)
     return _BlendOutcome(best_plain, 0.0, 0.0, False, reason, curve, plain_means)
+
+
+def _mix_scaled(
+    group: FloatMatrix, personal: FloatMatrix, weights: npt.NDArray[np.float32]
+) -> FloatMatrix:
+    """:func:`~usergroups.recommend.hybrid.blend` of rows already scaled by
+    :func:`~usergroups.recommend.hybrid.row_scaled` (the same arithmetic, so the same
+    numbers), with one weight per row."""
+    if not len(weights):
+        return blend(group, personal, weights)
+    w = weights.reshape(-1, 1)
+    return (1.0 - w) * group + w * personal
 
 
 def _paired_within(best: npt.NDArray[np.float64], other: npt.NDArray[np.float64]) -> bool:

@@ -328,3 +328,23 @@ def test_stability_can_be_switched_off(planted: PlantedData) -> None:
     assert "stability" not in gd.metrics_
     assert all("stability" not in e for e in gd.metrics_["alignment"]["grid"])
     assert gd.groups_["stability"].isna().all() and not gd.groups_["unstable"].any()
+
+
+def test_the_blend_grid_mixes_prescaled_parts_to_the_same_numbers_issue_25() -> None:
+    """Issue 25: the blend grid scales each part once; every entry is still exactly
+    ``blend`` of the unscaled scores."""
+    from usergroups.recommend.hybrid import blend, personal_weights, row_scaled
+    from usergroups.selection import _mix_scaled
+
+    rng = np.random.default_rng(0)
+    group = (rng.random((30, 20)) * 3).astype(np.float32)
+    personal = (rng.random((30, 20)) * 5 - 1).astype(np.float32)
+    personal[3] = 0.0  # a user the personal model cannot score
+    seen = sp.random(30, 20, density=0.1, format="csr", random_state=0)
+    for weight in BLEND_GRID:
+        for shrinkage in (0.0, 2.0, 10.0):
+            w = personal_weights(seen, weight, shrinkage)
+            np.testing.assert_array_equal(
+                _mix_scaled(row_scaled(group), row_scaled(personal), w),
+                blend(group, personal, w),
+            )
