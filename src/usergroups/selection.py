@@ -36,8 +36,10 @@ chosen on validation, fixed by the config, or fell back to its default (and why)
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -1324,10 +1326,8 @@ def _choose_blend(
             for c in shrinks if a > 0 else shrinks[:1]:
                 if never_lose and (a == 0.0 or (a == 1.0 and c == 0.0)):
                     continue  # a plain part, measured above
-                values = ndcg_rows(
-                    _mix_scaled(scores, scaled_personal, personal_weights(seen, a, c)),
-                    held,
-                    seen,
+                values = _blend_ndcg(
+                    scores, scaled_personal, personal_weights(seen, a, c), held, seen
                 )
                 blends.append((part, float(a), float(c), values))
                 curve.append(
@@ -1357,6 +1357,44 @@ def _choose_blend(
     if best_plain == "personal":
         return _BlendOutcome("groups", 1.0, 0.0, False, reason, curve, plain_means)
     return _BlendOutcome(best_plain, 0.0, 0.0, False, reason, curve, plain_means)
+
+
+GRID_CELLS = 1 << 22
+"""Scores blended and ranked at once by :func:`_blend_ndcg` (16 MB of float32)."""
+
+
+def grid_threads() -> int:
+    """Threads for the validation grids: the cores this process may use, at most 4
+    (the blend and the comparisons are NumPy calls that release the GIL)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def _blend_ndcg(
+    group: FloatMatrix,
+    personal: FloatMatrix,
+    weights: npt.NDArray[np.float32],
+    held: sp.csr_matrix,
+    seen: sp.csr_matrix,
+) -> npt.NDArray[np.float64]:
+    """``ndcg_rows(_mix_scaled(group, personal, weights), held, seen)``, blended and ranked
+    a block of rows at a time on :func:`grid_threads` threads: each row's NDCG is its
+    own, so the blocks give the same values, in bounded memory and on every core."""
+    n_rows, n_items = group.shape
+    step = max(1, GRID_CELLS // max(n_items, 1))
+    blocks = [slice(start, start + step) for start in range(0, n_rows, step)]
+
+    def one(rows: slice) -> npt.NDArray[np.float64]:
+        mixed = _mix_scaled(group[rows], personal[rows], weights[rows])
+        return ndcg_rows(mixed, held[rows], seen[rows])
+
+    if len(blocks) < 2:
+        return ndcg_rows(_mix_scaled(group, personal, weights), held, seen)
+    with ThreadPoolExecutor(max_workers=min(grid_threads(), len(blocks))) as pool:
+        return np.concatenate(list(pool.map(one, blocks)))
 
 
 def _mix_scaled(

@@ -348,3 +348,26 @@ def test_the_blend_grid_mixes_prescaled_parts_to_the_same_numbers_issue_25() -> 
                 _mix_scaled(row_scaled(group), row_scaled(personal), w),
                 blend(group, personal, w),
             )
+
+
+def test_the_blend_grid_ranked_by_blocks_of_rows_on_threads_is_one_call_issue_25(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 25: the grid blends and ranks a block of rows at a time on threads; the
+    per-user NDCG is that of one call over all rows."""
+    import usergroups.selection as selection
+    from usergroups.ranking import ndcg_rows
+
+    rng = np.random.default_rng(3)
+    n, m = 90, 40
+    group = selection.row_scaled(rng.integers(0, 5, (n, m)).astype(np.float32))
+    personal = selection.row_scaled(
+        (rng.random((n, m)) * (rng.random((n, m)) < 0.3)).astype(np.float32)
+    )
+    seen = sp.csr_matrix((rng.random((n, m)) < 0.1).astype(np.float32))
+    held = sp.csr_matrix(((rng.random((n, m)) < 0.04) & (seen.toarray() == 0)).astype(np.float32))
+    w = selection.personal_weights(seen, 0.5, 2.0)
+    expected = ndcg_rows(selection._mix_scaled(group, personal, w), held, seen)
+    monkeypatch.setattr(selection, "GRID_CELLS", 7 * m)  # 13 blocks of 7 rows
+    np.testing.assert_array_equal(selection._blend_ndcg(group, personal, w, held, seen), expected)
+    assert 1 <= selection.grid_threads() <= 4
