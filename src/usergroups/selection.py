@@ -36,8 +36,10 @@ chosen on validation, fixed by the config, or fell back to its default (and why)
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -205,12 +207,16 @@ class Stages:
         Whether ``clusterer_at`` honours ``k`` (HDBSCAN, say, finds its own number).
     behaviour_of : callable
         ``behaviour_of(x) -> (n_users, b)`` behaviour vectors of a user × item matrix.
+    full_behaviour : ndarray of shape (n_users, b), optional
+        ``behaviour_of`` of all the training data, where the caller has it already (the
+        fit's user vectors): the refit then reuses it instead of a second SVD (issue 25).
     """
 
     new_aligner: Callable[[], Aligner] | None
     clusterer_at: Callable[..., Any]
     can_set_k: bool
     behaviour_of: Callable[[sp.csr_matrix], FloatMatrix]
+    full_behaviour: FloatMatrix | None = None
 
 
 @dataclass
@@ -897,7 +903,10 @@ def _refit_step(
     text_weight = groups.text_weight
     bags_full = make_bags(dataset, text_vectors, item_vectors, x_full)
     text_block = head.transform(bags_full.pooled()) if head is not None else frozen_semantic
-    behaviour = stages.behaviour_of(x_full)
+    # the fit's user vectors hold this very block (same matrix, settings and seed)
+    behaviour = (
+        stages.full_behaviour if stages.full_behaviour is not None else stages.behaviour_of(x_full)
+    )
     # refitted on all the data: sharing the carve's solve would need the held-out items
     fitted_personal = (
         None
@@ -1469,14 +1478,17 @@ def _choose_blend(
     plain = {name: ndcg_rows(v, held, seen) for name, v in plain_scores.items()}
     curve: list[dict[str, Any]] = []
     blends: list[tuple[str, float, float, npt.NDArray[np.float64]]] = []
-    parts = {"groups": group, "popularity": popularity}
+    # each part scaled once, not once per grid entry: blend() of the unscaled scores
+    # gives these very numbers (issue 25)
+    parts = {"groups": row_scaled(group), "popularity": row_scaled(popularity)}
+    scaled_personal = row_scaled(personal)
     for part, scores in parts.items():
         for a in weights:
             for c in shrinks if a > 0 else shrinks[:1]:
                 if never_lose and (a == 0.0 or (a == 1.0 and c == 0.0)):
                     continue  # a plain part, measured above
-                values = ndcg_rows(
-                    blend(scores, personal, personal_weights(seen, a, c)), held, seen
+                values = _blend_ndcg(
+                    scores, scaled_personal, personal_weights(seen, a, c), held, seen
                 )
                 blends.append((part, float(a), float(c), values))
                 curve.append(
@@ -1506,6 +1518,56 @@ def _choose_blend(
     if best_plain == "personal":
         return _BlendOutcome("groups", 1.0, 0.0, False, reason, curve, plain_means)
     return _BlendOutcome(best_plain, 0.0, 0.0, False, reason, curve, plain_means)
+
+
+GRID_CELLS = 1 << 22
+"""Scores blended and ranked at once by :func:`_blend_ndcg` (16 MB of float32)."""
+
+
+def grid_threads() -> int:
+    """Threads for the validation grids: the cores this process may use, at most 4
+    (the blend and the comparisons are NumPy calls that release the GIL)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def _blend_ndcg(
+    group: FloatMatrix,
+    personal: FloatMatrix,
+    weights: npt.NDArray[np.float32],
+    held: sp.csr_matrix,
+    seen: sp.csr_matrix,
+) -> npt.NDArray[np.float64]:
+    """``ndcg_rows(_mix_scaled(group, personal, weights), held, seen)``, blended and ranked
+    a block of rows at a time on :func:`grid_threads` threads: each row's NDCG is its
+    own, so the blocks give the same values, in bounded memory and on every core."""
+    n_rows, n_items = group.shape
+    step = max(1, GRID_CELLS // max(n_items, 1))
+    blocks = [slice(start, start + step) for start in range(0, n_rows, step)]
+
+    def one(rows: slice) -> npt.NDArray[np.float64]:
+        mixed = _mix_scaled(group[rows], personal[rows], weights[rows])
+        return ndcg_rows(mixed, held[rows], seen[rows])
+
+    if len(blocks) < 2:
+        return ndcg_rows(_mix_scaled(group, personal, weights), held, seen)
+    with ThreadPoolExecutor(max_workers=min(grid_threads(), len(blocks))) as pool:
+        return np.concatenate(list(pool.map(one, blocks)))
+
+
+def _mix_scaled(
+    group: FloatMatrix, personal: FloatMatrix, weights: npt.NDArray[np.float32]
+) -> FloatMatrix:
+    """:func:`~usergroups.recommend.hybrid.blend` of rows already scaled by
+    :func:`~usergroups.recommend.hybrid.row_scaled` (the same arithmetic, so the same
+    numbers), with one weight per row."""
+    if not len(weights):
+        return blend(group, personal, weights)
+    w = weights.reshape(-1, 1)
+    return (1.0 - w) * group + w * personal
 
 
 def _paired_within(best: npt.NDArray[np.float64], other: npt.NDArray[np.float64]) -> bool:

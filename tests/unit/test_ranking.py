@@ -225,3 +225,37 @@ def test_ndcg_at_k_is_the_mean_of_ndcg_rows() -> None:
     rows = ndcg_rows(scores, targets, seen, k=5)
     assert len(rows) == int((np.diff(targets.indptr) > 0).sum())
     assert ndcg_at_k(scores, targets, seen, k=5) == float(np.mean(rows))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(1, 25),
+    m=st.integers(1, 30),
+    k=st.integers(1, 12),
+    dtype=st.sampled_from([np.float32, np.float64, np.int64]),
+    with_seen=st.booleans(),
+)
+def test_ndcg_rows_by_places_equals_ranking_every_item_issue_25(
+    seed: int, n: int, m: int, k: int, dtype: type, with_seen: bool
+) -> None:
+    """Issue 25: ndcg_rows counts the items ahead of each target instead of sorting the
+    rows; on scores with many ties, NaN and -inf, several targets and seen items it gives
+    the lists' NDCG (``top_items`` + ``ndcg_of_lists`` on masked scores)."""
+    from usergroups.ranking import check_relevant, ndcg_rows
+
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 4, (n, m)).astype(dtype)
+    if dtype is not np.int64:
+        scores[rng.random((n, m)) < 0.1] = np.nan
+        scores[rng.random((n, m)) < 0.1] = -np.inf
+    targets = sp.csr_matrix((rng.random((n, m)) < 0.15).astype(np.float64))
+    seen = sp.csr_matrix((rng.random((n, m)) < 0.2).astype(np.float64)) if with_seen else None
+    masked = np.array(scores, dtype=np.float64)
+    masked[np.isnan(masked)] = -np.inf
+    if seen is not None:
+        masked[seen.nonzero()] = -np.inf
+    rel = check_relevant(targets, n, allow_grades=False)
+    has = np.diff(rel.indptr) > 0
+    expected = ndcg_of_lists(top_items(masked[has], k), rel[has], k)
+    np.testing.assert_allclose(ndcg_rows(scores, targets, seen, k=k), expected, rtol=0, atol=1e-12)

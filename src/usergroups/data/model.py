@@ -30,7 +30,7 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -206,21 +206,33 @@ class IdVocab:
 
     def index(self, ids: Iterable[str], *, what: str = "id") -> IntVector:
         """Dense indices of ``ids``; raises :class:`UnknownIdError` naming unknown ones."""
-        ids = list(ids)
+        values: Any = ids if isinstance(ids, pd.Series | pd.Index | np.ndarray) else list(ids)
+        # ids spelled as the vocabulary's strings (the usual case) are found by a pandas hash
+        # table in C: lookups run over whole interaction logs, 7M rows at 1M users (issue 25)
+        found = self._positions().get_indexer(values).astype(np.int64, copy=False)
+        missing = np.flatnonzero(found < 0)
+        if not len(missing):
+            return found
+        rest = values if isinstance(values, list) else np.asarray(values, dtype=object)
         lookup = self._lookup
         try:
-            # strings (the usual case) skip the call: lookups run over whole interaction logs
-            return np.fromiter(
-                (lookup[i if type(i) is str else _id_key(i)] for i in ids),
-                dtype=np.int64,
-                count=len(ids),
-            )
+            # other spellings (numbers, padded strings) by the id rule
+            found[missing] = [lookup[_id_key(rest[i])] for i in missing]
+            return found
         except KeyError:
-            unknown = [i for i in ids if _id_key(i) not in self._lookup]
+            unknown = [rest[i] for i in missing if _id_key(rest[i]) not in lookup]
             raise UnknownIdError(
                 f"{len(unknown)} {what}(s) are not known to this model (e.g. {unknown[0]!r}); "
                 f"known {what}s look like {self.ids[:3].tolist()}"
             ) from None
+
+    def _positions(self) -> pd.Index:
+        """``ids`` as a pandas Index (built once; its hash table on the first lookup)."""
+        positions = self.__dict__.get("_index")
+        if positions is None:
+            positions = pd.Index(self.ids, dtype=object)
+            object.__setattr__(self, "_index", positions)
+        return positions
 
     def get(self, id_: str) -> int | None:
         """Index of ``id_`` or None."""
@@ -465,8 +477,16 @@ class Dataset:
 
         ``values="binary"`` puts 1 for every interaction; ``"rating"`` the rating (1 where NaN).
         """
-        rows = self.user_ids.index(self.interactions["user_id"])
-        cols = self.item_ids.index(self.interactions["item_id"])
+        # the cells' indices once per dataset (it is immutable): a fit asks for this matrix
+        # several times, and the id lookups were most of each call (issue 25)
+        cells = self.__dict__.get("_cells")
+        if cells is None:
+            cells = (
+                self.user_ids.index(self.interactions["user_id"]),
+                self.item_ids.index(self.interactions["item_id"]),
+            )
+            object.__setattr__(self, "_cells", cells)
+        rows, cols = cells
         if values == "rating":
             data = self.interactions["rating"].fillna(1.0).to_numpy(np.float32)
         else:

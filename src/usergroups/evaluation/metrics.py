@@ -546,11 +546,22 @@ def cooccurrence_reach(train: sp.spmatrix, held: sp.spmatrix) -> float:
     rows = np.flatnonzero(np.diff(h.indptr) > 0)
     if not len(rows):
         return 0.0
-    # in blocks of users: the users' items -> co-users -> their items product is dense-ish
-    hits = 0
-    tt = sp.csr_matrix(t.T)
-    for start in range(0, len(rows), 2048):
-        r = rows[start : start + 2048]
-        neighbours = (t[r] @ tt) @ t
-        hits += int((np.asarray(h[r].multiply(neighbours > 0).sum(axis=1)).ravel() > 0).sum())
-    return hits / len(rows)
+    # walked from the held-out items (held item -> co-users -> their items, then met with
+    # the user's own items): the same relation as from the user's items, but with one
+    # start per distinct held-out item, which many users share (issue 25)
+    held_rows, held_items = h[rows].nonzero()
+    distinct, which = np.unique(held_items, return_inverse=True)
+    by_item = sp.csc_matrix(t)
+    hit = np.zeros(len(rows), dtype=bool)
+    for start in range(0, len(distinct), 256):
+        part = slice(start, start + 256)
+        # (items of the block) x (all items): who co-occurs with each held-out item
+        together = sp.csr_matrix(sp.csr_matrix(by_item[:, distinct[part]].T) @ t)
+        pairs = np.flatnonzero((which >= start) & (which < start + 256))
+        own = t[rows[held_rows[pairs]]]  # each pair's user's own items
+        pair_of, item = own.nonzero()
+        if not len(pair_of):
+            continue
+        met = np.asarray(together[which[pairs][pair_of] - start, item]).ravel() > 0
+        hit[held_rows[pairs][pair_of[met]]] = True
+    return float(hit.sum()) / len(rows)

@@ -170,7 +170,9 @@ def save_model(
         for part in (state.head, state.personal, state.ridge, state.new_users, state.fine):
             if part is not None:
                 extra.update(part.to_arrays())
-        np.savez_compressed(
+        # stored, not deflated: the float blocks barely compress, and zlib was most of a
+        # million-user save and of its load (issue 25)
+        np.savez(
             tmp / "arrays.npz",
             **extra,
             labels=state.labels,
@@ -202,11 +204,73 @@ def save_model(
         if sub_interests is not None and len(sub_interests):
             sub_interests.to_parquet(tmp / "sub_interests.parquet", index=False)
         if recommendations is None:
-            # in batches: one call would score every user against every item at once
-            recommendations = model.recommend_all(n=n_recommendations)
-        recommendations.to_parquet(tmp / "recommendations.parquet", index=False)
+            _write_recommendations(model, items, tmp / "recommendations.parquet", n_recommendations)
+        else:
+            recommendations.to_parquet(tmp / "recommendations.parquet", index=False)
         _write_manifest(tmp)
     return directory
+
+
+RECOMMENDATION_PART_USERS = 100_000
+"""Users per row group of ``recommendations.parquet``, written as each part is built."""
+
+
+def _write_recommendations(
+    model: GroupDiscovery,
+    items: pd.DataFrame,
+    path: Path,
+    n: int,
+    part_users: int = RECOMMENDATION_PART_USERS,
+) -> None:
+    """Every user's top ``n`` (the rows of :meth:`GroupDiscovery.recommend_all`) written to
+    ``path`` a part of ``part_users`` users at a time.
+
+    The rows are gathered as Arrow arrays from the per-item columns of ``items`` (ids,
+    titles, names), never as Python strings per row: a million users' ten rows each as a
+    pandas frame held gigabytes and took minutes to convert (issue 25).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    idx, scores = model.top_n_all(n)
+    item_columns = pa.Table.from_pandas(
+        items[["item_id", "title", "name", "name_source"]], preserve_index=False
+    )
+    user_ids = pa.array(np.asarray(model.user_ids_.ids, dtype=object), type=pa.string())
+    groups = np.asarray(model.labels_)
+    schema = pa.schema(
+        [
+            ("user_id", pa.string()),
+            ("rank", pa.int64()),
+            ("item_id", pa.string()),
+            ("title", pa.string()),
+            ("name", pa.string()),
+            ("name_source", pa.string()),
+            ("score", pa.float64()),
+            ("group_id", pa.from_numpy_dtype(groups.dtype)),
+        ]
+    )
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, max(len(idx), 1), max(int(part_users), 1)):
+            part = idx[start : start + part_users]
+            valid = part >= 0
+            rows, ranks = np.nonzero(valid)
+            picked = pa.array(part[valid])
+            users = rows + start
+            writer.write_table(
+                pa.table(
+                    {
+                        "user_id": user_ids.take(pa.array(users)),
+                        "rank": pa.array((ranks + 1).astype(np.int64)),
+                        **{c: item_columns[c].take(picked) for c in item_columns.column_names},
+                        "score": pa.array(
+                            scores[start : start + part_users][valid].astype(np.float64)
+                        ),
+                        "group_id": pa.array(groups[users]),
+                    },
+                    schema=schema,
+                )
+            )
 
 
 def _sha256(path: Path) -> str:

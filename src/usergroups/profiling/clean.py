@@ -452,16 +452,27 @@ def signature_tails(user_ids: Sequence[str], texts: Sequence[str]) -> dict[str, 
     {'k': {'cheers kenneth'}}
     """
     keep = distinct_texts(user_ids, texts)
+    n_kept: dict[str, int] = {}
+    for u, k in zip(user_ids, keep, strict=True):
+        if k:
+            n_kept[str(u)] = n_kept.get(str(u), 0) + 1
     users_of: dict[str, set[str]] = {}
     count: dict[tuple[str, str], int] = {}
-    for u, text, k in zip(user_ids, texts, keep, strict=True):
-        if not k:
-            continue
-        tail = _tail(text)
-        if not tail:
-            continue
-        users_of.setdefault(tail, set()).add(str(u))
-        count[(str(u), tail)] = count.get((str(u), tail), 0) + 1
+    # only a user with two distinct texts can have a signature: their tails first, and the
+    # other users' (which can only rule a signature out) only when there is one to rule
+    # out; a million one-text users then cost no tails at all (issue 25)
+    for several in (True, False):
+        if not several and not any(c >= 2 for c in count.values()):
+            return {}
+        for u, text, k in zip(user_ids, texts, keep, strict=True):
+            if not k or (n_kept[str(u)] >= 2) != several:
+                continue
+            tail = _tail(text)
+            if not tail:
+                continue
+            users_of.setdefault(tail, set()).add(str(u))
+            if several:
+                count[(str(u), tail)] = count.get((str(u), tail), 0) + 1
     out: dict[str, set[str]] = {}
     for (u, tail), c in count.items():
         if c >= 2 and users_of[tail] == {u}:

@@ -145,6 +145,12 @@ def derive_item_names(
         )
     if len(texts) == 0 or "item_id" not in texts:
         return {}
+    about = texts["item_id"].to_numpy(dtype=object)
+    named = {v for v in about if isinstance(v, str) and v != ""} - set(exclude)
+    if not named:
+        # no review names an item left to name: cleaning and counting every text would
+        # end in an empty answer (a million reviews without item ids, issue 25)
+        return {}
     frame = _unique_reviews(texts)
     if frame.empty:
         return {}

@@ -131,3 +131,27 @@ def test_missing_text_item_ids_stay_none() -> None:
     )
     ds = build_dataset(_inter(), texts)
     assert ds.texts["item_id"].tolist() == ["a", None]
+
+
+def test_id_lookup_by_hash_table_keeps_the_id_rule_issue_25() -> None:
+    """Issue 25: ids are looked up by a pandas hash table; other spellings still follow the
+    id rule (numbers, NumPy strings) and unknown ids still name themselves."""
+    vocab = IdVocab.from_ids(["12", "a", "b"])
+    mixed = ["a", 12, 12.0, np.str_("b"), np.int64(12)]
+    assert vocab.index(mixed).tolist() == [1, 0, 0, 2, 0]
+    assert vocab.index(pd.Series(["b", "a"])).tolist() == [2, 1]
+    assert vocab.index(iter(["a"])).tolist() == [1]
+    assert vocab.index([]).dtype == np.int64
+    with pytest.raises(UnknownIdError, match="2 id"):
+        vocab.index(["a", "zz", None])
+
+
+def test_the_interaction_matrix_is_fresh_on_every_call_issue_25() -> None:
+    """Issue 25: the cells' indices are looked up once per dataset; each call still returns
+    its own matrix, so a caller that binarises or scales it changes nothing for the next."""
+    ds = build_dataset(pd.DataFrame({"user_id": ["u1", "u2", "u1"], "item_id": ["i1", "i1", "i2"]}))
+    first = ds.interaction_matrix(values="rating")
+    first.data[:] = 7.0
+    again = ds.interaction_matrix()
+    assert again.toarray().tolist() == [[1.0, 1.0], [1.0, 0.0]]
+    assert again is not first

@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from usergroups.errors import DataError
 from usergroups.evaluation import PopularityRecommender, evaluate_scores, warm_split
@@ -70,3 +72,19 @@ def test_cooccurrence_reach_counts_items_reachable_through_a_co_user() -> None:
     held = sp.csr_matrix(np.array([[0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1], [0, 0, 0, 0]]))
     assert cooccurrence_reach(train, held) == 0.5
     assert cooccurrence_reach(train, sp.csr_matrix(train.shape)) == 0.0
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 40), m=st.integers(1, 30))
+def test_cooccurrence_reach_equals_the_brute_force_walk_issue_25(seed: int, n: int, m: int) -> None:
+    """Issue 25: reach is walked from the held-out items (one start per user, not a whole
+    history); it is still the share of users with a co-user linking a held-out item to one
+    of their own items."""
+    rng = np.random.default_rng(seed)
+    train = (rng.random((n, m)) < rng.random() * 0.3).astype(np.float64)
+    held = ((rng.random((n, m)) < 0.08) & (train == 0)).astype(np.float64)
+    users = np.flatnonzero(held.sum(axis=1) > 0)
+    together = (train.T @ train) > 0  # items some user has both of
+    reached = [bool(together[np.ix_(held[u] > 0, train[u] > 0)].any()) for u in users]
+    expected = float(np.mean(reached)) if len(users) else 0.0
+    assert cooccurrence_reach(sp.csr_matrix(train), sp.csr_matrix(held)) == expected

@@ -84,6 +84,21 @@ def test_save_time_batches_give_the_one_call_recommendations(
     pd.testing.assert_frame_equal(saved, one_call)
 
 
+def test_recommendations_written_in_parts_are_the_one_call_rows_issue_25(
+    knn_model: GroupDiscovery, tmp_path: Path
+) -> None:
+    """Issue 25: the model directory writes every user's top 10 a part of users at a
+    time, as Arrow columns; parts of any size give the same table."""
+    from usergroups.persistence.model_dir import _write_recommendations
+
+    one_call = knn_model.recommend_all(10)
+    items = pd.read_parquet(knn_model.save(tmp_path / "m") / "items.parquet")
+    for part_users in (1, 7, 10_000):
+        path = tmp_path / f"recs-{part_users}.parquet"
+        _write_recommendations(knn_model, items, path, 10, part_users=part_users)
+        pd.testing.assert_frame_equal(pd.read_parquet(path), one_call)
+
+
 def test_older_model_directories_without_item_knn_still_load(
     planted: PlantedData, tmp_path: Path
 ) -> None:

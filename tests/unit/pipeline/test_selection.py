@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from usergroups import DiscoveryConfig, GroupDiscovery
 from usergroups.clustering import AgglomerativeGroups
@@ -194,6 +195,36 @@ def test_select_without_alignment_uses_frozen_vectors(
     np.testing.assert_allclose(result.text_block, builder.semantic_, atol=1e-6)
 
 
+def test_refit_reuses_the_fits_behaviour_block_issue_25(
+    planted: PlantedData, text_vectors: np.ndarray
+) -> None:
+    """Issue 25: the refit on all the data takes the fit's behaviour SVD instead of solving
+    it a second time, and that block is the one a second solve would give."""
+    ds = planted.dataset
+    cfg = _config(align={"method": "none"})
+    builder = UserVectorBuilder(n_components=16, random_state=0).fit(ds, text_vectors)
+    stages = GroupDiscovery(cfg)._stages(builder)
+    assert stages.full_behaviour is builder.behaviour_
+    x_full = ds.interaction_matrix()
+    np.testing.assert_allclose(stages.behaviour_of(x_full), builder.behaviour_, atol=1e-6)
+    calls: list[int] = []
+
+    def counted_behaviour(m: sp.csr_matrix) -> np.ndarray:
+        calls.append(m.nnz)
+        return stages.behaviour_of(m)
+
+    counted = Stages(
+        new_aligner=stages.new_aligner,
+        clusterer_at=stages.clusterer_at,
+        can_set_k=stages.can_set_k,
+        behaviour_of=counted_behaviour,
+        full_behaviour=builder.behaviour_,
+    )
+    result = select(ds, text_vectors, None, builder.semantic_, cfg, counted)
+    assert calls == [calls[0]] and calls[0] < x_full.nnz  # the carve's SVD only
+    assert result.behaviour is builder.behaviour_
+
+
 def test_k_range_is_honoured(planted: PlantedData) -> None:
     cfg = _config(clustering={"k_min": 5, "k_max": 7}, align={"method": "none"})
     gd = GroupDiscovery(cfg).fit(planted.dataset)
@@ -297,3 +328,46 @@ def test_stability_can_be_switched_off(planted: PlantedData) -> None:
     assert "stability" not in gd.metrics_
     assert all("stability" not in e for e in gd.metrics_["alignment"]["grid"])
     assert gd.groups_["stability"].isna().all() and not gd.groups_["unstable"].any()
+
+
+def test_the_blend_grid_mixes_prescaled_parts_to_the_same_numbers_issue_25() -> None:
+    """Issue 25: the blend grid scales each part once; every entry is still exactly
+    ``blend`` of the unscaled scores."""
+    from usergroups.recommend.hybrid import blend, personal_weights, row_scaled
+    from usergroups.selection import _mix_scaled
+
+    rng = np.random.default_rng(0)
+    group = (rng.random((30, 20)) * 3).astype(np.float32)
+    personal = (rng.random((30, 20)) * 5 - 1).astype(np.float32)
+    personal[3] = 0.0  # a user the personal model cannot score
+    seen = sp.random(30, 20, density=0.1, format="csr", random_state=0)
+    for weight in BLEND_GRID:
+        for shrinkage in (0.0, 2.0, 10.0):
+            w = personal_weights(seen, weight, shrinkage)
+            np.testing.assert_array_equal(
+                _mix_scaled(row_scaled(group), row_scaled(personal), w),
+                blend(group, personal, w),
+            )
+
+
+def test_the_blend_grid_ranked_by_blocks_of_rows_on_threads_is_one_call_issue_25(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 25: the grid blends and ranks a block of rows at a time on threads; the
+    per-user NDCG is that of one call over all rows."""
+    import usergroups.selection as selection
+    from usergroups.ranking import ndcg_rows
+
+    rng = np.random.default_rng(3)
+    n, m = 90, 40
+    group = selection.row_scaled(rng.integers(0, 5, (n, m)).astype(np.float32))
+    personal = selection.row_scaled(
+        (rng.random((n, m)) * (rng.random((n, m)) < 0.3)).astype(np.float32)
+    )
+    seen = sp.csr_matrix((rng.random((n, m)) < 0.1).astype(np.float32))
+    held = sp.csr_matrix(((rng.random((n, m)) < 0.04) & (seen.toarray() == 0)).astype(np.float32))
+    w = selection.personal_weights(seen, 0.5, 2.0)
+    expected = ndcg_rows(selection._mix_scaled(group, personal, w), held, seen)
+    monkeypatch.setattr(selection, "GRID_CELLS", 7 * m)  # 13 blocks of 7 rows
+    np.testing.assert_array_equal(selection._blend_ndcg(group, personal, w, held, seen), expected)
+    assert 1 <= selection.grid_threads() <= 4

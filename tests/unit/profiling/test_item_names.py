@@ -283,3 +283,24 @@ def test_cli_shows_derived_names_marked(model_dir: Path) -> None:
     assert all({"title", "name", "name_source"} <= set(r) for r in rows)
     assigned = runner.invoke(cli, ["assign", str(model_dir), "--text", "hello", "-n", "5"])
     assert assigned.exit_code == 0 and "[from reviews]" in assigned.output
+
+
+def test_nothing_left_to_name_gives_no_names_issue_25() -> None:
+    """Issue 25: reviews that name no item (or only excluded ones) return at once, empty;
+    one item left to name is still named."""
+    texts = pd.DataFrame(
+        {
+            "user_id": ["u1", "u2", "u3", "u1", "u2"],
+            "item_id": ["a", "a", "a", None, None],
+            "text": [
+                "bright nickel strings",
+                "strings sound bright",
+                "nickel strings",
+                "a heavy capo",
+                "capo clamps well",
+            ],
+        }
+    )
+    assert derive_item_names(texts.assign(item_id=None)) == {}
+    assert derive_item_names(texts, exclude={"a"}) == {}
+    assert set(derive_item_names(texts)) == {"a"}

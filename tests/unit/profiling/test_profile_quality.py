@@ -284,3 +284,14 @@ def test_wilson_lower_bound_is_below_the_share_and_tightens_with_support(
     assert 0 <= low <= k / n + 1e-12
     more = float(_wilson_lower(np.array(4 * k), np.array(4.0 * n), 1.2816))
     assert more >= low - 1e-12
+
+
+def test_a_one_text_users_closing_still_rules_out_a_signature_issue_25() -> None:
+    """Issue 25: tails of one-text users are read only when someone might have a
+    signature, and then they still rule it out."""
+    from usergroups.profiling.clean import signature_tails
+
+    kenneth = ["Good pick. Cheers, Kenneth", "Loud amp! Cheers, Kenneth"]
+    assert signature_tails(["k", "k"], kenneth) == {"k": {"cheers kenneth"}}
+    assert signature_tails(["k", "k", "m"], [*kenneth, "Nice bag. Cheers, Kenneth"]) == {}
+    assert signature_tails(["a", "b"], ["Fine strings. Bye, A", "Fine amp. Bye, B"]) == {}

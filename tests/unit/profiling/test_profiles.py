@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from usergroups.data import build_dataset
+from usergroups.errors import ConfigError
 from usergroups.profiling import build_profiles, class_tfidf_keywords, detect_language
 from usergroups.testing import make_planted
 from usergroups.testing.synthetic import _TOPICS
@@ -72,3 +74,29 @@ def test_noise_users_are_not_profiled_and_shares_add_up() -> None:
 def test_no_text_at_all_gives_empty_keywords_not_an_error() -> None:
     assert class_tfidf_keywords(["", " "]) == [[], []]
     assert class_tfidf_keywords(["the and of", "is it"]) == [[], []]
+
+
+def test_keywords_of_a_sampled_group_match_the_full_count_issue_25() -> None:
+    """Issue 25: above ``keyword_writers`` writers a group's keywords are counted on a seeded
+    sample scaled to the group; on planted groups the sample still finds only each group's
+    own words, and a group under the bound is counted in full."""
+    planted = make_planted(n_users=600, n_groups=3, random_state=4)
+    ds = planted.dataset
+    labels = planted.labels_for(ds.user_ids.ids)
+    full = build_profiles(ds, labels, n_keywords=5, keyword_writers=None)
+    sampled = build_profiles(ds, labels, n_keywords=5, keyword_writers=60, random_state=1)
+    for f, s in zip(full, sampled, strict=True):
+        assert set(s.keywords) <= set(_TOPICS[s.group_id]), s.keywords
+        assert s.size == f.size  # only the keywords are sampled
+    whole = build_profiles(ds, labels, n_keywords=5, keyword_writers=200)
+    assert [p.keyword_scores for p in whole] == [p.keyword_scores for p in full]
+    # a different sample is another estimate, not the same numbers
+    other = build_profiles(ds, labels, n_keywords=5, keyword_writers=60, random_state=2)
+    assert [p.keyword_scores for p in other] != [p.keyword_scores for p in sampled]
+
+
+def test_a_bad_keyword_sample_size_is_refused_issue_25() -> None:
+    planted = make_planted(n_users=40, n_groups=2, random_state=0)
+    labels = planted.labels_for(planted.dataset.user_ids.ids)
+    with pytest.raises(ConfigError, match="keyword_writers"):
+        build_profiles(planted.dataset, labels, keyword_writers=0)
