@@ -44,7 +44,11 @@ class BatchingEncoder:
     """Encode texts from concurrent requests together, in one worker thread.
 
     Requests that arrive within ``max_wait_s`` of each other share one encoder call, made
-    from one thread, so concurrent requests do not fight over the cores. How the call runs
+    from one thread, so concurrent requests do not fight over the cores. An encoder that
+    embeds every text in a call of its own (``per_text``: the int8 one) gains nothing from
+    company: each request then calls it from its own thread, without the wait and without
+    waiting for the batch's slowest text; the encoder bounds how many run at once
+    (issue 25). How the call runs
     is the encoder's business, but a text's vector must not depend on the others of the
     call: the int8 encoder embeds each text on its own (``per_text``, issue 22), fp32
     encoders pad texts into batches that agree with single texts to float rounding. A
@@ -74,8 +78,14 @@ class BatchingEncoder:
         self._queue: queue.Queue[tuple[list[str], Future[np.ndarray]] | None] = queue.Queue()
         self._closing = threading.Lock()
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name="usergroups-encoder", daemon=True)
-        self._thread.start()
+        self.direct = runs_per_text(inner)
+        """Each request calls the encoder itself (no batching thread)."""
+        self._thread: threading.Thread | None = None
+        if not self.direct:
+            self._thread = threading.Thread(
+                target=self._run, name="usergroups-encoder", daemon=True
+            )
+            self._thread.start()
 
     def encode(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Vectors of shape (len(texts), dim); blocks until the batch is encoded.
@@ -90,6 +100,8 @@ class BatchingEncoder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self.direct:
+            return self._encode_alone(texts)
         fut: Future[np.ndarray] = Future()
         with self._closing:
             if self._closed:
@@ -179,7 +191,20 @@ class BatchingEncoder:
                 return
             self._closed = True
             self._queue.put(None)
-        self._thread.join(timeout=10)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+def runs_per_text(encoder: Any) -> bool:
+    """Whether ``encoder``, or an encoder it wraps (``.inner``), embeds each text in a call
+    of its own (``per_text = True``), so that batching texts together changes nothing."""
+    for _ in range(8):  # wrappers: cleaning, caching; never this deep
+        if encoder is None:
+            return False
+        if getattr(encoder, "per_text", None) is True:
+            return True
+        encoder = getattr(encoder, "inner", None)
+    return False
 
 
 def _now() -> float:
