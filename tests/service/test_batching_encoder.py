@@ -99,9 +99,9 @@ def test_rows_that_do_not_line_up_with_the_texts_are_an_error_not_a_mix_up() -> 
         encoder.close()
 
 
-def test_issue25_a_per_text_encoder_is_called_by_each_request_without_batching() -> None:
-    """An encoder that embeds each text on its own gains nothing from batching: each request
-    calls it directly (no wait for company, no wait for the batch's slowest text), and a
+def test_issue25_a_per_text_encoder_takes_requests_one_at_a_time() -> None:
+    """An encoder that embeds each text on its own gains nothing from batching: its requests
+    are encoded one by one (no wait for company, no wait for a batch's slowest text), and a
     bad text still fails its own request only."""
     from usergroups.embedding.text import CleaningEncoder
 
@@ -115,7 +115,7 @@ def test_issue25_a_per_text_encoder_is_called_by_each_request_without_batching()
     # wrapped as the service wraps it; a long wait would batch the 12 requests together
     encoder = BatchingEncoder(CleaningEncoder(strict), max_batch=64, max_wait_s=0.5)
     try:
-        assert encoder.direct
+        assert encoder.one_at_a_time
         requests = [[f"guitar strings {i}", f"drum kit {i}"] for i in range(12)]
         requests[5] = ["fine words", "\ud800"]
         results = _encode_concurrently(encoder, requests)
@@ -124,4 +124,6 @@ def test_issue25_a_per_text_encoder_is_called_by_each_request_without_batching()
     assert sorted(strict.calls) == [2] * 12, strict.calls
     failed = [i for i, r in enumerate(results) if isinstance(r, BaseException)]
     assert failed == [5] and isinstance(results[5], DataError), results
-    assert not BatchingEncoder(StrictEncoder()).direct
+    other = BatchingEncoder(StrictEncoder())
+    assert not other.one_at_a_time
+    other.close()

@@ -473,8 +473,9 @@ class _OnnxModel:
         self.pooling = pooling
         self.normalize = normalize
         self.per_text = per_text
-        # callers on several threads (the service's requests) take turns: each call already
-        # has the n_threads cores, and two at once would only fight over them
+        # callers on several threads (the service's encoder and event threads) take turns:
+        # each call already has the n_threads cores, and two at once would only fight over
+        # them
         self._turn = threading.Lock()
 
     def embed(
@@ -637,7 +638,7 @@ class OnnxEncoder:
         self._target = quantization_target() if quantize else None
         self._name: str | None = None
         self._model: _OnnxModel | None = None
-        # concurrent first calls (the service's request threads) load the model once
+        # concurrent first calls (the service's threads) load the model once
         self._loading = threading.Lock()
 
     @property

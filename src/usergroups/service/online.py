@@ -44,17 +44,16 @@ class BatchingEncoder:
     """Encode texts from concurrent requests together, in one worker thread.
 
     Requests that arrive within ``max_wait_s`` of each other share one encoder call, made
-    from one thread, so concurrent requests do not fight over the cores. An encoder that
-    embeds every text in a call of its own (``per_text``: the int8 one) gains nothing from
-    company: each request then calls it from its own thread, without the wait and without
-    waiting for the batch's slowest text; the encoder bounds how many run at once
-    (issue 25). How the call runs
+    from one thread, so concurrent requests do not fight over the cores. How the call runs
     is the encoder's business, but a text's vector must not depend on the others of the
     call: the int8 encoder embeds each text on its own (``per_text``, issue 22), fp32
-    encoders pad texts into batches that agree with single texts to float rounding. A
-    request never fails
-    because of another: when a shared pass raises, each request's texts are encoded again
-    on their own, and only the requests whose own texts fail get an error.
+    encoders pad texts into batches that agree with single texts to float rounding. An
+    encoder that embeds each text in a call of its own gains nothing from company, so its
+    requests are taken one at a time, first come first served, without the wait: each is
+    answered as soon as its own texts are embedded, not when a whole batch is (issue 25).
+    A request never fails because of another: when a shared pass raises, each request's
+    texts are encoded again on their own, and only the requests whose own texts fail get
+    an error.
 
     Parameters
     ----------
@@ -78,14 +77,10 @@ class BatchingEncoder:
         self._queue: queue.Queue[tuple[list[str], Future[np.ndarray]] | None] = queue.Queue()
         self._closing = threading.Lock()
         self._closed = False
-        self.direct = runs_per_text(inner)
-        """Each request calls the encoder itself (no batching thread)."""
-        self._thread: threading.Thread | None = None
-        if not self.direct:
-            self._thread = threading.Thread(
-                target=self._run, name="usergroups-encoder", daemon=True
-            )
-            self._thread.start()
+        self.one_at_a_time = runs_per_text(inner)
+        """Requests are encoded one by one, in arrival order (a per-text encoder)."""
+        self._thread = threading.Thread(target=self._run, name="usergroups-encoder", daemon=True)
+        self._thread.start()
 
     def encode(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Vectors of shape (len(texts), dim); blocks until the batch is encoded.
@@ -100,8 +95,6 @@ class BatchingEncoder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if self.direct:
-            return self._encode_alone(texts)
         fut: Future[np.ndarray] = Future()
         with self._closing:
             if self._closed:
@@ -141,7 +134,7 @@ class BatchingEncoder:
             n = len(first[0])
             deadline = _now() + self.max_wait_s
             stop = False
-            while n < self.max_batch:
+            while n < self.max_batch and not self.one_at_a_time:
                 remaining = deadline - _now()
                 try:
                     nxt = (
@@ -191,8 +184,7 @@ class BatchingEncoder:
                 return
             self._closed = True
             self._queue.put(None)
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._thread.join(timeout=10)
 
 
 def runs_per_text(encoder: Any) -> bool:
