@@ -59,10 +59,24 @@ def timed(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
         raise RuntimeError(f"{' '.join(cmd)} failed ({code}):\n{err[-3000:]}")
     return {
         "seconds": round(wall, 2),
+        # user + system seconds of the command and the children it waited for: on a shared
+        # machine the wall time says how busy it was, this what the command cost
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
         "load_before": round(load, 2),
         "load_after": round(os.getloadavg()[0], 2),
     }
+
+
+def _cpu_model() -> str:
+    """The CPU's model name and whether it has AVX-512 VNNI (int8 speed depends on it)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if "model name" in ln), "")
+    vnni = "avx512_vnni" in info
+    return f"{name or 'unknown'}, {os.cpu_count()} cores, {'AVX-512 VNNI' if vnni else 'no VNNI'}"
 
 
 def run_config(name: str, flags: list[str]) -> dict[str, Any]:
@@ -84,12 +98,17 @@ def run_config(name: str, flags: list[str]) -> dict[str, Any]:
             "assign": [exe, "assign", model, "--text", text, "-n", "5"],
             "recommend": [exe, "recommend", model, "--user", USER, "-n", "5"],
         }
-        out: dict[str, Any] = {"flags": flags}
+        out: dict[str, Any] = {
+            "flags": flags,
+            "omp_num_threads": env.get("OMP_NUM_THREADS", "unset"),
+            "cpu": _cpu_model(),
+        }
         for phase in ("cold", "warm"):
             steps = {step: timed(cmd, env) for step, cmd in commands.items()}
             out[phase] = {
                 "steps": steps,
                 "seconds": round(sum(s["seconds"] for s in steps.values()), 1),
+                "cpu_seconds": round(sum(s["cpu_seconds"] for s in steps.values()), 1),
                 "peak_rss_mb": max(s["peak_rss_mb"] for s in steps.values()),
             }
             print(name, phase, json.dumps(out[phase]), flush=True)
@@ -108,9 +127,9 @@ def render_markdown(result: dict[str, Any]) -> str:
         "ONNX files, no fit cache); warm: the same three commands again. Peak memory: the "
         "largest process of each command's tree.",
         "",
-        "| configuration | run | discover s | assign s | recommend s | total s | peak MB "
-        "| load (1 min) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| configuration | run | discover s | assign s | recommend s | total s | CPU s "
+        "| peak MB | load (1 min) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, run in runs.items():
         flags = " ".join(run.get("flags") or []) or "defaults"
@@ -123,7 +142,7 @@ def render_markdown(result: dict[str, Any]) -> str:
             lines.append(
                 f"| {name} (`{flags}`) | {phase} | {st['discover']['seconds']:.1f} | "
                 f"{st['assign']['seconds']:.2f} | {st['recommend']['seconds']:.2f} | "
-                f"{p['seconds']:.1f} | {p['peak_rss_mb']:,.0f} | "
+                f"{p['seconds']:.1f} | {p.get('cpu_seconds', '–')} | {p['peak_rss_mb']:,.0f} | "
                 f"{min(loads):.1f}–{max(loads):.1f} |"
             )
     if result.get("note"):

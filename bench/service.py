@@ -24,6 +24,13 @@ Usage::
     usergroups discover --dataset amazon2014:musical-instruments --out runs/demo
     python bench/service.py --model runs/demo
     python bench/service.py --workers 1 --assign-batch-size 1   # batching off
+    python bench/service.py --workers 1 --compare before=/tmp/old/src,after=src
+
+``--compare`` measures source trees against each other under the same load: one server per
+tree (its ``PYTHONPATH``), all up at once, and the load sent to each in turn in short
+bursts (``--bursts``, the order reversed every other burst), so drift in the machine's
+load hits every side alike; each side's latencies are pooled over its bursts. Results go
+to ``bench/results/service-compare.json``.
 """
 
 from __future__ import annotations
@@ -82,7 +89,7 @@ async def _request(
 
 
 async def run_load(
-    port: int, requests: list[tuple[str, str, bytes]], concurrency: int
+    port: int, requests: list[tuple[str, str, bytes]], concurrency: int, *, keep: bool = False
 ) -> dict[str, Any]:
     """Send every request once from ``concurrency`` connections; return the figures."""
     latencies: list[float] = []
@@ -111,6 +118,8 @@ async def run_load(
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     wall = time.perf_counter() - t0
+    if keep:  # the raw figures, pooled by the caller
+        return {"latencies": latencies, "errors": int(errors), "wall_s": wall}
     ms = np.array(latencies) * 1000.0
     return {
         "rps": round(len(requests) / wall, 1),
@@ -196,6 +205,88 @@ def measure(
     return out
 
 
+def compare(
+    model_dir: Path,
+    sources: dict[str, str],
+    workers: str,
+    user_requests: list[tuple[str, str, bytes]],
+    texts: list[str],
+    *,
+    bursts: int,
+    per_burst: int,
+    concurrency: int,
+    warmup: int,
+) -> dict[str, Any]:
+    """Each source tree's server under the same load, in alternating bursts (module doc)."""
+    work = Path(tempfile.mkdtemp(prefix="usergroups-compare-"))
+    servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+    pythonpath = os.environ.get("PYTHONPATH")
+    lat: dict[tuple[str, str], list[float]] = {}
+    errors: dict[tuple[str, str], int] = {}
+    wall: dict[tuple[str, str], float] = {}
+    loads: list[float] = []
+    text_iter = iter(texts)
+
+    def assign_batch(k: int) -> list[tuple[str, str, bytes]]:
+        return [
+            ("POST", "/assign", json.dumps({"texts": [next(text_iter)], "n": 10}).encode())
+            for _ in range(k)
+        ]
+
+    try:
+        for name, src in sources.items():
+            os.environ["PYTHONPATH"] = str(Path(src).resolve())
+            (work / name).mkdir()
+            server, port, _ = start_server(model_dir, work / name, workers, "")
+            servers[name] = (server, port)
+        for _, port in servers.values():
+            asyncio.run(run_load(port, assign_batch(warmup), concurrency))
+        for b in range(bursts):
+            names = list(servers) if b % 2 == 0 else list(servers)[::-1]
+            for name in names:
+                port = servers[name][1]
+                u0 = (b * per_burst * 5) % max(len(user_requests) - per_burst * 5, 1)
+                for endpoint, requests in (
+                    ("assign", assign_batch(per_burst)),
+                    ("users", user_requests[u0 : u0 + per_burst * 5]),
+                ):
+                    got = asyncio.run(run_load(port, requests, concurrency, keep=True))
+                    key = (name, endpoint)
+                    lat.setdefault(key, []).extend(got["latencies"])
+                    errors[key] = errors.get(key, 0) + got["errors"]
+                    wall[key] = wall.get(key, 0.0) + got["wall_s"]
+            loads.append(os.getloadavg()[0])
+    finally:
+        if pythonpath is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = pythonpath
+        for server, _ in servers.values():
+            server.terminate()
+            server.wait(timeout=60)
+    sides: dict[str, Any] = {}
+    for (name, endpoint), values in lat.items():
+        ms = np.array(values) * 1000.0
+        sides.setdefault(name, {})[endpoint] = {
+            "requests": len(values),
+            "rps": round(len(values) / wall[(name, endpoint)], 1),
+            "p50_ms": round(float(np.percentile(ms, 50)), 1),
+            "p95_ms": round(float(np.percentile(ms, 95)), 1),
+            "p99_ms": round(float(np.percentile(ms, 99)), 1),
+            "errors": errors[(name, endpoint)],
+        }
+    return {
+        "workers": workers,
+        "sources": sources,
+        "bursts": bursts,
+        "assign_per_burst": per_burst,
+        "users_per_burst": per_burst * 5,
+        "concurrency": concurrency,
+        "load_1m_min_max": [round(min(loads), 2), round(max(loads), 2)],
+        "sides": sides,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=str(ROOT / "runs" / "demo"), help="model directory")
@@ -217,6 +308,14 @@ def main() -> int:
         "batching off, to measure what it brings",
     )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "service.json"))
+    parser.add_argument(
+        "--compare",
+        default=None,
+        help="NAME=SRC,NAME=SRC: source trees measured against each other in alternating "
+        "bursts under the same load (the first --workers setting)",
+    )
+    parser.add_argument("--bursts", type=int, default=8, help="with --compare")
+    parser.add_argument("--per-burst", type=int, default=150, help="/assign requests per burst")
     args = parser.parse_args()
 
     model_dir = Path(args.model)
@@ -233,6 +332,28 @@ def main() -> int:
         ("GET", f"/users/{quote(rng.choice(users), safe='')}?n=10", b"")
         for _ in range(args.requests + args.warmup)
     ]
+    if args.compare:
+        sources = dict(part.split("=", 1) for part in args.compare.split(","))
+        n_texts = (args.bursts * args.per_burst + args.warmup) * len(sources)
+        result = compare(
+            model_dir,
+            sources,
+            args.workers.split(",")[0].strip(),
+            user_requests,
+            assign_texts(model_dir, n_texts, args.seed),
+            bursts=args.bursts,
+            per_burst=args.per_burst,
+            concurrency=args.concurrency,
+            warmup=args.warmup,
+        )
+        result["date"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+        result["cpus"] = os.cpu_count()
+        out = ROOT / "bench" / "results" / "service-compare.json"
+        previous = json.loads(out.read_text()) if out.exists() else {}
+        previous[f"workers={result['workers']}"] = result
+        out.write_text(json.dumps(previous, indent=2) + "\n")
+        print(json.dumps(result, indent=2))
+        return 0
     texts = assign_texts(model_dir, 2 * args.assign_requests + 2 * args.warmup, args.seed)
     extra = (
         f"assign_batch_size = {args.assign_batch_size}\n"

@@ -37,3 +37,17 @@ def test_issue22_per_text_and_batched_int8_vectors_are_cached_apart() -> None:
     per_text, batched = OnnxEncoder(quantize=True), OnnxEncoder(quantize=True, per_text=False)
     assert per_text.name.endswith("-pertext") and per_text.name != batched.name
     assert not OnnxEncoder().per_text and not OnnxEncoder().name.endswith("-pertext")
+
+
+def test_issue25_int8_vectors_are_the_same_on_one_thread_or_several() -> None:
+    """The service's request threads now call the encoder directly, side by side (issue 25):
+    a text's vector is the same bits on one thread, on two, and from concurrent callers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    one, two = OnnxEncoder(quantize=True, n_threads=1), OnnxEncoder(quantize=True, n_threads=2)
+    texts = TEXTS * 3
+    reference = one.encode(texts)
+    np.testing.assert_array_equal(two.encode(texts), reference)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda t: two.encode([t])[0], texts))
+    np.testing.assert_array_equal(np.vstack(answers), reference)

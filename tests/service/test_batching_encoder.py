@@ -97,3 +97,33 @@ def test_rows_that_do_not_line_up_with_the_texts_are_an_error_not_a_mix_up() -> 
             encoder.encode(["one", "two"])
     finally:
         encoder.close()
+
+
+def test_issue25_a_per_text_encoder_takes_requests_one_at_a_time() -> None:
+    """An encoder that embeds each text on its own gains nothing from batching: its requests
+    are encoded one by one (no wait for company, no wait for a batch's slowest text), and a
+    bad text still fails its own request only."""
+    from usergroups.embedding.text import CleaningEncoder
+
+    class PerText(StrictEncoder):
+        per_text = True
+
+        def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+            return super().encode(texts)
+
+    strict = PerText()
+    # wrapped as the service wraps it; a long wait would batch the 12 requests together
+    encoder = BatchingEncoder(CleaningEncoder(strict), max_batch=64, max_wait_s=0.5)
+    try:
+        assert encoder.one_at_a_time
+        requests = [[f"guitar strings {i}", f"drum kit {i}"] for i in range(12)]
+        requests[5] = ["fine words", "\ud800"]
+        results = _encode_concurrently(encoder, requests)
+    finally:
+        encoder.close()
+    assert sorted(strict.calls) == [2] * 12, strict.calls
+    failed = [i for i, r in enumerate(results) if isinstance(r, BaseException)]
+    assert failed == [5] and isinstance(results[5], DataError), results
+    other = BatchingEncoder(StrictEncoder())
+    assert not other.one_at_a_time
+    other.close()

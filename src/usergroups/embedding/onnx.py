@@ -33,6 +33,7 @@ import os
 import platform
 import secrets
 import shutil
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -472,6 +473,10 @@ class _OnnxModel:
         self.pooling = pooling
         self.normalize = normalize
         self.per_text = per_text
+        # callers on several threads (the service's encoder and event threads) take turns:
+        # each call already has the n_threads cores, and two at once would only fight over
+        # them
+        self._turn = threading.Lock()
 
     def embed(
         self,
@@ -513,7 +518,8 @@ class _OnnxModel:
             mask[row, :n] = 1
             types[row, :n] = e.type_ids
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        hidden = self.session.run(None, {k: feed[k] for k in self.inputs})[0]
+        with self._turn:
+            hidden = self.session.run(None, {k: feed[k] for k in self.inputs})[0]
         return _pool(hidden, mask, self.pooling, self.normalize)
 
 
@@ -632,6 +638,8 @@ class OnnxEncoder:
         self._target = quantization_target() if quantize else None
         self._name: str | None = None
         self._model: _OnnxModel | None = None
+        # concurrent first calls (the service's threads) load the model once
+        self._loading = threading.Lock()
 
     @property
     def backend(self) -> str:
@@ -669,6 +677,12 @@ class OnnxEncoder:
     def _load(self) -> _OnnxModel:
         if self._model is not None:
             return self._model
+        with self._loading:
+            if self._model is None:
+                self._model = self._load_once()
+        return self._model
+
+    def _load_once(self) -> _OnnxModel:
         # fail on a missing runtime before spending a minute on an export it cannot use
         require("onnxruntime", "fast")
         require("tokenizers", "fast")
@@ -678,7 +692,6 @@ class OnnxEncoder:
             loaded, self.int8_check_ = self._choose_int8(folder)
         else:
             loaded = self._open(folder)
-        self._model = loaded
         logger.info(
             "loaded %s (%s) with %d threads in %.2f s",
             loaded.folder.name,

@@ -8,6 +8,7 @@ without running UMAP again.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -89,6 +90,7 @@ def _umap(x: np.ndarray, random_state: int | None) -> np.ndarray:
     from usergroups._deps import require
 
     umap = require("umap", "report", package="umap-learn")
+    _cache_compiled(("umap", "pynndescent"))
     if len(x) < 4:
         return _pca(x, random_state)
     reducer = umap.UMAP(
@@ -101,6 +103,35 @@ def _umap(x: np.ndarray, random_state: int | None) -> np.ndarray:
         n_jobs=1,
     )
     return np.asarray(reducer.fit_transform(x), dtype=np.float64)
+
+
+def _cache_compiled(packages: tuple[str, ...]) -> int:
+    """Turn on numba's disk cache for the jitted functions of ``packages`` that lack it.
+
+    Most of umap-learn's functions are jitted without ``cache=True``, so every process
+    compiled them again: 9 of the 13 CPU-seconds of the demo's map. This does what
+    ``cache=True`` does, where numba puts it: ``__pycache__`` beside the package, or its
+    user-wide cache when that is read-only, or ``$NUMBA_CACHE_DIR`` if set. Entries are
+    keyed by the function's source file and argument types, so an upgrade recompiles; the
+    maps are identical. Not in the usergroups cache root on purpose: a new root (a new
+    project, the benchmarks' cold runs) would compile pynndescent's cached functions
+    again too (27 CPU-s instead of 4, docs/speed.md). Returns how many were turned on.
+    """
+    from numba.core.caching import NullCache
+    from numba.core.dispatcher import Dispatcher
+
+    n = 0
+    for name, module in list(sys.modules.items()):
+        if module is None or name.split(".")[0] not in packages:
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, Dispatcher) and isinstance(
+                getattr(value, "_cache", None), NullCache
+            ):
+                value.enable_caching()
+                n += 1
+    logger.debug("numba disk cache turned on for %d functions of %s", n, ", ".join(packages))
+    return n
 
 
 def _pca(x: np.ndarray, random_state: int | None) -> np.ndarray:

@@ -47,10 +47,13 @@ class BatchingEncoder:
     from one thread, so concurrent requests do not fight over the cores. How the call runs
     is the encoder's business, but a text's vector must not depend on the others of the
     call: the int8 encoder embeds each text on its own (``per_text``, issue 22), fp32
-    encoders pad texts into batches that agree with single texts to float rounding. A
-    request never fails
-    because of another: when a shared pass raises, each request's texts are encoded again
-    on their own, and only the requests whose own texts fail get an error.
+    encoders pad texts into batches that agree with single texts to float rounding. An
+    encoder that embeds each text in a call of its own gains nothing from company, so its
+    requests are taken one at a time, first come first served, without the wait: each is
+    answered as soon as its own texts are embedded, not when a whole batch is (issue 25).
+    A request never fails because of another: when a shared pass raises, each request's
+    texts are encoded again on their own, and only the requests whose own texts fail get
+    an error.
 
     Parameters
     ----------
@@ -74,6 +77,8 @@ class BatchingEncoder:
         self._queue: queue.Queue[tuple[list[str], Future[np.ndarray]] | None] = queue.Queue()
         self._closing = threading.Lock()
         self._closed = False
+        self.one_at_a_time = runs_per_text(inner)
+        """Requests are encoded one by one, in arrival order (a per-text encoder)."""
         self._thread = threading.Thread(target=self._run, name="usergroups-encoder", daemon=True)
         self._thread.start()
 
@@ -129,7 +134,7 @@ class BatchingEncoder:
             n = len(first[0])
             deadline = _now() + self.max_wait_s
             stop = False
-            while n < self.max_batch:
+            while n < self.max_batch and not self.one_at_a_time:
                 remaining = deadline - _now()
                 try:
                     nxt = (
@@ -180,6 +185,18 @@ class BatchingEncoder:
             self._closed = True
             self._queue.put(None)
         self._thread.join(timeout=10)
+
+
+def runs_per_text(encoder: Any) -> bool:
+    """Whether ``encoder``, or an encoder it wraps (``.inner``), embeds each text in a call
+    of its own (``per_text = True``), so that batching texts together changes nothing."""
+    for _ in range(8):  # wrappers: cleaning, caching; never this deep
+        if encoder is None:
+            return False
+        if getattr(encoder, "per_text", None) is True:
+            return True
+        encoder = getattr(encoder, "inner", None)
+    return False
 
 
 def _now() -> float:
