@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+
+# numpy and pandas are imported where a table is rendered, never at import: the CLI's
+# start (``--help``, errors of usage) stays cheap (issue 25)
 
 __all__ = ["render", "text_table"]
 
@@ -15,6 +18,8 @@ Format = Literal["table", "json", "markdown"]
 
 
 def _cell(value: Any, width: int) -> str:
+    import numpy as np
+
     if isinstance(value, list | tuple | np.ndarray):
         value = ", ".join(str(v) for v in value)
     elif isinstance(value, float | np.floating):
@@ -43,6 +48,8 @@ def _markdown(df: pd.DataFrame) -> str:
 
 
 def _jsonable(v: Any) -> Any:
+    import numpy as np
+
     if isinstance(v, np.ndarray):
         return v.tolist()
     if isinstance(v, np.integer):

@@ -1,0 +1,77 @@
+"""Issue 25: `import usergroups` and the CLI's start import no heavy library.
+
+A one-sentence `usergroups assign` should answer in about half a second; before this,
+`import usergroups` imported pandas (through the data model) and pydantic (through the
+config) before any command ran, and `usergroups --help` paid for them too. Each check runs
+in a fresh interpreter, since this test process has long imported everything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("pandas", "pydantic", "scipy", "sklearn", "torch", "transformers", "umap", "plotly")
+HEAVY += ("pyarrow", "numba", "onnxruntime", "sentence_transformers")
+
+_PROBE = """
+import json, sys
+{statement}
+heavy = sys.argv[1].split(",")
+print(json.dumps(sorted({{m.split(".")[0] for m in sys.modules}} & set(heavy))))
+"""
+
+
+def _heavy_after(statement: str) -> list[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(statement=statement), ",".join(HEAVY)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return list(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import usergroups",
+        "from usergroups import DataError, UserGroupsError, __version__",
+        "import usergroups.cli.main",
+        "from usergroups.cli.main import main; main(['--help'])",
+    ],
+)
+def test_issue25_import_usergroups_pulls_no_heavy_library(statement: str) -> None:
+    assert _heavy_after(statement) == []
+
+
+def test_issue25_public_names_still_import_and_are_the_real_ones() -> None:
+    import usergroups
+    from usergroups import Dataset, DiscoveryConfig, FittedState, GroupDiscovery, build_dataset
+    from usergroups.config import DiscoveryConfig as FromConfig
+    from usergroups.data import Dataset as FromData
+    from usergroups.data import build_dataset as build_from_data
+    from usergroups.fitted import FittedState as FromFitted
+    from usergroups.pipeline import GroupDiscovery as FromPipeline
+
+    assert DiscoveryConfig is FromConfig and GroupDiscovery is FromPipeline
+    assert Dataset is FromData and build_dataset is build_from_data
+    assert FittedState is FromFitted
+    assert set(usergroups.__all__) <= set(dir(usergroups))
+    for name in usergroups.__all__:
+        assert getattr(usergroups, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        _ = usergroups.Nope  # type: ignore[attr-defined]
+
+
+def test_issue25_the_config_name_loads_pydantic_only_when_asked() -> None:
+    assert "pydantic" in _heavy_after("from usergroups import DiscoveryConfig")
+    assert "pandas" not in _heavy_after("from usergroups import DiscoveryConfig")
