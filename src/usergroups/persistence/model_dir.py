@@ -462,8 +462,12 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
 
 def _read_table(path: Path, columns: Sequence[str]) -> pd.DataFrame:
     """A Parquet table of the model holding ``columns``; damage is one clear error."""
+    import pyarrow.parquet as pq
+
     try:
-        table = pd.read_parquet(path)
+        # the file itself, not pandas' reader: that one sets up pyarrow's dataset layer,
+        # ~25 ms of each `usergroups assign` for four small tables (issue 25); same frame
+        table = pq.ParquetFile(path).read(use_pandas_metadata=True).to_pandas()
     except _ZIP_ERRORS as exc:
         raise ModelIntegrityError(
             f"{path} is damaged ({type(exc).__name__}: {exc}); {_RERUN}"
