@@ -118,13 +118,60 @@ def _file_digest(path: Path) -> str:
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     digest = _FILE_DIGESTS.get(key)
+    if digest is not None:
+        return digest
+    # weights are ~90 MB: hashing them was 0.1 s of every `usergroups assign` (issue 25),
+    # so their digests are also kept on disk, by the same key plus inode and ctime
+    saved_key = f"{key[0]}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}|{stat.st_ino}"
+    big = stat.st_size >= _SAVED_DIGEST_MIN_BYTES
+    digest = _saved_digests().get(saved_key) if big else None
     if digest is None:
         h = hashlib.sha256()
         with path.open("rb") as fh:
             while chunk := fh.read(1 << 20):
                 h.update(chunk)
-        digest = _FILE_DIGESTS[key] = h.hexdigest()
+        digest = h.hexdigest()
+        if big:
+            _save_digest(saved_key, digest)
+    _FILE_DIGESTS[key] = digest
     return digest
+
+
+_SAVED_DIGEST_MIN_BYTES = 1 << 20
+"""Files at least this large have their SHA-256 kept in :func:`_digests_path`."""
+
+
+def _digests_path() -> Path:
+    """``file-digests.json`` at the usergroups cache root (beside ``embeddings/``)."""
+    from usergroups.embedding.factory import default_cache_dir
+
+    return default_cache_dir().parent / "file-digests.json"
+
+
+def _saved_digests() -> dict[str, str]:
+    """The saved digests; empty when the file is missing, unreadable or not ours."""
+    try:
+        data = json.loads(_digests_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str) and len(v) == 64
+    }
+
+
+def _save_digest(saved_key: str, digest: str) -> None:
+    """Add one digest to the saved ones (atomically); a cache that cannot be written is
+    only a slower next start."""
+    from usergroups._atomic import atomic_write_bytes
+
+    saved = _saved_digests()
+    saved[saved_key] = digest
+    try:
+        atomic_write_bytes(_digests_path(), json.dumps(saved, indent=0).encode())
+    except OSError as exc:
+        logger.debug("could not save model file digests to %s: %s", _digests_path(), exc)
 
 
 def model_fingerprint(path: str | Path) -> str:

