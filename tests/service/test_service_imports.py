@@ -4,9 +4,8 @@ promise it; ``service/online.py`` imported it through ``usergroups.fusion``)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -53,16 +52,10 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_issue21_service_loads_and_assigns_without_sklearn(model_dir: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    done = subprocess.run(
-        [sys.executable, "-c", _PROBE, str(model_dir)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=240,
-        check=False,
-    )
+def test_issue21_service_loads_and_assigns_without_sklearn(
+    model_dir: Path, fresh_python: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    done = fresh_python(_PROBE, str(model_dir))
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["group"] in (0, 1, 2)

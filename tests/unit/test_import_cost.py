@@ -9,9 +9,8 @@ in a fresh interpreter, since this test process has long imported everything.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
+from collections.abc import Callable
 
 import pytest
 
@@ -26,16 +25,10 @@ print(json.dumps(sorted({{m.split(".")[0] for m in sys.modules}} & set(heavy))))
 """
 
 
-def _heavy_after(statement: str) -> list[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    done = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(statement=statement), ",".join(HEAVY)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+def _heavy_after(
+    fresh_python: Callable[..., subprocess.CompletedProcess[str]], statement: str
+) -> list[str]:
+    done = fresh_python(_PROBE.format(statement=statement), ",".join(HEAVY))
     assert done.returncode == 0, done.stderr[-2000:]
     return list(json.loads(done.stdout.strip().splitlines()[-1]))
 
@@ -49,8 +42,10 @@ def _heavy_after(statement: str) -> list[str]:
         "from usergroups.cli.main import main; main(['--help'])",
     ],
 )
-def test_issue25_import_usergroups_pulls_no_heavy_library(statement: str) -> None:
-    assert _heavy_after(statement) == []
+def test_issue25_import_usergroups_pulls_no_heavy_library(
+    statement: str, fresh_python: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    assert _heavy_after(fresh_python, statement) == []
 
 
 def test_issue25_public_names_still_import_and_are_the_real_ones() -> None:
@@ -72,6 +67,8 @@ def test_issue25_public_names_still_import_and_are_the_real_ones() -> None:
         _ = usergroups.Nope  # type: ignore[attr-defined]
 
 
-def test_issue25_the_config_name_loads_pydantic_only_when_asked() -> None:
-    assert "pydantic" in _heavy_after("from usergroups import DiscoveryConfig")
-    assert "pandas" not in _heavy_after("from usergroups import DiscoveryConfig")
+def test_issue25_the_config_name_loads_pydantic_only_when_asked(
+    fresh_python: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    loaded = _heavy_after(fresh_python, "from usergroups import DiscoveryConfig")
+    assert "pydantic" in loaded and "pandas" not in loaded
