@@ -208,9 +208,17 @@ else:
     from usergroups.spark import SparkGroupDiscovery, read_files, spark_session
     spark = spark_session("local[2]", {"spark.driver.memory": "6g"})
     data = read_files(spark, interactions=inter, texts=texts)
+    t_load = time.perf_counter() - t0
     fs = float(fit_sample) if fit_sample != "none" else None
-    SparkGroupDiscovery(cfg, spark=spark, fit_sample=fs).fit(data).save(out)
-    print(json.dumps({"fit_and_save_s": round(time.perf_counter() - t0, 1)}))
+    engine = SparkGroupDiscovery(cfg, spark=spark, fit_sample=fs).fit(data)
+    t_fit = time.perf_counter() - t0
+    engine.save(out)
+    t_save = time.perf_counter() - t0
+    m = engine.metrics_
+    print(json.dumps({"load_s": round(t_load, 1), "fit_s": round(t_fit - t_load, 1),
+                      "save_s": round(t_save - t_fit, 1), "timings": m["timings"],
+                      "fit_and_save_s": round(t_save, 1), "n_users": m["data"]["n_users"],
+                      "n_items": m["data"]["n_items"]}))
 """
 
 
