@@ -215,10 +215,10 @@ else:
     engine.save(out)
     t_save = time.perf_counter() - t0
     m = engine.metrics_
-    print(json.dumps({"load_s": round(t_load, 1), "fit_s": round(t_fit - t_load, 1),
-                      "save_s": round(t_save - t_fit, 1), "timings": m["timings"],
-                      "fit_and_save_s": round(t_save, 1), "n_users": m["data"]["n_users"],
-                      "n_items": m["data"]["n_items"]}))
+    seconds = {"load_s": t_load, "fit_s": t_fit - t_load, "save_s": t_save - t_fit,
+               "fit_and_save_s": t_save}
+    print(json.dumps({**{k: round(v, 1) for k, v in seconds.items()}, "timings": m["timings"],
+                      **{k: m["data"][k] for k in ("n_users", "n_items")}}))
 """
 
 
