@@ -206,7 +206,8 @@ if engine == "local":
                       "n_users": len(gd.user_ids_), "n_items": len(gd.item_ids_)}))
 else:
     from usergroups.spark import SparkGroupDiscovery, read_files, spark_session
-    spark = spark_session("local[2]", {"spark.driver.memory": "6g"})
+    # the JVM keeps what it grows to: 4g of heap leaves the Python driver room below 12 GB
+    spark = spark_session("local[2]", {"spark.driver.memory": "4g"})
     data = read_files(spark, interactions=inter, texts=texts)
     t_load = time.perf_counter() - t0
     fs = float(fit_sample) if fit_sample != "none" else None

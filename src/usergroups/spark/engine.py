@@ -165,7 +165,7 @@ class _Stats:
     driver arrays of the model directory (rows in ``uidx`` order, columns in ``iidx``)."""
 
     counts: Any
-    vectors: pd.DataFrame
+    vectors: pd.DataFrame | None
     labels: np.ndarray
     seen: sp.csr_matrix
     sizes: np.ndarray
@@ -295,6 +295,7 @@ class SparkGroupDiscovery:
             t = time.perf_counter()
             step(run)
             run.timings[stage] = time.perf_counter() - t
+            logger.info("spark %s: %.1f s", stage, run.timings[stage])
         self._finish(run)
         run.timings["total_fit"] = time.perf_counter() - t0
         self._record(run)
@@ -790,14 +791,17 @@ class SparkGroupDiscovery:
         stats = self._collect(run)
         self.group_items_ = self._group_items(run, stats)
         state = self._fitted_state(run, stats)
+        stats.vectors = None  # the largest driver table: the state holds its arrays now
         model = GroupDiscovery.from_state(state, config=run.cfg)
         self.model_ = model
         self.assignments_ = self.spark.createDataFrame(model.assignments_)
         run.timings["statistics"] = time.perf_counter() - t
+        logger.info("spark statistics: %.1f s", run.timings["statistics"])
 
         t = time.perf_counter()
         self._recommend_everyone(run, stats)
         run.timings["recommendations"] = time.perf_counter() - t
+        logger.info("spark recommendations: %.1f s", run.timings["recommendations"])
 
         t = time.perf_counter()
         model.groups_ = self._profiles(
@@ -811,6 +815,7 @@ class SparkGroupDiscovery:
             run.n_users,
         )
         run.timings["profiles"] = time.perf_counter() - t
+        logger.info("spark profiles: %.1f s", run.timings["profiles"])
 
     def _collect(self, run: _Run) -> _Stats:
         """Group–item counts in Spark SQL; the arrays the model directory needs, collected
@@ -827,8 +832,14 @@ class SparkGroupDiscovery:
             "JOIN ug_labels l ON i.uidx = l.uidx WHERE l.group_id >= 0 "
             "GROUP BY l.group_id, i.iidx"
         ).localCheckpoint()
+        # the blocks only: the state fuses them again, and every array column costs the
+        # driver a Python object per user
         vectors = (
-            run.fused.join(run.labels, "uidx").join(run.users, "uidx").orderBy("uidx").toPandas()
+            run.fused.select("uidx", "semantic", "behaviour")
+            .join(run.labels, "uidx")
+            .join(run.users, "uidx")
+            .orderBy("uidx")
+            .toPandas()
         )
         seen_pd = run.inter.select("uidx", "iidx").toPandas()
         labels = vectors["group_id"].to_numpy(np.int64)
@@ -929,6 +940,7 @@ class SparkGroupDiscovery:
         from usergroups.selection import fixed_choices, fixed_fine_groups
 
         cfg, vec_pd, weight = run.cfg, stats.vectors, run.text_weight
+        assert vec_pd is not None, "the user vectors are released after the state"
         # the state holds unit blocks, as the local engine's (fusion normalises them anyway)
         semantic = unit_rows(_stack(vec_pd["semantic"]))
         behaviour = (
