@@ -63,3 +63,48 @@ def test_discover_refuses_spark_options_without_the_spark_engine(tmp_path: Path)
         ["discover", "--dataset", "ml-100k", "--out", str(tmp_path / "m"), "--fit-sample", "10"]
     )
     assert code == 2
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_issue_25_partition_top_n_equals_dense_group_ranking(seed: int) -> None:
+    """Issue 25: the per-partition candidate generation gives every user the lists and
+    scores of the dense ranking (all items scored, seen ones excluded); users with no
+    interaction (``seen`` null) and noise users (-1, global popularity) included."""
+    import pandas as pd
+    import scipy.sparse as sp
+
+    from usergroups.recommend import GroupPopularity
+    from usergroups.spark.engine import _top_n_partition
+
+    rng = np.random.default_rng(seed)
+    n_users, n_items, n = 300, 60, 7
+    labels = rng.integers(-1, 4, size=n_users)
+    dense = (rng.random((n_users, n_items)) < 0.2).astype(np.float32)
+    dense[rng.choice(n_users, 5, replace=False)] = 0.0  # users who saw nothing
+    dense[0, : n_items - 3] = 1.0  # a user who saw nearly everything
+    x = sp.csr_matrix(dense)
+    rec = GroupPopularity(smoothing=5.0).fit(x, labels)
+    want_idx, want_scores = rec.recommend_groups(labels, n=n, exclude=x)
+    frame = pd.DataFrame(
+        {
+            "uidx": np.arange(n_users),
+            "group_id": labels,
+            "seen": [
+                x.indices[x.indptr[u] : x.indptr[u + 1]].tolist() or None for u in range(n_users)
+            ],
+        }
+    )
+    got = _top_n_partition(frame, rec, n_items, n)
+    for u in range(n_users):
+        mine = got[got["uidx"] == u].sort_values("rank")
+        keep = want_idx[u] >= 0
+        assert mine["iidx"].tolist() == want_idx[u][keep].tolist()
+        np.testing.assert_array_equal(mine["score"].to_numpy(), want_scores[u][keep])
+        assert (mine["group_id"] == labels[u]).all()
+
+
+def test_spark_read_files_names_an_unknown_option() -> None:
+    from usergroups.spark import read_files
+
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['mappings'\]"):
+        read_files(None, interactions="x.csv", mappings="user_id=u")  # type: ignore[call-arg]

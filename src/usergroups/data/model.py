@@ -42,13 +42,19 @@ from usergroups.errors import DataError, UnknownIdError
 __all__ = [
     "INTERACTION_COLUMNS",
     "ITEM_COLUMNS",
+    "MERGED_DUPLICATES",
     "TEXT_COLUMNS",
     "DataReport",
     "Dataset",
     "IdVocab",
+    "blank_values",
     "build_dataset",
+    "check_duplicates_policy",
+    "duplicates_error",
     "id_string",
     "id_strings",
+    "latest_rows",
+    "orphan_rows",
     "orphan_texts_dropped",
 ]
 
@@ -517,6 +523,76 @@ class Dataset:
         )
 
 
+MERGED_DUPLICATES = "merged: duplicate (user_id, item_id), kept the latest"
+"""The report's reason for interactions merged by ``duplicates="latest"``."""
+
+
+def blank_values(values: pd.Series) -> pd.Series:
+    """Rows of ``values`` that are missing or only whitespace (ids and texts alike).
+
+    Examples
+    --------
+    >>> blank_values(pd.Series(["a", " ", None, "\u00a0"])).tolist()
+    [False, True, True, True]
+    """
+    return values.isna() | values.astype(str).str.strip().eq("")
+
+
+def check_duplicates_policy(duplicates: str) -> None:
+    """Raise unless ``duplicates`` is one of the policies for repeated (user, item) rows."""
+    if duplicates not in ("latest", "error"):
+        raise DataError(f"duplicates={duplicates!r} is not one of 'latest', 'error'")
+
+
+def duplicates_error(n_extra: int, user_id: object, item_id: object) -> DataError:
+    """The error of ``duplicates="error"``: ``n_extra`` repeated rows, the first pair."""
+    return DataError(
+        f"interactions have {n_extra} duplicate (user_id, item_id) row(s) (e.g. {user_id!r}, "
+        f"{item_id!r}); pass duplicates='latest' to keep the latest of each"
+    )
+
+
+def latest_rows(interactions: pd.DataFrame) -> IntVector:
+    """Positions of the rows ``duplicates="latest"`` keeps, in file order.
+
+    Of the rows of one (user_id, item_id), the latest by timestamp (no time counts as the
+    earliest); ties: the last in file order.
+
+    Parameters
+    ----------
+    interactions : DataFrame of shape (n_rows, ...)
+        Normalised ``user_id, item_id, timestamp``, in file order.
+
+    Returns
+    -------
+    ndarray of shape (n_kept,), int64, ascending
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"user_id": ["u", "u", "v"], "item_id": ["i", "i", "i"],
+    ...                    "timestamp": [2.0, 1.0, np.nan]})
+    >>> latest_rows(df).tolist()
+    [0, 2]
+    """
+    order = interactions[["user_id", "item_id", "timestamp"]].assign(
+        _pos=np.arange(len(interactions))
+    )
+    order = order.sort_values(["timestamp", "_pos"], kind="stable", na_position="first")
+    kept = order.drop_duplicates(["user_id", "item_id"], keep="last")
+    return np.sort(kept["_pos"].to_numpy(np.int64))
+
+
+def orphan_rows(text_users: pd.Series, interaction_users: pd.Series) -> pd.Series:
+    """Texts whose user has no interaction (``orphan_texts`` decides what happens to them).
+
+    Examples
+    --------
+    >>> orphan_rows(pd.Series(["a", "b"]), pd.Series(["a"])).tolist()
+    [False, True]
+    """
+    return ~text_users.isin(set(interaction_users))
+
+
 def orphan_texts_dropped(
     policy: str,
     n_orphan: int,
@@ -586,44 +662,32 @@ def build_dataset(
         texts["text"] = texts["text"].astype(object)
     inter = interactions.copy()
     _require_columns(inter, ("user_id", "item_id"), "interactions")
-    blank = inter["user_id"].isna() | inter["item_id"].isna()
-    blank |= inter["user_id"].astype(str).str.strip().eq("")
-    blank |= inter["item_id"].astype(str).str.strip().eq("")
+    blank = blank_values(inter["user_id"]) | blank_values(inter["item_id"])
     report.add("interactions", int(blank.sum()), "dropped: empty user_id or item_id")
-    inter = inter[~blank]
-    inter = _normalise_interactions(inter)
+    inter = _normalise_interactions(inter[~blank])
 
     dup = inter.duplicated(["user_id", "item_id"], keep=False)
     if dup.any():
+        check_duplicates_policy(duplicates)
         if duplicates == "error":
             row = inter[dup].iloc[0]
-            raise DataError(
-                f"interactions have {int(inter.duplicated(['user_id', 'item_id']).sum())} "
-                f"duplicate (user_id, item_id) row(s) (e.g. {row.user_id!r}, {row.item_id!r}); "
-                "pass duplicates='latest' to keep the latest of each"
+            raise duplicates_error(
+                int(inter.duplicated(["user_id", "item_id"]).sum()), row.user_id, row.item_id
             )
-        if duplicates != "latest":
-            raise DataError(f"duplicates={duplicates!r} is not one of 'latest', 'error'")
-        order = inter.assign(_pos=np.arange(len(inter)))
-        order = order.sort_values(["timestamp", "_pos"], kind="stable", na_position="first")
-        kept = order.drop_duplicates(["user_id", "item_id"], keep="last").sort_values("_pos")
-        report.add(
-            "interactions",
-            len(inter) - len(kept),
-            "merged: duplicate (user_id, item_id), kept the latest",
-        )
-        inter = kept.drop(columns="_pos").reset_index(drop=True)
+        kept = latest_rows(inter)
+        report.add("interactions", len(inter) - len(kept), MERGED_DUPLICATES)
+        inter = inter.iloc[kept].reset_index(drop=True)
 
     tx = texts.copy()
     _require_columns(tx, ("user_id", "text"), "texts")
-    bad_user = tx["user_id"].isna() | tx["user_id"].astype(str).str.strip().eq("")
+    bad_user = blank_values(tx["user_id"])
     report.add("texts", int(bad_user.sum()), "dropped: empty user_id")
     tx = tx[~bad_user]
-    empty = tx["text"].isna() | tx["text"].astype(str).str.strip().eq("")
+    empty = blank_values(tx["text"])
     report.add("texts", int(empty.sum()), "dropped: empty text")
     tx = _normalise_texts(tx[~empty])
 
-    orphan = ~tx["user_id"].isin(set(inter["user_id"]))
+    orphan = orphan_rows(tx["user_id"], inter["user_id"])
     n_orphan = int(orphan.sum())
     if n_orphan and orphan_texts_dropped(
         orphan_texts,

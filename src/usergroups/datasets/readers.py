@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -34,15 +34,19 @@ from usergroups.datasets._io import (
 from usergroups.errors import ConfigError, DataError, DataWarning
 
 __all__ = [
+    "DUPLICATE_TEXTS",
     "LOOKALIKE_COLUMNS",
     "MAPPING_TARGETS",
     "TABLE_COLUMNS",
+    "ReadOptions",
     "TableKind",
     "dedupe_texts",
+    "duplicate_texts",
     "interactions_from_texts",
     "load_files",
     "parse_mapping",
     "read_table",
+    "read_tables",
     "unmapped_lookalikes",
 ]
 
@@ -59,6 +63,21 @@ TABLE_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "users": (("user_id",), ()),
 }
 """Per table kind: (required columns, optional columns), in our names."""
+
+
+class ReadOptions(TypedDict, total=False):
+    """The keyword options of :func:`load_files` besides the four paths, for readers that
+    take them as they are (the Spark engine's ``read_files``)."""
+
+    mapping: Mapping[str, str] | str | None
+    name: str | None
+    sep: str | None
+    encoding: str | None
+    on_bad_lines: BadLinePolicy
+    duplicates: DuplicatePolicy
+    orphan_texts: OrphanPolicy
+    drop_duplicate_texts: bool
+
 
 MAPPING_TARGETS: tuple[str, ...] = (
     "user_id",
@@ -621,10 +640,25 @@ def dedupe_texts(texts: pd.DataFrame, *, report: DataReport, source: str = "text
 
     The number dropped is recorded in ``report`` under ``source``.
     """
-    subset = [c for c in ("user_id", "item_id", "text") if c in texts.columns]
-    dup = texts.duplicated(subset, keep="first")
-    report.add(source, int(dup.sum()), "dropped: exact duplicate text (same user, item and text)")
+    dup = duplicate_texts(texts)
+    report.add(source, int(dup.sum()), DUPLICATE_TEXTS)
     return texts[~dup].reset_index(drop=True)
+
+
+DUPLICATE_TEXTS = "dropped: exact duplicate text (same user, item and text)"
+"""The report's reason for the rows :func:`dedupe_texts` drops."""
+
+
+def duplicate_texts(texts: pd.DataFrame) -> pd.Series:
+    """Rows that repeat an earlier row's user, item and text (the first is kept).
+
+    Examples
+    --------
+    >>> duplicate_texts(pd.DataFrame({"user_id": ["u", "u"], "text": ["hi", "hi"]})).tolist()
+    [False, True]
+    """
+    subset = [c for c in ("user_id", "item_id", "text") if c in texts.columns]
+    return texts.duplicated(subset, keep="first")
 
 
 def load_files(
@@ -675,17 +709,10 @@ def load_files(
     ...                 mapping="user_id=reviewerID,item_id=asin,text=reviewText,"
     ...                         "rating=overall,timestamp=unixReviewTime")  # doctest: +SKIP
     """
-    if interactions is None and texts is None:
-        raise DataError(
-            "load_files needs interactions= or texts= (or both); got neither. Pass the "
-            "interaction log, or a review file to derive the interactions from"
-        )
-    check_policy(on_bad_lines)
-    maps = parse_mapping(mapping) if isinstance(mapping, str) else validate_mapping(mapping)
-    report = DataReport()
-    seen: list[tuple[Path, str, list[str]]] = []
 
-    def read(path: str | Path, kind: str) -> pd.DataFrame:
+    def read(
+        path: str | Path, kind: str, maps: dict[str, str], report: DataReport
+    ) -> tuple[pd.DataFrame, Path, list[str]]:
         df, _, columns = _read(
             path,
             kind=kind,
@@ -697,14 +724,13 @@ def load_files(
             report=report,
             strict=False,
         )
-        seen.append((Path(path), kind, columns))
-        return df
+        return df, Path(path), columns
 
-    tx = None if texts is None else read(texts, "texts")
-    inter_df = None if interactions is None else read(interactions, "interactions")
-    items_df = None if items is None else read(items, "items")
-    users_df = None if users is None else read(users, "users")
-    _check_mapping_used(maps, seen)
+    tables, report = read_tables(
+        read, interactions, texts, items, users, mapping=mapping, on_bad_lines=on_bad_lines
+    )
+    tx, inter_df = tables.get("texts"), tables.get("interactions")
+    items_df, users_df = tables.get("items"), tables.get("users")
     if inter_df is not None:
         inter = inter_df
     else:
@@ -738,3 +764,45 @@ def _check_mapping_used(maps: dict[str, str], seen: list[tuple[Path, str, list[s
             )
         if not files:
             logger.debug("mapping %s=%s applies to none of the files given", ours, theirs)
+
+
+def read_tables(
+    read: Callable[[str | Path, str, dict[str, str], DataReport], tuple[Any, Path, list[str]]],
+    interactions: str | Path | None,
+    texts: str | Path | None,
+    items: str | Path | None,
+    users: str | Path | None,
+    *,
+    mapping: Mapping[str, str] | str | None,
+    on_bad_lines: BadLinePolicy,
+) -> tuple[dict[str, Any], DataReport]:
+    """The checks and reading of :func:`load_files`, for any reader (pandas or Spark).
+
+    ``read(path, kind, maps, report)`` reads one file as a table of ``kind`` and returns
+    it with the path to name in messages and the file's own columns. Files are read in the
+    order texts, interactions, items, users; every mapping target must name a column of
+    some file. Returns the tables by kind (only those given) and the report of what the
+    reading dropped.
+    """
+    if interactions is None and texts is None:
+        raise DataError(
+            "load_files needs interactions= or texts= (or both); got neither. Pass the "
+            "interaction log, or a review file to derive the interactions from"
+        )
+    check_policy(on_bad_lines)
+    maps = parse_mapping(mapping) if isinstance(mapping, str) else validate_mapping(mapping)
+    report = DataReport()
+    seen: list[tuple[Path, str, list[str]]] = []
+    tables: dict[str, Any] = {}
+    for kind, path in (
+        ("texts", texts),
+        ("interactions", interactions),
+        ("items", items),
+        ("users", users),
+    ):
+        if path is not None:
+            table, shown, columns = read(path, kind, maps, report)
+            seen.append((shown, kind, columns))
+            tables[kind] = table
+    _check_mapping_used(maps, seen)
+    return tables, report

@@ -21,20 +21,36 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
-from usergroups.data.model import DataReport, Dataset, orphan_texts_dropped
-from usergroups.datasets._io import BadLinePolicy, check_file, check_policy, detect_format
+import numpy as np
+import pandas as pd
+
+from usergroups.data.model import (
+    MERGED_DUPLICATES,
+    DataReport,
+    Dataset,
+    _normalise_interactions,
+    _normalise_texts,
+    _require_columns,
+    blank_values,
+    check_duplicates_policy,
+    duplicates_error,
+    latest_rows,
+    orphan_rows,
+    orphan_texts_dropped,
+)
+from usergroups.datasets._io import BadLinePolicy, check_file, detect_format
 from usergroups.datasets.readers import (
+    DUPLICATE_TEXTS,
     TABLE_COLUMNS,
-    _check_mapping_used,
+    ReadOptions,
     _report_unmapped,
     _resolve_columns,
-    parse_mapping,
-    validate_mapping,
+    duplicate_texts,
+    read_tables,
 )
 from usergroups.errors import DataError
 
@@ -158,22 +174,9 @@ def _read_raw(
         p = Path(text.split("://", 1)[1])
         fmt, gz = detect_format(p, format)
         shown, location = text, text
-    corrupt = "_corrupt_record"
     if fmt in ("csv", "tsv"):
         delim = sep if sep is not None else ("," if fmt == "csv" else "\t")
-        reader = spark.read.options(
-            header=True,
-            sep=delim,
-            encoding=encoding or "UTF-8",
-            multiLine=True,
-            escape='"',
-            inferSchema=False,
-            nullValue="",
-            emptyValue="",
-            mode="FAILFAST" if on_bad_lines == "error" else "DROPMALFORMED",
-        )
-        df = reader.csv(location)
-        df = df.toDF(*[c.lstrip("\ufeff") for c in df.columns])
+        df = _read_csv(spark, location, delim, encoding, on_bad_lines)
     elif fmt == "parquet":
         if gz:
             raise DataError(
@@ -186,29 +189,76 @@ def _read_raw(
         if _is_local(text) and not gz:
             with _local_path(text).open(encoding="utf-8-sig", errors="replace") as fh:
                 head = fh.read(64).lstrip()
-        df = spark.read.options(
-            mode="PERMISSIVE",
-            columnNameOfCorruptRecord=corrupt,
-            multiLine=head.startswith("["),
-            encoding=encoding or "UTF-8",
-        ).json(location)
-        if corrupt in df.columns:
-            df = df.cache()
-            n_bad = df.filter(F.col(corrupt).isNotNull()).count()
-            if n_bad and on_bad_lines == "error":
-                example = df.filter(F.col(corrupt).isNotNull()).first()[corrupt]
-                raise DataError(
-                    f"{shown!r} has {n_bad} line(s) that are not valid JSON objects (e.g. "
-                    f"{str(example)[:80]!r}). Fix or remove the lines, or pass "
-                    "on_bad_lines='skip' to skip and count bad lines"
-                )
-            if n_bad:
-                report.add(p.name, n_bad, "dropped: line(s) that are not JSON objects")
-            df = df.filter(F.col(corrupt).isNull()).drop(corrupt)
+        df = _read_json(
+            spark,
+            location,
+            shown,
+            multiline=head.startswith("["),
+            encoding=encoding,
+            on_bad_lines=on_bad_lines,
+            count_as=p.name,
+            report=report,
+        )
     columns = [str(c) for c in df.columns]
     if fmt == "jsonl" and _is_local(text):
         columns = _json_key_order(_local_path(text), gz, columns)
     return df.withColumn(POS, F.monotonically_increasing_id()), shown, columns
+
+
+def _read_csv(
+    spark: Any, location: str, delim: str, encoding: str | None, on_bad_lines: BadLinePolicy
+) -> Any:
+    """A CSV / TSV file with a header, every column as a string (BOM stripped from names)."""
+    reader = spark.read.options(
+        header=True,
+        sep=delim,
+        encoding=encoding or "UTF-8",
+        multiLine=True,
+        escape='"',
+        inferSchema=False,
+        nullValue="",
+        emptyValue="",
+        mode="FAILFAST" if on_bad_lines == "error" else "DROPMALFORMED",
+    )
+    df = reader.csv(location)
+    return df.toDF(*[c.lstrip("\ufeff") for c in df.columns])
+
+
+def _read_json(
+    spark: Any,
+    location: str,
+    shown: str,
+    *,
+    multiline: bool,
+    encoding: str | None,
+    on_bad_lines: BadLinePolicy,
+    count_as: str,
+    report: DataReport,
+) -> Any:
+    """JSON lines (or one JSON array); lines that are not objects raise or are counted."""
+    from pyspark.sql import functions as F
+
+    corrupt = "_corrupt_record"
+    df = spark.read.options(
+        mode="PERMISSIVE",
+        columnNameOfCorruptRecord=corrupt,
+        multiLine=multiline,
+        encoding=encoding or "UTF-8",
+    ).json(location)
+    if corrupt not in df.columns:
+        return df
+    df = df.cache()
+    n_bad = df.filter(F.col(corrupt).isNotNull()).count()
+    if n_bad and on_bad_lines == "error":
+        example = df.filter(F.col(corrupt).isNotNull()).first()[corrupt]
+        raise DataError(
+            f"{shown!r} has {n_bad} line(s) that are not valid JSON objects (e.g. "
+            f"{str(example)[:80]!r}). Fix or remove the lines, or pass "
+            "on_bad_lines='skip' to skip and count bad lines"
+        )
+    if n_bad:
+        report.add(count_as, n_bad, "dropped: line(s) that are not JSON objects")
+    return df.filter(F.col(corrupt).isNull()).drop(corrupt)
 
 
 def _spark_error(shown: str, exc: Exception) -> DataError:
@@ -258,6 +308,22 @@ def _row_of(df: Any, pos: int) -> int:
     return int(df.filter(F.col(POS) < pos).count())
 
 
+def _parsed(df: Any, ours: str, raw: Any, value: Any) -> tuple[Any, tuple[int, str, int] | None]:
+    """``df`` with ``ours`` replaced by ``value`` (null where the raw text is blank), and
+    what could not be parsed: the count, the first raw text and its 0-based data row."""
+    from pyspark.sql import functions as F
+
+    # keep the raw text first: the message quotes the value as it was in the file
+    df = df.withColumn("_raw_" + ours, raw).withColumn(ours, value)
+    bad = df.filter(F.col(ours).isNull() & F.col("_raw_" + ours).isNotNull())
+    bad = bad.filter(~F.col("_raw_" + ours).rlike(_BLANK))
+    n_bad = bad.count()
+    if not n_bad:
+        return df.drop("_raw_" + ours), None
+    first = bad.orderBy(POS).first()
+    return df, (int(n_bad), first["_raw_" + ours], _row_of(df, int(first[POS])))
+
+
 def _to_number(df: Any, ours: str, shown: str, label: str) -> Any:
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -273,20 +339,15 @@ def _to_number(df: Any, ours: str, shown: str, label: str) -> Any:
     raw = F.col(ours)
     blank = raw.isNull() | raw.rlike(_BLANK)
     num = F.when(blank, None).otherwise(F.regexp_replace(raw, _STRIP, "").try_cast("double"))
-    # keep the raw text first: the message quotes the value as it was in the file
-    df = df.withColumn("_raw_" + ours, raw).withColumn(ours, num)
-    bad = df.filter(F.col(ours).isNull() & ~(F.col("_raw_" + ours).isNull()))
-    bad = bad.filter(~F.col("_raw_" + ours).rlike(_BLANK))
-    n_bad = bad.count()
-    if n_bad:
-        first = bad.orderBy(POS).first()
-        row = _row_of(df, int(first[POS]))
+    df, bad = _parsed(df, ours, raw, num)
+    if bad is not None:
+        n_bad, value, row = bad
         raise DataError(
             f"{shown!r}: column {label} must be numeric; {n_bad} value(s) are "
-            f"not (e.g. {first['_raw_' + ours]!r} in data row {row + 1}). Fix the values, or "
+            f"not (e.g. {value!r} in data row {row + 1}). Fix the values, or "
             "map the right column (e.g. --map rating=stars)"
         )
-    return df.drop("_raw_" + ours)
+    return df
 
 
 def _to_seconds(df: Any, ours: str, shown: str, label: str) -> Any:
@@ -304,19 +365,15 @@ def _to_seconds(df: Any, ours: str, shown: str, label: str) -> Any:
     as_num = stripped.try_cast("double")
     as_time = F.unix_micros(F.try_to_timestamp(stripped)) / 1e6
     value = F.when(blank, None).otherwise(F.coalesce(as_num, as_time))
-    df = df.withColumn("_raw_" + ours, raw).withColumn(ours, value)
-    bad = df.filter(F.col(ours).isNull() & F.col("_raw_" + ours).isNotNull())
-    bad = bad.filter(~F.col("_raw_" + ours).rlike(_BLANK))
-    n_bad = bad.count()
-    if n_bad:
-        first = bad.orderBy(POS).first()
-        row = _row_of(df, int(first[POS]))
+    df, bad = _parsed(df, ours, raw, value)
+    if bad is not None:
+        n_bad, text, row = bad
         raise DataError(
             f"{shown!r}: column {label} must hold unix seconds or dates; "
-            f"{n_bad} value(s) are neither (e.g. {first['_raw_' + ours]!r} in data row "
+            f"{n_bad} value(s) are neither (e.g. {text!r} in data row "
             f"{row + 1}). Fix the values or map another column as timestamp"
         )
-    return df.drop("_raw_" + ours)
+    return df
 
 
 def read_table_spark(
@@ -415,17 +472,103 @@ def interactions_from_texts(texts: Any) -> Any:
     )
 
 
-def dedupe_texts(texts: Any, *, report: DataReport, source: str = "texts") -> Any:
-    """Drop exact duplicate texts (same user, item and text), keeping the first in file order."""
-    from pyspark.sql import Window
+# ------------------------------------------------------------------ the local rules on buckets
+
+BUCKET = "_bucket"
+STATUS = "_status"
+_N_BUCKETS = 256
+"""Buckets of users the rules run on (at least ``spark.sql.shuffle.partitions``): one
+pandas frame each, so memory follows the bucket, not the dataset."""
+
+_INTER = ("user_id", "item_id", "rating", "timestamp")
+_TEXTS = ("user_id", "text", "item_id", "rating", "timestamp")
+_INTER_SCHEMA = (
+    f"user_id string, item_id string, rating double, timestamp double, {POS} long, "
+    f"{STATUS} int, _dup boolean"
+)
+_TEXTS_SCHEMA = (
+    f"user_id string, text string, item_id string, rating double, timestamp double, "
+    f"{POS} long, {STATUS} int"
+)
+# _status codes of interactions, then of texts
+_KEPT, _EMPTY_ID, _MERGED = 0, 1, 2
+_EMPTY_USER, _EMPTY_TEXT, _ORPHAN = 1, 2, 3
+
+
+def _with_bucket(df: Any) -> Any:
+    """``df`` with ``_bucket``, a hash of the stripped user id: every rule that looks at
+    one user's rows (duplicates, orphans) then sees all of them in one pandas frame."""
     from pyspark.sql import functions as F
 
-    subset = [c for c in ("user_id", "item_id", "text") if c in texts.columns]
-    w = Window.partitionBy(*subset).orderBy(POS)
-    ranked = texts.withColumn("_rank", F.row_number().over(w)).cache()
-    n_dup = ranked.filter(F.col("_rank") > 1).count()
-    report.add(source, n_dup, "dropped: exact duplicate text (same user, item and text)")
-    return ranked.filter(F.col("_rank") == 1).drop("_rank")
+    shuffle = int(df.sparkSession.conf.get("spark.sql.shuffle.partitions") or 0)
+    n = max(_N_BUCKETS, shuffle)
+    return df.withColumn(BUCKET, F.pmod(F.hash(_strip(F.col("user_id"))), F.lit(n)))
+
+
+def _status_counts(df: Any) -> dict[int, int]:
+    """Rows per ``_status`` code (one pass)."""
+    return {int(r[0]): int(r[1]) for r in df.groupBy(STATUS).count().collect()}
+
+
+def _in_file_order(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(POS, kind="stable").reset_index(drop=True)
+
+
+def _duplicate_text_rule(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`usergroups.datasets.readers.duplicate_texts` on one bucket: ``_status`` 1
+    for a repeat of an earlier row."""
+    frame = _in_file_order(frame)
+    dup = duplicate_texts(frame.drop(columns=[POS, BUCKET])).to_numpy()
+    return frame.drop(columns=BUCKET).assign(**{STATUS: dup.astype(np.int32)})
+
+
+def _interaction_rules(frame: pd.DataFrame) -> pd.DataFrame:
+    """The interaction rules of :func:`usergroups.data.build_dataset` on one bucket.
+
+    Every row comes back with its ``_status`` (kept, empty id, merged into a later
+    duplicate) and ``_dup`` (a row of a repeated pair); kept rows are normalised by the
+    local :func:`~usergroups.data.model._normalise_interactions`.
+    """
+    frame = _in_file_order(frame)
+    blank = (blank_values(frame["user_id"]) | blank_values(frame["item_id"])).to_numpy()
+    rest = frame[~blank]
+    inter = _normalise_interactions(rest[list(_INTER)])
+    status = np.full(len(inter), _MERGED, dtype=np.int32)
+    status[latest_rows(inter)] = _KEPT
+    dup = inter.duplicated(["user_id", "item_id"], keep=False).to_numpy()
+    kept = inter.assign(**{POS: rest[POS].to_numpy(np.int64), STATUS: status, "_dup": dup})
+    empty = frame.loc[blank, [*_INTER, POS]].assign(**{STATUS: _EMPTY_ID, "_dup": False})
+    return pd.concat([kept, empty], ignore_index=True)
+
+
+def _text_rules(frame: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:
+    """The text rules of :func:`usergroups.data.build_dataset` on one bucket; ``known``
+    holds the bucket's users with interactions. Every row comes back with its
+    ``_status`` (kept, empty user id, empty text, orphan); kept and orphan rows are
+    normalised by the local :func:`~usergroups.data.model._normalise_texts`."""
+    frame = _in_file_order(frame)
+    bad_user = blank_values(frame["user_id"]).to_numpy()
+    empty = ~bad_user & blank_values(frame["text"]).to_numpy()
+    rest = frame[~bad_user & ~empty]
+    tx = _normalise_texts(rest[list(_TEXTS)])
+    users = known["user_id"] if "user_id" in known else pd.Series([], dtype=object)
+    status = np.where(orphan_rows(tx["user_id"], users).to_numpy(), _ORPHAN, _KEPT)
+    kept = tx.assign(**{POS: rest[POS].to_numpy(np.int64), STATUS: status.astype(np.int32)})
+    dropped = frame.loc[bad_user | empty, [*_TEXTS, POS]]
+    dropped = dropped.assign(**{STATUS: np.where(bad_user[bad_user | empty], 1, 2)})
+    return pd.concat([kept, dropped], ignore_index=True)
+
+
+def dedupe_texts(texts: Any, *, report: DataReport, source: str = "texts") -> Any:
+    """Drop exact duplicate texts (same user, item and text), keeping the first in file
+    order: the local rule on each bucket of users."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    schema = T.StructType([*texts.schema.fields, T.StructField(STATUS, T.IntegerType())])
+    ranked = _with_bucket(texts).groupBy(BUCKET).applyInPandas(_duplicate_text_rule, schema).cache()
+    report.add(source, _status_counts(ranked).get(1, 0), DUPLICATE_TEXTS)
+    return ranked.filter(F.col(STATUS) == 0).drop(STATUS)
 
 
 def _with_optional(df: Any, columns: tuple[str, ...], dtype: str) -> Any:
@@ -435,6 +578,69 @@ def _with_optional(df: Any, columns: tuple[str, ...], dtype: str) -> Any:
         if col not in df.columns:
             df = df.withColumn(col, F.lit(None).cast(dtype))
     return df
+
+
+def _clean_interactions(
+    interactions: Any, *, duplicates: DuplicatePolicy, report: DataReport
+) -> Any:
+    """Interactions after the local rules: empty ids dropped, repeated pairs merged (or
+    refused); counted in ``report`` as :func:`usergroups.data.build_dataset` counts them."""
+    from pyspark.sql import functions as F
+
+    _require_columns(interactions.drop(POS), ("user_id", "item_id"), "interactions")
+    inter = _with_optional(interactions, ("rating", "timestamp"), "double")
+    inter = inter.select(
+        *[F.col(c).cast("string" if c.endswith("_id") else "double").alias(c) for c in _INTER],
+        POS,
+    )
+    ruled = _with_bucket(inter).groupBy(BUCKET).applyInPandas(_interaction_rules, _INTER_SCHEMA)
+    ruled = ruled.cache()
+    counts = _status_counts(ruled)
+    report.add("interactions", counts.get(_EMPTY_ID, 0), "dropped: empty user_id or item_id")
+    n_merged = counts.get(_MERGED, 0)
+    if n_merged:
+        check_duplicates_policy(duplicates)
+        if duplicates == "error":
+            first = ruled.filter("_dup").orderBy(POS).first()
+            raise duplicates_error(n_merged, first["user_id"], first["item_id"])
+        report.add("interactions", n_merged, MERGED_DUPLICATES)
+    return ruled.filter(F.col(STATUS) == _KEPT).select(*_INTER, POS)
+
+
+def _clean_texts(texts: Any, inter: Any, *, orphan_texts: OrphanPolicy, report: DataReport) -> Any:
+    """Texts after the local rules: empty user ids and empty texts dropped, texts of users
+    without interactions kept, dropped or refused (``orphan_texts``)."""
+    from pyspark.sql import functions as F
+
+    _require_columns(texts.drop(POS), ("user_id", "text"), "texts")
+    tx = _with_optional(texts, ("item_id",), "string")
+    tx = _with_optional(tx, ("rating", "timestamp"), "double")
+    kinds = {"user_id": "string", "text": "string", "item_id": "string"}
+    tx = tx.select(*[F.col(c).cast(kinds.get(c, "double")).alias(c) for c in _TEXTS], POS)
+    known = _with_bucket(inter.select("user_id").distinct())
+    ruled = (
+        _with_bucket(tx)
+        .groupBy(BUCKET)
+        .cogroup(known.groupBy(BUCKET))
+        .applyInPandas(_text_rules, _TEXTS_SCHEMA)
+        .cache()
+    )
+    counts = _status_counts(ruled)
+    report.add("texts", counts.get(_EMPTY_USER, 0), "dropped: empty user_id")
+    report.add("texts", counts.get(_EMPTY_TEXT, 0), "dropped: empty text")
+    keep = [_KEPT, _ORPHAN]
+    orphans = ruled.filter(F.col(STATUS) == _ORPHAN)
+    n_orphan = counts.get(_ORPHAN, 0)
+    # the local reader's rule (usergroups.data.model.orphan_texts_dropped)
+    if n_orphan and orphan_texts_dropped(
+        orphan_texts,
+        n_orphan,
+        example=lambda: str(orphans.orderBy(POS).first()["user_id"]),
+        n_users=lambda: int(orphans.select("user_id").distinct().count()),
+        report=report,
+    ):
+        keep = [_KEPT]
+    return ruled.filter(F.col(STATUS).isin(keep)).select(*_TEXTS, POS)
 
 
 def build_spark_dataset(
@@ -450,102 +656,20 @@ def build_spark_dataset(
 ) -> SparkDataset:
     """Apply the policies of :func:`usergroups.data.build_dataset` to DataFrames.
 
-    Every input holds our column names and a ``_pos`` column (file order).
+    Every input holds our column names and a ``_pos`` column (file order). The rules are
+    the local engine's own functions (:func:`~usergroups.data.model.blank_values`,
+    :func:`~usergroups.data.model.latest_rows`, :func:`~usergroups.data.model.orphan_rows`
+    and the local normalisation), run with ``applyInPandas`` on buckets of users.
     """
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     report = report if report is not None else DataReport()
-    spark = interactions.sparkSession
     if texts is None:
-        texts = spark.createDataFrame(
+        texts = interactions.sparkSession.createDataFrame(
             [], "user_id string, text string, item_id string, rating double, timestamp double"
         ).withColumn(POS, F.lit(0).cast("long"))
-    inter = interactions
-    for col in ("user_id", "item_id"):
-        if col not in inter.columns:
-            raise DataError(
-                f"interactions is missing column(s) {[col]}; it has "
-                f"{[c for c in inter.columns if c != POS]}. Rename the columns or pass a column "
-                "mapping (e.g. --map user_id=reviewerID)"
-            )
-    inter = _with_optional(inter, ("rating", "timestamp"), "double")
-    blank = _blank(F.col("user_id")) | _blank(F.col("item_id"))
-    inter = inter.withColumn("_blank", blank).cache()
-    report.add(
-        "interactions",
-        inter.filter("_blank").count(),
-        "dropped: empty user_id or item_id",
-    )
-    inter = inter.filter(~F.col("_blank")).select(
-        _strip(F.col("user_id")).alias("user_id"),
-        _strip(F.col("item_id")).alias("item_id"),
-        F.col("rating").cast("double").alias("rating"),
-        F.col("timestamp").cast("double").alias("timestamp"),
-        POS,
-    )
-    pair = Window.partitionBy("user_id", "item_id")
-    inter = inter.withColumn("_n", F.count(F.lit(1)).over(pair)).cache()
-    n_rows = inter.count()
-    n_dup_rows = inter.filter(F.col("_n") > 1).count()
-    if n_dup_rows:
-        if duplicates == "error":
-            first = inter.filter(F.col("_n") > 1).orderBy(POS).first()
-            n_extra = n_rows - inter.select("user_id", "item_id").distinct().count()
-            raise DataError(
-                f"interactions have {n_extra} "
-                f"duplicate (user_id, item_id) row(s) (e.g. {first['user_id']!r}, "
-                f"{first['item_id']!r}); pass duplicates='latest' to keep the latest of each"
-            )
-        if duplicates != "latest":
-            raise DataError(f"duplicates={duplicates!r} is not one of 'latest', 'error'")
-        # the latest by time (no time counts as earliest), ties: the last in file order
-        latest = pair.orderBy(F.col("timestamp").desc_nulls_last(), F.col(POS).desc())
-        inter = inter.withColumn("_rank", F.row_number().over(latest))
-        inter = inter.filter(F.col("_rank") == 1).drop("_rank")
-        kept = inter.count()
-        report.add(
-            "interactions", n_rows - kept, "merged: duplicate (user_id, item_id), kept the latest"
-        )
-    inter = inter.drop("_n")
-
-    tx = texts
-    for col in ("user_id", "text"):
-        if col not in tx.columns:
-            raise DataError(
-                f"texts is missing column(s) {[col]}; it has {[c for c in tx.columns if c != POS]}"
-                ". Rename the columns or pass a column mapping (e.g. --map user_id=reviewerID)"
-            )
-    tx = _with_optional(tx, ("item_id",), "string")
-    tx = _with_optional(tx, ("rating", "timestamp"), "double")
-    tx = tx.withColumn("_bad_user", _blank(F.col("user_id")))
-    tx = tx.withColumn("_empty", _blank(F.col("text"))).cache()
-    report.add("texts", tx.filter("_bad_user").count(), "dropped: empty user_id")
-    report.add(
-        "texts", tx.filter(~F.col("_bad_user") & F.col("_empty")).count(), "dropped: empty text"
-    )
-    tx = tx.filter(~F.col("_bad_user") & ~F.col("_empty")).select(
-        _strip(F.col("user_id")).alias("user_id"),
-        F.col("text").cast("string").alias("text"),
-        F.col("item_id").cast("string").alias("item_id"),
-        F.col("rating").cast("double").alias("rating"),
-        F.col("timestamp").cast("double").alias("timestamp"),
-        POS,
-    )
-    known = inter.select("user_id").distinct().withColumn("_known", F.lit(True))
-    tx = tx.join(known, "user_id", "left").cache()
-    orphans = tx.filter(F.col("_known").isNull())
-    n_orphan = orphans.count()
-    # the local reader's rule (usergroups.data.model.orphan_texts_dropped)
-    if n_orphan and orphan_texts_dropped(
-        orphan_texts,
-        n_orphan,
-        example=lambda: str(orphans.orderBy(POS).first()["user_id"]),
-        n_users=lambda: int(orphans.select("user_id").distinct().count()),
-        report=report,
-    ):
-        tx = tx.filter(F.col("_known").isNotNull())
-    tx = tx.drop("_known")
+    inter = _clean_interactions(interactions, duplicates=duplicates, report=report)
+    tx = _clean_texts(texts, inter, orphan_texts=orphan_texts, report=report)
     # cut the lineage: every later plan starts from these two tables
     inter = inter.localCheckpoint()
     tx = tx.localCheckpoint()
@@ -598,19 +722,12 @@ def read_files(
     texts: str | Path | None = None,
     items: str | Path | None = None,
     users: str | Path | None = None,
-    *,
-    mapping: Mapping[str, str] | str | None = None,
-    name: str | None = None,
-    sep: str | None = None,
-    encoding: str | None = None,
-    on_bad_lines: BadLinePolicy = "error",
-    duplicates: DuplicatePolicy = "latest",
-    orphan_texts: OrphanPolicy = "keep",
-    drop_duplicate_texts: bool = True,
+    **options: Unpack[ReadOptions],
 ) -> SparkDataset:
     """Read up to four files into a :class:`SparkDataset`, as :func:`load_files` reads them.
 
-    Parameters are those of :func:`usergroups.datasets.load_files`; paths may also be
+    Parameters are those of :func:`usergroups.datasets.load_files`
+    (:class:`~usergroups.datasets.readers.ReadOptions`, same defaults); paths may also be
     directories or URLs Spark reads (``hdfs://``, ``s3a://``), for Parquet above all.
     When only ``texts`` is given, interactions are derived from the review rows.
 
@@ -619,57 +736,61 @@ def read_files(
     >>> ds = read_files(spark, texts="reviews.jsonl.gz",
     ...                 mapping="user_id=reviewerID,item_id=asin,text=reviewText")  # doctest: +SKIP
     """
-    if interactions is None and texts is None:
-        raise DataError(
-            "load_files needs interactions= or texts= (or both); got neither. Pass the "
-            "interaction log, or a review file to derive the interactions from"
+    unknown = sorted(set(options) - set(ReadOptions.__annotations__))
+    if unknown:
+        raise TypeError(
+            f"read_files() got unknown option(s) {unknown}; it takes "
+            f"{sorted(ReadOptions.__annotations__)}"
         )
-    check_policy(on_bad_lines)
-    maps = parse_mapping(mapping) if isinstance(mapping, str) else validate_mapping(mapping)
-    report = DataReport()
-    seen: list[tuple[Path, str, list[str]]] = []
+    on_bad_lines = options.get("on_bad_lines", "error")
 
-    def read(path: str | Path, kind: str) -> Any:
+    def read(
+        path: str | Path, kind: str, maps: dict[str, str], report: DataReport
+    ) -> tuple[Any, Path, list[str]]:
         df, columns = read_table_spark(
             spark,
             path,
             kind=kind,
             maps=maps,
-            sep=sep,
-            encoding=encoding,
+            sep=options.get("sep"),
+            encoding=options.get("encoding"),
             on_bad_lines=on_bad_lines,
             report=report,
             strict=False,
         )
-        seen.append((_local_path(path) if _is_local(str(path)) else Path(str(path)), kind, columns))
-        return df
+        shown = _local_path(path) if _is_local(str(path)) else Path(str(path))
+        return df, shown, columns
 
-    tx = None if texts is None else read(texts, "texts")
-    inter = None if interactions is None else read(interactions, "interactions")
-    items_df = None if items is None else read(items, "items")
-    users_df = None if users is None else read(users, "users")
-    _check_mapping_used(maps, seen)
+    tables, report = read_tables(
+        read,
+        interactions,
+        texts,
+        items,
+        users,
+        mapping=options.get("mapping"),
+        on_bad_lines=on_bad_lines,
+    )
+    tx, inter = tables.get("texts"), tables.get("interactions")
     if inter is None:
         assert tx is not None
         inter = interactions_from_texts(tx)
-    if tx is not None and drop_duplicate_texts:
+    if tx is not None and options.get("drop_duplicate_texts", True):
         tx = dedupe_texts(tx, report=report)
     first = interactions if interactions is not None else texts
     return build_spark_dataset(
         inter,
         tx,
-        items_df,
-        users_df,
-        name=name or Path(str(first)).name.split(".")[0],
-        duplicates=duplicates,
-        orphan_texts=orphan_texts,
+        tables.get("items"),
+        tables.get("users"),
+        name=options.get("name") or Path(str(first)).name.split(".")[0],
+        duplicates=options.get("duplicates", "latest"),
+        orphan_texts=options.get("orphan_texts", "keep"),
         report=report,
     )
 
 
 def from_dataset(spark: Any, dataset: Dataset, *, n_partitions: int | None = None) -> SparkDataset:
     """A validated local :class:`Dataset` as a :class:`SparkDataset` (nothing dropped again)."""
-    import pandas as pd
     from pyspark.sql import functions as F
 
     def frame(df: pd.DataFrame, schema: str) -> Any:

@@ -34,6 +34,7 @@ import logging
 import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,52 @@ def _index(df: Any, column: str, name: str) -> Any:
 
     order = Window.orderBy(column)
     return df.select(column).withColumn(name, (F.row_number().over(order) - 1).cast("long"))
+
+
+@dataclass
+class _Run:
+    """What the steps of :meth:`SparkGroupDiscovery.fit` hand on, in the order they fill it."""
+
+    data: SparkDataset
+    cfg: DiscoveryConfig
+    encoder_choice: Any
+    timings: dict[str, float] = field(default_factory=dict)
+    local_model: Any = None
+    # _index_ids: ``user_id, uidx``, ``item_id, iidx``, ``uidx, iidx, rating``
+    users: Any = None
+    items: Any = None
+    inter: Any = None
+    n_users: int = 0
+    n_items: int = 0
+    # _embed: ``texts + vector, uidx``, ``iidx, ivec``, encoder dimension, cache counts
+    texts_v: Any = None
+    item_vec: Any = None
+    dim: int = 0
+    cache: dict[str, int] = field(default_factory=dict)
+    # _user_vectors: ``uidx, semantic, behaviour, vector`` and the weight they were fused with
+    fused: Any = None
+    text_weight: float = 1.0
+    # _groups: ``uidx, group_id`` and the clustering's metrics
+    labels: Any = None
+    clustering: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Stats:
+    """Group statistics of :meth:`SparkGroupDiscovery._collect`: Spark tables and the
+    driver arrays of the model directory (rows in ``uidx`` order, columns in ``iidx``)."""
+
+    counts: Any
+    vectors: pd.DataFrame | None
+    labels: np.ndarray
+    seen: sp.csr_matrix
+    sizes: np.ndarray
+    popularity: np.ndarray
+    group_counts: np.ndarray
+    recommender: Any
+    titles_df: Any
+    item_ids: list[Any]
+    titles: dict[str, str]
 
 
 class SparkGroupDiscovery:
@@ -225,6 +272,10 @@ class SparkGroupDiscovery:
     ) -> SparkGroupDiscovery:
         """Embed, build user vectors, group, profile and recommend; see the module docs.
 
+        The steps, in order: :meth:`_start` (check the input, choose the encoder),
+        :meth:`_index_ids`, :meth:`_embed`, :meth:`_user_vectors`, :meth:`_groups`,
+        :meth:`_finish` (statistics, state, recommendations, profiles), :meth:`_record`.
+
         Parameters
         ----------
         data : SparkDataset or Dataset
@@ -232,8 +283,26 @@ class SparkGroupDiscovery:
             A model fitted in this process: every user is assigned to its centroids in
             its vector space (what ``fit_sample`` does with a model of a sample).
         """
-        from pyspark.sql import functions as F
+        run = self._start(data)
+        run.local_model = fitted
+        t0 = time.perf_counter()
+        for stage, step in (
+            ("indexing", self._index_ids),
+            ("embedding", self._embed),
+            ("user_vectors", self._user_vectors),
+            ("clustering", self._groups),
+        ):
+            t = time.perf_counter()
+            step(run)
+            run.timings[stage] = time.perf_counter() - t
+            logger.info("spark %s: %.1f s", stage, run.timings[stage])
+        self._finish(run)
+        run.timings["total_fit"] = time.perf_counter() - t0
+        self._record(run)
+        return self
 
+    def _start(self, data: SparkDataset | Dataset) -> _Run:
+        """Check the settings and the input; choose ``embedding.model='auto'`` on the driver."""
         from usergroups.spark.data import from_dataset
 
         cfg = self._check_params()
@@ -253,113 +322,109 @@ class SparkGroupDiscovery:
             cfg = self.config_ = cfg.model_copy(update={"embedding": embedding})
         if choice.fallback:
             logger.warning("fell back to a default: embedding.model: %s", choice.fallback)
-        timings: dict[str, float] = {}
-        t0 = t = time.perf_counter()
-        inter, texts = data.interactions, data.texts
-        users = _index(
-            inter.select("user_id").union(texts.select("user_id")).distinct(), "user_id", "uidx"
-        ).localCheckpoint()
-        items = self._item_index(data).localCheckpoint()
-        n_users, n_items = users.count(), items.count()
-        if n_users == 0:
-            raise DataError("the dataset is empty: no interactions and no texts")
-        inter = (
-            inter.join(users, "user_id").join(items, "item_id").select("uidx", "iidx", "rating")
-        ).localCheckpoint()
-        timings["indexing"] = time.perf_counter() - t
+        return _Run(data=data, cfg=cfg, encoder_choice=choice)
 
-        t = time.perf_counter()
-        stats: dict[str, Any] = {}
-        dim = encoder_dim(cfg.embedding, 0)
-        texts_v = embed_column(texts, "text", cfg.embedding, stats=stats).join(users, "user_id")
+    def _index_ids(self, run: _Run) -> None:
+        """Dense ``uidx`` / ``iidx`` in sorted id order; interactions as index pairs."""
+        data = run.data
+        run.users = _index(
+            data.interactions.select("user_id").union(data.texts.select("user_id")).distinct(),
+            "user_id",
+            "uidx",
+        ).localCheckpoint()
+        run.items = self._item_index(data).localCheckpoint()
+        run.n_users, run.n_items = run.users.count(), run.items.count()
+        if run.n_users == 0:
+            raise DataError("the dataset is empty: no interactions and no texts")
+        run.inter = (
+            data.interactions.join(run.users, "user_id")
+            .join(run.items, "item_id")
+            .select("uidx", "iidx", "rating")
+        ).localCheckpoint()
+
+    def _embed(self, run: _Run) -> None:
+        """Text vectors (each distinct text once) and item vectors; the cache's hit counts."""
+        cfg, stats = run.cfg, dict[str, Any]()
+        run.dim = encoder_dim(cfg.embedding, 0)
+        texts_v = embed_column(run.data.texts, "text", cfg.embedding, stats=stats)
         # checkpoints cut the lineage: the plans of later joins stay small
-        texts_v = texts_v.localCheckpoint()
-        item_vec = self._item_vectors(data, items, texts_v, dim, stats).localCheckpoint()
-        timings["embedding"] = time.perf_counter() - t
-        cache = {"hits": int(stats["hits"].value), "misses": int(stats["misses"].value)}
+        run.texts_v = texts_v.join(run.users, "user_id").localCheckpoint()
+        run.item_vec = self._item_vectors(
+            run.data, run.items, run.texts_v, run.dim, stats
+        ).localCheckpoint()
+        run.cache = {"hits": int(stats["hits"].value), "misses": int(stats["misses"].value)}
         for key in ("item_hits", "item_misses"):
             if key in stats:
-                cache[key.split("_")[1]] += int(stats[key].value)
+                run.cache[key.split("_")[1]] += int(stats[key].value)
 
-        t = time.perf_counter()
-        local_model = fitted
-        if local_model is None and self.fit_sample is not None:
-            local_model = self._fit_sample_model(data, users, n_users, cfg)
-        semantic = self._semantic(texts_v, inter, item_vec, users, dim, cfg)
-        behaviour, k = self._behaviour(inter, users, items, n_users, n_items, cfg, local_model)
-        w = text_weight(cfg) if k else 1.0
-        fused = (
+    def _user_vectors(self, run: _Run) -> None:
+        """``uidx, semantic, behaviour, vector``: the two blocks and their fusion."""
+        from pyspark.sql import functions as F
+
+        cfg = run.cfg
+        if run.local_model is None and self.fit_sample is not None:
+            run.local_model = self._fit_sample_model(run.data, run.users, run.n_users, cfg)
+        semantic = self._semantic(run.texts_v, run.inter, run.item_vec, run.users, run.dim, cfg)
+        behaviour, k = self._behaviour(run)
+        run.text_weight = text_weight(cfg) if k else 1.0
+        run.fused = (
             semantic.join(behaviour, "uidx", "left")
             .withColumn("behaviour", F.coalesce("behaviour", _zeros(k)))
-            .withColumn("vector", _fuse_udf(w)(F.col("semantic"), F.col("behaviour")))
+            .withColumn("vector", _fuse_udf(run.text_weight)(F.col("semantic"), F.col("behaviour")))
             .withColumn("semantic", F.col("semantic").cast("array<float>"))
             .withColumn("behaviour", F.col("behaviour").cast("array<float>"))
             .select("uidx", "semantic", "behaviour", "vector")
         ).localCheckpoint()
-        timings["user_vectors"] = time.perf_counter() - t
 
-        t = time.perf_counter()
-        if local_model is not None:
-            labels = self._assign(fused, local_model.centroids_)
-            clustering: dict[str, Any] = {
-                "silhouette": None,
-                "k_scores": {},
-                "merged": [],
-                "folded": [],
-            }
+    def _groups(self, run: _Run) -> None:
+        """``uidx, group_id``: the fitted model's centroids, or MLlib clustering."""
+        if run.local_model is not None:
+            labels = self._assign(run.fused, run.local_model.centroids_)
+            run.clustering = {"silhouette": None, "k_scores": {}, "merged": [], "folded": []}
         else:
-            labels, clustering = self._cluster(fused, n_users, cfg)
-        labels = labels.localCheckpoint()
-        timings["clustering"] = time.perf_counter() - t
+            labels, run.clustering = self._cluster(run.fused, run.n_users, run.cfg)
+        run.labels = labels.localCheckpoint()
 
-        t = time.perf_counter()
-        self._finish(data, users, items, inter, fused, labels, texts_v, n_users, n_items, cfg, w)
-        timings["profiles"] = time.perf_counter() - t
-        timings["total_fit"] = time.perf_counter() - t0
-        model = self.model_
+    def _record(self, run: _Run) -> None:
+        """``metrics_``: the data's counts, the choices, fallbacks and per-stage timings."""
+        from usergroups.spark.embed import executor_encoder
+
+        model, cfg, texts = self.model_, run.cfg, run.data.texts
+        encoder = executor_encoder(cfg.embedding.model_dump_json(), 0)
         model.metrics_ = {
-            "dataset": data.name,
+            "dataset": run.data.name,
             "data": {
-                "n_users": n_users,
-                "n_items": n_items,
-                "n_interactions": int(inter.count()),
+                "n_users": run.n_users,
+                "n_items": run.n_items,
+                "n_interactions": int(run.inter.count()),
                 "n_texts": int(texts.count()),
                 "n_users_with_text": int(texts.select("user_id").distinct().count()),
             },
-            "dropped": data.report.to_records(),
+            "dropped": run.data.report.to_records(),
             "n_groups": int(model.centroids_.shape[0]),
             "n_noise": int((model.labels_ < 0).sum()),
-            **clustering,
-            "embedding_cache": cache,
-            "encoder": str(
-                getattr(
-                    __import__("usergroups.spark.embed", fromlist=["x"]).executor_encoder(
-                        cfg.embedding.model_dump_json(), 0
-                    ),
-                    "name",
-                    cfg.embedding.model,
-                )
-            ),
-            "encoder_choice": choice.to_record(),
+            **run.clustering,
+            "embedding_cache": run.cache,
+            "encoder": str(getattr(encoder, "name", cfg.embedding.model)),
+            "encoder_choice": run.encoder_choice.to_record(),
             "engine": {
                 "name": "spark",
                 "master": self.spark.sparkContext.master,
                 "spark": self.spark.version,
                 "fit_sample": self.fit_sample,
                 "algorithm": "local"
-                if local_model is not None
+                if run.local_model is not None
                 else _ALGORITHMS[cfg.clustering.method],
             },
             "item_names": getattr(self, "_item_names_info", {}),
-            "timings": {k_: round(v, 3) for k_, v in timings.items()},
+            "timings": {k_: round(v, 3) for k_, v in run.timings.items()},
             "choices": model.state_.choices_report(),
             "fallbacks": _fallbacks(model.state_.choices),
         }
         for line in model.metrics_["fallbacks"]:
             logger.warning("fell back to a default: %s", line)
         self.metrics_ = model.metrics_
-        logger.info("found %d groups in %s with Spark", model.metrics_["n_groups"], data.name)
-        return self
+        logger.info("found %d groups in %s with Spark", model.metrics_["n_groups"], run.data.name)
 
     # -------------------------------------------------------------------- stages
     def _item_index(self, data: SparkDataset) -> Any:
@@ -462,19 +527,13 @@ class SparkGroupDiscovery:
         norm = F.sqrt(F.sum(F.col("d") * F.col("d")).over(row))
         return damped.select("uidx", "iidx", (F.col("d") / norm).alias("xn"))
 
-    def _behaviour(
-        self,
-        inter: Any,
-        users: Any,
-        items: Any,
-        n_users: int,
-        n_items: int,
-        cfg: DiscoveryConfig,
-        local_model: Any,
-    ) -> tuple[Any, int]:
+    def _behaviour(self, run: _Run) -> tuple[Any, int]:
         """``uidx, behaviour`` (unnormalised) and its dimension."""
         from pyspark.sql import functions as F
 
+        cfg, local_model = run.cfg, run.local_model
+        inter, users, items = run.inter, run.users, run.items
+        n_users, n_items = run.n_users, run.n_items
         uv = cfg.user_vectors
         spark = self.spark
         if uv.behaviour == "none":
@@ -632,8 +691,9 @@ class SparkGroupDiscovery:
         from pyspark.ml.functions import array_to_vector
         from pyspark.sql import functions as F
 
+        from usergroups.clustering import cosine_silhouette
+
         cc = cfg.clustering
-        algorithm = _ALGORITHMS[cc.method]
         features = fused.select("uidx", array_to_vector(F.col("vector")).alias("features")).cache()
         sample_frac = min(1.0, cc.silhouette_sample / max(n_users, 1))
         sample = (
@@ -646,38 +706,45 @@ class SparkGroupDiscovery:
 
         def fit_k(k: int) -> Any:
             if k not in models:
-                models[k] = self._mllib_fit(features, k, algorithm, cc.n_init, cfg.random_state)
+                models[k] = self._mllib_fit(
+                    features, k, _ALGORITHMS[cc.method], cc.n_init, cfg.random_state
+                )
             return models[k]
 
         def sample_labels(k: int) -> np.ndarray:
             pred = fit_k(k).transform(sample_feats).select("prediction").toPandas()
             return pred["prediction"].to_numpy(np.int64)
 
-        k_scores: dict[int, float] = {}
-        if cc.n_groups == "auto":
-            ks = candidate_ks(cc.k_min, cc.k_max, n_users)
-            if not ks:
-                k = 1
-            else:
-                k, _, k_scores = select_n_groups(
-                    x_sample,
-                    ks,
-                    sample_labels,
-                    sample_size=len(x_sample),
-                    random_state=cfg.random_state,
-                )
-        else:
-            k = int(cc.n_groups)
-            if k > n_users:
-                raise ConfigError(
-                    f"n_groups={k} but X has only {n_users} users; "
-                    f"use n_groups <= {n_users} or 'auto'"
-                )
-        model = fit_k(k)
-        raw = model.transform(features).select("uidx", F.col("prediction").cast("long").alias("g"))
+        k, k_scores = _choose_k(x_sample, sample_labels, n_users, cfg)
+        raw = fit_k(k).transform(features)
+        raw = raw.select("uidx", F.col("prediction").cast("long").alias("g"))
+        labels, merged, folded = self._postprocess(raw, fused, x_sample.shape[1], cfg)
+        final_sample = labels.join(sample.select("uidx"), "uidx").orderBy("uidx").toPandas()
+        sil = cosine_silhouette(
+            x_sample,
+            final_sample["group_id"].to_numpy(np.int64),
+            sample_size=len(x_sample),
+            random_state=cfg.random_state,
+        )
+        return labels, {
+            "silhouette": None if np.isnan(sil) else float(sil),
+            "k_scores": {
+                str(k_): (None if np.isnan(v) else float(v)) for k_, v in k_scores.items()
+            },
+            "merged": [list(map(int, p)) for p in merged],
+            "folded": folded,
+        }
+
+    def _postprocess(
+        self, raw: Any, fused: Any, dim: int, cfg: DiscoveryConfig
+    ) -> tuple[Any, Any, Any]:
+        """``uidx, group_id`` after the local merge / fold / relabel rules
+        (:func:`postprocess_summary`), computed from each raw group's vector sum and size."""
+        from pyspark.sql import functions as F
+
+        cc = cfg.clustering
         raw = raw.join(fused.select("uidx", "vector"), "uidx").localCheckpoint()
         n_raw = int(raw.agg(F.max("g")).first()[0]) + 1
-        dim = len(x_sample[0])
         summary = (
             raw.groupBy("g")
             .agg(_sum_arrays(F.col("vector"), dim).alias("s"), F.count(F.lit(1)).alias("n"))
@@ -696,23 +763,7 @@ class SparkGroupDiscovery:
             "g long, group_id long",
         )
         labels = raw.join(F.broadcast(mapping), "g").select("uidx", "group_id")
-        from usergroups.clustering import cosine_silhouette
-
-        final_sample = labels.join(sample.select("uidx"), "uidx").orderBy("uidx").toPandas()
-        sil = cosine_silhouette(
-            x_sample,
-            final_sample["group_id"].to_numpy(np.int64),
-            sample_size=len(x_sample),
-            random_state=cfg.random_state,
-        )
-        return labels, {
-            "silhouette": None if np.isnan(sil) else float(sil),
-            "k_scores": {
-                str(k_): (None if np.isnan(v) else float(v)) for k_, v in k_scores.items()
-            },
-            "merged": [list(map(int, p)) for p in merged],
-            "folded": folded,
-        }
+        return labels, merged, folded
 
     @staticmethod
     def _mllib_fit(features: Any, k: int, algorithm: str, n_init: int, seed: int) -> Any:
@@ -730,45 +781,68 @@ class SparkGroupDiscovery:
         return best
 
     # -------------------------------------------------------------- statistics
-    def _finish(
-        self,
-        data: SparkDataset,
-        users: Any,
-        items: Any,
-        inter: Any,
-        fused: Any,
-        labels: Any,
-        texts_v: Any,
-        n_users: int,
-        n_items: int,
-        cfg: DiscoveryConfig,
-        text_weight: float,
-    ) -> None:
-        """Group statistics, recommendations and profiles; builds ``model_`` from the same
-        :class:`~usergroups.fitted.FittedState` the local engine builds."""
-        from dataclasses import replace
+    def _finish(self, run: _Run) -> None:
+        """Group statistics, the fitted state, recommendations and profiles; builds
+        ``model_`` from the same :class:`~usergroups.fitted.FittedState` the local engine
+        builds. Timed as ``statistics``, ``recommendations`` and ``profiles``."""
+        from usergroups.pipeline import GroupDiscovery
 
-        from pyspark.sql import Window
+        t = time.perf_counter()
+        stats = self._collect(run)
+        self.group_items_ = self._group_items(run, stats)
+        state = self._fitted_state(run, stats)
+        stats.vectors = None  # the largest driver table: the state holds its arrays now
+        model = GroupDiscovery.from_state(state, config=run.cfg)
+        self.model_ = model
+        self.assignments_ = self.spark.createDataFrame(model.assignments_)
+        run.timings["statistics"] = time.perf_counter() - t
+        logger.info("spark statistics: %.1f s", run.timings["statistics"])
+
+        t = time.perf_counter()
+        self._recommend_everyone(run, stats)
+        run.timings["recommendations"] = time.perf_counter() - t
+        logger.info("spark recommendations: %.1f s", run.timings["recommendations"])
+
+        t = time.perf_counter()
+        model.groups_ = self._profiles(
+            run.data,
+            model,
+            run.labels,
+            run.users,
+            run.texts_v,
+            _top_items(stats, run.cfg),
+            stats.sizes,
+            run.n_users,
+        )
+        run.timings["profiles"] = time.perf_counter() - t
+        logger.info("spark profiles: %.1f s", run.timings["profiles"])
+
+    def _collect(self, run: _Run) -> _Stats:
+        """Group–item counts in Spark SQL; the arrays the model directory needs, collected
+        to the driver once (user vectors and labels in ``uidx`` order, seen items)."""
         from pyspark.sql import functions as F
 
-        from usergroups.fitted import Choice, FittedState
-        from usergroups.pipeline import GroupDiscovery
-        from usergroups.profiling.profiles import rank_top_items
         from usergroups.recommend import GroupPopularity
-        from usergroups.selection import fixed_choices, fixed_fine_groups
 
-        spark = self.spark
-        labels.createOrReplaceTempView("ug_labels")
-        inter.select("uidx", "iidx").createOrReplaceTempView("ug_inter")
+        spark, n_users, n_items = self.spark, run.n_users, run.n_items
+        run.labels.createOrReplaceTempView("ug_labels")
+        run.inter.select("uidx", "iidx").createOrReplaceTempView("ug_inter")
         counts = spark.sql(
             "SELECT l.group_id, i.iidx, COUNT(*) AS n FROM ug_inter i "
             "JOIN ug_labels l ON i.uidx = l.uidx WHERE l.group_id >= 0 "
             "GROUP BY l.group_id, i.iidx"
         ).localCheckpoint()
-        # the model directory needs these arrays on the driver anyway: collect once
-        vec_pd = fused.join(labels, "uidx").join(users, "uidx").orderBy("uidx").toPandas()
-        seen_pd = inter.select("uidx", "iidx").toPandas()
-        label_arr = vec_pd["group_id"].to_numpy(np.int64)
+        # the blocks only: the state fuses them again, and every array column costs the
+        # driver a Python object per user
+        vectors = (
+            run.fused.select("uidx", "semantic", "behaviour")
+            .join(run.labels, "uidx")
+            .join(run.users, "uidx")
+            .orderBy("uidx")
+            .toPandas()
+        )
+        seen_pd = run.inter.select("uidx", "iidx").toPandas()
+        labels = vectors["group_id"].to_numpy(np.int64)
         seen = sp.csr_matrix(
             (
                 np.ones(len(seen_pd), dtype=np.float32),
@@ -776,90 +850,67 @@ class SparkGroupDiscovery:
             ),
             shape=(n_users, n_items),
         )
-        members = label_arr >= 0
-        n_groups = int(label_arr.max()) + 1 if members.any() else 0
-        sizes = np.bincount(label_arr[members], minlength=n_groups).astype(np.float32)
+        members = labels >= 0
+        n_groups = int(labels.max()) + 1 if members.any() else 0
+        sizes = np.bincount(labels[members], minlength=n_groups).astype(np.float32)
         popularity = np.asarray(seen.sum(axis=0)).ravel().astype(np.float32) / max(n_users, 1)
         counts_pd = counts.toPandas()
         group_counts = np.zeros((n_groups, n_items), dtype=np.float32)
         group_counts[
             counts_pd["group_id"].to_numpy(np.int64), counts_pd["iidx"].to_numpy(np.int64)
         ] = counts_pd["n"].to_numpy(np.float32)
-        recommender = GroupPopularity.from_arrays(
-            group_counts, sizes, popularity, cfg.recommend.smoothing
+        if run.data.items is not None:
+            titles_df = run.items.join(run.data.items.select("item_id", "title"), "item_id", "left")
+        else:
+            titles_df = run.items.withColumn("title", F.lit(""))
+        titles_df = titles_df.withColumn("title", F.coalesce("title", F.lit(""))).localCheckpoint()
+        return _Stats(
+            counts=counts,
+            vectors=vectors,
+            labels=labels,
+            seen=seen,
+            sizes=sizes,
+            popularity=popularity,
+            group_counts=group_counts,
+            recommender=GroupPopularity.from_arrays(
+                group_counts, sizes, popularity, run.cfg.recommend.smoothing
+            ),
+            titles_df=titles_df,
+            item_ids=[r[0] for r in run.items.orderBy("iidx").select("item_id").collect()],
+            titles={
+                str(r["item_id"]): str(r["title"])
+                for r in titles_df.filter(F.col("title") != "").select("item_id", "title").collect()
+            },
         )
 
-        titles_df = None
-        if data.items is not None:
-            titles_df = items.join(data.items.select("item_id", "title"), "item_id", "left")
-        else:
-            titles_df = items.withColumn("title", F.lit(""))
-        titles_df = titles_df.withColumn("title", F.coalesce("title", F.lit(""))).localCheckpoint()
+    def _group_items(self, run: _Run, stats: _Stats) -> Any:
+        """``group_id, item_id, count, score, lift, rank``: every group's item scores (the
+        group-popularity formula, in float32) and the plain lift over the population."""
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
 
-        # float32 throughout, so scores and their ties match the local engine bit for bit
-        s = F.lit(float(cfg.recommend.smoothing)).cast("float")
+        spark, n_groups = self.spark, len(stats.sizes)
+        s = F.lit(float(run.cfg.recommend.smoothing)).cast("float")
         pop_df = spark.createDataFrame(
-            pd.DataFrame({"iidx": np.arange(n_items, dtype=np.int64), "p": popularity}),
+            pd.DataFrame({"iidx": np.arange(run.n_items, dtype=np.int64), "p": stats.popularity}),
             "iidx long, p float",
         )
         groups_df = spark.createDataFrame(
-            pd.DataFrame({"group_id": np.arange(n_groups, dtype=np.int64), "size": sizes}),
+            pd.DataFrame({"group_id": np.arange(n_groups, dtype=np.int64), "size": stats.sizes}),
             "group_id long, size float",
         )
-        grid = groups_df.crossJoin(pop_df).join(counts, ["group_id", "iidx"], "left")
+        grid = groups_df.crossJoin(pop_df).join(stats.counts, ["group_id", "iidx"], "left")
         grid = grid.withColumn("c", F.coalesce(F.col("n").cast("float"), F.lit(0.0).cast("float")))
         score = (F.col("c") + s * F.col("p")).cast("float") / (F.col("size") + s).cast("float")
         grid = grid.withColumn("score", score.cast("float"))
         rank_w = Window.partitionBy("group_id").orderBy(F.col("score").desc(), F.col("iidx"))
-        ranked = grid.withColumn("grank", F.row_number().over(rank_w)).localCheckpoint()
-
-        n = cfg.recommend.n
-        n_seen = inter.groupBy("uidx").agg(F.count(F.lit(1)).alias("n_seen"))
-        members = labels.join(n_seen, "uidx", "left").fillna(0, ["n_seen"])
-        cand = (
-            members.filter("group_id >= 0")
-            .join(ranked, "group_id")
-            .filter(F.col("grank") <= F.col("n_seen") + F.lit(n))
-        )
-        cand = cand.join(inter.select("uidx", "iidx"), ["uidx", "iidx"], "left_anti")
-        # noise users get global popularity
-        noise = members.filter("group_id < 0")
-        global_rank = pop_df.withColumn(
-            "grank", F.row_number().over(Window.orderBy(F.col("p").desc(), F.col("iidx")))
-        ).withColumn("score", F.col("p"))
-        cand_noise = noise.join(global_rank, F.col("grank") <= F.col("n_seen") + F.lit(n)).join(
-            inter.select("uidx", "iidx"), ["uidx", "iidx"], "left_anti"
-        )
-        cols = ["uidx", "iidx", "group_id", "grank", "score"]
-        cand = cand.select(*cols).unionByName(cand_noise.select(*cols))
-        per_user = Window.partitionBy("uidx").orderBy("grank")
-        recs = (
-            cand.withColumn("rank", F.row_number().over(per_user))
-            .filter(F.col("rank") <= n)
-            .join(users, "uidx")
-            .join(titles_df.select("iidx", "item_id", "title"), "iidx")
-            .select(
-                "user_id",
-                F.col("rank").cast("long").alias("rank"),
-                "item_id",
-                "title",
-                F.col("score").cast("double").alias("score"),
-                F.col("group_id").cast("long").alias("group_id"),
-                "uidx",
-            )
-        ).localCheckpoint()
-        self.recommendations_ = recs.drop("uidx")
-
-        # plain lift of each item in each group, over the population (spark/group_items);
-        # the profiles' top items are ranked below, on the driver, as the local profiler does
-        pc = cfg.profile
-        lift = counts.join(groups_df, "group_id").withColumn(
-            "share", F.col("n") / F.greatest(F.col("size").cast("double"), F.lit(1.0))
-        )
+        ranked = grid.withColumn("grank", F.row_number().over(rank_w))
+        share = F.col("n") / F.greatest(F.col("size").cast("double"), F.lit(1.0))
+        lift = stats.counts.join(groups_df, "group_id").withColumn("share", share)
         # popularity in float32, then float64, exactly as the local profiler rounds it,
         # so equal lifts tie (and break ties) the same way
-        pop_exact = inter.groupBy("iidx").agg(
-            (F.count(F.lit(1)).cast("float") / F.lit(float(max(n_users, 1))).cast("float"))
+        pop_exact = run.inter.groupBy("iidx").agg(
+            (F.count(F.lit(1)).cast("float") / F.lit(float(max(run.n_users, 1))).cast("float"))
             .cast("float")
             .cast("double")
             .alias("pe")
@@ -867,8 +918,8 @@ class SparkGroupDiscovery:
         lift = lift.join(pop_exact, "iidx").withColumn(
             "lift", F.when(F.col("pe") > 0, F.col("share") / F.col("pe")).otherwise(0.0)
         )
-        self.group_items_ = (
-            ranked.join(titles_df.select("iidx", "item_id"), "iidx")
+        return (
+            ranked.join(stats.titles_df.select("iidx", "item_id"), "iidx")
             .join(lift.select("group_id", "iidx", "lift"), ["group_id", "iidx"], "left")
             .select(
                 "group_id",
@@ -880,37 +931,16 @@ class SparkGroupDiscovery:
             )
         )
 
-        # the arrays of the model directory, in user-index order
-        user_ids = vec_pd["user_id"].tolist()
-        item_ids = [r[0] for r in items.orderBy("iidx").select("item_id").collect()]
-        titles = {
-            str(r["item_id"]): str(r["title"])
-            for r in titles_df.filter(F.col("title") != "").select("item_id", "title").collect()
-        }
-        # top items by the lift's 90 % lower bound: the local profiler's own ranking, on the
-        # group x item counts collected above (one figure per item, two decimals)
-        top = pd.DataFrame(
-            [
-                {
-                    "group_id": g,
-                    "r": r,
-                    "item_id": str(item_ids[i]),
-                    "title": titles.get(str(item_ids[i]), ""),
-                    "lift": v,
-                }
-                for g, (order, lifts) in enumerate(
-                    rank_top_items(
-                        group_counts,
-                        sizes,
-                        popularity,
-                        n_items=pc.n_items,
-                        min_support=pc.min_support,
-                    )
-                )
-                for r, (i, v) in enumerate(zip(order, lifts, strict=True), start=1)
-            ],
-            columns=["group_id", "r", "item_id", "title", "lift"],
-        )
+    def _fitted_state(self, run: _Run, stats: _Stats) -> Any:
+        """The :class:`~usergroups.fitted.FittedState` of the collected arrays: unit blocks,
+        the choices the configuration fixed, and the fine groups on the driver."""
+        from dataclasses import replace
+
+        from usergroups.fitted import Choice, FittedState
+        from usergroups.selection import fixed_choices, fixed_fine_groups
+
+        cfg, vec_pd, weight = run.cfg, stats.vectors, run.text_weight
+        assert vec_pd is not None, "the user vectors are released after the state"
         # the state holds unit blocks, as the local engine's (fusion normalises them anyway)
         semantic = unit_rows(_stack(vec_pd["semantic"]))
         behaviour = (
@@ -922,13 +952,15 @@ class SparkGroupDiscovery:
         choices = fixed_choices(cfg, has_behaviour=has_behaviour, has_texts=len(semantic) > 0)
         # the config's weight, or 1 forced by the data (no behaviour block): fixed_choices
         # says which; the value is the one the vectors were fused with
-        choices["text_weight"] = replace(choices["text_weight"], value=float(text_weight))
+        choices["text_weight"] = replace(choices["text_weight"], value=float(weight))
+        if choices["fine_text_weight"].source == "default":  # the segments' weight
+            choices["fine_text_weight"] = replace(choices["fine_text_weight"], value=float(weight))
         choices["n_groups"] = Choice(
-            n_groups, choices["n_groups"].source, choices["n_groups"].reason
+            len(stats.sizes), choices["n_groups"].source, choices["n_groups"].reason
         )
         # the fine groups on the driver (the vectors are collected here anyway): sizes from
         # the config or the defaults, off above FINE_MAX_CELLS, as in a local fit
-        fine, choices = fixed_fine_groups(semantic, behaviour, seen, choices, cfg)
+        fine, choices = fixed_fine_groups(semantic, behaviour, stats.seen, choices, cfg)
         if fine is not None:
             from usergroups.clustering.fine import representative_partition
 
@@ -940,25 +972,28 @@ class SparkGroupDiscovery:
                 fine.n_partitions,
                 fine.n_fine,
             )
-        state = FittedState(
-            user_ids=IdVocab.from_ordered(user_ids),
-            item_ids=IdVocab.from_ordered(item_ids),
-            item_titles=titles,
-            labels=label_arr,
+        return FittedState(
+            user_ids=IdVocab.from_ordered(vec_pd["user_id"].tolist()),
+            item_ids=IdVocab.from_ordered(stats.item_ids),
+            item_titles=stats.titles,
+            labels=stats.labels,
             text_block=semantic,
             semantic=semantic,
             behaviour=behaviour,
-            text_weight=text_weight,
-            seen=seen,
-            recommender=recommender,
+            text_weight=weight,
+            seen=stats.seen,
+            recommender=stats.recommender,
             choices=choices,
             fine=fine,
         )
-        model = GroupDiscovery.from_state(state, config=cfg)
-        model.groups_ = self._profiles(data, model, labels, users, texts_v, top, sizes, n_users)
-        self.model_ = model
-        self.assignments_ = spark.createDataFrame(model.assignments_)
-        if fine is not None:
+
+    def _recommend_everyone(self, run: _Run, stats: _Stats) -> None:
+        """``recommendations_`` (Spark) and the model directory's frame: every user's top
+        ``n`` by candidate generation on partitions (:func:`_top_n_partition`)."""
+        from pyspark.sql import functions as F
+
+        spark, model, n = self.spark, self.model_, run.cfg.recommend.n
+        if model.state_.fine is not None:
             # the fine groups' mean is the group part: every user's list from the model
             # itself, in batches on the driver (fine groups are off at sizes that need Spark)
             self._recs_pd = model.recommend_all(n=n)
@@ -966,12 +1001,39 @@ class SparkGroupDiscovery:
                 self._recs_pd.drop(columns=["name", "name_source"])
             )
             return
-        self._recs_pd = recs.orderBy("uidx", "rank").drop("uidx").toPandas()
-        named = [model.state_.item_name(str(i)) for i in self._recs_pd["item_id"]]
-        columns = list(self._recs_pd.columns)
-        at = columns.index("title") + 1 if "title" in columns else 0
-        self._recs_pd.insert(at, "name", [name for name, _ in named])
-        self._recs_pd.insert(at + 1, "name_source", [source for _, source in named])
+        seen = run.inter.groupBy("uidx").agg(F.collect_list("iidx").alias("seen"))
+        rows = run.labels.join(seen, "uidx", "left")
+        recommender = spark.sparkContext.broadcast(stats.recommender)
+        n_items = run.n_items
+
+        def top(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+            for frame in batches:
+                yield _top_n_partition(frame, recommender.value, n_items, n)
+
+        recs = rows.mapInPandas(
+            top, "uidx long, group_id long, rank long, iidx long, score float"
+        ).localCheckpoint()
+        self.recommendations_ = (
+            recs.join(run.users, "uidx")
+            .join(stats.titles_df.select("iidx", "item_id", "title"), "iidx")
+            .select(
+                "user_id",
+                "rank",
+                "item_id",
+                "title",
+                F.col("score").cast("double").alias("score"),
+                "group_id",
+            )
+        )
+        got = recs.select("uidx", "rank", "iidx", "score").toPandas()
+        width = min(int(n), run.n_items)
+        idx = np.full((run.n_users, width), -1, dtype=np.int64)
+        scores = np.full((run.n_users, width), -np.inf, dtype=np.float32)
+        at = (got["uidx"].to_numpy(np.int64), got["rank"].to_numpy(np.int64) - 1)
+        idx[at] = got["iidx"].to_numpy(np.int64)
+        scores[at] = got["score"].to_numpy(np.float32)
+        # the local engine's frame (names, titles), from the same arrays recommend_all gives
+        self._recs_pd = model._recommendation_frame(model.user_ids_.ids, model.labels_, idx, scores)
 
     def _profiles(
         self,
@@ -985,9 +1047,7 @@ class SparkGroupDiscovery:
         n_users: int,
     ) -> pd.DataFrame:
         """Profiles from the local profiler on a sample; sizes and top items from Spark."""
-        from pyspark.sql import functions as F
-
-        from usergroups.profiling import build_profiles, derive_item_names
+        from usergroups.profiling import build_profiles
 
         cfg = self.config_
         frac = min(1.0, self.profile_sample / max(n_users, 1))
@@ -995,40 +1055,12 @@ class SparkGroupDiscovery:
         local = self._local_dataset(data, picked.select("user_id"), name=data.name)
         index = {u: i for i, u in enumerate(model.user_ids_.ids.tolist())}
         rows = np.array([index[str(u)] for u in local.user_ids.ids.tolist()], dtype=np.int64)
-        sample_labels = model.labels_[rows]
+        self._name_items(model, local)
+        text_vectors = _sample_text_vectors(texts_v, picked, model.semantic_.shape[1])
         pc = cfg.profile
-        # item names come from the reviews of the profile sample: the texts are on the
-        # executors and only the sample's reach the driver, so items nobody in the sample
-        # reviewed stay unnamed (shown by their id)
-        item_names = derive_item_names(
-            local.texts, exclude=model.item_titles_, language=pc.language
-        )
-        model.state_ = model.state_.replace(item_names=item_names)
-        self._item_names_info = {
-            "source": "profile sample",
-            "n_sample_users": int(local.n_users),
-            "n_named": len(item_names),
-        }
-        logger.info(
-            "named %d items without a title from the reviews of %d sampled users",
-            len(item_names),
-            local.n_users,
-        )
-        tv = (
-            texts_v.join(F.broadcast(picked.select("user_id")), "user_id")
-            .orderBy(POS)
-            .select("vector")
-            .toPandas()
-        )
-        dim = model.semantic_.shape[1]
-        text_vectors = (
-            _stack(tv["vector"]).astype(np.float32)
-            if len(tv)
-            else np.zeros((0, dim), dtype=np.float32)
-        )
         profiles = build_profiles(
             local,
-            sample_labels,
+            model.labels_[rows],
             n_keywords=pc.n_keywords,
             n_items=pc.n_items,
             min_support=pc.min_support,
@@ -1042,32 +1074,30 @@ class SparkGroupDiscovery:
             n_attribute_values=pc.n_attribute_values,
             item_names=model.item_names_,
         )
-        records = []
-        for g in range(len(sizes)):
-            if g < len(profiles):
-                record = profiles[g].to_record()
-            else:
-                record = {"group_id": g, "label": f"group {g}", "keywords": []}
-            mine = top[top["group_id"] == g]
-            record.update(
-                group_id=g,
-                size=int(sizes[g]),
-                share=float(sizes[g] / max(n_users, 1)),
-                top_items=[str(i) for i in mine["item_id"]],
-                top_item_titles=[str(t or "") for t in mine["title"]],
-                # the sample's profile has its own top items: name Spark's
-                top_item_terms=[
-                    "" if t else model.item_names_.get(str(i), "")
-                    for i, t in zip(mine["item_id"], mine["title"], strict=True)
-                ],
-                top_item_lifts=[float(v) for v in mine["lift"]],
-                llm_label=None,
-                llm_description=None,
-            )
-            records.append(record)
-        if not records:
-            return pd.DataFrame(columns=["group_id", "size", "share", "label"])
-        return pd.DataFrame(records)
+        return _group_records(profiles, model, top, sizes, n_users)
+
+    def _name_items(self, model: Any, local: Dataset) -> None:
+        """Item names from the reviews of the profile sample, into ``model``'s state.
+
+        The texts are on the executors and only the sample's reach the driver, so items
+        nobody in the sample reviewed stay unnamed (shown by their id).
+        """
+        from usergroups.profiling import derive_item_names
+
+        item_names = derive_item_names(
+            local.texts, exclude=model.item_titles_, language=self.config_.profile.language
+        )
+        model.state_ = model.state_.replace(item_names=item_names)
+        self._item_names_info = {
+            "source": "profile sample",
+            "n_sample_users": int(local.n_users),
+            "n_named": len(item_names),
+        }
+        logger.info(
+            "named %d items without a title from the reviews of %d sampled users",
+            len(item_names),
+            local.n_users,
+        )
 
     # -------------------------------------------------------------------- output
     def save(self, directory: str | Path) -> Path:
@@ -1101,3 +1131,137 @@ def _fallbacks(choices: Any) -> list[str]:
     if fine is not None and fine.source == "data" and not fine.value:
         lines.append(f"fine groups: off: {fine.reason}")
     return lines
+
+
+def _top_n_partition(frame: pd.DataFrame, recommender: Any, n_items: int, n: int) -> pd.DataFrame:
+    """Top-``n`` of a batch of users (``uidx, group_id, seen``), seen items excluded.
+
+    The local engine's own code (:func:`usergroups.recommend.batched.top_n_blended`):
+    candidates are a prefix of each group's items by score, long enough to cover the
+    user's seen items, so memory grows with the batch, never with users × items.
+
+    Returns
+    -------
+    DataFrame
+        ``uidx, group_id, rank, iidx, score``: one row per recommended item.
+    """
+    from usergroups.recommend.batched import top_n_blended
+
+    lists = [np.zeros(0, np.int64) if s is None else np.asarray(s, np.int64) for s in frame["seen"]]
+    lengths = np.fromiter((len(s) for s in lists), np.int64, len(lists))
+    indices = np.concatenate(lists) if lists else np.zeros(0, np.int64)
+    seen = sp.csr_matrix(
+        (np.ones(len(indices), np.float32), indices, np.r_[0, np.cumsum(lengths)]),
+        shape=(len(lists), n_items),
+    )
+    groups = frame["group_id"].to_numpy(np.int64)
+    idx, scores = top_n_blended(recommender, None, groups, seen, n)
+    rows, ranks = np.nonzero(idx >= 0)
+    return pd.DataFrame(
+        {
+            "uidx": frame["uidx"].to_numpy(np.int64)[rows],
+            "group_id": groups[rows],
+            "rank": (ranks + 1).astype(np.int64),
+            "iidx": idx[rows, ranks],
+            "score": scores[rows, ranks].astype(np.float32),
+        }
+    )
+
+
+def _top_items(stats: _Stats, cfg: DiscoveryConfig) -> pd.DataFrame:
+    """``group_id, r, item_id, title, lift``: each group's top items by the lift's 90 %
+    lower bound, the local profiler's own ranking on the collected group × item counts."""
+    from usergroups.profiling.profiles import rank_top_items
+
+    pc, item_ids = cfg.profile, stats.item_ids
+    ranked = rank_top_items(
+        stats.group_counts,
+        stats.sizes,
+        stats.popularity,
+        n_items=pc.n_items,
+        min_support=pc.min_support,
+    )
+    return pd.DataFrame(
+        [
+            {
+                "group_id": g,
+                "r": r,
+                "item_id": str(item_ids[i]),
+                "title": stats.titles.get(str(item_ids[i]), ""),
+                "lift": v,
+            }
+            for g, (order, lifts) in enumerate(ranked)
+            for r, (i, v) in enumerate(zip(order, lifts, strict=True), start=1)
+        ],
+        columns=["group_id", "r", "item_id", "title", "lift"],
+    )
+
+
+def _choose_k(
+    x_sample: np.ndarray, sample_labels: Any, n_users: int, cfg: DiscoveryConfig
+) -> tuple[int, dict[int, float]]:
+    """The number of groups: the configured one, or ``"auto"`` by cosine silhouette of the
+    sample's labels (``sample_labels(k)``) over the candidate ks; with the k scores."""
+    cc = cfg.clustering
+    if cc.n_groups != "auto":
+        k = int(cc.n_groups)
+        if k > n_users:
+            raise ConfigError(
+                f"n_groups={k} but X has only {n_users} users; use n_groups <= {n_users} or 'auto'"
+            )
+        return k, {}
+    ks = candidate_ks(cc.k_min, cc.k_max, n_users)
+    if not ks:
+        return 1, {}
+    k, _, k_scores = select_n_groups(
+        x_sample, ks, sample_labels, sample_size=len(x_sample), random_state=cfg.random_state
+    )
+    return k, k_scores
+
+
+def _sample_text_vectors(texts_v: Any, picked: Any, dim: int) -> np.ndarray:
+    """The text vectors of the ``picked`` users, in file order, as ``(n_texts, dim)``."""
+    from pyspark.sql import functions as F
+
+    tv = (
+        texts_v.join(F.broadcast(picked.select("user_id")), "user_id")
+        .orderBy(POS)
+        .select("vector")
+        .toPandas()
+    )
+    if not len(tv):
+        return np.zeros((0, dim), dtype=np.float32)
+    return _stack(tv["vector"]).astype(np.float32)
+
+
+def _group_records(
+    profiles: list[Any], model: Any, top: pd.DataFrame, sizes: np.ndarray, n_users: int
+) -> pd.DataFrame:
+    """``groups_``: the sample's profile of each group with sizes, shares and top items
+    over everyone (from Spark)."""
+    records = []
+    for g in range(len(sizes)):
+        if g < len(profiles):
+            record = profiles[g].to_record()
+        else:
+            record = {"group_id": g, "label": f"group {g}", "keywords": []}
+        mine = top[top["group_id"] == g]
+        record.update(
+            group_id=g,
+            size=int(sizes[g]),
+            share=float(sizes[g] / max(n_users, 1)),
+            top_items=[str(i) for i in mine["item_id"]],
+            top_item_titles=[str(t or "") for t in mine["title"]],
+            # the sample's profile has its own top items: name Spark's
+            top_item_terms=[
+                "" if t else model.item_names_.get(str(i), "")
+                for i, t in zip(mine["item_id"], mine["title"], strict=True)
+            ],
+            top_item_lifts=[float(v) for v in mine["lift"]],
+            llm_label=None,
+            llm_description=None,
+        )
+        records.append(record)
+    if not records:
+        return pd.DataFrame(columns=["group_id", "size", "share", "label"])
+    return pd.DataFrame(records)

@@ -50,12 +50,13 @@ def discover(
 
         data = from_dataset(spark, datasets.load_dataset(dataset_name, data_dir=data_dir))
     else:
+        # the four paths in load_files' order, then its options
         data = read_files(
             spark,
-            interactions=interactions,
-            texts=texts,
-            items=items,
-            users=users,
+            interactions,
+            texts,
+            items,
+            users,
             mapping=mapping,
             encoding=encoding,
             on_bad_lines=on_bad_lines,  # type: ignore[arg-type]
