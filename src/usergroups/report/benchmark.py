@@ -518,7 +518,9 @@ def _warm_lines(result: Mapping[str, Any], png: str | None) -> list[str]:
         out += [check, ""]
     g = result.get("groups") or {}
     out += _groups_lines(g)
-    out += _lift_lines(g.get("lift"))
+    choices = (result.get("alignment") or {}).get("choices") or {}
+    weight = (choices.get("fine_text_weight") or {}).get("value")
+    out += _lift_lines(g.get("lift"), weight)
     out += _sweep_lines(sweep_rows(result), png)
     return out
 
@@ -617,9 +619,10 @@ def _seconds_lines(seconds: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def _lift_lines(lift: Mapping[str, Any] | None) -> list[str]:
+def _lift_lines(lift: Mapping[str, Any] | None, fine_weight: float | None = None) -> list[str]:
     """The group predictors side by side: lift over Pop with its 95 % bootstrap interval
-    over the test users, and the top-10 overlap between fits on two 80 % subsamples."""
+    over the test users, and the top-10 overlap between fits on two 80 % subsamples
+    (``fine_weight``: the fine groups' text weight, shown with their size)."""
     if not lift:
         return []
     names = {
@@ -636,6 +639,8 @@ def _lift_lines(lift: Mapping[str, Any] | None) -> list[str]:
         if key == "fine":
             parts, k = e.get("partitions"), e.get("n_fine")
             size = f"{parts} × K={k}" if parts else "off"
+            if parts and fine_weight is not None:
+                size += f", text weight {fine_weight:g}"
         rows.append(
             [
                 label,
@@ -759,15 +764,18 @@ index. Our pipeline (`UserGroups`, `DiscoveryConfig` defaults, random_state 0, *
 is fitted on each split's training part only. All methods are measured in the same run.
 `SeedRecipe` is the plain recipe: frozen sentence vectors (for users without texts, e.g. all
 of MovieLens: the mean of the embedded titles of the items they rated) → k-means with as many
-groups as ours → group popularity. Warm `UserGroups` is our groups' smoothed popularity;
-`Hybrid` is what `recommend` ranks (the group blended with a personal EASE). Cold
-`UserGroups` is what `assign` ranks: the most probable group's popularity blended with a
-text → item ridge regression. Every blend weight, the number of groups and the text weight
-are chosen on validation data carved from the training part. Group lift = NDCG@10
-of unsmoothed group popularity ÷ NDCG@10 of global popularity on the warm split, for our
-groups and the seed recipe's alike; in the sweep over the number of groups each lift divides
-the NDCG@10 beside it (ours: smoothed, as configured). ALS and BPR: `implicit`
-defaults except 64 factors. EASE: l2 = 250. Metrics are means over test users; all lie in
+groups as ours → group popularity. Warm `UserGroups` is the group part of our ranking:
+the mean of the user's fine groups' smoothed popularity (global popularity where
+validation turned the fine groups off and found popularity better); `Hybrid` is what
+`recommend` ranks (the group part blended with a personal EASE or item-kNN, or the best
+plain part alone). Cold `UserGroups` is what `assign` ranks: the fine groups by soft
+membership of the text, a text → item ridge regression and retrieval with spreading,
+mixed. Every blend weight, the number of groups, the fine groups' sizes and both text
+weights are chosen on validation data carved from the training part. Group lift (the
+summary's column) = NDCG@10 of the segments' unsmoothed group popularity ÷ NDCG@10 of
+global popularity on the warm split, for our segments and the seed recipe's alike; in
+the sweep over the number of groups each lift divides the NDCG@10 beside it (ours:
+smoothed, as configured). ALS and BPR: `implicit` defaults except 64 factors. EASE: l2 = 250. Metrics are means over test users; all lie in
 [0, 1]; "÷ Pop" is NDCG@10 relative to global popularity. NDCG@10 in brackets: the 95 %
 percentile bootstrap interval over test users (1,000 resamples, seeded); methods are
 measured on the same test users, so two intervals that do not overlap mark a real gap."""
