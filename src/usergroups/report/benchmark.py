@@ -756,29 +756,30 @@ def _ratio(ours: float, theirs: float) -> str:
 
 _INTRO = """\
 Every figure follows the protocols of `DESIGN.md` ("Evaluation protocols"): implicit
-feedback, duplicates collapsed to the latest; *warm* = leave-last-out by time for users with
-at least 3 interactions, full ranking over all items minus the user's training items; *cold*
-= 20 % of eligible users (seed 0) held out entirely, each known only by the text of their
-first review, targets = the items of their other interactions. Ties go to the lower item
-index. Our pipeline (`UserGroups`, `DiscoveryConfig` defaults, random_state 0, **not tuned**)
-is fitted on each split's training part only. All methods are measured in the same run.
-`SeedRecipe` is the plain recipe: frozen sentence vectors (for users without texts, e.g. all
-of MovieLens: the mean of the embedded titles of the items they rated) → k-means with as many
-groups as ours → group popularity. Warm `UserGroups` is the group part of our ranking:
-the mean of the user's fine groups' smoothed popularity (global popularity where
-validation turned the fine groups off and found popularity better); `Hybrid` is what
-`recommend` ranks (the group part blended with a personal EASE or item-kNN, or the best
-plain part alone). Cold `UserGroups` is what `assign` ranks: the fine groups by soft
-membership of the text, a text → item ridge regression and retrieval with spreading,
-mixed. Every blend weight, the number of groups, the fine groups' sizes and both text
-weights are chosen on validation data carved from the training part. Group lift (the
-summary's column) = NDCG@10 of the segments' unsmoothed group popularity ÷ NDCG@10 of
-global popularity on the warm split, for our segments and the seed recipe's alike; in
-the sweep over the number of groups each lift divides the NDCG@10 beside it (ours:
-smoothed, as configured). ALS and BPR: `implicit` defaults except 64 factors. EASE: l2 = 250. Metrics are means over test users; all lie in
-[0, 1]; "÷ Pop" is NDCG@10 relative to global popularity. NDCG@10 in brackets: the 95 %
-percentile bootstrap interval over test users (1,000 resamples, seeded); methods are
-measured on the same test users, so two intervals that do not overlap mark a real gap."""
+feedback, duplicates collapsed to the latest; *warm* = leave-last-out by time for users
+with at least 3 interactions, full ranking over all items minus the user's training items;
+*cold* = 20 % of eligible users (seed 0) held out entirely, each known only by the text of
+their first review, targets = the items of their other interactions. Ties go to the lower
+item index. Our pipeline (`UserGroups`, `DiscoveryConfig` defaults, random_state 0, **not
+tuned**) is fitted on each split's training part only. All methods are measured in the
+same run. `SeedRecipe` is the plain recipe: frozen sentence vectors (for users without
+texts, e.g. all of MovieLens: the mean of the embedded titles of the items they rated) →
+k-means with as many groups as ours → group popularity. Warm `UserGroups` is the group
+part of our ranking: the mean of the user's fine groups' smoothed popularity (global
+popularity where validation turned the fine groups off and found popularity better);
+`Hybrid` is what `recommend` ranks (the group part blended with a personal EASE or
+item-kNN, or the best plain part alone). Cold `UserGroups` is what `assign` ranks: the
+fine groups by soft membership of the text, a text → item ridge regression and retrieval
+with spreading, mixed. Every blend weight, the number of groups, the fine groups' sizes
+and both text weights are chosen on validation data carved from the training part. Group
+lift (the summary's column) = NDCG@10 of the segments' unsmoothed group popularity ÷
+NDCG@10 of global popularity on the warm split, for our segments and the seed recipe's
+alike; in the sweep over the number of groups each lift divides the NDCG@10 beside it
+(ours: smoothed, as configured). ALS and BPR: `implicit` defaults except 64 factors. EASE:
+l2 = 250. Metrics are means over test users; all lie in [0, 1]; "÷ Pop" is NDCG@10
+relative to global popularity. NDCG@10 in brackets: the 95 % percentile bootstrap interval
+over test users (1,000 resamples, seeded); methods are measured on the same test users, so
+two intervals that do not overlap mark a real gap."""
 
 
 def render_markdown(
