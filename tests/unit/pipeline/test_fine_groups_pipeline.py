@@ -28,6 +28,20 @@ def _config(**clustering: object) -> DiscoveryConfig:
     )
 
 
+def _fixed_config(text_weight: float) -> DiscoveryConfig:
+    """Every setting fixed: a fit that carves no validation data."""
+    return DiscoveryConfig.model_validate(
+        {
+            "embedding": {"model": "hashing", "use_cache": False},
+            "align": {"method": "none"},
+            "user_vectors": {"text_weight": text_weight},
+            "clustering": {"n_groups": 2},
+            "recommend": {"personal": "none"},
+            "reuse": False,
+        }
+    )
+
+
 @pytest.fixture(scope="module")
 def planted():  # type: ignore[no-untyped-def]
     return make_planted(n_users=320, n_groups=8, n_items=96, purity=0.9, random_state=3)
@@ -142,16 +156,7 @@ def test_fine_groups_can_be_turned_off(planted) -> None:  # type: ignore[no-unty
 def test_fine_groups_the_data_turns_off_are_a_fallback_line() -> None:
     """No silent degradation: too few users for fine groups is said in metrics.json."""
     tiny = make_planted(n_users=16, n_groups=2, n_items=20, random_state=1)
-    cfg = DiscoveryConfig.model_validate(
-        {
-            "embedding": {"model": "hashing", "use_cache": False},
-            "align": {"method": "none"},
-            "user_vectors": {"text_weight": 0.5},
-            "clustering": {"n_groups": 2},
-            "recommend": {"personal": "none"},
-            "reuse": False,
-        }
-    )
+    cfg = _fixed_config(0.5)
     gd = GroupDiscovery(cfg).fit(tiny.dataset)
     choice = gd.state_.choices["fine_partitions"]
     assert gd.state_.fine is None and (choice.value, choice.source) == (0, "data")
@@ -201,16 +206,7 @@ def test_a_configured_fine_text_weight_is_kept_apart_from_the_segments(planted, 
 
 def test_fixed_fits_take_the_segments_text_weight_for_the_fine_groups(planted) -> None:  # type: ignore[no-untyped-def]
     """No validation carve: the fine groups' weight is the segments', said as a default."""
-    cfg = DiscoveryConfig.model_validate(
-        {
-            "embedding": {"model": "hashing", "use_cache": False},
-            "align": {"method": "none"},
-            "user_vectors": {"text_weight": 0.25},
-            "clustering": {"n_groups": 2},
-            "recommend": {"personal": "none"},
-            "reuse": False,
-        }
-    )
+    cfg = _fixed_config(0.25)
     gd = GroupDiscovery(cfg).fit(planted.dataset)
     choice = gd.state_.choices["fine_text_weight"]
     assert (choice.value, choice.source) == (0.25, "default")
