@@ -7,30 +7,40 @@ cache on for them, so a second process loads them instead.
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-from usergroups.report.projection import project_2d
 
 pytest.importorskip("umap")
 
 
 @pytest.mark.slow
 def test_issue25_umap_compilations_are_cached_on_disk(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_python: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
-    import numba
-
-    # numba's own setting, read when a function's cache is set up: point it at tmp_path so
-    # that this test sees what is written and writes nothing elsewhere
-    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path))
-    rng = np.random.default_rng(0)
-    x = np.vstack([rng.normal(loc=c, size=(40, 6)) for c in (-3.0, 0.0, 3.0)])
-    _, xy, used = project_2d(x, method="umap", random_state=0)
-    assert used == "umap" and xy.shape == (120, 2) and np.isfinite(xy).all()
-    umap_entries = list(tmp_path.glob("umap*/*.nbi"))
-    assert umap_entries, f"no compiled umap function cached under {tmp_path}"
-    # the same input, again: the same map (a cached compilation computes the same thing)
-    assert np.array_equal(project_2d(x, method="umap", random_state=0)[1], xy)
+    """In a new interpreter (in this one another test may already have compiled UMAP's
+    functions, which are then never written), with numba's cache pointed at tmp_path."""
+    code = (
+        "import sys, numpy as np\n"
+        "from usergroups.report.projection import project_2d\n"
+        "rng = np.random.default_rng(0)\n"
+        "x = np.vstack([rng.normal(loc=c, size=(40, 6)) for c in (-3.0, 0.0, 3.0)])\n"
+        "_, xy, used = project_2d(x, method='umap', random_state=0)\n"
+        "assert used == 'umap' and xy.shape == (120, 2) and np.isfinite(xy).all()\n"
+        "np.save(sys.argv[1], xy)\n"
+    )
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    runs = []
+    for name in ("first.npy", "second.npy"):
+        done = fresh_python(code, str(tmp_path / name))
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs.append(np.load(tmp_path / name))
+        umap_entries = list((tmp_path / "numba").glob("umap*/*.nbi"))
+        assert umap_entries, f"no compiled umap function cached under {tmp_path / 'numba'}"
+    # the second process loads the cached compilations: the same map
+    assert np.array_equal(runs[0], runs[1])
