@@ -8,8 +8,10 @@ test to damage.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,3 +53,23 @@ def model_copy(fitted_model: tuple[Path, str], tmp_path: Path) -> Callable[[], P
         return Path(shutil.copytree(fitted_model[0], tmp_path / "model"))
 
     return copy
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Any]:
+    """Start real servers on loopback (``start(model_dir, settings)``); all stopped after
+    the test. Needs the serve extra (``service_support`` lives in tests/service)."""
+    pytest.importorskip("fastapi", reason="the serve extra is not installed")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
+    from service_support import Server
+
+    servers: list[Any] = []
+
+    def start(model_dir: Path, settings: dict[str, Any]) -> Any:
+        server = Server(model_dir, settings, tmp_path).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

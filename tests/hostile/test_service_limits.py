@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import socket
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,20 +32,6 @@ def hashing_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = model_config().with_overrides({"clustering.n_groups": 3})
     GroupDiscovery(config).fit(planted.dataset).save(out)
     return out
-
-
-@pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Any]:
-    servers: list[Server] = []
-
-    def start(model_dir: Path, settings: dict[str, Any]) -> Server:
-        server = Server(model_dir, settings, tmp_path).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def _event(**fields: Any) -> dict[str, Any]:

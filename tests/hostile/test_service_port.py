@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,20 +37,6 @@ def two_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         GroupDiscovery(config).fit(planted.dataset).save(out / name)
         dirs.append(out / name)
     return dirs[0], dirs[1]
-
-
-@pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Any]:
-    servers: list[Server] = []
-
-    def start(model_dir: Path, settings: dict[str, Any]) -> Server:
-        server = Server(model_dir, settings, tmp_path).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def _second_serve(model_dir: Path, port: int, workers: str, tmp_path: Path) -> Any:

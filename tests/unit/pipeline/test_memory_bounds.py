@@ -10,23 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from pipeline_configs import fixed_config
 
-from usergroups import DiscoveryConfig, GroupDiscovery
+from usergroups import GroupDiscovery
 from usergroups.recommend.hybrid import ItemKNN, PrunedEASE
 from usergroups.testing import PlantedData, make_planted
 
-
-def _config(**recommend: object) -> DiscoveryConfig:
-    return DiscoveryConfig.model_validate(
-        {
-            "embedding": {"model": "hashing", "use_cache": False},
-            "clustering": {"n_groups": 4},
-            "align": {"method": "none"},
-            "user_vectors": {"text_weight": 0.5},
-            "recommend": dict(recommend),
-            "random_state": 0,
-        }
-    )
+_config = fixed_config
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from pipeline_configs import fixed_config
 
-from usergroups import DiscoveryConfig, GroupDiscovery
+from usergroups import GroupDiscovery
 from usergroups.fitted import Choice
 from usergroups.recommend.hybrid import ItemKNN, PrunedEASE, personal_candidates
 from usergroups.selection import BLEND_GRID, SHRINKAGE_GRID, _choose_blend, _choose_personal_model
@@ -129,17 +130,7 @@ def test_auto_means_validated_where_both_fit() -> None:
 
 
 # ----------------------------------------------------------------------------- end to end
-def _config(**recommend: object) -> DiscoveryConfig:
-    return DiscoveryConfig.model_validate(
-        {
-            "embedding": {"model": "hashing", "use_cache": False},
-            "clustering": {"n_groups": 4},
-            "align": {"method": "none"},
-            "user_vectors": {"text_weight": 0.5},
-            "recommend": dict(recommend),
-            "random_state": 0,
-        }
-    )
+_config = fixed_config
 
 
 @pytest.fixture(scope="module")
