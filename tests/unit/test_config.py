@@ -47,3 +47,11 @@ def test_n_groups_must_be_positive_or_auto() -> None:
 def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5])
+def test_fine_text_weight_outside_zero_one_is_one_clear_error(value: float) -> None:
+    with pytest.raises(ConfigError, match=r"fine_text_weight must be in \[0, 1\] or 'auto'"):
+        DiscoveryConfig().with_overrides({"clustering.fine_text_weight": value})
+    ok = DiscoveryConfig().with_overrides({"clustering.fine_text_weight": 0.25})
+    assert ok.clustering.fine_text_weight == 0.25
