@@ -49,6 +49,7 @@ from usergroups.recommend import GroupPopularity, top_n
 if TYPE_CHECKING:
     from usergroups.alignment.lora import LoraResult
     from usergroups.fusion import UserVectorBuilder
+    from usergroups.profiling.clean import PreparedTexts
     from usergroups.recommend.fine_groups import FineGroups
     from usergroups.selection import Selection, Stages
 
@@ -332,7 +333,9 @@ class GroupDiscovery:
             dataset, text_vectors, item_vectors, builder, fits, show_progress, timings
         )
         fused, clusterer, labels = self._cluster_step(chosen, fits, timings)
-        titles, item_names = self._item_names_step(dataset, fits, timings)
+        # the texts prepared for keywords once, for the item names, profiles and sub-interests
+        memo = _texts_memo(dataset)
+        titles, item_names = self._item_names_step(dataset, memo, fits, timings)
         # timings["profiles"] covers the fine groups and the state as well
         t = time.perf_counter()
         x = dataset.interaction_matrix()
@@ -340,10 +343,10 @@ class GroupDiscovery:
         self.state_ = self._state_step(
             dataset, x, titles, item_names, chosen, builder, labels, fine
         )
-        profiles = self._profile_step(dataset, labels, chosen.text_vectors, fits)
+        profiles = self._profile_step(dataset, labels, chosen.text_vectors, memo, fits)
         timings["profiles"] = time.perf_counter() - t
         stability = self._stability_step(fused, labels, chosen.n_groups, profiles, fits, timings)
-        self._sub_interests_step(dataset, labels, fine, fits, timings)
+        self._sub_interests_step(dataset, labels, fine, memo, fits, timings)
         self._groups_step(profiles, timings)
         self._metrics_step(
             dataset,
@@ -493,7 +496,7 @@ class GroupDiscovery:
         return fused, clusterer, labels
 
     def _item_names_step(
-        self, dataset: Dataset, fits: FitCache, timings: dict[str, float]
+        self, dataset: Dataset, memo: PreparedTexts, fits: FitCache, timings: dict[str, float]
     ) -> tuple[dict[str, str], Any]:
         """The items' titles and names (their titles, else the words of their own reviews)."""
         from usergroups.profiling import derive_item_names
@@ -505,7 +508,9 @@ class GroupDiscovery:
         item_names = fits.get_or_compute(
             "item_names",
             (dataset.texts, titles, cfg.profile.language),
-            lambda: derive_item_names(dataset.texts, exclude=titles, language=cfg.profile.language),
+            lambda: derive_item_names(
+                dataset.texts, exclude=titles, language=cfg.profile.language, texts_memo=memo
+            ),
         )
         timings["item_names"] = time.perf_counter() - t
         return titles, item_names
@@ -572,7 +577,12 @@ class GroupDiscovery:
         )
 
     def _profile_step(
-        self, dataset: Dataset, labels: IntVector, text_vectors: np.ndarray, fits: FitCache
+        self,
+        dataset: Dataset,
+        labels: IntVector,
+        text_vectors: np.ndarray,
+        memo: PreparedTexts,
+        fits: FitCache,
     ) -> list[Any]:
         """Each group's profile (keywords, items, example texts, categories)."""
         from usergroups.profiling import build_profiles
@@ -597,6 +607,7 @@ class GroupDiscovery:
                 n_categories=pc.n_categories,
                 n_attribute_values=pc.n_attribute_values,
                 item_names=self.state_.item_names,
+                texts_memo=memo,
             ),
         )
         return profiles
@@ -632,6 +643,7 @@ class GroupDiscovery:
         dataset: Dataset,
         labels: IntVector,
         fine: FineGroups | None,
+        memo: PreparedTexts,
         fits: FitCache,
         timings: dict[str, float],
     ) -> None:
@@ -649,7 +661,7 @@ class GroupDiscovery:
                 cfg.clustering.min_group_stability,
                 self.state_.item_names,
             ),
-            lambda: _sub_interests(dataset, labels, fine, cfg, self.state_.item_names),
+            lambda: _sub_interests(dataset, labels, fine, cfg, self.state_.item_names, memo),
         )
         timings["sub_interests"] = time.perf_counter() - t
 
@@ -1329,7 +1341,12 @@ def _lora_cache(cfg: DiscoveryConfig, create: bool = False) -> Path:
 
 
 def _sub_interests(
-    dataset: Dataset, labels: np.ndarray, fine: Any, cfg: DiscoveryConfig, item_names: Any
+    dataset: Dataset,
+    labels: np.ndarray,
+    fine: Any,
+    cfg: DiscoveryConfig,
+    item_names: Any,
+    memo: PreparedTexts | None = None,
 ) -> pd.DataFrame:
     """The sub-interest table of a fit: the groups of the fine groups' representative
     partition nested under the segments (empty without fine groups)."""
@@ -1351,7 +1368,17 @@ def _sub_interests(
         min_support=pc.min_support,
         language=pc.language,
         item_names=item_names,
+        texts_memo=memo,
     )
+
+
+def _texts_memo(dataset: Dataset) -> PreparedTexts:
+    """``dataset.texts`` to be prepared for keywords once per fit
+    (:class:`usergroups.profiling.clean.PreparedTexts`)."""
+    from usergroups.profiling.clean import PreparedTexts
+
+    texts = dataset.texts
+    return PreparedTexts(texts["user_id"].tolist(), texts["text"].tolist())
 
 
 def _needs_validation(cfg: DiscoveryConfig) -> bool:

@@ -37,6 +37,9 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
+
 from usergroups.embedding.text import clean_text
 
 __all__ = [
@@ -44,6 +47,7 @@ __all__ = [
     "EN_SENTIMENT",
     "ZH_FILLER",
     "ZH_SENTIMENT",
+    "PreparedTexts",
     "distinct_texts",
     "ends_with_signature",
     "is_markup_token",
@@ -404,6 +408,65 @@ def distinct_texts(
                     continue
                 kept_sets.append(words)
     return keep
+
+
+class PreparedTexts:
+    """One dataset's texts prepared for keywords (:func:`keyword_texts`) and whether each
+    is a distinct text of its writer (:func:`distinct_texts`), each computed once per text,
+    on first use, for the rows asked.
+
+    A fit reads the same texts for the items' names, the groups' profiles and every
+    segment's sub-interests; preparing them once per reader was most of the sub-interests'
+    cost (issue 23). Rows are positions in the texts the object was built from.
+
+    Parameters
+    ----------
+    users, texts : sequence of length n
+        Each text's writer and the text (a non-string prepares to ``""``).
+
+    Examples
+    --------
+    >>> texts = ["Nice strings!", "nice  strings", "Loud &amp; clear"]
+    >>> memo = PreparedTexts(["a", "a", "b"], texts)
+    >>> memo.prepared([2, 0])
+    ['Loud & clear', 'Nice strings!']
+    >>> memo.distinct([0, 1, 2]).tolist()
+    [True, False, True]
+    """
+
+    def __init__(self, users: Sequence[object], texts: Sequence[object]) -> None:
+        if len(users) != len(texts):
+            raise ValueError(f"{len(users)} writers for {len(texts)} texts: one per text")
+        self._users = [str(u) for u in users]
+        self._raw = list(texts)
+        self._prepared: list[str | None] = [None] * len(self._raw)
+        self._keep = np.zeros(len(self._raw), dtype=np.int8)  # 0 not yet, 1 keep, 2 duplicate
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def prepared(self, rows: Iterable[int]) -> list[str]:
+        """:func:`keyword_texts` of the texts at ``rows``, in that order."""
+        rows = [int(i) for i in rows]
+        todo = [i for i in rows if self._prepared[i] is None]
+        for i, text in zip(todo, keyword_texts(self._raw[i] for i in todo), strict=True):
+            self._prepared[i] = text
+        return [str(self._prepared[i]) for i in rows]
+
+    def distinct(self, rows: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+        """Whether each text at ``rows`` is kept by :func:`distinct_texts` (prepared).
+
+        ``rows`` must hold every text of each writer it holds (a writer's duplicates are
+        found among their own texts), in increasing order, as every profile asks.
+        """
+        at = np.asarray(rows, dtype=np.int64)
+        todo = at[self._keep[at] == 0]
+        if len(todo):
+            flags = distinct_texts(
+                [self._users[i] for i in todo], self.prepared(todo), prepared=True
+            )
+            self._keep[todo] = np.where(flags, 1, 2)
+        return np.asarray(self._keep[at] == 1)
 
 
 # --------------------------------------------------------------------------- signatures

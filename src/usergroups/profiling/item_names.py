@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from usergroups.profiling.clean import is_sentiment, keyword_texts, tokenize
+from usergroups.profiling.clean import PreparedTexts, is_sentiment, keyword_texts, tokenize
 from usergroups.profiling.profiles import detect_language
 
 __all__ = [
@@ -103,6 +103,7 @@ def derive_item_names(
     n_terms: int = 3,
     min_reviewers: int = 2,
     language: Literal["auto", "en", "zh"] = "auto",
+    texts_memo: PreparedTexts | None = None,
 ) -> dict[str, str]:
     """Name every reviewed item by the most distinctive terms of its reviews.
 
@@ -120,6 +121,9 @@ def derive_item_names(
         reviews of the item.
     language : {"auto", "en", "zh"}
         ``"zh"`` tokenises with jieba; ``"auto"`` detects it from the texts.
+    texts_memo : PreparedTexts, optional
+        ``texts`` prepared for keywords, shared with the fit's profiles
+        (:class:`~usergroups.profiling.clean.PreparedTexts`, built from the same rows).
 
     Returns
     -------
@@ -151,7 +155,7 @@ def derive_item_names(
         # no review names an item left to name: cleaning and counting every text would
         # end in an empty answer (a million reviews without item ids, issue 25)
         return {}
-    frame = _unique_reviews(texts)
+    frame = _unique_reviews(texts, texts_memo)
     if frame.empty:
         return {}
     lang = detect_language(frame["text"].tolist()) if language == "auto" else language
@@ -173,14 +177,17 @@ def derive_item_names(
     return names
 
 
-def _unique_reviews(texts: pd.DataFrame) -> pd.DataFrame:
-    """``user_id, item_id, text`` with the text prepared for keywords; empty texts dropped
-    and each (item, user, text) once."""
+def _unique_reviews(texts: pd.DataFrame, memo: PreparedTexts | None = None) -> pd.DataFrame:
+    """``user_id, item_id, text`` with the text prepared for keywords (by ``memo`` when
+    given); empty texts dropped and each (item, user, text) once."""
+    if memo is not None and len(memo) != len(texts):
+        raise ValueError(f"texts_memo holds {len(memo)} texts for {len(texts)} reviews")
+    prepared = keyword_texts(texts["text"]) if memo is None else memo.prepared(range(len(texts)))
     frame = pd.DataFrame(
         {
             "user_id": texts["user_id"].astype(str).to_numpy(),
             "item_id": texts["item_id"].to_numpy(dtype=object),
-            "text": keyword_texts(texts["text"]),
+            "text": prepared,
         }
     )
     frame = frame[frame["text"] != ""]

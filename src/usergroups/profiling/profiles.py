@@ -56,7 +56,7 @@ from usergroups.embedding.text import clean_text
 from usergroups.errors import ConfigError
 from usergroups.linalg import unit_rows
 from usergroups.profiling.clean import (
-    distinct_texts,
+    PreparedTexts,
     ends_with_signature,
     is_sentiment,
     keyword_text,
@@ -383,6 +383,7 @@ def build_profiles(
     min_members: int = 3,
     keyword_writers: int | None = KEYWORD_WRITERS,
     random_state: int | None = 0,
+    texts_memo: PreparedTexts | None = None,
 ) -> list[GroupProfile]:
     """Profile every group (noise, label -1, is not profiled).
 
@@ -404,6 +405,9 @@ def build_profiles(
         every text.
     random_state : int or None
         Seed of that sample.
+    texts_memo : PreparedTexts, optional
+        ``dataset.texts`` prepared for keywords, shared by the profiles of one fit
+        (:class:`~usergroups.profiling.clean.PreparedTexts`); built here when not given.
     language : {"auto", "en", "zh"}
     text_vectors : ndarray of shape (n_texts, dim), optional
         One vector per row of ``dataset.texts``; without it there are no representative
@@ -454,7 +458,9 @@ def build_profiles(
         raise ConfigError(
             f"keyword_writers must be a positive number of writers or None, got {keyword_writers}"
         )
-    member_docs = _member_documents(dataset, labels, n_groups, keyword_writers, random_state)
+    member_docs = _member_documents(
+        dataset, labels, n_groups, keyword_writers, random_state, texts_memo
+    )
     lang: Literal["en", "zh"] = detect_language(member_docs[1]) if language == "auto" else language
     keywords, sentiment = _member_keywords(
         dataset, labels, n_groups, member_docs, n_keywords, lang, min_members
@@ -849,6 +855,7 @@ def _member_documents(
     n_groups: int,
     max_writers: int | None = None,
     random_state: int | None = 0,
+    texts_memo: PreparedTexts | None = None,
 ) -> tuple[list[str], list[str], np.ndarray]:
     """One document per grouped user who wrote something: their distinct texts joined.
 
@@ -856,6 +863,8 @@ def _member_documents(
     personal data). A user's near-duplicate texts count once. Groups whose members wrote
     nothing speak through the titles and categories of the items each member consumed.
     A group with more than ``max_writers`` writers keeps a seeded sample of that many.
+    ``texts_memo`` (built from ``dataset.texts``) shares the prepared texts between the
+    profiles of one fit.
 
     Returns the users, their documents and, per group, writers over sampled writers (1
     where every writer is kept).
@@ -871,8 +880,11 @@ def _member_documents(
         grouped = np.flatnonzero(g >= 0)
         if max_writers is not None:
             grouped, scale = _sample_writers(users, g, grouped, n_groups, max_writers, random_state)
-        prepared = [keyword_text(raw[i]) for i in grouped]
-        keep = distinct_texts(users[grouped].tolist(), prepared, prepared=True)
+        memo = texts_memo if texts_memo is not None else PreparedTexts(users.tolist(), raw)
+        if len(memo) != len(raw):
+            raise ValueError(f"texts_memo holds {len(memo)} texts for the dataset's {len(raw)}")
+        prepared = memo.prepared(grouped)
+        keep = memo.distinct(grouped)
         for i, text, k in zip(grouped, prepared, keep, strict=True):
             if k and text:
                 docs.setdefault(users[i], []).append(text)

@@ -30,6 +30,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from usergroups.data import Dataset
+from usergroups.profiling.clean import PreparedTexts
 from usergroups.profiling.profiles import build_profiles
 
 __all__ = ["SUB_INTEREST_COLUMNS", "build_sub_interests", "parent_segments"]
@@ -82,6 +83,7 @@ def build_sub_interests(
     min_support: int = 3,
     language: Literal["auto", "en", "zh"] = "auto",
     item_names: Mapping[str, str] | None = None,
+    texts_memo: PreparedTexts | None = None,
 ) -> pd.DataFrame:
     """Profile each segment's sub-interests (see the module docstring).
 
@@ -96,8 +98,9 @@ def build_sub_interests(
         Each fine group's stability (NaN: not measured).
     min_stability : float
         Below it a sub-interest is marked ``unstable`` (shown, never hidden).
-    n_keywords, n_items, min_support, language, item_names
-        As :func:`~usergroups.profiling.build_profiles`.
+    n_keywords, n_items, min_support, language, item_names, texts_memo
+        As :func:`~usergroups.profiling.build_profiles`; one ``texts_memo`` serves every
+        segment's siblings (built here when not given).
 
     Returns
     -------
@@ -110,6 +113,9 @@ def build_sub_interests(
     n_fine = len(stab)
     parents = parent_segments(seg, sub, n_fine)
     rows: list[dict[str, object]] = []
+    texts = dataset.texts
+    if texts_memo is None and len(texts):
+        texts_memo = PreparedTexts(texts["user_id"].tolist(), texts["text"].tolist())
     for s in sorted(set(parents[parents >= 0].tolist())):
         children = np.flatnonzero(parents == s)
         local = np.full(len(seg), -1, dtype=np.int64)
@@ -127,6 +133,7 @@ def build_sub_interests(
             n_categories=0,
             n_attribute_values=0,
             item_names=item_names,
+            texts_memo=texts_memo,
         )
         segment_size = max(int((seg == s).sum()), 1)
         for child, profile in zip(children, profiles, strict=True):
