@@ -709,6 +709,7 @@ def _fine_step(
     def fused_at(w: float) -> FloatMatrix:
         return fuse_blocks(aligned_tr, behaviour_tr, w)
 
+    fitted: dict[tuple[float, int], FloatMatrix] = {}
     n_fine, n_partitions, weight = _choose_fine_groups(
         fused_at,
         _fine_weights(run, behaviour_tr.shape[1], groups.text_weight),
@@ -719,16 +720,16 @@ def _fine_step(
         run.enough,
         run.report,
         run.choices,
+        fitted,
     )
     fine_tr: FineGroups | None = None
     if n_partitions:
         fused_tr = fused_at(weight)
+        seed = run.config.random_state
         fine_tr = FineGroups(smoothing=run.config.recommend.smoothing).fit(
             fused_tr,
             run.carve.x_train,
-            fit_fine_partitions(
-                fused_tr[groups.known], n_fine, n_partitions, random_state=run.config.random_state
-            ),
+            _partitions(fitted, fused_tr[groups.known], weight, n_fine, n_partitions, seed),
         )
     return n_fine, n_partitions, weight, fine_tr
 
@@ -1207,6 +1208,7 @@ def _choose_fine_groups(
     enough: bool,
     report: dict[str, Any],
     choices: dict[str, Choice],
+    fitted: dict[tuple[float, int], FloatMatrix],
 ) -> tuple[int, int, float]:
     """The fine groups' text weight, groups per partition and number of partitions, on
     the validation users.
@@ -1222,7 +1224,8 @@ def _choose_fine_groups(
     (more partitions only average out more noise); under ``"auto"`` the fine groups are
     used only when they beat the segments' own group popularity on the same users, else
     they are off and the choice says so.
-    Returns ``(n_fine, n_partitions, text weight)``, ``n_partitions = 0`` for off.
+    Returns ``(n_fine, n_partitions, text weight)``, ``n_partitions = 0`` for off; the
+    partitions it fitted are kept in ``fitted`` (:func:`_partitions`).
 
     Long because its docstring documents the parameters and the rule in full; the
     code itself is 66 lines.
@@ -1251,13 +1254,7 @@ def _choose_fine_groups(
         return ndcg_rows(fine.user_scores(rows), held, seen)
 
     def fit_at(w: float, k: int, p: int) -> FloatMatrix:
-        # partition i is the same whatever the number fitted (one seeded stream), so the
-        # first p of a larger fit serve, and a smaller one is extended by refitting
-        have = search.fitted.get((w, k))
-        if have is None or len(have) < p:
-            have = fit_fine_partitions(fused_at(w)[known], k, p, random_state=config.random_state)
-            search.fitted[(w, k)] = have
-        return have[:p]
+        return _partitions(fitted, fused_at(w)[known], w, k, p, config.random_state)
 
     weight_curve = _fine_weight_pass(search, fused_at, fit_at, scored)
     values, curve = _fine_size_pass(search, fused_at(search.weight), fit_at, scored)
@@ -1298,7 +1295,6 @@ class _FineSearch:
     report: dict[str, Any]
     choices: dict[str, Choice]
     weight: float = 0.0
-    fitted: dict[tuple[float, int], FloatMatrix] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -1338,6 +1334,27 @@ class _FineSearch:
             "text_weight": self.weight if p else None,
         }
         return (int(k) if k else 0), p, self.weight
+
+
+def _partitions(
+    fitted: dict[tuple[float, int], FloatMatrix],
+    vectors: FloatMatrix,
+    w: float,
+    k: int,
+    p: int,
+    seed: int | None,
+) -> FloatMatrix:
+    """The first ``p`` fine partitions of ``K = k`` of ``vectors`` (fused at text weight
+    ``w``), each fitted once and kept in ``fitted``: partition ``i`` is the same whatever
+    the number fitted (one seeded stream), so the first ``p`` of a larger fit serve and a
+    smaller one is extended (:func:`usergroups.clustering.fine.fit_fine_partitions`)."""
+    have = fitted.get((w, k))
+    if have is None or len(have) < p:
+        start = 0 if have is None else len(have)
+        more = fit_fine_partitions(vectors, k, p, random_state=seed, first=start)
+        have = more if have is None else np.concatenate([have, more])
+        fitted[(w, k)] = have
+    return have[:p]
 
 
 def _fine_weight_pass(

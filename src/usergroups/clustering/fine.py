@@ -57,6 +57,7 @@ def fit_fine_partitions(
     subsample: float = SUBSAMPLE,
     max_rows: int = MAX_FIT_ROWS,
     random_state: int | None = None,
+    first: int = 0,
 ) -> FloatMatrix:
     """Centroids of ``n_partitions`` k-means fits with ``n_fine`` groups each.
 
@@ -74,10 +75,14 @@ def fit_fine_partitions(
     subsample : float in (0, 1]
     max_rows : int
     random_state : int or None
+    first : int
+        Fit only partitions ``first`` to ``n_partitions - 1``: partition ``i`` is the same
+        whatever the number fitted (one seeded stream), so a search that has the first
+        ``first`` extends them without fitting them again.
 
     Returns
     -------
-    ndarray of shape (n_partitions, k, n_features), float32
+    ndarray of shape (n_partitions - first, k, n_features), float32
         Unit-length centroids; ``k = min(n_fine, users fitted)``.
     """
     if n_fine < 1 or n_partitions < 1:
@@ -87,6 +92,8 @@ def fit_fine_partitions(
         )
     if not 0.0 < subsample <= 1.0:
         raise ConfigError(f"subsample={subsample} is not in (0, 1]")
+    if not 0 <= first < n_partitions:
+        raise ConfigError(f"first={first} is not a partition of {n_partitions}")
     from sklearn.cluster import KMeans, MiniBatchKMeans
 
     x = unit_rows(vectors)
@@ -99,17 +106,19 @@ def fit_fine_partitions(
     size = max(2, min(round(subsample * len(rows)), max_rows))
     k = min(int(n_fine), size)
     rng = np.random.default_rng(random_state)
-    out = np.zeros((n_partitions, k, x.shape[1]), dtype=np.float32)
+    out = np.zeros((n_partitions - first, k, x.shape[1]), dtype=np.float32)
     for p in range(n_partitions):
         sample = np.sort(rng.choice(rows, size=size, replace=False))
         seed = int(rng.integers(2**31 - 1))
+        if p < first:
+            continue  # drawn as before, so that later partitions are the same
         model: Any
         if size <= _EXACT_ROWS:
             model = KMeans(n_clusters=k, n_init=1, random_state=seed)
         else:
             model = MiniBatchKMeans(n_clusters=k, n_init=3, batch_size=4096, random_state=seed)
         model.fit(x[sample])
-        out[p] = unit_rows(model.cluster_centers_)
+        out[p - first] = unit_rows(model.cluster_centers_)
     return out
 
 

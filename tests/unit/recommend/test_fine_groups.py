@@ -63,6 +63,17 @@ def test_partitions_are_seeded_and_shaped() -> None:
     np.testing.assert_allclose(np.linalg.norm(a, axis=2), 1.0, atol=1e-5)
 
 
+def test_partitions_extend_without_fitting_the_first_again() -> None:
+    """Partition i is the same whatever the number fitted, so a search extends its fits
+    (``first``) instead of fitting the first ones again (issue 23: fit cost)."""
+    x, _ = _blobs()
+    whole = fit_fine_partitions(x, 6, 5, random_state=3)
+    np.testing.assert_array_equal(fit_fine_partitions(x, 6, 3, random_state=3), whole[:3])
+    np.testing.assert_array_equal(fit_fine_partitions(x, 6, 5, random_state=3, first=3), whole[3:])
+    with pytest.raises(ConfigError, match="first=5 is not a partition of 5"):
+        fit_fine_partitions(x, 6, 5, first=5)
+
+
 def test_partitions_refuse_bad_sizes_and_too_few_users() -> None:
     x, _ = _blobs()
     with pytest.raises(ConfigError):
