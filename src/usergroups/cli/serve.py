@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from usergroups.cli.common import _fail_cleanly, _input_options, _load_input
+from usergroups.cli.common import InputSpec, _fail_cleanly, _input_options, _load_input
 
 __all__ = ["register"]
 
@@ -120,15 +120,7 @@ def serve(
 @_fail_cleanly
 def refit(
     model_dir: str,
-    dataset_name: str | None,
-    interactions: str | None,
-    texts: str | None,
-    items: str | None,
-    users: str | None,
-    mapping: str | None,
-    encoding: str | None,
-    on_bad_lines: str,
-    data_dir: str | None,
+    source: InputSpec,
     events_source: str | None,
     out: str | None,
     force: bool,
@@ -150,24 +142,12 @@ def refit(
     from usergroups.refit import refit as refit_model
     from usergroups.report.refit_dir import save_refit
 
-    if not dataset_name and not (interactions or texts):
-        raise click.UsageError("pass the model's data: --dataset NAME or --interactions/--texts")
+    source.check()
     # every --out problem now, not after the fit
-    inputs = [f for f in (interactions, texts, items, users) if f]
-    check_output_dir(out or model_dir, force=force, keep=inputs)
+    check_output_dir(out or model_dir, force=force, keep=source.files)
     model = GroupDiscovery.load(model_dir)
     events, upto = _read_events(events_source, Path(model_dir))
-    ds = _load_input(
-        dataset_name,
-        interactions,
-        texts,
-        items,
-        users,
-        mapping,
-        encoding,
-        on_bad_lines,
-        data_dir,
-    )
+    ds = _load_input(source)
     new, report = refit_model(
         model, ds, events, events_seq=upto, min_overlap=min_overlap, reselect=reselect
     )
