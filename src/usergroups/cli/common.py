@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from functools import wraps
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
 import click
 
-from usergroups.errors import UserGroupsError
+from usergroups.datasets import BadLinePolicy, DataSource, SourceKeys
+from usergroups.errors import ConfigError, UserGroupsError
 
 if TYPE_CHECKING:
-    from usergroups.datasets._io import BadLinePolicy
+    from usergroups.data.model import Dataset
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,86 +38,61 @@ def _fail_cleanly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _option(*decls: str, **attrs: Any) -> dict[str, Any]:
-    """An :class:`InputSpec` field's option: its flag(s) and click attributes; the name and
-    the default are the field's."""
-    return {"option": (decls, attrs)}
+_INPUT_OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "dataset_name": (("--dataset",), {"help": "A registered dataset, e.g. ml-100k."}),
+    "interactions": (
+        ("--interactions",),
+        {"type": click.Path(dir_okay=False), "help": "Interactions file."},
+    ),
+    "texts": (
+        ("--texts",),
+        {"type": click.Path(dir_okay=False), "help": "User texts (reviews) file."},
+    ),
+    "items": (("--items",), {"type": click.Path(dir_okay=False), "help": "Item metadata file."}),
+    "users": (("--users",), {"type": click.Path(dir_okay=False), "help": "User attributes file."}),
+    "mapping": (("--map",), {"help": "Column mapping OURS=THEIRS,..., e.g. user_id=reviewerID"}),
+    "encoding": (("--encoding",), {"help": "Text encoding of the files, e.g. latin-1."}),
+    "on_bad_lines": (
+        ("--on-bad-lines",),
+        {
+            "type": click.Choice(list(get_args(BadLinePolicy))),
+            "show_default": True,
+            "help": "Unparseable lines: stop with an error, or skip and count them.",
+        },
+    ),
+    "data_dir": (
+        ("--data-dir",),
+        {"type": click.Path(file_okay=False), "help": "Where datasets live."},
+    ),
+}
+"""The command-line option of each :class:`~usergroups.datasets.DataSource` field: its
+flag(s) and click attributes; the name and the default are the field's."""
 
 
 @dataclass(frozen=True)
-class InputSpec:
-    """Where a command's data comes from: a registered dataset, or files read with one column
-    mapping. Each field declares its command-line option, so the options every data-reading
-    command takes (:func:`_input_options`) and this class are one list.
+class InputSpec(DataSource):
+    """Where a command's data comes from, as the command line spells it: a
+    :class:`~usergroups.datasets.DataSource` whose fields are the options every
+    data-reading command takes (:func:`_input_options`), and whose check is a usage error.
 
     >>> InputSpec(texts="reviews.csv").files
     ['reviews.csv']
     """
 
-    dataset_name: str | None = field(
-        default=None, metadata=_option("--dataset", help="A registered dataset, e.g. ml-100k.")
-    )
-    interactions: str | None = field(
-        default=None,
-        metadata=_option(
-            "--interactions", type=click.Path(dir_okay=False), help="Interactions file."
-        ),
-    )
-    texts: str | None = field(
-        default=None,
-        metadata=_option(
-            "--texts", type=click.Path(dir_okay=False), help="User texts (reviews) file."
-        ),
-    )
-    items: str | None = field(
-        default=None,
-        metadata=_option("--items", type=click.Path(dir_okay=False), help="Item metadata file."),
-    )
-    users: str | None = field(
-        default=None,
-        metadata=_option("--users", type=click.Path(dir_okay=False), help="User attributes file."),
-    )
-    mapping: str | None = field(
-        default=None,
-        metadata=_option("--map", help="Column mapping OURS=THEIRS,..., e.g. user_id=reviewerID"),
-    )
-    encoding: str | None = field(
-        default=None,
-        metadata=_option("--encoding", help="Text encoding of the files, e.g. latin-1."),
-    )
-    on_bad_lines: BadLinePolicy = field(
-        default="error",
-        metadata=_option(
-            "--on-bad-lines",
-            type=click.Choice(["error", "skip"]),
-            show_default=True,
-            help="Unparseable lines: stop with an error, or skip and count them.",
-        ),
-    )
-    data_dir: str | None = field(
-        default=None,
-        metadata=_option(
-            "--data-dir", type=click.Path(file_okay=False), help="Where datasets live."
-        ),
-    )
-
-    @property
-    def files(self) -> list[str]:
-        """The input files given, in option order (an output folder must not hold them)."""
-        return [f for f in (self.interactions, self.texts, self.items, self.users) if f]
+    keys = SourceKeys("--dataset", "--interactions/--texts", equals=" ")
 
     def check(self) -> None:
         """One source, not both and not none; else a usage error (exit code 2)."""
-        if self.dataset_name and (self.interactions or self.texts):
-            raise click.UsageError("pass either --dataset or --interactions/--texts, not both")
-        if not self.dataset_name and not (self.interactions or self.texts):
-            raise click.UsageError("pass --dataset NAME or --interactions/--texts FILES")
+        try:
+            super().check()
+        except ConfigError as exc:
+            raise click.UsageError(str(exc)) from None
 
 
 def _input_option(name: str) -> Callable[[F], F]:
     """The click option of the :class:`InputSpec` field ``name``."""
     spec = next(f for f in fields(InputSpec) if f.name == name)
-    decls, attrs = spec.metadata["option"]
+    decls, attrs = _INPUT_OPTIONS[name]
     return click.option(*decls, spec.name, default=spec.default, **attrs)
 
 
@@ -137,18 +113,6 @@ def _input_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return with_source
 
 
-def _load_input(source: InputSpec) -> Any:
+def _load_input(source: InputSpec) -> Dataset:
     """A registered dataset or the given files, as a Dataset."""
-    from usergroups import datasets
-
-    if source.dataset_name:
-        return datasets.load_dataset(source.dataset_name, data_dir=source.data_dir)
-    return datasets.load_files(
-        interactions=source.interactions,
-        texts=source.texts,
-        items=source.items,
-        users=source.users,
-        mapping=datasets.parse_mapping(source.mapping) if source.mapping else None,
-        encoding=source.encoding,
-        on_bad_lines=source.on_bad_lines,
-    )
+    return source.load()

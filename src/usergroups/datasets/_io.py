@@ -21,6 +21,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from usergroups.data.model import DataReport
+from usergroups.datasets.source import BadLinePolicy
 from usergroups.errors import DataError
 
 __all__ = [
@@ -38,7 +39,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FileFormat = Literal["csv", "tsv", "parquet", "jsonl"]
-BadLinePolicy = Literal["error", "skip"]
 
 FORMATS: tuple[FileFormat, ...] = ("csv", "tsv", "parquet", "jsonl")
 _SUFFIXES: dict[str, FileFormat] = {
