@@ -115,3 +115,73 @@ def test_issue22_a_rating_range_upside_down_is_refused(tmp_path) -> None:
     bad.write_text("[limits]\nmax_header_bytes = 10\n")
     with pytest.raises(ConfigError, match=r"limits\.max_header_bytes"):
         load_settings(bad, env={})
+
+
+def _refit_toml(tmp_path, body: str):
+    path = tmp_path / "serve.toml"
+    path.write_text("[refit]\n" + body, encoding="utf-8")
+    return path
+
+
+def test_issue21_refit_refuses_a_dataset_and_files_together(tmp_path) -> None:
+    """``[refit]`` took a dataset and files together and silently ignored the files."""
+    path = _refit_toml(tmp_path, "dataset = 'ml-100k'\ntexts = 'reviews.csv'\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert "refit" in str(info.value)
+    assert "set either [refit] dataset or interactions/texts, not both" in str(info.value)
+
+
+def test_issue21_refit_on_bad_lines_reaches_the_reader(tmp_path) -> None:
+    """``[refit]`` had no on_bad_lines: a log with one bad line could never be refitted on."""
+    from usergroups.errors import DataError
+    from usergroups.service.state import load_refit_data
+
+    reviews = tmp_path / "reviews.csv"
+    reviews.write_text(
+        "user_id,item_id,text\nu1,i1,loved it\nu3,i2,too,many,fields\nu2,i1,too loud\n",
+        encoding="utf-8",
+    )
+    strict = load_settings(_refit_toml(tmp_path, f"texts = '{reviews}'\n"), env={})
+    assert strict.refit.on_bad_lines == "error"
+    with pytest.raises(DataError):
+        load_refit_data(strict)
+    lenient = load_settings(
+        _refit_toml(tmp_path, f"texts = '{reviews}'\non_bad_lines = 'skip'\n"), env={}
+    )
+    ds = load_refit_data(lenient)
+    assert ds.n_users == 2
+    assert ds.report.entries and ds.report.entries[0][0] == "reviews.csv"
+
+
+def test_refit_keeps_its_settings_keys(tmp_path) -> None:
+    path = _refit_toml(
+        tmp_path,
+        "dataset = 'ml-100k'\ndata_dir = '/data'\nmin_overlap = 0.5\n"
+        "mapping = 'user_id=who'\nencoding = 'latin-1'\n",
+    )
+    refit = load_settings(path, env={}).refit
+    assert (refit.dataset_name, refit.data_dir, refit.min_overlap) == ("ml-100k", "/data", 0.5)
+    assert (refit.mapping, refit.encoding, refit.configured) == ("user_id=who", "latin-1", True)
+    assert not load_settings(env={}).refit.configured
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("dataset_name = 'ml-100k'\n", "write dataset = NAME"),
+        ("on_bad_lines = 'maybe'\n", r"refit\.on_bad_lines: Input should be 'error' or 'skip'"),
+        ("texts = 'r.csv'\nmin_overlap = 0\n", r"refit\.min_overlap"),
+        ("sheet = 'r.csv'\n", r"refit\.sheet"),
+    ],
+)
+def test_bad_refit_keys_name_the_problem(tmp_path, body: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        load_settings(_refit_toml(tmp_path, body), env={})
+
+
+def test_refit_without_data_says_which_keys_to_set() -> None:
+    from usergroups.service.state import load_refit_data
+
+    with pytest.raises(ConfigError, match=r"set \[refit\] dataset = NAME or interactions/texts"):
+        load_refit_data(load_settings(env={}))

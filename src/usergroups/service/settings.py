@@ -27,7 +27,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
+from usergroups.datasets import DataSource, SourceKeys
 from usergroups.errors import ConfigError
 
 __all__ = [
@@ -145,24 +147,48 @@ class EventSettings(_Section):
     )
 
 
-class RefitSettings(_Section):
-    """The data POST /refit refits on (the log the model was fitted on)."""
+@pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+class RefitSettings(DataSource):
+    """The data POST /refit refits on (the log the model was fitted on): a
+    :class:`~usergroups.datasets.DataSource` whose keys are the CLI's options (the
+    registered dataset is ``dataset``, as ``--dataset``), plus ``min_overlap``.
 
-    dataset: str | None = Field(None, description="a registered dataset, e.g. ml-100k")
-    interactions: str | None = None
-    texts: str | None = None
-    items: str | None = None
-    users: str | None = None
-    mapping: str | None = Field(None, description="column mapping OURS=THEIRS,...")
-    encoding: str | None = None
-    data_dir: str | None = None
+    >>> ServiceSettings.model_validate({"refit": {"dataset": "ml-100k"}}).refit.dataset_name
+    'ml-100k'
+    """
+
+    keys = SourceKeys("[refit] dataset", "interactions/texts", verb="set", equals=" = ")
+
     min_overlap: float = Field(
-        0.2, gt=0.0, le=1.0, description="smallest member overlap (Jaccard) that keeps an id"
+        default=0.2,
+        gt=0.0,
+        le=1.0,
+        description="smallest member overlap (Jaccard) that keeps an id",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dataset_key(cls, data: Any) -> Any:
+        # the settings file says `dataset`, like the CLI's --dataset; the field is dataset_name
+        if not isinstance(data, Mapping):
+            return data
+        if "dataset_name" in data:
+            raise ValueError("dataset_name is not a key of [refit]; write dataset = NAME")
+        data = dict(data)
+        if "dataset" in data:
+            data["dataset_name"] = data.pop("dataset")
+        return data
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RefitSettings:
+        # none is allowed (POST /refit answers 503), a dataset and files together are not
+        if self.names_data:
+            self.check()
+        return self
 
     @property
     def configured(self) -> bool:
-        return bool(self.dataset or self.interactions or self.texts)
+        return self.names_data
 
 
 class ServiceSettings(_Section):

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from usergroups.data import Dataset
 from usergroups.embedding.checks import InputError, check_text
 from usergroups.embedding.checks import first_bad_char as _bad_char
-from usergroups.errors import ConfigError, UserGroupsError
+from usergroups.errors import UserGroupsError
 from usergroups.pipeline import GroupDiscovery
 from usergroups.service.events import (
     AppendResult,
@@ -525,23 +526,10 @@ class ServiceState:
         }
 
 
-def load_refit_data(settings: ServiceSettings) -> Any:
-    """The dataset ``[refit]`` names (a registered dataset or files)."""
-    from usergroups import datasets
-
-    r = settings.refit
-    if r.dataset:
-        return datasets.load_dataset(r.dataset, data_dir=r.data_dir)
-    if not (r.interactions or r.texts):
-        raise ConfigError("[refit] names no data: set dataset = NAME or interactions/texts")
-    return datasets.load_files(
-        interactions=r.interactions,
-        texts=r.texts,
-        items=r.items,
-        users=r.users,
-        mapping=datasets.parse_mapping(r.mapping) if r.mapping else None,
-        encoding=r.encoding,
-    )
+def load_refit_data(settings: ServiceSettings) -> Dataset:
+    """The dataset ``[refit]`` names (a registered dataset or files); a
+    :class:`~usergroups.errors.ConfigError` when it names none."""
+    return settings.refit.load()
 
 
 def _created(model_dir: Path) -> str | None:
