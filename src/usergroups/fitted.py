@@ -24,17 +24,25 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
-import scipy.sparse as sp
 
+from usergroups._lazy import lazy_module
 from usergroups._typing import FloatMatrix, IntVector
-from usergroups.data import IdVocab
 from usergroups.errors import DataError
 from usergroups.linalg import fuse_blocks, pool_rows, unit_rows
-from usergroups.profiling.item_names import NameSource
+from usergroups.shown_names import NameSource
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import scipy.sparse as sp
+
+    from usergroups.data import IdVocab
+else:
+    # the answer path (usergroups.answers) shares the rules below without them (issue 25)
+    pd = lazy_module("pandas")
+    sp = lazy_module("scipy.sparse")
 
 __all__ = [
     "CHOICE_NAMES",
@@ -42,6 +50,8 @@ __all__ = [
     "Choice",
     "ChoiceSource",
     "FittedState",
+    "GroupParts",
+    "group_centroids",
     "softmax_confidence",
 ]
 
@@ -124,8 +134,86 @@ class Choice:
         return cls(value=data.get("value"), source=source, reason=str(data.get("reason", "")))
 
 
+def group_centroids(labels: IntVector, block: FloatMatrix, n_groups: int) -> FloatMatrix:
+    """Each group's unit mean of its members' rows of ``block`` (noise, -1, left out);
+    shape (n_groups, dim)."""
+    members = labels >= 0
+    return unit_rows(pool_rows(labels[members], block[members], n_groups))
+
+
+class GroupParts:
+    """The group part of every answer, one rule for :class:`FittedState` and the answer
+    path of ``usergroups assign`` / ``recommend`` (:mod:`usergroups.answers`), which reads
+    only what one answer needs.
+
+    Subclasses provide ``choices``, ``labels``, ``text_block``, ``recommender``, ``fine``,
+    ``new_users``, ``ridge`` and ``cold_weight`` as :class:`FittedState` documents them.
+    """
+
+    choices: Mapping[str, Choice]
+    labels: IntVector
+    text_block: FloatMatrix
+    recommender: Any
+    fine: Any
+    new_users: Any
+    ridge: Any
+    cold_weight: float
+
+    @property
+    def group_part_name(self) -> str:
+        """What the group part of known users' rankings is: ``"groups"`` (the fine groups,
+        else the segments) or ``"popularity"`` (global popularity, where validation found
+        it beats the groups: issue 24); models saved before the choice rank by groups."""
+        choice = self.choices.get("group_part")
+        return str(choice.value) if choice is not None and choice.value else "groups"
+
+    def _popularity_rows(self, n: int) -> FloatMatrix:
+        return np.asarray(self.recommender.group_scores(np.full(n, -1)), dtype=np.float32)
+
+    def group_part(self, rows: np.ndarray) -> FloatMatrix:
+        """The group scores of known users (rows), shape (n, n_items): the mean of their
+        fine groups' smoothed popularity when the model has fine groups, else their
+        segment's (global popularity when :attr:`group_part_name` says so). The group part
+        of every answer about a known user."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.group_part_name == "popularity":
+            return self._popularity_rows(len(rows))
+        if self.fine is not None:
+            return np.asarray(self.fine.user_scores(rows), dtype=np.float32)
+        return np.asarray(self.recommender.group_scores(self.labels[rows]), dtype=np.float32)
+
+    def new_user_group_part(self, text_block: np.ndarray) -> FloatMatrix | None:
+        """New users' fine-group scores by soft membership at their text's place among the
+        fine groups' text centres (:attr:`fine_text_centroids`; no behaviour yet); None
+        without fine groups (the new-user model then weights the segments by membership)."""
+        if self.fine is None:
+            return None
+        scores = self.fine.soft_scores(text_block, centroids=self.fine_text_centroids)
+        return np.asarray(scores, dtype=np.float32)
+
+    @functools.cached_property
+    def fine_text_centroids(self) -> FloatMatrix | None:
+        """Each fine group's place in the text space (the unit mean of its members' text
+        vectors, :meth:`~usergroups.recommend.fine_groups.FineGroups.text_centroids`):
+        where a new user, known by text alone, is placed; None without fine groups."""
+        if self.fine is None:
+            return None
+        return self.fine.text_centroids(self.text_block)
+
+    @property
+    def new_user_model(self) -> Any:
+        """How new users' texts become item scores
+        (:class:`~usergroups.recommend.new_users.NewUserModel`); models saved before it
+        existed get their rule back (the most probable group, blended with the ridge)."""
+        if self.new_users is not None:
+            return self.new_users
+        from usergroups.recommend.new_users import NewUserModel
+
+        return NewUserModel.legacy(self.ridge, self.cold_weight)
+
+
 @dataclass(frozen=True)
-class FittedState:
+class FittedState(GroupParts):
     """Everything a fitted model learned and chose.
 
     The fused user vectors, the centroids and the assignment confidences are derived
@@ -288,17 +376,9 @@ class FittedState:
         n_groups = self.n_groups
         members = labels >= 0
         put(self, "user_vectors", vectors)
-        put(self, "centroids", unit_rows(pool_rows(labels[members], vectors[members], n_groups)))
-        put(
-            self,
-            "aligned_centroids",
-            unit_rows(pool_rows(labels[members], self.text_block[members], n_groups)),
-        )
-        put(
-            self,
-            "semantic_centroids",
-            unit_rows(pool_rows(labels[members], self.semantic[members], n_groups)),
-        )
+        put(self, "centroids", group_centroids(labels, vectors, n_groups))
+        put(self, "aligned_centroids", group_centroids(labels, self.text_block, n_groups))
+        put(self, "semantic_centroids", group_centroids(labels, self.semantic, n_groups))
         conf = np.zeros(n_users, dtype=np.float32)
         membership = np.zeros((n_users, n_groups), dtype=np.float32)
         if n_groups and members.any():
@@ -366,29 +446,6 @@ class FittedState:
             }
         )
 
-    @property
-    def group_part_name(self) -> str:
-        """What the group part of known users' rankings is: ``"groups"`` (the fine groups,
-        else the segments) or ``"popularity"`` (global popularity, where validation found
-        it beats the groups: issue 24); models saved before the choice rank by groups."""
-        choice = self.choices.get("group_part")
-        return str(choice.value) if choice is not None and choice.value else "groups"
-
-    def _popularity_rows(self, n: int) -> FloatMatrix:
-        return np.asarray(self.recommender.group_scores(np.full(n, -1)), dtype=np.float32)
-
-    def group_part(self, rows: np.ndarray) -> FloatMatrix:
-        """The group scores of known users (rows), shape (n, n_items): the mean of their
-        fine groups' smoothed popularity when the model has fine groups, else their
-        segment's (global popularity when :attr:`group_part_name` says so). The group part
-        of every answer about a known user."""
-        rows = np.asarray(rows, dtype=np.int64)
-        if self.group_part_name == "popularity":
-            return self._popularity_rows(len(rows))
-        if self.fine is not None:
-            return np.asarray(self.fine.user_scores(rows), dtype=np.float32)
-        return np.asarray(self.recommender.group_scores(self.labels[rows]), dtype=np.float32)
-
     def vector_group_part(
         self, text_block: np.ndarray, behaviour: np.ndarray, groups: np.ndarray
     ) -> FloatMatrix:
@@ -402,24 +459,6 @@ class FittedState:
         return np.asarray(
             self.recommender.group_scores(np.asarray(groups, dtype=np.int64)), dtype=np.float32
         )
-
-    def new_user_group_part(self, text_block: np.ndarray) -> FloatMatrix | None:
-        """New users' fine-group scores by soft membership at their text's place among the
-        fine groups' text centres (:attr:`fine_text_centroids`; no behaviour yet); None
-        without fine groups (the new-user model then weights the segments by membership)."""
-        if self.fine is None:
-            return None
-        scores = self.fine.soft_scores(text_block, centroids=self.fine_text_centroids)
-        return np.asarray(scores, dtype=np.float32)
-
-    @functools.cached_property
-    def fine_text_centroids(self) -> FloatMatrix | None:
-        """Each fine group's place in the text space (the unit mean of its members' text
-        vectors, :meth:`~usergroups.recommend.fine_groups.FineGroups.text_centroids`):
-        where a new user, known by text alone, is placed; None without fine groups."""
-        if self.fine is None:
-            return None
-        return self.fine.text_centroids(self.text_block)
 
     def fuse(self, text_block: np.ndarray, behaviour: np.ndarray) -> FloatMatrix:
         """User vectors of other users, fused with this model's text weight."""

@@ -43,7 +43,7 @@ from usergroups.data import Dataset
 from usergroups.errors import ConfigError, DataError, NotFittedError
 from usergroups.fitcache import FitCache, fit_cache_for
 from usergroups.fitted import Choice, FittedState, softmax_confidence
-from usergroups.linalg import DEFAULT_TEXT_WEIGHT, fuse_blocks, unit_rows
+from usergroups.linalg import DEFAULT_TEXT_WEIGHT, fuse_blocks
 from usergroups.recommend import GroupPopularity, top_n
 
 if TYPE_CHECKING:
@@ -984,17 +984,8 @@ class GroupDiscovery:
     cold_weight_ = property(lambda self: self._state().cold_weight)
     ridge_ = property(lambda self: self._state().ridge)
 
-    @property
-    def new_users_(self) -> Any:
-        """How new users' texts become item scores
-        (:class:`~usergroups.recommend.new_users.NewUserModel`); models saved before it
-        existed get their rule back (the most probable group, blended with the ridge)."""
-        state = self._state()
-        if state.new_users is not None:
-            return state.new_users
-        from usergroups.recommend.new_users import NewUserModel
-
-        return NewUserModel.legacy(state.ridge, state.cold_weight)
+    new_users_ = property(lambda self: self._state().new_user_model)
+    """How new users' texts become item scores (:attr:`FittedState.new_user_model`)."""
 
     centroids_ = property(lambda self: self._state().centroids)
     aligned_centroids_ = property(lambda self: self._state().aligned_centroids)
@@ -1015,27 +1006,27 @@ class GroupDiscovery:
         return int(self.centroids_.shape[0])
 
     def _text_semantic(self, texts: list[str]) -> np.ndarray:
+        from usergroups.answers import text_vectors
+
         if isinstance(texts, str):
             texts = [texts]
         texts = list(texts)
         if not texts:
             raise DataError("predict needs at least one text")
-        return unit_rows(self._encode(texts, show_progress=False))
+        return text_vectors(self._get_encoder(), texts)
 
     def _new_users(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Group probabilities, aligned vectors and frozen vectors of new users known by
-        one text each."""
+        one text each (:func:`usergroups.answers.place_new_users`)."""
+        from usergroups.answers import place_new_users
+
         self._check_fitted()
         semantic = self._text_semantic(texts)
-        query = semantic if self.head_ is None else self.head_.transform(semantic)
-        if self.n_groups_ == 0:
-            return np.zeros((len(semantic), 0), dtype=np.float32), query, semantic
-        if self.config.assign.method == "centroid":
-            return softmax_confidence(query @ self.aligned_centroids_.T), query, semantic
-        from usergroups.clustering.assign import knn_proba
-
-        proba = knn_proba(
-            query, self.aligned_, self.labels_, self.n_groups_, self.config.assign.n_neighbors
+        proba, query = place_new_users(
+            self._state(),
+            semantic,
+            method=self.config.assign.method,
+            n_neighbors=self.config.assign.n_neighbors,
         )
         return proba, query, semantic
 
@@ -1089,32 +1080,30 @@ class GroupDiscovery:
         derived from its reviews, else ``""``) and ``name_sources`` where it came from
         (``"title"``, ``"reviews"`` or ``""``).
         """
+        from usergroups.answers import assign_columns
+
         proba, scores = self.new_user_scores(texts)
-        groups = proba.argmax(axis=1) if proba.shape[1] else np.full(len(proba), -1, dtype=np.int64)
-        conf = proba[np.arange(len(proba)), groups] if proba.shape[1] else np.zeros(len(proba))
-        idx, _ = top_n(scores, n)
-        labels = dict(zip(self.groups_["group_id"], self.groups_["label"], strict=True))
         return pd.DataFrame(
-            {
-                "text": list(texts) if not isinstance(texts, str) else [texts],
-                "group_id": groups.astype(np.int64),
-                "confidence": np.round(conf.astype(np.float64), 4),
-                "label": [labels.get(int(g), "noise") for g in groups],
-                "items": [self._item_list(row) for row in idx],
-                "titles": [[self.item_titles_.get(i, "") for i in self._item_list(r)] for r in idx],
-                "names": [[named[0] for named in self._names(r)] for r in idx],
-                "name_sources": [[named[1] for named in self._names(r)] for r in idx],
-            }
+            assign_columns(
+                texts,
+                proba,
+                scores,
+                n,
+                group_labels=dict(
+                    zip(self.groups_["group_id"], self.groups_["label"], strict=True)
+                ),
+                item_ids=self.item_ids_.ids,
+                title_of=lambda i: self.item_titles_.get(i, ""),
+                name_of=self._state().item_name,
+            )
         )
 
     def _cold_scores(
         self, proba: np.ndarray, query: np.ndarray, semantic: np.ndarray
     ) -> np.ndarray:
-        rows = self.recommender_.group_scores(np.r_[np.arange(proba.shape[1]), -1])
-        personal = self.personal_
-        item_item = None if personal is None else personal.weights_
-        group = self._state().new_user_group_part(query)
-        return self.new_users_.scores(proba, rows, semantic, item_item, group)
+        from usergroups.answers import new_user_scores
+
+        return new_user_scores(self._state(), proba, query, semantic)
 
     def text_scores(self, texts: list[str]) -> np.ndarray:
         """Item scores for new users known by one text each, as :meth:`assign` ranks them
@@ -1154,23 +1143,22 @@ class GroupDiscovery:
         what :meth:`recommend` ranks, and what the service uses for users whose group or
         items changed online. Seen items are not masked; shape (len(groups), n_items).
         """
-        from usergroups.recommend.hybrid import blend, group_rows_for, personal_weights
+        from usergroups.answers import blended_scores
+        from usergroups.recommend.hybrid import group_rows_for
 
-        scores = (
-            np.array(group_part, dtype=np.float32)
+        group = (
+            group_part
             if group_part is not None
             else self.recommender_.group_scores(group_rows_for(groups, self.group_part_))
         )
-        if self.personal_ is not None and self.personal_weight_ > 0:
-            weights = personal_weights(seen, self.personal_weight_, self.personal_shrinkage_)
-            scores = blend(scores, self.personal_.scores(seen), weights)
-        return scores
-
-    def _item_list(self, row: np.ndarray) -> list[str]:
-        return [str(self.item_ids_.ids[i]) for i in row if i >= 0]
-
-    def _names(self, row: np.ndarray) -> list[tuple[str, str]]:
-        return [self._state().item_name(i) for i in self._item_list(row)]
+        return blended_scores(
+            group,
+            self.personal_,
+            seen,
+            np.diff(sp.csr_matrix(seen).indptr),
+            self.personal_weight_,
+            self.personal_shrinkage_,
+        )
 
     def recommend(self, user_ids: list[str] | str, n: int = 10) -> pd.DataFrame:
         """Top-``n`` items from each user's group, excluding what the user has seen.
@@ -1235,27 +1223,18 @@ class GroupDiscovery:
     def _recommendation_frame(
         self, user_ids: np.ndarray, groups: np.ndarray, idx: np.ndarray, scores: np.ndarray
     ) -> pd.DataFrame:
-        valid = idx >= 0
-        rr, cc = np.nonzero(valid)
-        # names looked up once per distinct item, then indexed
-        ids = self.item_ids_.ids
-        distinct, picked = np.unique(idx[valid], return_inverse=True)
-        state = self._state()
-        named = [state.item_name(str(i)) for i in ids[distinct]]
-        titles = np.array([self.item_titles_.get(str(i), "") for i in ids[distinct]], dtype=object)
-        names = np.array([name for name, _ in named], dtype=object)
-        sources = np.array([source for _, source in named], dtype=object)
+        from usergroups.answers import recommendation_columns
+
         return pd.DataFrame(
-            {
-                "user_id": np.asarray(user_ids, dtype=object)[rr],
-                "rank": (cc + 1).astype(np.int64),
-                "item_id": ids[distinct][picked],
-                "title": titles[picked],
-                "name": names[picked],
-                "name_source": sources[picked],
-                "score": scores[valid].astype(np.float64),
-                "group_id": np.asarray(groups)[rr],
-            }
+            recommendation_columns(
+                user_ids,
+                groups,
+                idx,
+                scores,
+                item_ids=self.item_ids_.ids,
+                title_of=lambda i: self.item_titles_.get(i, ""),
+                name_of=self._state().item_name,
+            )
         )
 
     # --- end issue 16

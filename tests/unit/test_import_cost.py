@@ -72,3 +72,51 @@ def test_issue25_the_config_name_loads_pydantic_only_when_asked(
 ) -> None:
     loaded = _heavy_after(fresh_python, "from usergroups import DiscoveryConfig")
     assert "pydantic" in loaded and "pandas" not in loaded
+
+
+@pytest.fixture(scope="module")
+def answer_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A saved model with a head, fine groups and EASE, and one of its users; the text
+    that `assign` gets is in the embedding cache (the hashing stand-in encoder embeds with
+    scipy.sparse; the ONNX encoder of a real model does not)."""
+    from usergroups import DiscoveryConfig, GroupDiscovery
+    from usergroups.testing import make_planted
+
+    planted = make_planted(n_users=60, n_groups=2, n_items=30, texts_per_user=1, random_state=5)
+    root = tmp_path_factory.mktemp("answers")
+    cfg = DiscoveryConfig.model_validate(
+        {
+            "embedding": {"model": "hashing:32", "cache_dir": str(root / "cache")},
+            "clustering": {"n_groups": 2, "fine_k": 3, "fine_partitions": 2},
+            "align": {"method": "head", "dim": 8, "max_epochs": 2},
+            "recommend": {"personal": "ease"},
+        }
+    )
+    path = root / "model"
+    GroupDiscovery(cfg).fit(planted.dataset).save(path)
+    GroupDiscovery.load(path).assign([_NEW_TEXT])
+    return str(path), str(planted.dataset.user_ids.ids[0])
+
+
+_NEW_TEXT = "a new user"
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "markdown"])
+@pytest.mark.parametrize("command", ["assign", "recommend"])
+def test_issue25_one_answer_imports_no_pandas_scipy_or_pydantic(
+    command: str,
+    fmt: str,
+    answer_model: tuple[str, str],
+    fresh_python: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    """`usergroups assign` and `recommend` answer with numpy (and, for a text, the
+    encoder): the answer path of `usergroups.answers`, not `GroupDiscovery.load`."""
+    path, user = answer_model
+    args = ["--text", _NEW_TEXT] if command == "assign" else ["--user", user]
+    argv = [command, path, *args, "--format", fmt]
+    statement = (
+        "from usergroups.cli.main import main\n"
+        f"assert main({argv!r}) == 0\n"
+        "assert 'usergroups.answers' in sys.modules"
+    )
+    assert _heavy_after(fresh_python, statement) == []

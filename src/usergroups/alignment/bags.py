@@ -6,14 +6,20 @@ they interacted with (e.g. MovieLens titles).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 
+from usergroups._lazy import lazy_module
 from usergroups.alignment.head import TextBags
-from usergroups.data import Dataset
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+    from usergroups.data import Dataset
+else:
+    sp = lazy_module("scipy.sparse")  # scipy loads where it is used (issue 25)
 
 __all__ = ["make_bags"]
 

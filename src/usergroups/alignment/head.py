@@ -29,17 +29,22 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 
 from usergroups._deps import require
+from usergroups._lazy import lazy_module
 from usergroups._typing import FloatMatrix
 from usergroups.errors import ConfigError, DataError, NotFittedError
 from usergroups.linalg import mean_rows, unit_rows
 from usergroups.ranking import ndcg_at_k
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+else:
+    sp = lazy_module("scipy.sparse")  # scipy loads where it is used (issue 25)
 
 __all__ = ["AlignmentHead", "TextBags", "ndcg_at_k"]
 

@@ -79,7 +79,7 @@ def _shown_names(df: Any, fmt: str) -> Any:
     """In tables, one column of what to show for each item: its title, else the name derived
     from its reviews marked ``[from reviews]``, else its id; JSON keeps ``title``, ``name`` and
     ``name_source`` apart."""
-    from usergroups.profiling import shown_name
+    from usergroups.shown_names import shown_name
 
     if fmt == "json":
         return df
@@ -517,13 +517,19 @@ def assign(model_dir: str, texts: tuple[str, ...], n: int, fmt: str) -> None:
     A text must hold words once HTML, links and whitespace are removed, and no control
     character other than tab and line breaks: the same check as the service's /assign.
     """
+    from usergroups.answers import load_answers
     from usergroups.embedding.checks import check_text
-    from usergroups.pipeline import GroupDiscovery
 
     for i, text in enumerate(texts):
         check_text(text, "--text" if len(texts) == 1 else f"--text #{i + 1}")
-    gd = GroupDiscovery.load(model_dir)
-    result = gd.assign(list(texts), n=n)
+    # numpy and the encoder only; the full load where the model lacks what that needs
+    answers = load_answers(model_dir)
+    if answers is not None:
+        result: Any = answers.assign(list(texts), n=n)
+    else:
+        from usergroups.pipeline import GroupDiscovery
+
+        result = GroupDiscovery.load(model_dir).assign(list(texts), n=n)
     click.echo(render(_shown_names(result, fmt), fmt))  # type: ignore[arg-type]
 
 
@@ -535,10 +541,14 @@ def assign(model_dir: str, texts: tuple[str, ...], n: int, fmt: str) -> None:
 @_fail_cleanly
 def recommend(model_dir: str, users: tuple[str, ...], n: int, fmt: str) -> None:
     """Recommend items to known users from their group."""
-    from usergroups.pipeline import GroupDiscovery
+    from usergroups.answers import load_answers
 
-    gd = GroupDiscovery.load(model_dir)
-    recs = gd.recommend(list(users), n=n)
+    answers = load_answers(model_dir)
+    recs: Any = None if answers is None else answers.recommend(list(users), n=n)
+    if recs is None:  # the full load: an older model, or an id spelled otherwise
+        from usergroups.pipeline import GroupDiscovery
+
+        recs = GroupDiscovery.load(model_dir).recommend(list(users), n=n)
     click.echo(render(_shown_names(recs, fmt), fmt))  # type: ignore[arg-type]
 
 

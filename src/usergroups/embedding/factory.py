@@ -6,9 +6,9 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import get_args
+from typing import TYPE_CHECKING, Protocol
 
-from usergroups.config import DEFAULT_MODEL, EmbeddingConfig
+from usergroups._encoders import BACKENDS, DEFAULT_MODEL
 from usergroups.embedding.artifacts import models_dir_for
 from usergroups.embedding.base import Encoder
 from usergroups.embedding.cache import CachedEncoder
@@ -18,10 +18,14 @@ from usergroups.embedding.sentence_transformer import SentenceTransformerEncoder
 from usergroups.embedding.text import CleaningEncoder
 from usergroups.errors import ConfigError
 
+if TYPE_CHECKING:
+    from usergroups.config import EmbeddingConfig
+
 __all__ = [
     "AUTO_BACKEND",
     "BACKENDS",
     "CACHE_ENV",
+    "EmbeddingSettings",
     "default_cache_dir",
     "encoder_from_name",
     "make_encoder",
@@ -29,8 +33,6 @@ __all__ = [
     "resolve_backend",
 ]
 
-BACKENDS: tuple[str, ...] = get_args(EmbeddingConfig.model_fields["backend"].annotation)
-"""Valid values of ``EmbeddingConfig.backend``."""
 
 CACHE_ENV = "USERGROUPS_CACHE"
 """Environment variable naming the usergroups cache root (embeddings go under it)."""
@@ -235,8 +237,31 @@ def encoder_from_name(
     )
 
 
+class EmbeddingSettings(Protocol):
+    """What :func:`make_encoder` reads of a config: an
+    :class:`~usergroups.config.EmbeddingConfig`, or the same fields read from a saved
+    model's ``config.json`` without pydantic (the answer path, :mod:`usergroups.answers`)."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def backend(self) -> str: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def max_seq_length(self) -> int: ...
+    @property
+    def device(self) -> str: ...
+    @property
+    def cache_dir(self) -> str | None: ...
+    @property
+    def clean(self) -> bool: ...
+    @property
+    def use_cache(self) -> bool: ...
+
+
 def make_encoder(
-    config: EmbeddingConfig | None = None,
+    config: EmbeddingConfig | EmbeddingSettings | None = None,
     *,
     cache_dir: str | Path | None = None,
     random_state: int = 0,
@@ -274,12 +299,16 @@ def make_encoder(
 
     Examples
     --------
+    >>> from usergroups.config import EmbeddingConfig
     >>> enc = make_encoder(EmbeddingConfig(model="hashing:32", use_cache=False))
     >>> enc.name
     'hashing:32@seed0/v1+clean-v2'
     """
     # no texts here to choose by, so no config means the English default, said plainly
-    config = config if config is not None else EmbeddingConfig(model=DEFAULT_MODEL)
+    if config is None:
+        from usergroups.config import EmbeddingConfig
+
+        config = EmbeddingConfig(model=DEFAULT_MODEL)
     directory = cache_dir if cache_dir is not None else config.cache_dir
     cache_path = Path(directory).expanduser() if directory else default_cache_dir()
     encoder: Encoder = encoder_from_name(

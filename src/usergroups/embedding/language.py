@@ -25,12 +25,15 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from usergroups.config import DEFAULT_MODEL, EmbeddingConfig
+from usergroups._encoders import DEFAULT_MODEL
 from usergroups.embedding.multilingual import E5_MODEL, USE_M3_MODEL
+
+if TYPE_CHECKING:
+    from usergroups.config import EmbeddingConfig
 
 __all__ = [
     "AUTO_MODEL",

@@ -44,8 +44,8 @@ import numpy as np
 import numpy.typing as npt
 
 from usergroups._deps import require, require_installed
+from usergroups._encoders import DEFAULT_MODEL
 from usergroups._typing import FloatMatrix
-from usergroups.config import DEFAULT_MODEL
 from usergroups.embedding.artifacts import MANIFEST, build_once, models_dir_for
 from usergroups.embedding.base import check_encoded, check_texts, is_blank
 from usergroups.embedding.sentence_transformer import (

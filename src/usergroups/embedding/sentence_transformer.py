@@ -21,8 +21,8 @@ import numpy as np
 import numpy.typing as npt
 
 from usergroups._deps import require
+from usergroups._encoders import DEFAULT_MODEL
 from usergroups._typing import FloatMatrix
-from usergroups.config import DEFAULT_MODEL
 from usergroups.embedding.base import check_encoded, check_texts, is_blank
 from usergroups.errors import ConfigError
 

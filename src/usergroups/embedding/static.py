@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from usergroups._deps import require
+from usergroups._encoders import DEFAULT_MODEL
 from usergroups._typing import FloatMatrix
-from usergroups.config import DEFAULT_MODEL
 from usergroups.embedding.artifacts import build_once, models_dir_for, read_manifest
 from usergroups.embedding.base import check_encoded, check_texts, is_blank, l2_normalize_rows
 from usergroups.embedding.sentence_transformer import (

@@ -23,6 +23,11 @@
                                index order): name is what to show, the title or else a name
                                derived from the item's reviews; name_source is "title",
                                "reviews" or "" (no name: show the id)
+      answer.json              what one answer reads instead of the tables and the config:
+                               user ids, items with their shown names, group labels, the
+                               encoder and assignment settings (usergroups.answers)
+      answer.npz               the groups' centres a new user is placed by (aligned and,
+                               with fine groups, the fine groups' text centres)
       manifest.json            SHA-256 and size of every file above, written last
 
 The directory is the :class:`~usergroups.fitted.FittedState` written as data: ``load``
@@ -59,19 +64,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-import pandas as pd
-import scipy.sparse as sp
 
-from usergroups.config import DiscoveryConfig, validate_config
-from usergroups.data import IdVocab
+from usergroups._lazy import lazy_module
+from usergroups.answers import ANSWER_ARRAYS, ANSWER_FILE, ANSWER_FORMAT
 from usergroups.errors import DataError, ModelDirectoryError, ModelIntegrityError
 from usergroups.fitted import CHOICE_NAMES, Choice, FittedState
 from usergroups.persistence.atomic import atomic_dir, check_dir_target
-from usergroups.profiling import PROFILE_LIST_COLUMNS
 from usergroups.recommend import GroupPopularity
 
 if TYPE_CHECKING:
+    import pandas as pd
+    import scipy.sparse as sp
+
+    from usergroups.config import DiscoveryConfig
     from usergroups.pipeline import GroupDiscovery
+else:
+    # the answer path (usergroups.answers) checks the manifest without them (issue 25)
+    pd = lazy_module("pandas")
+    sp = lazy_module("scipy.sparse")
 
 __all__ = [
     "FORMAT_VERSION",
@@ -203,12 +213,42 @@ def save_model(
         sub_interests = getattr(model, "sub_interests_", None)
         if sub_interests is not None and len(sub_interests):
             sub_interests.to_parquet(tmp / "sub_interests.parquet", index=False)
+        _write_answer_bundle(model, items, tmp / ANSWER_FILE)
         if recommendations is None:
             _write_recommendations(model, items, tmp / "recommendations.parquet", n_recommendations)
         else:
             recommendations.to_parquet(tmp / "recommendations.parquet", index=False)
         _write_manifest(tmp)
     return directory
+
+
+def _write_answer_bundle(model: GroupDiscovery, items: pd.DataFrame, path: Path) -> None:
+    """``answer.json``: what the answer path of ``usergroups assign`` and ``recommend``
+    (:mod:`usergroups.answers`) reads instead of the Parquet tables and the pydantic
+    config (issue 25): user ids, items with their shown names, group labels, and the
+    settings an answer uses, each as the validated objects hold them."""
+    cfg = model.config
+    groups = model.groups_
+    bundle = {
+        "format": ANSWER_FORMAT,
+        "embedding": cfg.embedding.model_dump(mode="json"),
+        "assign": {"method": cfg.assign.method, "n_neighbors": cfg.assign.n_neighbors},
+        "smoothing": float(cfg.recommend.smoothing),
+        "group_labels": [
+            [int(g), str(label)]
+            for g, label in zip(groups["group_id"], groups["label"], strict=True)
+        ],
+        "user_ids": [str(u) for u in model.user_ids_.ids],
+        "items": {c: [str(v) for v in items[c]] for c in items.columns},
+    }
+    path.write_text(json.dumps(bundle, ensure_ascii=False) + "\n")
+    # the groups' centres that a new user is placed by: computed here by the state's own
+    # rules (scipy's sparse means), so the answer path reads them instead
+    state = model.state_
+    centres: dict[str, Any] = {"aligned_centroids": state.aligned_centroids}
+    if state.fine_text_centroids is not None:
+        centres["fine_text_centroids"] = state.fine_text_centroids
+    np.savez(path.with_name(ANSWER_ARRAYS), **centres)
 
 
 RECOMMENDATION_PART_USERS = 100_000
@@ -394,6 +434,8 @@ def load_model(cls: type[G], directory: Path) -> G:
         raise ModelDirectoryError(
             f"{directory} is not a complete usergroups model: missing {missing}; re-run discover"
         )
+    from usergroups.config import validate_config
+
     config: DiscoveryConfig = validate_config(
         _read_object(directory, "config.json"), source=str(directory / "config.json")
     )
@@ -598,6 +640,7 @@ def _state_from(
     items: pd.DataFrame,
 ) -> FittedState:
     from usergroups.alignment import AlignmentHead
+    from usergroups.data import IdVocab
     from usergroups.recommend.fine_groups import FineGroups
     from usergroups.recommend.hybrid import personal_from_arrays
     from usergroups.recommend.new_users import NewUserModel
@@ -700,6 +743,8 @@ def _text_weight(
 
 def _groups_from_parquet(groups: pd.DataFrame) -> pd.DataFrame:
     """Turn Parquet's arrays back into the plain lists and dicts that ``fit`` produces."""
+    from usergroups.profiling import PROFILE_LIST_COLUMNS
+
     for col in PROFILE_LIST_COLUMNS:
         if col in groups:
             groups[col] = groups[col].map(lambda v: [] if v is None else list(v))
@@ -714,6 +759,8 @@ MODEL_ENTRIES = frozenset(
     {
         *_REQUIRED,
         MANIFEST,
+        ANSWER_FILE,  # the answer path's ids, names and settings (issue 25)
+        ANSWER_ARRAYS,  # and the groups' centres it places new users by
         "metrics.json",
         "groups.parquet",
         "sub_interests.parquet",  # models with fine groups

@@ -39,6 +39,7 @@ import scipy.sparse as sp
 
 from usergroups.profiling.clean import PreparedTexts, is_sentiment, keyword_texts, tokenize
 from usergroups.profiling.profiles import detect_language
+from usergroups.shown_names import DERIVED_MARK, NameSource, shown_name
 
 __all__ = [
     "DERIVED_MARK",
@@ -49,12 +50,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-NameSource = Literal["title", "reviews", ""]
-"""Where an item's displayed name comes from: its title, its reviews, or nowhere (its id)."""
-
-DERIVED_MARK = "[from reviews]"
-"""Put before a derived name wherever one is shown as text, so nobody mistakes it for a title."""
 
 
 def _same_word(a: str, b: str) -> bool:
@@ -276,26 +271,6 @@ def _best_terms(
         if picked:
             names[str(item)] = ", ".join(picked)
     return names
-
-
-def shown_name(item_id: str, name: str, source: str) -> str:
-    """An item as people read it: the title, ``[from reviews] a / b / c``, or else the id.
-
-    The terms of a derived name are joined by ``/`` so a list of names still reads as one
-    name per item.
-
-    Examples
-    --------
-    >>> shown_name("B0002E1G5C", "elixir, nanoweb, coated", "reviews")
-    '[from reviews] elixir / nanoweb / coated'
-    >>> shown_name("B0002E1G5C", "", "")
-    'B0002E1G5C'
-    """
-    if not name:
-        return str(item_id)
-    if source == "reviews":
-        return f"{DERIVED_MARK} {name.replace(', ', ' / ')}"
-    return name
 
 
 def with_top_item_names(groups: pd.DataFrame) -> pd.DataFrame:

@@ -27,16 +27,21 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 
+from usergroups._lazy import lazy_module
 from usergroups._typing import FloatMatrix, IntVector
 from usergroups.errors import DataError, NotFittedError
 from usergroups.linalg import nearest_rows, pool_rows, unit_rows
 from usergroups.recommend.group_popularity import GroupPopularity
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+else:
+    sp = lazy_module("scipy.sparse")  # scipy loads where it is used (issue 25)
 
 __all__ = ["FineGroups"]
 
@@ -234,9 +239,16 @@ class FineGroups:
 
     @classmethod
     def from_arrays(
-        cls, arrays: dict[str, npt.NDArray[Any]], interactions: sp.spmatrix, smoothing: float
+        cls,
+        arrays: dict[str, npt.NDArray[Any]],
+        interactions: sp.spmatrix | None,
+        smoothing: float,
+        *,
+        popularity: GroupPopularity | None = None,
     ) -> FineGroups:
-        """Rebuild from :meth:`to_arrays` and the model's interactions."""
+        """Rebuild from :meth:`to_arrays` and the model's interactions, or from the fine
+        groups' ``popularity`` counted already (the answer path counts it without scipy,
+        :mod:`usergroups.answers`)."""
         model = cls(smoothing=smoothing)
         model.centroids_ = np.asarray(arrays["fine_centroids"], dtype=np.float32)
         model.representative_ = int(np.asarray(arrays["fine_representative"]).ravel()[0])
@@ -245,7 +257,13 @@ class FineGroups:
                 f"fine_representative={model.representative_} is not a partition of "
                 f"{model.n_partitions}"
             )
-        return model._count(np.asarray(arrays["fine_labels"], dtype=np.int64), interactions)
+        labels = np.asarray(arrays["fine_labels"], dtype=np.int64)
+        if popularity is not None:
+            model.labels_, model.popularity_ = labels, popularity
+            return model
+        if interactions is None:
+            raise DataError("FineGroups.from_arrays needs the interactions or the popularity")
+        return model._count(labels, interactions)
 
     def sub_interests(self) -> IntVector:
         """Each known user's fine group in the representative partition; shape (n_users,)."""

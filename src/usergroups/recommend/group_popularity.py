@@ -9,16 +9,21 @@ Noise users (group -1) and users outside every group get global popularity.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
+from usergroups._lazy import lazy_module
 from usergroups._typing import FloatMatrix, IntVector
 from usergroups.errors import ConfigError, DataError, NotFittedError
 
 # the one top-n of the project lives in usergroups.ranking; re-exported for its callers
 from usergroups.ranking import top_n
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+else:
+    sp = lazy_module("scipy.sparse")  # scipy loads where it is used (issue 25)
 
 __all__ = ["GroupPopularity", "top_n"]
 

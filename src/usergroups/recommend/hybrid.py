@@ -25,15 +25,20 @@ treated as outside every group, whose scores are global popularity).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 
+from usergroups._lazy import lazy_module
 from usergroups._typing import FloatMatrix
 from usergroups.errors import ConfigError, NotFittedError
 from usergroups.linalg import BLOCK_CELLS, ease_weights, item_knn_weights
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+else:
+    sp = lazy_module("scipy.sparse")  # scipy loads where it is used (issue 25)
 
 __all__ = [
     "GROUP_PARTS",
@@ -48,6 +53,7 @@ __all__ = [
     "personal_from_arrays",
     "personal_model_for",
     "personal_weights",
+    "personal_weights_for",
     "row_scaled",
 ]
 
@@ -368,7 +374,21 @@ def personal_weights(seen: sp.spmatrix, weight: float, shrinkage: float) -> npt.
     >>> personal_weights(x, 1.0, 1.0).tolist()
     [0.5, 0.75]
     """
-    n = np.diff(sp.csr_matrix(seen).indptr).astype(np.float32)
+    return personal_weights_for(np.diff(sp.csr_matrix(seen).indptr), weight, shrinkage)
+
+
+def personal_weights_for(
+    n_seen: npt.ArrayLike, weight: float, shrinkage: float
+) -> npt.NDArray[np.float32]:
+    """:func:`personal_weights` of users who have seen ``n_seen`` items each (the answer
+    path counts them without scipy: :mod:`usergroups.answers`).
+
+    Examples
+    --------
+    >>> personal_weights_for([1, 3], 1.0, 1.0).tolist()
+    [0.5, 0.75]
+    """
+    n = np.asarray(n_seen).astype(np.float32)
     if shrinkage <= 0:
         return np.full(len(n), weight, dtype=np.float32)
     return (weight * n / (n + shrinkage)).astype(np.float32)

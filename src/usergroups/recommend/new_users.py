@@ -32,16 +32,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 
+from usergroups._lazy import lazy_module
 from usergroups._typing import FloatMatrix
 from usergroups.errors import ConfigError, DataError
 from usergroups.linalg import unit_rows
 from usergroups.recommend.hybrid import row_scaled
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+else:
+    sp = lazy_module("scipy.sparse")  # scipy loads where it is used (issue 25)
 
 __all__ = [
     "COMPONENTS",
@@ -130,7 +135,8 @@ def spread_scores(
     docs : ndarray of shape (n_items, dim)
         Item documents (:func:`item_documents`).
     item_item : sparse or dense matrix of shape (n_items, n_items)
-        Row ``i`` scores the items consumed with item ``i`` (EASE's weights).
+        Row ``i`` scores the items consumed with item ``i`` (EASE's weights); or an object
+        with ``weighted_rows(rows, weights)`` (:class:`usergroups.answers.SparseRows`).
     top_items : int
     temperature : float
 
@@ -151,6 +157,10 @@ def spread_scores(
     top = np.argpartition(-cos, m - 1, axis=1)[:, :m]
     near = np.take_along_axis(cos, top, axis=1)
     weights = np.exp((near - near.max(axis=1, keepdims=True)) / temperature)
+    if hasattr(item_item, "weighted_rows"):
+        # numpy rows of the item-item model (the answer path, without scipy: issue 25);
+        # the same float32 sums in the same order as the product below
+        return np.asarray(item_item.weighted_rows(list(top), list(weights)), dtype=np.float32)
     retrieved = sp.csr_matrix(
         (weights.ravel().astype(np.float32), top.ravel(), np.arange(0, n * m + 1, m)),
         shape=(n, n_items),

@@ -10,14 +10,19 @@ deterministic; ``l2`` is chosen on held-out new users by :func:`usergroups.selec
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 
+from usergroups._lazy import lazy_module
 from usergroups._typing import FloatMatrix
 from usergroups.errors import ConfigError, DataError, NotFittedError
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+else:
+    sp = lazy_module("scipy.sparse")  # scipy loads where it is used (issue 25)
 
 __all__ = ["TextItemRidge"]
 
