@@ -362,6 +362,9 @@ class Table:
         return zip(*self._data.values(), strict=True)
 
     def to_dict(self, orient: str = "records") -> list[dict[str, Any]]:
+        """One dict per row (pandas' ``orient="records"``, the only orientation here)."""
+        if orient != "records":
+            raise ValueError(f"Table.to_dict supports orient='records' only, got {orient!r}")
         return [dict(zip(self._data, row, strict=True)) for row in self.itertuples()]
 
 
