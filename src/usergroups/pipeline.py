@@ -1101,8 +1101,9 @@ class GroupDiscovery:
         rows = self.recommender_.group_scores(np.r_[np.arange(proba.shape[1]), -1])
         personal = self.personal_
         item_item = None if personal is None else personal.weights_
-        group = self._state().new_user_group_part(query)
-        return self.new_users_.scores(proba, rows, semantic, item_item, group)
+        model = self.new_users_
+        group = self._state().new_user_group_part(query) if model.uses_group_part else None
+        return model.scores(proba, rows, semantic, item_item, group)
 
     def text_scores(self, texts: list[str]) -> np.ndarray:
         """Item scores for new users known by one text each, as :meth:`assign` ranks them
