@@ -127,3 +127,51 @@ def test_issue25_a_per_text_encoder_takes_requests_one_at_a_time() -> None:
     other = BatchingEncoder(StrictEncoder())
     assert not other.one_at_a_time
     other.close()
+
+
+def test_issue25_a_submitted_call_runs_on_the_encoder_thread_in_turn() -> None:
+    """With a per-text encoder a whole /assign runs on the encoder thread (submit): its texts
+    are encoded there, without a hand-over; calls run in the order they came, an error
+    reaches its caller, a call whose caller went away is skipped, a closed encoder takes
+    no more."""
+    from usergroups.embedding.text import CleaningEncoder
+
+    threads: list[str] = []
+
+    class PerText(StrictEncoder):
+        per_text = True
+
+        def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+            threads.append(threading.current_thread().name)
+            return super().encode(texts)
+
+    encoder = BatchingEncoder(CleaningEncoder(PerText()), max_batch=64, max_wait_s=0.5)
+    order: list[int] = []
+    gate = threading.Event()
+
+    def assign(i: int) -> tuple[str, np.ndarray]:
+        order.append(i)
+        return threading.current_thread().name, encoder.encode([f"drum kit {i}"])
+
+    def fail() -> None:
+        raise DataError("texts[0] is empty")
+
+    try:
+        blocked = encoder.submit(gate.wait, 30)  # holds the thread while more queue up
+        jobs = [encoder.submit(assign, i) for i in range(10)]
+        failing = encoder.submit(fail)
+        skipped = encoder.submit(order.append, -1)
+        assert blocked is not None and failing is not None and skipped is not None
+        assert skipped.cancel()  # its client disconnected while it waited
+        gate.set()
+        answers = [job.result(timeout=30) for job in jobs if job is not None]
+        with pytest.raises(DataError, match="empty"):
+            failing.result(timeout=30)
+        expected = np.asarray(HashingEncoder(16).encode(["drum kit 3"]), dtype=np.float32)
+        np.testing.assert_array_equal(answers[3][1], expected)
+    finally:
+        encoder.close()
+    assert order == list(range(10))
+    assert {name for name, _ in answers} == {"usergroups-encoder"}
+    assert set(threads) == {"usergroups-encoder"}
+    assert encoder.submit(order.append, 99) is None

@@ -21,10 +21,10 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -55,6 +55,10 @@ class BatchingEncoder:
     texts are encoded again on their own, and only the requests whose own texts fail get
     an error.
 
+    With a per-text encoder a whole ``/assign`` can run on this thread (:meth:`submit`):
+    its texts are then encoded where it runs, with no hand-over between threads, and
+    requests are answered in the order they arrived (issue 25).
+
     Parameters
     ----------
     inner : Encoder
@@ -74,7 +78,7 @@ class BatchingEncoder:
         self.dim = int(inner.dim)
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
-        self._queue: queue.Queue[tuple[list[str], Future[np.ndarray]] | None] = queue.Queue()
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._closing = threading.Lock()
         self._closed = False
         self.one_at_a_time = runs_per_text(inner)
@@ -95,6 +99,9 @@ class BatchingEncoder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if threading.current_thread() is self._thread:
+            # a call submitted to this thread (submit): its texts are the current job
+            return self._encode_alone(texts)
         fut: Future[np.ndarray] = Future()
         with self._closing:
             if self._closed:
@@ -102,6 +109,22 @@ class BatchingEncoder:
                 return self._encode_alone(texts)
             self._queue.put((texts, fut))
         return fut.result()
+
+    def submit(self, fn: Callable[..., _T], *args: Any) -> Future[_T] | None:
+        """Run ``fn(*args)`` on the encoder thread, after the work queued before it.
+
+        For a per-text encoder (:attr:`one_at_a_time`) a whole request can run there: the
+        texts it encodes are encoded in place (:meth:`encode` on this thread), so the
+        request hands nothing to another thread and waits for nobody but the requests
+        ahead of it. None once the encoder is closed (a model swap): run ``fn``
+        elsewhere then.
+        """
+        fut: Future[_T] = Future()
+        with self._closing:
+            if self._closed:
+                return None
+            self._queue.put(_Call(fn, args, fut))
+        return fut
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         vectors = np.asarray(self.inner.encode(texts), dtype=np.float32)
@@ -130,10 +153,14 @@ class BatchingEncoder:
             first = self._queue.get()
             if first is None:
                 return
+            if isinstance(first, _Call):
+                first.run()
+                continue
             batch = [first]
             n = len(first[0])
             deadline = _now() + self.max_wait_s
             stop = False
+            call: _Call[Any] | None = None
             while n < self.max_batch and not self.one_at_a_time:
                 remaining = deadline - _now()
                 try:
@@ -147,9 +174,14 @@ class BatchingEncoder:
                 if nxt is None:
                     stop = True
                     break
+                if isinstance(nxt, _Call):  # calls are not batched: answer the batch first
+                    call = nxt
+                    break
                 batch.append(nxt)
                 n += len(nxt[0])
             self._answer(batch)
+            if call is not None:
+                call.run()
             if stop:
                 return
 
@@ -185,6 +217,30 @@ class BatchingEncoder:
             self._closed = True
             self._queue.put(None)
         self._thread.join(timeout=10)
+
+
+_T = TypeVar("_T")
+
+
+@dataclass
+class _Call(Generic[_T]):
+    """A function to run on the encoder thread (:meth:`BatchingEncoder.submit`)."""
+
+    fn: Callable[..., _T]
+    args: tuple[Any, ...]
+    future: Future[_T]
+
+    def run(self) -> None:
+        if not self.future.set_running_or_notify_cancel():
+            return  # the request went away while it waited (its client disconnected)
+        try:
+            self.future.set_result(self.fn(*self.args))
+        except Exception as exc:  # handed to the caller, which raises it
+            self.future.set_exception(exc)
+
+
+_Job = tuple[list[str], "Future[np.ndarray]"] | _Call[Any]
+"""What the encoder thread takes: texts to encode, or a call (:meth:`BatchingEncoder.submit`)."""
 
 
 def runs_per_text(encoder: Any) -> bool:
