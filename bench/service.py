@@ -29,8 +29,12 @@ Usage::
 ``--compare`` measures source trees against each other under the same load: one server per
 tree (its ``PYTHONPATH``), all up at once, and the load sent to each in turn in short
 bursts (``--bursts``, the order reversed every other burst), so drift in the machine's
-load hits every side alike; each side's latencies are pooled over its bursts. Results go
-to ``bench/results/service-compare.json``.
+load hits every side alike; each side's latencies are pooled over its bursts, and each
+burst's p99 is kept too (``burst_p99_ms`` and their median: a moment when a shared
+machine stalls a server shows in one burst, where the pooled p99 charges it to the whole
+run). ``server_cpu_ms`` is the CPU every process of a side's server used per request
+(from ``/proc``, Linux): what the code costs, less inflated by the machine's other work
+than its latencies. Results go to ``bench/results/service-compare.json``.
 """
 
 from __future__ import annotations
@@ -246,6 +250,7 @@ def compare(
     errors: dict[tuple[str, str], int] = {}
     wall: dict[tuple[str, str], float] = {}
     cpu: dict[tuple[str, str], float | None] = {}
+    burst_p99: dict[tuple[str, str], list[float]] = {}
     loads: list[float] = []
     text_iter = iter(texts)
 
@@ -280,6 +285,9 @@ def compare(
                     spent = cpu.get(key, 0.0)
                     cpu[key] = None if used is None or spent is None else spent + used
                     lat.setdefault(key, []).extend(got["latencies"])
+                    if got["latencies"]:
+                        p99 = float(np.percentile(got["latencies"], 99)) * 1000.0
+                        burst_p99.setdefault(key, []).append(round(p99, 1))
                     errors[key] = errors.get(key, 0) + got["errors"]
                     wall[key] = wall.get(key, 0.0) + got["wall_s"]
             loads.append(os.getloadavg()[0])
@@ -304,6 +312,12 @@ def compare(
             # the server's CPU (every process) per request: what the code costs, less
             # inflated by the machine's other work than the latencies are
             "server_cpu_ms": _per_request_ms(cpu.get((name, endpoint)), len(values)),
+            # each burst's own p99: a moment when the shared machine stalls the server
+            # shows in one burst, where the pooled p99 above takes it for the whole run
+            "burst_p99_ms": burst_p99.get((name, endpoint), []),
+            "burst_p99_median_ms": round(float(np.median(burst_p99[(name, endpoint)])), 1)
+            if burst_p99.get((name, endpoint))
+            else None,
         }
     return {
         "workers": workers,

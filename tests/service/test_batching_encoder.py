@@ -175,3 +175,38 @@ def test_issue25_a_submitted_call_runs_on_the_encoder_thread_in_turn() -> None:
     assert {name for name, _ in answers} == {"usergroups-encoder"}
     assert set(threads) == {"usergroups-encoder"}
     assert encoder.submit(order.append, 99) is None
+
+
+def test_issue25_two_threads_take_calls_from_one_queue_and_both_stop() -> None:
+    """A process alone on two cores runs a per-text encoder's requests on two threads (one
+    scores while the other's text is in the model); a batching encoder keeps one thread,
+    which gathers its batches."""
+    from usergroups.embedding.text import CleaningEncoder
+
+    class PerText(StrictEncoder):
+        per_text = True
+
+        def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+            return super().encode(texts)
+
+    encoder = BatchingEncoder(CleaningEncoder(PerText()), n_threads=2)
+    both = threading.Barrier(2)
+
+    def meet(i: int) -> tuple[str, np.ndarray]:
+        both.wait(timeout=30)  # returns only when two calls run at once
+        return threading.current_thread().name, encoder.encode([f"drum kit {i}"])
+
+    try:
+        jobs = [encoder.submit(meet, i) for i in range(2)]
+        answers = [job.result(timeout=30) for job in jobs if job is not None]
+        assert len(answers) == 2 and {name for name, _ in answers} == {"usergroups-encoder"}
+        # texts sent from elsewhere are still encoded by those threads
+        assert encoder.encode(["one", "two"]).shape == (2, 16)
+    finally:
+        encoder.close()
+    assert not any(thread.is_alive() for thread in encoder._threads)
+    batching = BatchingEncoder(StrictEncoder(), n_threads=2)
+    assert len(batching._threads) == 1
+    batching.close()
+    with pytest.raises(ValueError, match="n_threads"):
+        BatchingEncoder(StrictEncoder(), n_threads=0)

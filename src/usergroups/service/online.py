@@ -57,7 +57,10 @@ class BatchingEncoder:
 
     With a per-text encoder a whole ``/assign`` can run on this thread (:meth:`submit`):
     its texts are then encoded where it runs, with no hand-over between threads, and
-    requests are answered in the order they arrived (issue 25).
+    requests are answered in the order they arrived (issue 25). ``n_threads`` such
+    threads take them from one queue: with two, one request's scoring runs while the
+    next one's text is in the model (whose calls take turns), as a process alone on two
+    cores can afford.
 
     Parameters
     ----------
@@ -67,12 +70,17 @@ class BatchingEncoder:
         Texts per forward pass.
     max_wait_s : float
         How long the first text of a batch waits for company.
+    n_threads : int, default 1
+        Threads that take the queue, for a per-text encoder (a batching one has one, which
+        gathers each batch).
     """
 
     _INPUT_ERRORS = (UnicodeError, ValueError, TypeError)
     """What an encoder raises for texts it cannot take (a tokenizer given a lone surrogate)."""
 
-    def __init__(self, inner: Any, *, max_batch: int = 32, max_wait_s: float = 0.002) -> None:
+    def __init__(
+        self, inner: Any, *, max_batch: int = 32, max_wait_s: float = 0.002, n_threads: int = 1
+    ) -> None:
         self.inner = inner
         self.name = inner.name
         self.dim = int(inner.dim)
@@ -83,8 +91,16 @@ class BatchingEncoder:
         self._closed = False
         self.one_at_a_time = runs_per_text(inner)
         """Requests are encoded one by one, in arrival order (a per-text encoder)."""
-        self._thread = threading.Thread(target=self._run, name="usergroups-encoder", daemon=True)
-        self._thread.start()
+        if n_threads < 1:
+            from usergroups.errors import ConfigError
+
+            raise ConfigError(f"n_threads={n_threads}; pass 1 or more encoder threads")
+        self._threads = [
+            threading.Thread(target=self._run, name="usergroups-encoder", daemon=True)
+            for _ in range(n_threads if self.one_at_a_time else 1)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def encode(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Vectors of shape (len(texts), dim); blocks until the batch is encoded.
@@ -99,7 +115,7 @@ class BatchingEncoder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if threading.current_thread() is self._thread:
+        if threading.current_thread() in self._threads:
             # a call submitted to this thread (submit): its texts are the current job
             return self._encode_alone(texts)
         fut: Future[np.ndarray] = Future()
@@ -215,8 +231,10 @@ class BatchingEncoder:
             if self._closed:
                 return
             self._closed = True
-            self._queue.put(None)
-        self._thread.join(timeout=10)
+            for _ in self._threads:
+                self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=10)
 
 
 _T = TypeVar("_T")
