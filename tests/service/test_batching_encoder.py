@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ from usergroups.errors import DataError
 from usergroups.service.online import BatchingEncoder
 
 pytestmark = pytest.mark.timeout(120)
+
+request: contextvars.ContextVar[str] = contextvars.ContextVar("request", default="")
 
 
 class StrictEncoder:
@@ -150,15 +153,20 @@ def test_issue25_a_submitted_call_runs_on_the_encoder_thread_in_turn() -> None:
     gate = threading.Event()
 
     def assign(i: int) -> tuple[str, np.ndarray]:
+        assert request.get() == f"request {i}"  # the caller's context came along
         order.append(i)
         return threading.current_thread().name, encoder.encode([f"drum kit {i}"])
+
+    def submit(i: int) -> Future[tuple[str, np.ndarray]] | None:
+        request.set(f"request {i}")
+        return encoder.submit(assign, i)
 
     def fail() -> None:
         raise DataError("texts[0] is empty")
 
     try:
         blocked = encoder.submit(gate.wait, 30)  # holds the thread while more queue up
-        jobs = [encoder.submit(assign, i) for i in range(10)]
+        jobs = [contextvars.copy_context().run(submit, i) for i in range(10)]
         failing = encoder.submit(fail)
         skipped = encoder.submit(order.append, -1)
         assert blocked is not None and failing is not None and skipped is not None

@@ -18,6 +18,7 @@ same overlay.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import threading
@@ -139,7 +140,8 @@ class BatchingEncoder:
         with self._closing:
             if self._closed:
                 return None
-            self._queue.put(_Call(fn, args, fut))
+            # the caller's context (its request id, for the log) goes with the call
+            self._queue.put(_Call(fn, args, fut, contextvars.copy_context()))
         return fut
 
     def _encode(self, texts: list[str]) -> np.ndarray:
@@ -247,12 +249,13 @@ class _Call(Generic[_T]):
     fn: Callable[..., _T]
     args: tuple[Any, ...]
     future: Future[_T]
+    context: contextvars.Context
 
     def run(self) -> None:
         if not self.future.set_running_or_notify_cancel():
             return  # the request went away while it waited (its client disconnected)
         try:
-            self.future.set_result(self.fn(*self.args))
+            self.future.set_result(self.context.run(self.fn, *self.args))
         except Exception as exc:  # handed to the caller, which raises it
             self.future.set_exception(exc)
 
