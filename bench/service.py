@@ -29,14 +29,19 @@ Usage::
 ``--compare`` measures source trees against each other under the same load: one server per
 tree (its ``PYTHONPATH``), all up at once, and the load sent to each in turn in short
 bursts (``--bursts``, the order reversed every other burst), so drift in the machine's
-load hits every side alike; each side's latencies are pooled over its bursts. Results go
-to ``bench/results/service-compare.json``.
+load hits every side alike; each side's latencies are pooled over its bursts, and each
+burst's p99 is kept too (``burst_p99_ms`` and their median: a moment when a shared
+machine stalls a server shows in one burst, where the pooled p99 charges it to the whole
+run). ``server_cpu_ms`` is the CPU every process of a side's server used per request
+(from ``/proc``, Linux): what the code costs, less inflated by the machine's other work
+than its latencies. Results go to ``bench/results/service-compare.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -128,6 +133,26 @@ async def run_load(
         "p99_ms": round(float(np.percentile(ms, 99)), 2),
         "errors": int(errors),
     }
+
+
+def tree_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) a process and its descendants have used: a server's
+    cost per request, which the machine's other work inflates less than latency. None
+    where ``/proc`` cannot tell (not Linux)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    todo, total, found = [pid], 0, False
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found = True
+        total += int(fields[11]) + int(fields[12])
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                todo.extend(int(c) for c in task.read_text().split())
+    return total / tick if found else None
 
 
 def assign_texts(model_dir: Path, n: int, seed: int) -> list[str]:
@@ -224,6 +249,8 @@ def compare(
     lat: dict[tuple[str, str], list[float]] = {}
     errors: dict[tuple[str, str], int] = {}
     wall: dict[tuple[str, str], float] = {}
+    cpu: dict[tuple[str, str], float | None] = {}
+    burst_p99: dict[tuple[str, str], list[float]] = {}
     loads: list[float] = []
     text_iter = iter(texts)
 
@@ -250,9 +277,17 @@ def compare(
                     ("assign", assign_batch(per_burst)),
                     ("users", user_requests[u0 : u0 + per_burst * 5]),
                 ):
+                    before = tree_cpu_s(servers[name][0].pid)
                     got = asyncio.run(run_load(port, requests, concurrency, keep=True))
+                    after = tree_cpu_s(servers[name][0].pid)
                     key = (name, endpoint)
+                    used = None if before is None or after is None else after - before
+                    spent = cpu.get(key, 0.0)
+                    cpu[key] = None if used is None or spent is None else spent + used
                     lat.setdefault(key, []).extend(got["latencies"])
+                    if got["latencies"]:
+                        p99 = float(np.percentile(got["latencies"], 99)) * 1000.0
+                        burst_p99.setdefault(key, []).append(round(p99, 1))
                     errors[key] = errors.get(key, 0) + got["errors"]
                     wall[key] = wall.get(key, 0.0) + got["wall_s"]
             loads.append(os.getloadavg()[0])
@@ -274,6 +309,15 @@ def compare(
             "p95_ms": round(float(np.percentile(ms, 95)), 1),
             "p99_ms": round(float(np.percentile(ms, 99)), 1),
             "errors": errors[(name, endpoint)],
+            # the server's CPU (every process) per request: what the code costs, less
+            # inflated by the machine's other work than the latencies are
+            "server_cpu_ms": _per_request_ms(cpu.get((name, endpoint)), len(values)),
+            # each burst's own p99: a moment when the shared machine stalls the server
+            # shows in one burst, where the pooled p99 above takes it for the whole run
+            "burst_p99_ms": burst_p99.get((name, endpoint), []),
+            "burst_p99_median_ms": round(float(np.median(burst_p99[(name, endpoint)])), 1)
+            if burst_p99.get((name, endpoint))
+            else None,
         }
     return {
         "workers": workers,
@@ -285,6 +329,10 @@ def compare(
         "load_1m_min_max": [round(min(loads), 2), round(max(loads), 2)],
         "sides": sides,
     }
+
+
+def _per_request_ms(seconds: float | None, n: int) -> float | None:
+    return None if seconds is None or n == 0 else round(seconds / n * 1000.0, 2)
 
 
 def main() -> int:

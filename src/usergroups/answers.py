@@ -126,10 +126,10 @@ def new_user_scores(
     model and the fine groups' soft membership; shape (n, n_items)."""
     rows = parts.recommender.group_scores(np.r_[np.arange(proba.shape[1]), -1])
     item_item = None if parts.personal is None else parts.personal.weights_
-    group = parts.new_user_group_part(query)
-    return np.asarray(
-        parts.new_user_model.scores(proba, rows, semantic, item_item, group), dtype=np.float32
-    )
+    model = parts.new_user_model
+    # a mix without the group part does not pay for the fine groups' membership
+    group = parts.new_user_group_part(query) if model.uses_group_part else None
+    return np.asarray(model.scores(proba, rows, semantic, item_item, group), dtype=np.float32)
 
 
 def blended_scores(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ from usergroups.errors import DataError
 from usergroups.service.online import BatchingEncoder
 
 pytestmark = pytest.mark.timeout(120)
+
+request: contextvars.ContextVar[str] = contextvars.ContextVar("request", default="")
 
 
 class StrictEncoder:
@@ -127,3 +130,91 @@ def test_issue25_a_per_text_encoder_takes_requests_one_at_a_time() -> None:
     other = BatchingEncoder(StrictEncoder())
     assert not other.one_at_a_time
     other.close()
+
+
+def test_issue25_a_submitted_call_runs_on_the_encoder_thread_in_turn() -> None:
+    """With a per-text encoder a whole /assign runs on the encoder thread (submit): its texts
+    are encoded there, without a hand-over; calls run in the order they came, an error
+    reaches its caller, a call whose caller went away is skipped, a closed encoder takes
+    no more."""
+    from usergroups.embedding.text import CleaningEncoder
+
+    threads: list[str] = []
+
+    class PerText(StrictEncoder):
+        per_text = True
+
+        def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+            threads.append(threading.current_thread().name)
+            return super().encode(texts)
+
+    encoder = BatchingEncoder(CleaningEncoder(PerText()), max_batch=64, max_wait_s=0.5)
+    order: list[int] = []
+    gate = threading.Event()
+
+    def assign(i: int) -> tuple[str, np.ndarray]:
+        assert request.get() == f"request {i}"  # the caller's context came along
+        order.append(i)
+        return threading.current_thread().name, encoder.encode([f"drum kit {i}"])
+
+    def submit(i: int) -> Future[tuple[str, np.ndarray]] | None:
+        request.set(f"request {i}")
+        return encoder.submit(assign, i)
+
+    def fail() -> None:
+        raise DataError("texts[0] is empty")
+
+    try:
+        blocked = encoder.submit(gate.wait, 30)  # holds the thread while more queue up
+        jobs = [contextvars.copy_context().run(submit, i) for i in range(10)]
+        failing = encoder.submit(fail)
+        skipped = encoder.submit(order.append, -1)
+        assert blocked is not None and failing is not None and skipped is not None
+        assert skipped.cancel()  # its client disconnected while it waited
+        gate.set()
+        answers = [job.result(timeout=30) for job in jobs if job is not None]
+        with pytest.raises(DataError, match="empty"):
+            failing.result(timeout=30)
+        expected = np.asarray(HashingEncoder(16).encode(["drum kit 3"]), dtype=np.float32)
+        np.testing.assert_array_equal(answers[3][1], expected)
+    finally:
+        encoder.close()
+    assert order == list(range(10))
+    assert {name for name, _ in answers} == {"usergroups-encoder"}
+    assert set(threads) == {"usergroups-encoder"}
+    assert encoder.submit(order.append, 99) is None
+
+
+def test_issue25_two_threads_take_calls_from_one_queue_and_both_stop() -> None:
+    """A process alone on two cores runs a per-text encoder's requests on two threads (one
+    scores while the other's text is in the model); a batching encoder keeps one thread,
+    which gathers its batches."""
+    from usergroups.embedding.text import CleaningEncoder
+
+    class PerText(StrictEncoder):
+        per_text = True
+
+        def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+            return super().encode(texts)
+
+    encoder = BatchingEncoder(CleaningEncoder(PerText()), n_threads=2)
+    both = threading.Barrier(2)
+
+    def meet(i: int) -> tuple[str, np.ndarray]:
+        both.wait(timeout=30)  # returns only when two calls run at once
+        return threading.current_thread().name, encoder.encode([f"drum kit {i}"])
+
+    try:
+        jobs = [encoder.submit(meet, i) for i in range(2)]
+        answers = [job.result(timeout=30) for job in jobs if job is not None]
+        assert len(answers) == 2 and {name for name, _ in answers} == {"usergroups-encoder"}
+        # texts sent from elsewhere are still encoded by those threads
+        assert encoder.encode(["one", "two"]).shape == (2, 16)
+    finally:
+        encoder.close()
+    assert not any(thread.is_alive() for thread in encoder._threads)
+    batching = BatchingEncoder(StrictEncoder(), n_threads=2)
+    assert len(batching._threads) == 1
+    batching.close()
+    with pytest.raises(ValueError, match="n_threads"):
+        BatchingEncoder(StrictEncoder(), n_threads=0)

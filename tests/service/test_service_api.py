@@ -198,3 +198,31 @@ def test_rate_limit_answers_429_with_retry_after(model_dir, start_server) -> Non
     # another key has its own bucket
     with server.client(ADMIN_KEY) as c:
         assert c.get("/groups").status_code == 200
+
+
+def test_issue25_plain_assign_answers_as_the_full_route_does(shared_server: Server) -> None:
+    """A plain ``POST /assign`` (JSON content type, no query) is answered without FastAPI's
+    routing; the same bodies, other content types or a query string, take the full route:
+    the answers and errors must be the same bytes."""
+    full = {"Content-Type": "application/json; charset=utf-8"}
+    plain = {"Content-Type": "application/json"}
+    bodies: list[dict[str, object]] = [
+        {"texts": ["guitar strings and a tuner"], "n": 5},
+        {"texts": ["drum sticks", "a snare"], "items": ["nope"]},
+        {"texts": ["fine", "bad \u0007 bell"]},  # 400: a control character
+        {"texts": ["a"], "n": 101},  # 422 from the route's own check of n
+        {"texts": []},  # 422 from the model: plain takes the full route
+        {"texts": ["a"] * 17},  # 413
+    ]
+    with shared_server.client() as c:
+        for body in bodies:
+            data = json.dumps(body).encode()
+            a = c.post("/assign", content=data, headers=plain)
+            b = c.post("/assign", content=data, headers=full)
+            assert (a.status_code, a.content) == (b.status_code, b.content), body
+            assert a.headers["content-type"] == b.headers["content-type"]
+    with shared_server.client(key="wrong-key-0123456789abcdef") as c:
+        data = json.dumps(bodies[0]).encode()
+        a = c.post("/assign", content=data, headers=plain)
+        b = c.post("/assign", content=data, headers=full)
+    assert a.status_code == b.status_code == 401 and a.content == b.content

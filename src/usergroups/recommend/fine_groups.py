@@ -164,16 +164,46 @@ class FineGroups:
         ``centroids`` (shape (P, K, n_features)) places the rows by other centres of the
         same groups, e.g. their members' mean text (:meth:`text_centroids`).
         """
-        c = self.centroids_ if centroids is None else np.asarray(centroids, dtype=np.float32)
-        out = np.zeros((len(np.atleast_2d(vectors)), self.n_partitions * self.n_fine), np.float32)
-        for p in range(len(c)):
-            labels, sims = nearest_rows(vectors, c[p])
-            z = (sims - sims.max(axis=1, keepdims=True)) / np.float32(self.temperature)
-            e = np.exp(z)
-            share = e / e.sum(axis=1, keepdims=True) / self.n_partitions
-            share[labels < 0] = 0.0
-            out[:, p * self.n_fine : (p + 1) * self.n_fine] = share
-        return out
+        units = self._unit_centroids(centroids)
+        a = unit_rows(vectors)
+        if a.shape[1] != units.shape[1]:
+            raise DataError(
+                f"vectors have {a.shape[1]} features and centroids {units.shape[1]}; place "
+                "vectors built the way the model built its own"
+            )
+        # every partition's cosines in one product (the same as nearest_rows per
+        # partition); the softmax then runs over each partition's K groups
+        sims = np.asarray(a @ units.T, dtype=np.float32).reshape(len(a), self.n_partitions, -1)
+        z = (sims - sims.max(axis=2, keepdims=True)) / np.float32(self.temperature)
+        e = np.exp(z)
+        share = e / e.sum(axis=2, keepdims=True) / self.n_partitions
+        share[~np.any(a != 0, axis=1)] = 0.0  # all-zero rows are nowhere
+        return share.reshape(len(a), -1)
+
+    def _unit_centroids(self, centroids: npt.ArrayLike | None) -> FloatMatrix:
+        """``centroids`` (default: :attr:`centroids_`) as unit rows, shape (P * K, d).
+
+        Normalised once per centroids array and kept (read-only): a new user's membership
+        is asked for on every ``/assign`` and the centres never change. The cache holds
+        the arrays it was computed from, so an id is never reused for another array.
+        """
+        c = self.centroids_ if centroids is None else centroids
+        cache: dict[int, tuple[Any, FloatMatrix]] = self.__dict__.setdefault("_units", {})
+        hit = cache.get(id(c))
+        if hit is not None and hit[0] is c:
+            return hit[1]
+        arr = np.asarray(c, dtype=np.float32)
+        if arr.ndim != 3 or arr.shape[:2] != (self.n_partitions, self.n_fine):
+            raise DataError(
+                f"centroids have shape {arr.shape}, expected ({self.n_partitions}, "
+                f"{self.n_fine}, n_features): one centre per fine group of each partition"
+            )
+        units = unit_rows(arr.reshape(-1, arr.shape[2]))
+        units.setflags(write=False)
+        if len(cache) >= 4:  # a refit brings new centres; the old ones are not asked again
+            cache.clear()
+        cache[id(c)] = (c, units)
+        return units
 
     def text_centroids(self, text_block: npt.ArrayLike) -> FloatMatrix:
         """Each fine group's place in the text space: the unit mean of its members' text

@@ -18,13 +18,14 @@ same overlay.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -55,6 +56,13 @@ class BatchingEncoder:
     texts are encoded again on their own, and only the requests whose own texts fail get
     an error.
 
+    With a per-text encoder a whole ``/assign`` can run on this thread (:meth:`submit`):
+    its texts are then encoded where it runs, with no hand-over between threads, and
+    requests are answered in the order they arrived (issue 25). ``n_threads`` such
+    threads take them from one queue: with two, one request's scoring runs while the
+    next one's text is in the model (whose calls take turns), as a process alone on two
+    cores can afford.
+
     Parameters
     ----------
     inner : Encoder
@@ -63,24 +71,37 @@ class BatchingEncoder:
         Texts per forward pass.
     max_wait_s : float
         How long the first text of a batch waits for company.
+    n_threads : int, default 1
+        Threads that take the queue, for a per-text encoder (a batching one has one, which
+        gathers each batch).
     """
 
     _INPUT_ERRORS = (UnicodeError, ValueError, TypeError)
     """What an encoder raises for texts it cannot take (a tokenizer given a lone surrogate)."""
 
-    def __init__(self, inner: Any, *, max_batch: int = 32, max_wait_s: float = 0.002) -> None:
+    def __init__(
+        self, inner: Any, *, max_batch: int = 32, max_wait_s: float = 0.002, n_threads: int = 1
+    ) -> None:
         self.inner = inner
         self.name = inner.name
         self.dim = int(inner.dim)
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
-        self._queue: queue.Queue[tuple[list[str], Future[np.ndarray]] | None] = queue.Queue()
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._closing = threading.Lock()
         self._closed = False
         self.one_at_a_time = runs_per_text(inner)
         """Requests are encoded one by one, in arrival order (a per-text encoder)."""
-        self._thread = threading.Thread(target=self._run, name="usergroups-encoder", daemon=True)
-        self._thread.start()
+        if n_threads < 1:
+            from usergroups.errors import ConfigError
+
+            raise ConfigError(f"n_threads={n_threads}; pass 1 or more encoder threads")
+        self._threads = [
+            threading.Thread(target=self._run, name="usergroups-encoder", daemon=True)
+            for _ in range(n_threads if self.one_at_a_time else 1)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def encode(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Vectors of shape (len(texts), dim); blocks until the batch is encoded.
@@ -95,6 +116,9 @@ class BatchingEncoder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if threading.current_thread() in self._threads:
+            # a call submitted to this thread (submit): its texts are the current job
+            return self._encode_alone(texts)
         fut: Future[np.ndarray] = Future()
         with self._closing:
             if self._closed:
@@ -102,6 +126,23 @@ class BatchingEncoder:
                 return self._encode_alone(texts)
             self._queue.put((texts, fut))
         return fut.result()
+
+    def submit(self, fn: Callable[..., _T], *args: Any) -> Future[_T] | None:
+        """Run ``fn(*args)`` on the encoder thread, after the work queued before it.
+
+        For a per-text encoder (:attr:`one_at_a_time`) a whole request can run there: the
+        texts it encodes are encoded in place (:meth:`encode` on this thread), so the
+        request hands nothing to another thread and waits for nobody but the requests
+        ahead of it. None once the encoder is closed (a model swap): run ``fn``
+        elsewhere then.
+        """
+        fut: Future[_T] = Future()
+        with self._closing:
+            if self._closed:
+                return None
+            # the caller's context (its request id, for the log) goes with the call
+            self._queue.put(_Call(fn, args, fut, contextvars.copy_context()))
+        return fut
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         vectors = np.asarray(self.inner.encode(texts), dtype=np.float32)
@@ -130,10 +171,14 @@ class BatchingEncoder:
             first = self._queue.get()
             if first is None:
                 return
+            if isinstance(first, _Call):
+                first.run()
+                continue
             batch = [first]
             n = len(first[0])
             deadline = _now() + self.max_wait_s
             stop = False
+            call: _Call[Any] | None = None
             while n < self.max_batch and not self.one_at_a_time:
                 remaining = deadline - _now()
                 try:
@@ -147,9 +192,14 @@ class BatchingEncoder:
                 if nxt is None:
                     stop = True
                     break
+                if isinstance(nxt, _Call):  # calls are not batched: answer the batch first
+                    call = nxt
+                    break
                 batch.append(nxt)
                 n += len(nxt[0])
             self._answer(batch)
+            if call is not None:
+                call.run()
             if stop:
                 return
 
@@ -183,8 +233,35 @@ class BatchingEncoder:
             if self._closed:
                 return
             self._closed = True
-            self._queue.put(None)
-        self._thread.join(timeout=10)
+            for _ in self._threads:
+                self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+
+_T = TypeVar("_T")
+
+
+@dataclass
+class _Call(Generic[_T]):
+    """A function to run on the encoder thread (:meth:`BatchingEncoder.submit`)."""
+
+    fn: Callable[..., _T]
+    args: tuple[Any, ...]
+    future: Future[_T]
+    context: contextvars.Context
+
+    def run(self) -> None:
+        if not self.future.set_running_or_notify_cancel():
+            return  # the request went away while it waited (its client disconnected)
+        try:
+            self.future.set_result(self.context.run(self.fn, *self.args))
+        except Exception as exc:  # handed to the caller, which raises it
+            self.future.set_exception(exc)
+
+
+_Job = tuple[list[str], "Future[np.ndarray]"] | _Call[Any]
+"""What the encoder thread takes: texts to encode, or a call (:meth:`BatchingEncoder.submit`)."""
 
 
 def runs_per_text(encoder: Any) -> bool:

@@ -33,6 +33,7 @@ from usergroups.service.metrics import ServiceMetrics
 from usergroups.service.online import BatchingEncoder, OnlineModel
 from usergroups.service.settings import LimitSettings, ServiceSettings, default_events_url
 from usergroups.service.topitems import open_top_items
+from usergroups.service.workers import available_cpus
 
 __all__ = [
     "InputError",
@@ -252,6 +253,9 @@ class ServiceState:
             inner,
             max_batch=self.settings.assign_batch_size,
             max_wait_s=self.settings.assign_batch_wait_ms / 1000.0,
+            # a per-text encoder runs whole requests (issue 25): one thread per core this
+            # process has to itself, so that scoring overlaps the model where it can
+            n_threads=max(1, min(2, available_cpus() // max(self.n_workers, 1))),
         )
 
     def _load_online(self, model: GroupDiscovery | None = None) -> OnlineModel:

@@ -192,3 +192,30 @@ def test_new_users_are_placed_by_their_groups_mean_text_not_the_fused_centres() 
     np.testing.assert_allclose(member.sum(axis=1), 1.0, atol=1e-6)
     with pytest.raises(DataError, match="rows for 40 fitted users"):
         fine.text_centroids(text[:5])
+
+
+def test_membership_is_each_partitions_softmax_over_the_placement_rules_cosines() -> None:
+    """Vectorised over the partitions with centres normalised once (issue 25); the same
+    numbers as a softmax of :func:`nearest_rows`'s similarities, partition by partition."""
+    x, truth = _blobs()
+    fine = FineGroups(temperature=0.07).fit(
+        x, _log(truth), fit_fine_partitions(x, 5, 4, random_state=1)
+    )
+    rows = np.vstack([x[:7], np.zeros((1, x.shape[1]), np.float32)])
+    expected = []
+    for p in range(fine.n_partitions):
+        labels, sims = nearest_rows(rows, fine.centroids_[p])
+        e = np.exp((sims - sims.max(axis=1, keepdims=True)) / np.float32(0.07))
+        share = e / e.sum(axis=1, keepdims=True) / fine.n_partitions
+        share[labels < 0] = 0.0
+        expected.append(share)
+    np.testing.assert_allclose(fine.membership(rows), np.hstack(expected), rtol=1e-6, atol=1e-7)
+    # other centres of the same groups: not the cached normalisation of the fitted ones
+    other = fine.centroids_[:, ::-1].copy()
+    flipped = fine.membership(rows, centroids=other)
+    k = fine.n_fine
+    np.testing.assert_allclose(flipped[:, :k], fine.membership(rows)[:, :k][:, ::-1], atol=1e-7)
+    with pytest.raises(DataError, match="one centre per fine group"):
+        fine.membership(rows, centroids=other[:, :2])
+    with pytest.raises(DataError, match="features"):
+        fine.membership(rows[:, :3])

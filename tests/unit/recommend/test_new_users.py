@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from usergroups.errors import ConfigError, DataError
+from usergroups.recommend import new_users
 from usergroups.recommend.hybrid import blend
 from usergroups.recommend.new_users import (
     NewUserModel,
@@ -113,3 +114,40 @@ def test_a_spread_without_an_item_item_model_is_an_error() -> None:
     model = NewUserModel({"group": 0.5, "spread": 0.5}, ridge=ridge, item_docs=docs)
     with pytest.raises(ConfigError, match="item-item"):
         model.scores(proba, rows, query, None)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_spread_over_csr_is_scipys_sparse_product_bit_for_bit(
+    dtype: type, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CSR spread gathers the retrieved items' rows itself (issue 25: one /assign
+    built two sparse matrices); it must add them as scipy does, to the last bit, with
+    negative weights (sums of exactly zero) and rows of any length, one query or many."""
+    rng = np.random.default_rng(3)
+    dense = sp.random(120, 120, density=0.15, random_state=4, dtype=dtype).toarray()
+    dense[dense != 0] -= 0.5
+    dense[7] = 0.0  # an item with an empty row
+    item_item = sp.csr_matrix(dense)
+    docs = rng.standard_normal((120, 8)).astype(np.float32)
+    query = rng.standard_normal((600, 8)).astype(np.float32)
+    monkeypatch.setattr(new_users, "_SPREAD_BLOCK_ENTRIES", 2_000)  # queries in blocks
+    query[5] = docs[7]  # retrieves the empty row first
+    # at a tiny temperature most weights underflow to 0, and 0 times a negative is -0.0
+    for q, temperature in ((query, 0.1), (query[:1], 0.1), (query, 1e-3)):
+        fast = spread_scores(q, docs, item_item, 9, temperature)
+        # the CSC input takes scipy's path: the retrieved weights times the matrix
+        reference = spread_scores(q, docs, item_item.tocsc(), 9, temperature)
+        assert fast.dtype == np.float32
+        # the same bits (a float64 sum too small for float32 is -0.0 in both, say)
+        np.testing.assert_array_equal(fast.view(np.uint32), reference.view(np.uint32))
+
+
+def test_the_group_part_is_asked_for_only_when_the_mix_reads_it() -> None:
+    ridge, _, _, _ = _parts()
+    docs = np.ones((5, 4), dtype=np.float32) / 2
+    assert not NewUserModel(
+        {"ridge": 0.5, "spread": 0.5}, ridge=ridge, item_docs=docs
+    ).uses_group_part
+    assert NewUserModel({"group": 0.5, "ridge": 0.5}, ridge=ridge).uses_group_part
+    hard = NewUserModel({"group": 0.5, "ridge": 0.5}, ridge=ridge, membership="hard")
+    assert not hard.uses_group_part
