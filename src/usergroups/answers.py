@@ -47,7 +47,7 @@ import numpy.typing as npt
 
 from usergroups._typing import FloatMatrix, IntVector
 from usergroups.fitted import CHOICE_NAMES, Choice, GroupParts, softmax_confidence
-from usergroups.linalg import unit_rows
+from usergroups.linalg import csr_weighted_rows, unit_rows
 from usergroups.ranking import top_n
 
 __all__ = [
@@ -277,9 +277,9 @@ class SparseRows:
             k = np.asarray(cols, dtype=np.int64)
             v = np.asarray(vals, dtype=np.float32)
             if self.by == "row":
-                for kk, vv in zip(k.tolist(), v, strict=True):
-                    start, end = self.indptr[kk], self.indptr[kk + 1]
-                    out[i, self.indices[start:end]] += vv * self.data[start:end]
+                out[i] = csr_weighted_rows(
+                    self.indptr, self.indices, self.data, self.shape[1], [k], [v]
+                )[0]
                 continue
             rank = np.full(self.shape[0], -1, dtype=np.int64)
             rank[k] = np.arange(len(k))

@@ -40,7 +40,7 @@ import numpy.typing as npt
 from usergroups._lazy import lazy_module
 from usergroups._typing import FloatMatrix
 from usergroups.errors import ConfigError, DataError
-from usergroups.linalg import unit_rows
+from usergroups.linalg import csr_weighted_rows, unit_rows
 from usergroups.recommend.hybrid import row_scaled
 
 if TYPE_CHECKING:
@@ -162,65 +162,21 @@ def spread_scores(
         # the same float32 sums in the same order as the product below
         return np.asarray(item_item.weighted_rows(list(top), list(weights)), dtype=np.float32)
     if sp.issparse(item_item) and item_item.format == "csr":
-        return _spread_csr(top, weights.astype(np.float32), item_item)
+        # one new user (the service's /assign): no sparse matrices to build
+        return csr_weighted_rows(
+            item_item.indptr,
+            item_item.indices,
+            item_item.data,
+            n_items,
+            list(top),
+            list(weights.astype(np.float32)),
+        )
     retrieved = sp.csr_matrix(
         (weights.ravel().astype(np.float32), top.ravel(), np.arange(0, n * m + 1, m)),
         shape=(n, n_items),
     )
     out = retrieved @ item_item
     return np.asarray(out.toarray() if sp.issparse(out) else out, dtype=np.float32)
-
-
-_SPREAD_BLOCK_ENTRIES = 1 << 20
-"""Item-item entries :func:`_spread_csr` gathers at once, about (bounds its temporaries
-to some 30 MB, whatever the number of queries)."""
-
-
-def _spread_csr(top: npt.NDArray[np.int64], weights: FloatMatrix, item_item: Any) -> FloatMatrix:
-    """``retrieved @ item_item`` for a CSR ``item_item``, without building sparse matrices.
-
-    Row ``i`` is ``sum_j weights[i, j] * item_item[top[i, j]]``: the retrieved items' rows
-    are gathered from the CSR arrays and added up in the order of ``top`` with products in
-    the product's dtype, which is how scipy's sparse product adds them, so the scores are
-    the same bits; for one query (the service's ``/assign``) it saves building two sparse
-    matrices and scipy's product set-up.
-
-    Parameters
-    ----------
-    top : ndarray of shape (n, m)
-        Retrieved item indices of each query.
-    weights : ndarray of shape (n, m), float32
-    item_item : csr_matrix of shape (n_items, n_items)
-
-    Returns
-    -------
-    ndarray of shape (n, n_items), float32
-    """
-    n, m = top.shape
-    n_items = item_item.shape[1]
-    dtype = np.result_type(np.float32, item_item.dtype)
-    indptr = np.asarray(item_item.indptr, dtype=np.int64)
-    out = np.zeros((n, n_items), dtype=dtype)
-    flat = out.reshape(-1)
-    per_query = m * item_item.nnz / max(item_item.shape[0], 1)
-    block = max(1, int(_SPREAD_BLOCK_ENTRIES // max(per_query, 1.0)))
-    for start in range(0, n, block):
-        rows = top[start : start + block].ravel()
-        lengths = indptr[rows + 1] - indptr[rows]
-        total = int(lengths.sum())
-        if total == 0:
-            continue
-        # positions of every gathered entry in the CSR arrays: row j's run of entries,
-        # one run after another, in the order of ``top``
-        runs = np.cumsum(lengths) - lengths
-        pos = np.repeat(indptr[rows] - runs, lengths) + np.arange(total)
-        scale = weights[start : start + block].ravel().astype(dtype)
-        values = np.asarray(item_item.data[pos], dtype=dtype) * np.repeat(scale, lengths)
-        query = np.repeat(np.arange(start, start + len(rows) // m) * n_items, m)
-        target = np.repeat(query, lengths) + np.asarray(item_item.indices[pos], dtype=np.int64)
-        # ufunc.at adds in input order, entry by entry (repeated targets accumulate)
-        np.add.at(flat, target, values)
-    return np.asarray(out, dtype=np.float32)
 
 
 def weight_grid(

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from usergroups import linalg
 from usergroups.errors import ConfigError, DataError
-from usergroups.recommend import new_users
 from usergroups.recommend.hybrid import blend
 from usergroups.recommend.new_users import (
     NewUserModel,
@@ -130,7 +130,7 @@ def test_spread_over_csr_is_scipys_sparse_product_bit_for_bit(
     item_item = sp.csr_matrix(dense)
     docs = rng.standard_normal((120, 8)).astype(np.float32)
     query = rng.standard_normal((600, 8)).astype(np.float32)
-    monkeypatch.setattr(new_users, "_SPREAD_BLOCK_ENTRIES", 2_000)  # queries in blocks
+    monkeypatch.setattr(linalg, "GATHER_BLOCK_ENTRIES", 2_000)  # entries in blocks
     query[5] = docs[7]  # retrieves the empty row first
     # at a tiny temperature most weights underflow to 0, and 0 times a negative is -0.0
     for q, temperature in ((query, 0.1), (query[:1], 0.1), (query, 1e-3)):
