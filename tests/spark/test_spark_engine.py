@@ -81,6 +81,20 @@ def test_spark_assigns_every_user_to_the_same_fitted_centroid(
     np.testing.assert_array_equal(got.labels_, expected)
 
 
+def test_spark_metrics_count_the_cpu_of_the_jvm_and_its_workers(fitted: dict[str, Any]) -> None:
+    """The JVM runs the driver and executors in local mode, as a child process that
+    ``getrusage`` of the driver does not see: its CPU seconds are recorded beside the
+    Python driver's (issue 25)."""
+    cpu = fitted["scratch"].metrics_["cpu_seconds"]
+    assert set(cpu) == {"python_driver", "jvm", "python_workers", "total"}
+    assert cpu["jvm"] > 0 and cpu["python_driver"] > 0
+    assert cpu["total"] == pytest.approx(
+        cpu["python_driver"] + cpu["jvm"] + cpu["python_workers"], abs=0.02
+    )
+    # the fit's Spark jobs (k-means, SQL) run in the JVM: more of its CPU than one second
+    assert cpu["jvm"] > 1.0
+
+
 def test_spark_clustering_from_scratch_agrees_with_local(fitted: dict[str, Any]) -> None:
     local, spark_model = fitted["local"], fitted["scratch"].model_
     assert spark_model.user_ids_.ids.tolist() == local.user_ids_.ids.tolist()

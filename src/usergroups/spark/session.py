@@ -17,7 +17,7 @@ from typing import Any
 from usergroups._deps import require
 from usergroups.errors import ConfigError, MissingDependencyError
 
-__all__ = ["DEFAULT_CONF", "parse_conf", "spark_session"]
+__all__ = ["DEFAULT_CONF", "cpu_seconds", "parse_conf", "spark_session"]
 
 logger = logging.getLogger(__name__)
 
@@ -113,3 +113,59 @@ def spark_session(
     spark.sparkContext.setLogLevel("ERROR")
     logger.info("Spark %s session on %s", spark.version, spark.sparkContext.master)
     return spark
+
+
+def _proc_stats() -> dict[int, tuple[int, float, float]]:
+    """Every process's ``(parent pid, own CPU s, reaped children's CPU s)`` from /proc."""
+    tick = float(os.sysconf("SC_CLK_TCK"))
+    out: dict[int, tuple[int, float, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                # fields after the command name (which may hold spaces and parentheses)
+                fields = fh.read().rsplit(")", 1)[1].split()
+            own = (int(fields[11]) + int(fields[12])) / tick
+            reaped = (int(fields[13]) + int(fields[14])) / tick
+            out[int(entry)] = (int(fields[1]), own, reaped)
+        except (OSError, IndexError, ValueError):
+            continue  # a process that ended while we read
+    return out
+
+
+def cpu_seconds(spark: Any) -> dict[str, float] | None:
+    """CPU seconds so far of the driver's Python process, the JVM and its Python workers.
+
+    The JVM (driver and executors in local mode) and the Python workers it starts are
+    child processes: ``getrusage`` of the driver does not see them until they are reaped,
+    which happens after the driver exits (or never). They are read from ``/proc``: the
+    JVM's own time, and its descendants' (live workers with what they reaped, and the
+    workers the JVM reaped). None where ``/proc`` is missing (not Linux) or the JVM is
+    not a child of this process (a remote driver, e.g. Spark Connect).
+
+    Returns
+    -------
+    dict
+        ``python_driver``, ``jvm``, ``python_workers`` (seconds, user + system).
+    """
+    import resource
+
+    proc = getattr(getattr(spark.sparkContext, "_gateway", None), "proc", None)
+    if proc is None or not os.path.isdir("/proc"):
+        return None
+    stats = _proc_stats()
+    if proc.pid not in stats:
+        return None
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    # spark-submit is a shell script that execs java: the pid is the JVM's
+    _, jvm, workers = stats[proc.pid]
+    stack = list(children.get(proc.pid, []))
+    while stack:
+        pid = stack.pop()
+        workers += stats[pid][1] + stats[pid][2]
+        stack.extend(children.get(pid, []))
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    return {"python_driver": me.ru_utime + me.ru_stime, "jvm": jvm, "python_workers": workers}
