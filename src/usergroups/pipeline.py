@@ -1329,10 +1329,17 @@ def _lora_cache(cfg: DiscoveryConfig, create: bool = False) -> Path:
 
 
 def _sub_interests(
-    dataset: Dataset, labels: np.ndarray, fine: Any, cfg: DiscoveryConfig, item_names: Any
+    dataset: Dataset,
+    labels: np.ndarray,
+    fine: Any,
+    cfg: DiscoveryConfig,
+    item_names: Any,
+    rows: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The sub-interest table of a fit: the groups of the fine groups' representative
-    partition nested under the segments (empty without fine groups)."""
+    partition nested under the segments (empty without fine groups). ``rows``: the fit's
+    rows of ``dataset``'s users when it holds a sample of them (the Spark engine's profile
+    sample; ``labels`` are theirs); the stability is over every user either way."""
     from usergroups.profiling.sub_interests import SUB_INTEREST_COLUMNS, build_sub_interests
 
     if fine is None:
@@ -1345,7 +1352,7 @@ def _sub_interests(
     return build_sub_interests(
         dataset,
         labels,
-        fine.labels_[:, rep],
+        fine.labels_[:, rep] if rows is None else fine.labels_[rows, rep],
         stability,
         min_stability=cfg.clustering.min_group_stability,
         min_support=pc.min_support,

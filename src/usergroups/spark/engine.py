@@ -991,13 +991,7 @@ class SparkGroupDiscovery:
             from usergroups.clustering.fine import representative_partition
 
             fine.representative_ = representative_partition(fine.labels_)
-            # the sub-interests need every member's texts, which stay on the executors
-            logger.info(
-                "fine groups: %d partitions of %d groups; sub-interests are not profiled by "
-                "the Spark engine (sub_interests.parquet is left out)",
-                fine.n_partitions,
-                fine.n_fine,
-            )
+            logger.info("fine groups: %d partitions of %d groups", fine.n_partitions, fine.n_fine)
         return FittedState(
             user_ids=IdVocab.from_ordered(vec["user_id"].tolist()),
             item_ids=IdVocab.from_ordered(stats.item_ids),
@@ -1074,7 +1068,9 @@ class SparkGroupDiscovery:
         sizes: np.ndarray,
         n_users: int,
     ) -> pd.DataFrame:
-        """Profiles from the local profiler on a sample; sizes and top items from Spark."""
+        """Profiles from the local profiler on a sample; sizes and top items from Spark.
+        The segments' sub-interests (``model.sub_interests_``) from the same sample, by
+        :func:`_sub_interest_table`."""
         from usergroups.profiling import build_profiles
 
         cfg = self.config_
@@ -1102,6 +1098,7 @@ class SparkGroupDiscovery:
             n_attribute_values=pc.n_attribute_values,
             item_names=model.item_names_,
         )
+        model.sub_interests_ = _sub_interest_table(local, rows, model, cfg)
         return _group_records(profiles, model, top, sizes, n_users)
 
     def _name_items(self, model: Any, local: Dataset) -> None:
@@ -1257,6 +1254,39 @@ def _choose_k(
         x_sample, ks, sample_labels, sample_size=len(x_sample), random_state=cfg.random_state
     )
     return k, k_scores
+
+
+def _sub_interest_table(
+    local: Dataset, rows: np.ndarray, model: Any, cfg: DiscoveryConfig
+) -> pd.DataFrame:
+    """Each segment's sub-interests by the local engine's own code
+    (:func:`usergroups.pipeline._sub_interests`) on the profile sample ``local``, whose
+    users are the model's ``rows``: keywords and top items from the sample, as the
+    segments' keywords; stability, sizes and shares over every user. With everyone in the
+    sample (up to ``profile_sample`` users) the table is the local engine's for the same
+    segments and fine groups."""
+    from usergroups.pipeline import _sub_interests
+
+    fine = model.state_.fine
+    table = _sub_interests(local, model.labels_[rows], fine, cfg, model.item_names_, rows=rows)
+    if fine is None or not len(table):
+        return table
+    segments, subs = model.labels_, fine.sub_interests()
+    sizes = np.array(
+        [
+            int(((segments == g) & (subs == s)).sum())
+            for g, s in zip(table["group_id"], table["sub_id"], strict=True)
+        ],
+        dtype=np.int64,
+    )
+    seg_sizes = np.bincount(segments[segments >= 0], minlength=int(table["group_id"].max()) + 1)
+    table["size"] = sizes
+    # the local rounding (build_sub_interests)
+    table["share"] = [
+        round(int(n) / max(int(seg_sizes[g]), 1), 4)
+        for n, g in zip(sizes, table["group_id"], strict=True)
+    ]
+    return table
 
 
 def _sample_text_vectors(texts_v: Any, picked: Any, dim: int) -> np.ndarray:
