@@ -175,7 +175,7 @@ class _Run:
     # _groups: ``uidx, group_id`` and the clustering's metrics
     labels: Any = None
     clustering: dict[str, Any] = field(default_factory=dict)
-    # fit: the CPU seconds of the driver, the JVM and its workers at the start
+    # fit: the CPU seconds the driver, the JVM and its workers spent in it
     cpu: dict[str, float] | None = None
 
 
@@ -303,24 +303,27 @@ class SparkGroupDiscovery:
             A model fitted in this process: every user is assigned to its centroids in
             its vector space (what ``fit_sample`` does with a model of a sample).
         """
-        from usergroups.spark.session import cpu_seconds
+        from usergroups.spark.session import CpuMeter
 
         run = self._start(data)
         run.local_model = fitted
-        run.cpu = cpu_seconds(self.spark)
-        t0 = time.perf_counter()
-        for stage, step in (
-            ("indexing", self._index_ids),
-            ("embedding", self._embed),
-            ("user_vectors", self._user_vectors),
-            ("clustering", self._groups),
-        ):
-            t = time.perf_counter()
-            step(run)
-            run.timings[stage] = time.perf_counter() - t
-            logger.info("spark %s: %.1f s", stage, run.timings[stage])
-        self._finish(run)
-        run.timings["total_fit"] = time.perf_counter() - t0
+        meter = CpuMeter(self.spark).start()
+        try:
+            t0 = time.perf_counter()
+            for stage, step in (
+                ("indexing", self._index_ids),
+                ("embedding", self._embed),
+                ("user_vectors", self._user_vectors),
+                ("clustering", self._groups),
+            ):
+                t = time.perf_counter()
+                step(run)
+                run.timings[stage] = time.perf_counter() - t
+                logger.info("spark %s: %.1f s", stage, run.timings[stage])
+            self._finish(run)
+            run.timings["total_fit"] = time.perf_counter() - t0
+        finally:
+            run.cpu = meter.stop()
         self._record(run)
         return self
 
@@ -411,7 +414,6 @@ class SparkGroupDiscovery:
     def _record(self, run: _Run) -> None:
         """``metrics_``: the data's counts, the choices, fallbacks and per-stage timings."""
         from usergroups.spark.embed import executor_encoder
-        from usergroups.spark.session import cpu_seconds
 
         model, cfg, texts = self.model_, run.cfg, run.data.texts
         encoder = executor_encoder(cfg.embedding.model_dump_json(), 0)
@@ -442,7 +444,7 @@ class SparkGroupDiscovery:
             },
             "item_names": getattr(self, "_item_names_info", {}),
             "timings": {k_: round(v, 3) for k_, v in run.timings.items()},
-            "cpu_seconds": _cpu_delta(run.cpu, cpu_seconds(self.spark)),
+            "cpu_seconds": _cpu_report(run.cpu),
             "choices": model.state_.choices_report(),
             "fallbacks": _fallbacks(model.state_.choices),
         }
@@ -1148,14 +1150,12 @@ class SparkGroupDiscovery:
         return path
 
 
-def _cpu_delta(
-    start: dict[str, float] | None, end: dict[str, float] | None
-) -> dict[str, float] | None:
+def _cpu_report(spent: dict[str, float] | None) -> dict[str, float] | None:
     """``metrics["cpu_seconds"]``: the fit's CPU seconds per process (the Python driver,
     the JVM, the JVM's Python workers) and their ``total``; None where not measured."""
-    if start is None or end is None:
+    if spent is None:
         return None
-    out = {k: round(max(end[k] - start[k], 0.0), 2) for k in end}
+    out = {k: round(max(v, 0.0), 2) for k, v in spent.items()}
     out["total"] = round(sum(out.values()), 2)
     return out
 

@@ -11,13 +11,14 @@ import logging
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 from usergroups._deps import require
 from usergroups.errors import ConfigError, MissingDependencyError
 
-__all__ = ["DEFAULT_CONF", "cpu_seconds", "parse_conf", "spark_session"]
+__all__ = ["DEFAULT_CONF", "CpuMeter", "parse_conf", "spark_session"]
 
 logger = logging.getLogger(__name__)
 
@@ -115,10 +116,10 @@ def spark_session(
     return spark
 
 
-def _proc_stats() -> dict[int, tuple[int, float, float]]:
-    """Every process's ``(parent pid, own CPU s, reaped children's CPU s)`` from /proc."""
+def _proc_stats() -> dict[int, tuple[int, float]]:
+    """Every process's ``(parent pid, own CPU seconds)`` (user + system) from /proc."""
     tick = float(os.sysconf("SC_CLK_TCK"))
-    out: dict[int, tuple[int, float, float]] = {}
+    out: dict[int, tuple[int, float]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -126,46 +127,93 @@ def _proc_stats() -> dict[int, tuple[int, float, float]]:
             with open(f"/proc/{entry}/stat") as fh:
                 # fields after the command name (which may hold spaces and parentheses)
                 fields = fh.read().rsplit(")", 1)[1].split()
-            own = (int(fields[11]) + int(fields[12])) / tick
-            reaped = (int(fields[13]) + int(fields[14])) / tick
-            out[int(entry)] = (int(fields[1]), own, reaped)
+            out[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
         except (OSError, IndexError, ValueError):
             continue  # a process that ended while we read
     return out
 
 
-def cpu_seconds(spark: Any) -> dict[str, float] | None:
-    """CPU seconds so far of the driver's Python process, the JVM and its Python workers.
+def _jvm_pid(spark: Any) -> int | None:
+    """The pid of the JVM when it is a child of this process (``spark-submit`` execs java)."""
+    proc = getattr(getattr(spark.sparkContext, "_gateway", None), "proc", None)
+    return None if proc is None or not os.path.isdir("/proc") else int(proc.pid)
+
+
+class CpuMeter:
+    """CPU seconds of the Python driver, the JVM and the JVM's Python workers between
+    :meth:`start` and :meth:`stop`.
 
     The JVM (driver and executors in local mode) and the Python workers it starts are
-    child processes: ``getrusage`` of the driver does not see them until they are reaped,
-    which happens after the driver exits (or never). They are read from ``/proc``: the
-    JVM's own time, and its descendants' (live workers with what they reaped, and the
-    workers the JVM reaped). None where ``/proc`` is missing (not Linux) or the JVM is
-    not a child of this process (a remote driver, e.g. Spark Connect).
+    child processes that ``getrusage`` of the driver does not see, and Spark's worker
+    daemon ignores SIGCHLD, so a finished worker's time is counted nowhere. A daemon
+    thread therefore reads every process of the JVM's tree from ``/proc`` each
+    ``interval`` seconds and keeps each one's latest own CPU time; a worker's last
+    ``interval`` before it exits is missed. :meth:`stop` returns None where ``/proc`` is
+    missing (not Linux) or the JVM is not a child of this process (a remote driver).
 
-    Returns
-    -------
-    dict
-        ``python_driver``, ``jvm``, ``python_workers`` (seconds, user + system).
+    Examples
+    --------
+    >>> meter = CpuMeter(spark).start()  # doctest: +SKIP
+    >>> meter.stop()  # doctest: +SKIP
+    {'python_driver': 3.1, 'jvm': 25.9, 'python_workers': 2.2}
     """
+
+    def __init__(self, spark: Any, interval: float = 0.5) -> None:
+        self.pid = _jvm_pid(spark)
+        self.interval = interval
+        self._base: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._driver = 0.0
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        if self.pid is None:
+            return
+        stats = _proc_stats()
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _) in stats.items():
+            children.setdefault(ppid, []).append(pid)
+        stack = [self.pid]
+        while stack:
+            pid = stack.pop()
+            if pid in stats:
+                self._last[pid] = stats[pid][1]
+            stack.extend(children.get(pid, []))
+
+    def _run(self) -> None:
+        while not self._done.wait(self.interval):
+            self._sample()
+
+    def start(self) -> CpuMeter:
+        """Take the baseline and start sampling."""
+        self._sample()
+        self._base = dict(self._last)
+        self._driver = _own_cpu()
+        if self.pid is not None:
+            self._thread = threading.Thread(target=self._run, name="cpu-meter", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> dict[str, float] | None:
+        """Stop sampling; ``python_driver``, ``jvm`` and ``python_workers`` seconds (user +
+        system) since :meth:`start`, or None where not measurable."""
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self.pid is None or self.pid not in self._base:
+            return None
+        self._sample()
+        spent = {pid: cpu - self._base.get(pid, 0.0) for pid, cpu in self._last.items()}
+        return {
+            "python_driver": _own_cpu() - self._driver,
+            "jvm": spent.pop(self.pid, 0.0),
+            "python_workers": sum(spent.values()),
+        }
+
+
+def _own_cpu() -> float:
     import resource
 
-    proc = getattr(getattr(spark.sparkContext, "_gateway", None), "proc", None)
-    if proc is None or not os.path.isdir("/proc"):
-        return None
-    stats = _proc_stats()
-    if proc.pid not in stats:
-        return None
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in stats.items():
-        children.setdefault(ppid, []).append(pid)
-    # spark-submit is a shell script that execs java: the pid is the JVM's
-    _, jvm, workers = stats[proc.pid]
-    stack = list(children.get(proc.pid, []))
-    while stack:
-        pid = stack.pop()
-        workers += stats[pid][1] + stats[pid][2]
-        stack.extend(children.get(pid, []))
     me = resource.getrusage(resource.RUSAGE_SELF)
-    return {"python_driver": me.ru_utime + me.ru_stime, "jvm": jvm, "python_workers": workers}
+    return me.ru_utime + me.ru_stime
