@@ -31,7 +31,12 @@ against users, per engine, in ``curve`` of the results file:
     python bench/scale.py --case curve --engine spark --fit-sample 100000
 
 Results go to bench/results/scale.json as {"runs": [{"engine", "n_interactions",
-"n_users", "seconds", "peak_rss_mb", "embedding", "status"}, ...]}.
+"n_users", "seconds", "peak_rss_mb", "embedding", "status"}, ...]}. A run's ``details``
+hold ``cpu_seconds`` (the runner's Python, the JVM and Spark's Python workers, these two
+read from /proc while they run) and each part apart, each process's peak
+(``peak_mb_by_process``: Python driver, JVM, workers) and the split at the tree's peak;
+a per-process timeline of resident memory is kept beside the data
+(``<engine>-<case>.rss.csv``, next to the run's log).
 """
 
 from __future__ import annotations
