@@ -11,6 +11,7 @@ from usergroups.cli.main import entry_point  # [project.scripts]
 from usergroups.embedding.onnx import _export_fp32, _quantize  # run by name in a child process
 from usergroups.evaluation.splits import Split
 from usergroups.fitcache import FitCache
+from usergroups.pipeline import GroupDiscovery
 from usergroups.recommend.group_popularity import GroupPopularity
 from usergroups.refit import RefitReport
 from usergroups.service.security import KeyRing
@@ -21,6 +22,7 @@ AlignmentHead.item_scores
 Split.test_matrix
 FitCache.enabled
 GroupPopularity.recommend_groups
+GroupDiscovery.recommend_all  # every user's top n as a table (the model directory writes arrays)
 KeyRing.has_admin
 PlantedData.labels_for
 PlantedData.text_for_group

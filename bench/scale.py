@@ -31,7 +31,12 @@ against users, per engine, in ``curve`` of the results file:
     python bench/scale.py --case curve --engine spark --fit-sample 100000
 
 Results go to bench/results/scale.json as {"runs": [{"engine", "n_interactions",
-"n_users", "seconds", "peak_rss_mb", "embedding", "status"}, ...]}.
+"n_users", "seconds", "peak_rss_mb", "embedding", "status"}, ...]}. A run's ``details``
+hold ``cpu_seconds`` (the runner's Python, the JVM and Spark's Python workers, these two
+read from /proc while they run) and each part apart, each process's peak
+(``peak_mb_by_process``: Python driver, JVM, workers) and the split at the tree's peak;
+a per-process timeline of resident memory is kept beside the data
+(``<engine>-<case>.rss.csv``, next to the run's log).
 """
 
 from __future__ import annotations
@@ -155,27 +160,57 @@ def _write(
     texts.to_parquet(text_path, index=False)
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and all its descendants (from /proc)."""
+def _tree_sample(pid: int) -> dict[int, tuple[str, int, float]]:
+    """``pid`` and all its descendants: each one's command name, resident bytes and own CPU
+    seconds so far (user + system), from /proc."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
+    procs: dict[int, tuple[str, int, float]] = {}
+    tick, page = float(os.sysconf("SC_CLK_TCK")), os.sysconf("SC_PAGE_SIZE")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
+                head, tail = fh.read().rsplit(")", 1)
+            fields = tail.split()
             ppid, pages = int(fields[1]), int(fields[21])
+            own = (int(fields[11]) + int(fields[12])) / tick
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(ppid, []).append(int(entry))
-        rss[int(entry)] = pages * os.sysconf("SC_PAGE_SIZE")
-    total, stack = 0, [pid]
+        procs[int(entry)] = (head.split("(", 1)[-1], pages * page, own)
+    tree, stack = {}, [pid]
     while stack:
         p = stack.pop()
-        total += rss.get(p, 0)
+        if p in procs and not _jvm_clone(p, procs):
+            tree[p] = procs[p]
         stack.extend(children.get(p, []))
-    return total
+    return tree
+
+
+def _jvm_clone(pid: int, procs: dict[int, tuple[str, int, float]]) -> bool:
+    """Whether ``pid`` is a copy of the JVM that has not run its command yet: the JVM
+    starts a command (Hadoop's file system calls ``chmod``, ``stat``) by cloning the
+    thread that asks, named after it, which shares the JVM's pages until it execs; its
+    resident size is the JVM's, so counting it would count the JVM twice (at 1M users it
+    put two phantom JVMs, 9.6 GB, on the bench's sum for half a second)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        return procs.get(ppid, ("",))[0] == "java" and os.readlink(
+            f"/proc/{pid}/exe"
+        ) == os.readlink(f"/proc/{ppid}/exe")
+    except (OSError, IndexError, ValueError):
+        return False
+
+
+def _roles(tree: dict[int, tuple[str, int, float]], root: int) -> dict[str, int]:
+    """Resident bytes of the runner's Python (``driver``), the JVM and the other processes
+    (Spark's Python workers and their daemon)."""
+    out = {"driver": 0, "jvm": 0, "workers": 0}
+    for pid, (name, rss, _) in tree.items():
+        out["driver" if pid == root else "jvm" if name == "java" else "workers"] += rss
+    return out
 
 
 RUNNER = r"""
@@ -233,6 +268,7 @@ else:
     seconds = {"load_s": t_load, "fit_s": t_fit - t_load, "save_s": t_save - t_fit,
                "fit_and_save_s": t_save}
     print(json.dumps({**{k: round(v, 1) for k, v in seconds.items()}, "timings": m["timings"],
+                      "fit_cpu_seconds": m.get("cpu_seconds"),
                       **{k: m["data"][k] for k in ("n_users", "n_items")}}))
 """
 
@@ -260,8 +296,19 @@ def run_one(
         with log.open("wb") as err_fh, out_log.open("wb") as out_fh:
             proc = subprocess.Popen(args, stdout=out_fh, stderr=err_fh, start_new_session=True)
         peak, status = 0, "ok"
+        # the JVM and Spark's Python workers are never reaped by the runner, so
+        # RUSAGE_CHILDREN misses them: their CPU is read from /proc while they run (each
+        # process's last reading; at most the last 0.5 s of each is missed)
+        below: dict[int, tuple[str, float]] = {}
+        # resident MB by process role every sample, to find what holds the peak and when
+        timeline: list[tuple[float, int, int, int]] = []
         while proc.poll() is None:
-            peak = max(peak, _tree_rss(proc.pid))
+            tree = _tree_sample(proc.pid)
+            peak = max(peak, sum(rss for _, rss, _ in tree.values()))
+            below.update({p: (name, c) for p, (name, _, c) in tree.items() if p != proc.pid})
+            roles = _roles(tree, proc.pid)
+            t = round(time.perf_counter() - t0, 1)
+            timeline.append((t, *(v // 2**20 for v in roles.values())))
             if peak > limit_bytes:
                 status = "memory"
             elif time.perf_counter() - t0 > timeout_s:
@@ -275,6 +322,10 @@ def run_one(
         seconds = time.perf_counter() - t0
         err = log.read_text(errors="replace")
         kept_log.write_text(err)
+        kept_log.with_suffix(".rss.csv").write_text(
+            "seconds,driver_mb,jvm_mb,workers_mb\n"
+            + "".join(",".join(map(str, row)) + "\n" for row in timeline)
+        )
         cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
         if status == "ok" and proc.returncode != 0:
@@ -286,7 +337,23 @@ def run_one(
             details = json.loads(lines[-1]) if lines else {}
         except ValueError:
             details = {}
-    details["cpu_seconds"] = round(cpu, 1)
+    jvm = sum(c for name, c in below.values() if name == "java")
+    others = sum(c for name, c in below.values() if name != "java")
+    # the runner's Python (exact, from getrusage) + the JVM + the JVM's Python workers
+    details["cpu_seconds"] = round(cpu + jvm + others, 1)
+    details["python_cpu_seconds"] = round(cpu, 1)
+    details["jvm_cpu_seconds"] = round(jvm, 1)
+    details["worker_cpu_seconds"] = round(others, 1)
+    if timeline:
+        # each role's own peak (they need not peak together) and the split at the peak
+        at_peak = max(timeline, key=lambda row: sum(row[1:]))
+        details["peak_mb_by_process"] = {
+            role: max(row[i] for row in timeline)
+            for i, role in enumerate(("driver", "jvm", "workers"), start=1)
+        }
+        details["at_peak"] = dict(
+            zip(("seconds", "driver", "jvm", "workers"), at_peak, strict=True)
+        )
     return status, seconds, peak, details
 
 

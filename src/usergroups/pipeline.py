@@ -661,7 +661,7 @@ class GroupDiscovery:
                 cfg.clustering.min_group_stability,
                 self.state_.item_names,
             ),
-            lambda: _sub_interests(dataset, labels, fine, cfg, self.state_.item_names, memo),
+            lambda: _sub_interests(dataset, labels, fine, cfg, self.state_.item_names, memo=memo),
         )
         timings["sub_interests"] = time.perf_counter() - t
 
@@ -1326,9 +1326,12 @@ def _sub_interests(
     cfg: DiscoveryConfig,
     item_names: Any,
     memo: PreparedTexts | None = None,
+    rows: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The sub-interest table of a fit: the groups of the fine groups' representative
-    partition nested under the segments (empty without fine groups)."""
+    partition nested under the segments (empty without fine groups). ``rows``: the fit's
+    rows of ``dataset``'s users when it holds a sample of them (the Spark engine's profile
+    sample; ``labels`` are theirs); the stability is over every user either way."""
     from usergroups.profiling.sub_interests import SUB_INTEREST_COLUMNS, build_sub_interests
 
     if fine is None:
@@ -1341,7 +1344,7 @@ def _sub_interests(
     return build_sub_interests(
         dataset,
         labels,
-        fine.labels_[:, rep],
+        fine.labels_[:, rep] if rows is None else fine.labels_[rows, rep],
         stability,
         min_stability=cfg.clustering.min_group_stability,
         min_support=pc.min_support,

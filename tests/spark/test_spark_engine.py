@@ -81,6 +81,20 @@ def test_spark_assigns_every_user_to_the_same_fitted_centroid(
     np.testing.assert_array_equal(got.labels_, expected)
 
 
+def test_spark_metrics_count_the_cpu_of_the_jvm_and_its_workers(fitted: dict[str, Any]) -> None:
+    """The JVM runs the driver and executors in local mode, as a child process that
+    ``getrusage`` of the driver does not see: its CPU seconds are recorded beside the
+    Python driver's (issue 25)."""
+    cpu = fitted["scratch"].metrics_["cpu_seconds"]
+    assert set(cpu) == {"python_driver", "jvm", "python_workers", "total"}
+    assert cpu["jvm"] > 0 and cpu["python_driver"] > 0
+    assert cpu["total"] == pytest.approx(
+        cpu["python_driver"] + cpu["jvm"] + cpu["python_workers"], abs=0.02
+    )
+    # the fit's Spark jobs (k-means, SQL) run in the JVM, its pandas UDFs in the workers
+    assert cpu["jvm"] > 1.0 and cpu["python_workers"] > 0
+
+
 def test_spark_clustering_from_scratch_agrees_with_local(fitted: dict[str, Any]) -> None:
     local, spark_model = fitted["local"], fitted["scratch"].model_
     assert spark_model.user_ids_.ids.tolist() == local.user_ids_.ids.tolist()
@@ -311,3 +325,69 @@ def test_issue_23_spark_fits_fine_groups_and_ranks_with_them(
     # the group part is the fine groups' mean, not the segment's popularity
     rows = np.arange(10)
     np.testing.assert_allclose(loaded.user_group_scores(rows), state.fine.user_scores(rows))
+
+
+@pytest.fixture(scope="module")
+def fine_fits(spark: Any, planted: Any, workdir: Path) -> dict[str, Any]:
+    """A local fit with fine groups, and Spark fits assigned to its centroids (the same
+    inputs): one profiling every user, one profiling a sample of 100 of the 240."""
+    from usergroups.spark import SparkGroupDiscovery, from_dataset
+
+    cfg = _config(workdir, **{"clustering.fine_partitions": 3, "clustering.fine_k": 6})
+    local = GroupDiscovery(cfg).fit(planted.dataset)
+    data = from_dataset(spark, planted.dataset)
+    everyone = SparkGroupDiscovery(cfg, spark=spark).fit(data, fitted=local)
+    sampled = SparkGroupDiscovery(cfg, spark=spark, profile_sample=100).fit(data, fitted=local)
+    return {"local": local, "everyone": everyone, "sampled": sampled}
+
+
+SUB_COLUMNS = ["group_id", "sub_id", "size", "share", "stability", "unstable"]
+
+
+def test_issue_23_spark_sub_interests_are_the_local_ones(fine_fits: dict[str, Any]) -> None:
+    """Same segments and fine groups, everyone profiled: the Spark engine's sub-interests
+    are the local engine's, row for row (keywords, labels and top items included)."""
+    local, spark_model = fine_fits["local"], fine_fits["everyone"].model_
+    np.testing.assert_array_equal(spark_model.labels_, local.labels_)
+    np.testing.assert_array_equal(
+        spark_model.state_.fine.sub_interests(), local.state_.fine.sub_interests()
+    )
+    mine, theirs = spark_model.sub_interests_, local.sub_interests_
+    assert len(theirs) > 0
+    columns = [*SUB_COLUMNS, "label", "keywords", "top_items", "top_item_titles"]
+    assert mine[columns].to_dict("records") == theirs[columns].to_dict("records")
+    assignments = spark_model.assignments_
+    assert assignments["sub_interest_id"].tolist() == local.assignments_["sub_interest_id"].tolist()
+
+
+def test_issue_23_spark_sub_interests_of_a_profile_sample(fine_fits: dict[str, Any]) -> None:
+    """A profile sample smaller than the users: what is counted over everyone (sizes,
+    shares, stability) is the local engine's; the keywords come from the sample, so they
+    may differ, but every sub-interest is profiled."""
+    local, spark_model = fine_fits["local"], fine_fits["sampled"].model_
+    mine, theirs = spark_model.sub_interests_, local.sub_interests_
+    assert mine[SUB_COLUMNS].to_dict("records") == theirs[SUB_COLUMNS].to_dict("records")
+    assert all(len(k) > 0 for k in mine["keywords"])
+
+
+def test_issue_23_spark_sub_interests_are_saved_and_shown(
+    fine_fits: dict[str, Any], tmp_path: Path
+) -> None:
+    """sub_interests.parquet is in the Spark engine's model directory; ``groups --level
+    all`` nests every sub-interest under its segment."""
+    import json
+
+    from click.testing import CliRunner
+
+    from usergroups.cli.main import cli
+
+    engine = fine_fits["everyone"]
+    path = engine.save(tmp_path / "m")
+    saved = pd.read_parquet(path / "sub_interests.parquet")
+    assert saved[SUB_COLUMNS].to_dict("records") == (
+        engine.model_.sub_interests_[SUB_COLUMNS].to_dict("records")
+    )
+    out = CliRunner().invoke(cli, ["groups", str(path), "--level", "all", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    nested = json.loads(out.output)
+    assert sum(len(g["sub_interests"]) for g in nested) == len(saved)

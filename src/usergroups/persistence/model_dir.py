@@ -148,14 +148,15 @@ def save_model(
     directory: Path,
     *,
     n_recommendations: int = 10,
-    recommendations: pd.DataFrame | None = None,
+    recommendations: pd.DataFrame | tuple[np.ndarray, np.ndarray] | None = None,
     force: bool = False,
 ) -> Path:
     """Write ``model`` to ``directory`` atomically and return the path.
 
     ``recommendations`` (``user_id, rank, item_id, title, score, group_id``), when given,
-    is written as it is instead of being computed for every user (the Spark engine
-    computes it in Spark). ``directory`` must be new, empty or a usergroups model
+    is written as it is instead of being computed for every user; so are ``(idx, scores)``,
+    every user's top-``n`` arrays as :meth:`GroupDiscovery.top_n_all` returns them (the
+    Spark engine computes them in Spark). ``directory`` must be new, empty or a usergroups model
     directory (see :func:`check_output_dir`); ``force=True`` replaces any other folder.
     """
     check_output_dir(directory, force=force)
@@ -214,8 +215,10 @@ def save_model(
         if sub_interests is not None and len(sub_interests):
             sub_interests.to_parquet(tmp / "sub_interests.parquet", index=False)
         _write_answer_bundle(model, items, tmp / ANSWER_FILE)
-        if recommendations is None:
-            _write_recommendations(model, items, tmp / "recommendations.parquet", n_recommendations)
+        if recommendations is None or isinstance(recommendations, tuple):
+            _write_recommendations(
+                model, items, tmp / "recommendations.parquet", n_recommendations, recommendations
+            )
         else:
             recommendations.to_parquet(tmp / "recommendations.parquet", index=False)
         _write_manifest(tmp)
@@ -260,10 +263,12 @@ def _write_recommendations(
     items: pd.DataFrame,
     path: Path,
     n: int,
+    top_n: tuple[np.ndarray, np.ndarray] | None = None,
     part_users: int = RECOMMENDATION_PART_USERS,
 ) -> None:
     """Every user's top ``n`` (the rows of :meth:`GroupDiscovery.recommend_all`) written to
-    ``path`` a part of ``part_users`` users at a time.
+    ``path`` a part of ``part_users`` users at a time; ``top_n``: the arrays of
+    :meth:`GroupDiscovery.top_n_all` when already computed.
 
     The rows are gathered as Arrow arrays from the per-item columns of ``items`` (ids,
     titles, names), never as Python strings per row: a million users' ten rows each as a
@@ -272,7 +277,7 @@ def _write_recommendations(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    idx, scores = model.top_n_all(n)
+    idx, scores = model.top_n_all(n) if top_n is None else top_n
     item_columns = pa.Table.from_pandas(
         items[["item_id", "title", "name", "name_source"]], preserve_index=False
     )

@@ -111,6 +111,24 @@ def _sum_arrays(col: Any, dim: int) -> Any:
     )
 
 
+def _arrow_columns(table: Any) -> dict[str, np.ndarray]:
+    """The columns of an Arrow table as NumPy arrays; a column of equal-length lists as a
+    ``(n_rows, length)`` matrix (``(n_rows, 0)`` for empty lists), strings as objects."""
+    import pyarrow as pa
+
+    out: dict[str, np.ndarray] = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+            chunks = [chunk.flatten() for chunk in column.chunks]
+            flat = pa.concat_arrays(chunks) if chunks else pa.array([], column.type.value_type)
+            values = flat.to_numpy(zero_copy_only=False)
+            out[name] = values.reshape(len(column), -1 if len(values) else 0)
+        else:
+            out[name] = column.to_numpy()
+    return out
+
+
 def _stack(values: Any) -> np.ndarray:
     """Rows of a pandas Series of arrays as one 2-D array."""
     return np.asarray(np.stack(list(values)))
@@ -157,6 +175,8 @@ class _Run:
     # _groups: ``uidx, group_id`` and the clustering's metrics
     labels: Any = None
     clustering: dict[str, Any] = field(default_factory=dict)
+    # fit: the CPU seconds the driver, the JVM and its workers spent in it
+    cpu: dict[str, float] | None = None
 
 
 @dataclass
@@ -165,7 +185,7 @@ class _Stats:
     driver arrays of the model directory (rows in ``uidx`` order, columns in ``iidx``)."""
 
     counts: Any
-    vectors: pd.DataFrame | None
+    vectors: dict[str, np.ndarray] | None
     labels: np.ndarray
     seen: sp.csr_matrix
     sizes: np.ndarray
@@ -283,21 +303,27 @@ class SparkGroupDiscovery:
             A model fitted in this process: every user is assigned to its centroids in
             its vector space (what ``fit_sample`` does with a model of a sample).
         """
+        from usergroups.spark.session import CpuMeter
+
         run = self._start(data)
         run.local_model = fitted
-        t0 = time.perf_counter()
-        for stage, step in (
-            ("indexing", self._index_ids),
-            ("embedding", self._embed),
-            ("user_vectors", self._user_vectors),
-            ("clustering", self._groups),
-        ):
-            t = time.perf_counter()
-            step(run)
-            run.timings[stage] = time.perf_counter() - t
-            logger.info("spark %s: %.1f s", stage, run.timings[stage])
-        self._finish(run)
-        run.timings["total_fit"] = time.perf_counter() - t0
+        meter = CpuMeter(self.spark).start()
+        try:
+            t0 = time.perf_counter()
+            for stage, step in (
+                ("indexing", self._index_ids),
+                ("embedding", self._embed),
+                ("user_vectors", self._user_vectors),
+                ("clustering", self._groups),
+            ):
+                t = time.perf_counter()
+                step(run)
+                run.timings[stage] = time.perf_counter() - t
+                logger.info("spark %s: %.1f s", stage, run.timings[stage])
+            self._finish(run)
+            run.timings["total_fit"] = time.perf_counter() - t0
+        finally:
+            run.cpu = meter.stop()
         self._record(run)
         return self
 
@@ -418,6 +444,7 @@ class SparkGroupDiscovery:
             },
             "item_names": getattr(self, "_item_names_info", {}),
             "timings": {k_: round(v, 3) for k_, v in run.timings.items()},
+            "cpu_seconds": _cpu_report(run.cpu),
             "choices": model.state_.choices_report(),
             "fallbacks": _fallbacks(model.state_.choices),
         }
@@ -832,24 +859,25 @@ class SparkGroupDiscovery:
             "JOIN ug_labels l ON i.uidx = l.uidx WHERE l.group_id >= 0 "
             "GROUP BY l.group_id, i.iidx"
         ).localCheckpoint()
-        # the blocks only: the state fuses them again, and every array column costs the
-        # driver a Python object per user
-        vectors = (
+        # the blocks only (the state fuses them again), through Arrow into matrices: a
+        # pandas frame of array columns costs the driver a Python object per user and block
+        vectors = _arrow_columns(
             run.fused.select("uidx", "semantic", "behaviour")
             .join(run.labels, "uidx")
             .join(run.users, "uidx")
             .orderBy("uidx")
-            .toPandas()
+            .toArrow()
         )
-        seen_pd = run.inter.select("uidx", "iidx").toPandas()
-        labels = vectors["group_id"].to_numpy(np.int64)
+        seen_uv = _arrow_columns(run.inter.select("uidx", "iidx").toArrow())
+        labels = vectors["group_id"].astype(np.int64)
         seen = sp.csr_matrix(
             (
-                np.ones(len(seen_pd), dtype=np.float32),
-                (seen_pd["uidx"].to_numpy(np.int64), seen_pd["iidx"].to_numpy(np.int64)),
+                np.ones(len(seen_uv["uidx"]), dtype=np.float32),
+                (seen_uv["uidx"].astype(np.int64), seen_uv["iidx"].astype(np.int64)),
             ),
             shape=(n_users, n_items),
         )
+        del seen_uv
         members = labels >= 0
         n_groups = int(labels.max()) + 1 if members.any() else 0
         sizes = np.bincount(labels[members], minlength=n_groups).astype(np.float32)
@@ -939,14 +967,14 @@ class SparkGroupDiscovery:
         from usergroups.fitted import Choice, FittedState
         from usergroups.selection import fixed_choices, fixed_fine_groups
 
-        cfg, vec_pd, weight = run.cfg, stats.vectors, run.text_weight
-        assert vec_pd is not None, "the user vectors are released after the state"
+        cfg, vec, weight = run.cfg, stats.vectors, run.text_weight
+        assert vec is not None, "the user vectors are released after the state"
         # the state holds unit blocks, as the local engine's (fusion normalises them anyway)
-        semantic = unit_rows(_stack(vec_pd["semantic"]))
+        semantic = unit_rows(vec["semantic"])
         behaviour = (
-            unit_rows(_stack(vec_pd["behaviour"]))
-            if len(vec_pd) and len(vec_pd["behaviour"].iloc[0])
-            else np.zeros((len(vec_pd), 0), dtype=np.float32)
+            unit_rows(vec["behaviour"])
+            if vec["behaviour"].shape[1]
+            else np.zeros((len(semantic), 0), dtype=np.float32)
         )
         has_behaviour = behaviour.shape[1] > 0
         choices = fixed_choices(cfg, has_behaviour=has_behaviour, has_texts=len(semantic) > 0)
@@ -965,15 +993,9 @@ class SparkGroupDiscovery:
             from usergroups.clustering.fine import representative_partition
 
             fine.representative_ = representative_partition(fine.labels_)
-            # the sub-interests need every member's texts, which stay on the executors
-            logger.info(
-                "fine groups: %d partitions of %d groups; sub-interests are not profiled by "
-                "the Spark engine (sub_interests.parquet is left out)",
-                fine.n_partitions,
-                fine.n_fine,
-            )
+            logger.info("fine groups: %d partitions of %d groups", fine.n_partitions, fine.n_fine)
         return FittedState(
-            user_ids=IdVocab.from_ordered(vec_pd["user_id"].tolist()),
+            user_ids=IdVocab.from_ordered(vec["user_id"].tolist()),
             item_ids=IdVocab.from_ordered(stats.item_ids),
             item_titles=stats.titles,
             labels=stats.labels,
@@ -996,9 +1018,10 @@ class SparkGroupDiscovery:
         if model.state_.fine is not None:
             # the fine groups' mean is the group part: every user's list from the model
             # itself, in batches on the driver (fine groups are off at sizes that need Spark)
-            self._recs_pd = model.recommend_all(n=n)
+            self._top_n = model.top_n_all(n)
+            frame = model._recommendation_frame(model.user_ids_.ids, model.labels_, *self._top_n)
             self.recommendations_ = spark.createDataFrame(
-                self._recs_pd.drop(columns=["name", "name_source"])
+                frame.drop(columns=["name", "name_source"])
             )
             return
         seen = run.inter.groupBy("uidx").agg(F.collect_list("iidx").alias("seen"))
@@ -1025,15 +1048,16 @@ class SparkGroupDiscovery:
                 "group_id",
             )
         )
-        got = recs.select("uidx", "rank", "iidx", "score").toPandas()
+        got = _arrow_columns(recs.select("uidx", "rank", "iidx", "score").toArrow())
         width = min(int(n), run.n_items)
         idx = np.full((run.n_users, width), -1, dtype=np.int64)
         scores = np.full((run.n_users, width), -np.inf, dtype=np.float32)
-        at = (got["uidx"].to_numpy(np.int64), got["rank"].to_numpy(np.int64) - 1)
-        idx[at] = got["iidx"].to_numpy(np.int64)
-        scores[at] = got["score"].to_numpy(np.float32)
-        # the local engine's frame (names, titles), from the same arrays recommend_all gives
-        self._recs_pd = model._recommendation_frame(model.user_ids_.ids, model.labels_, idx, scores)
+        at = (got["uidx"].astype(np.int64), got["rank"].astype(np.int64) - 1)
+        idx[at] = got["iidx"]
+        scores[at] = got["score"]
+        # the arrays top_n_all gives: the model directory writes them a part at a time, as
+        # the local engine's save does (a frame of every user's rows held gigabytes at 1M)
+        self._top_n = (idx, scores)
 
     def _profiles(
         self,
@@ -1046,7 +1070,9 @@ class SparkGroupDiscovery:
         sizes: np.ndarray,
         n_users: int,
     ) -> pd.DataFrame:
-        """Profiles from the local profiler on a sample; sizes and top items from Spark."""
+        """Profiles from the local profiler on a sample; sizes and top items from Spark.
+        The segments' sub-interests (``model.sub_interests_``) from the same sample, by
+        :func:`_sub_interest_table`."""
         from usergroups.profiling import build_profiles
 
         cfg = self.config_
@@ -1074,6 +1100,7 @@ class SparkGroupDiscovery:
             n_attribute_values=pc.n_attribute_values,
             item_names=model.item_names_,
         )
+        model.sub_interests_ = _sub_interest_table(local, rows, model, cfg)
         return _group_records(profiles, model, top, sizes, n_users)
 
     def _name_items(self, model: Any, local: Dataset) -> None:
@@ -1110,7 +1137,7 @@ class SparkGroupDiscovery:
             raise NotFittedError("this SparkGroupDiscovery is not fitted; call fit(data) first")
         from usergroups.persistence.model_dir import save_model
 
-        path = save_model(self.model_, Path(directory), recommendations=self._recs_pd)
+        path = save_model(self.model_, Path(directory), recommendations=self._top_n)
         base = path.resolve() / "spark"
         uri = base.as_uri()
         self.assignments_.write.mode("overwrite").partitionBy("group_id").parquet(
@@ -1121,6 +1148,16 @@ class SparkGroupDiscovery:
         )
         self.group_items_.write.mode("overwrite").parquet(f"{uri}/group_items")
         return path
+
+
+def _cpu_report(spent: dict[str, float] | None) -> dict[str, float] | None:
+    """``metrics["cpu_seconds"]``: the fit's CPU seconds per process (the Python driver,
+    the JVM, the JVM's Python workers) and their ``total``; None where not measured."""
+    if spent is None:
+        return None
+    out = {k: round(max(v, 0.0), 2) for k, v in spent.items()}
+    out["total"] = round(sum(out.values()), 2)
+    return out
 
 
 def _fallbacks(choices: Any) -> list[str]:
@@ -1217,6 +1254,39 @@ def _choose_k(
         x_sample, ks, sample_labels, sample_size=len(x_sample), random_state=cfg.random_state
     )
     return k, k_scores
+
+
+def _sub_interest_table(
+    local: Dataset, rows: np.ndarray, model: Any, cfg: DiscoveryConfig
+) -> pd.DataFrame:
+    """Each segment's sub-interests by the local engine's own code
+    (:func:`usergroups.pipeline._sub_interests`) on the profile sample ``local``, whose
+    users are the model's ``rows``: keywords and top items from the sample, as the
+    segments' keywords; stability, sizes and shares over every user. With everyone in the
+    sample (up to ``profile_sample`` users) the table is the local engine's for the same
+    segments and fine groups."""
+    from usergroups.pipeline import _sub_interests
+
+    fine = model.state_.fine
+    table = _sub_interests(local, model.labels_[rows], fine, cfg, model.item_names_, rows=rows)
+    if fine is None or not len(table):
+        return table
+    segments, subs = model.labels_, fine.sub_interests()
+    sizes = np.array(
+        [
+            int(((segments == g) & (subs == s)).sum())
+            for g, s in zip(table["group_id"], table["sub_id"], strict=True)
+        ],
+        dtype=np.int64,
+    )
+    seg_sizes = np.bincount(segments[segments >= 0], minlength=int(table["group_id"].max()) + 1)
+    table["size"] = sizes
+    # the local rounding (build_sub_interests)
+    table["share"] = [
+        round(int(n) / max(int(seg_sizes[g]), 1), 4)
+        for n, g in zip(sizes, table["group_id"], strict=True)
+    ]
+    return table
 
 
 def _sample_text_vectors(texts_v: Any, picked: Any, dim: int) -> np.ndarray:

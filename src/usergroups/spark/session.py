@@ -11,13 +11,14 @@ import logging
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 from usergroups._deps import require
 from usergroups.errors import ConfigError, MissingDependencyError
 
-__all__ = ["DEFAULT_CONF", "parse_conf", "spark_session"]
+__all__ = ["DEFAULT_CONF", "CpuMeter", "parse_conf", "spark_session"]
 
 logger = logging.getLogger(__name__)
 
@@ -113,3 +114,106 @@ def spark_session(
     spark.sparkContext.setLogLevel("ERROR")
     logger.info("Spark %s session on %s", spark.version, spark.sparkContext.master)
     return spark
+
+
+def _proc_stats() -> dict[int, tuple[int, float]]:
+    """Every process's ``(parent pid, own CPU seconds)`` (user + system) from /proc."""
+    tick = float(os.sysconf("SC_CLK_TCK"))
+    out: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                # fields after the command name (which may hold spaces and parentheses)
+                fields = fh.read().rsplit(")", 1)[1].split()
+            out[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+        except (OSError, IndexError, ValueError):
+            continue  # a process that ended while we read
+    return out
+
+
+def _jvm_pid(spark: Any) -> int | None:
+    """The pid of the JVM when it is a child of this process (``spark-submit`` execs java)."""
+    proc = getattr(getattr(spark.sparkContext, "_gateway", None), "proc", None)
+    return None if proc is None or not os.path.isdir("/proc") else int(proc.pid)
+
+
+class CpuMeter:
+    """CPU seconds of the Python driver, the JVM and the JVM's Python workers between
+    :meth:`start` and :meth:`stop`.
+
+    The JVM (driver and executors in local mode) and the Python workers it starts are
+    child processes that ``getrusage`` of the driver does not see, and Spark's worker
+    daemon ignores SIGCHLD, so a finished worker's time is counted nowhere. A daemon
+    thread therefore reads every process of the JVM's tree from ``/proc`` each
+    ``interval`` seconds and keeps each one's latest own CPU time; a worker's last
+    ``interval`` before it exits is missed. :meth:`stop` returns None where ``/proc`` is
+    missing (not Linux) or the JVM is not a child of this process (a remote driver).
+
+    Examples
+    --------
+    >>> meter = CpuMeter(spark).start()  # doctest: +SKIP
+    >>> meter.stop()  # doctest: +SKIP
+    {'python_driver': 3.1, 'jvm': 25.9, 'python_workers': 2.2}
+    """
+
+    def __init__(self, spark: Any, interval: float = 0.5) -> None:
+        self.pid = _jvm_pid(spark)
+        self.interval = interval
+        self._base: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._driver = 0.0
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        if self.pid is None:
+            return
+        stats = _proc_stats()
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _) in stats.items():
+            children.setdefault(ppid, []).append(pid)
+        stack = [self.pid]
+        while stack:
+            pid = stack.pop()
+            if pid in stats:
+                self._last[pid] = stats[pid][1]
+            stack.extend(children.get(pid, []))
+
+    def _run(self) -> None:
+        while not self._done.wait(self.interval):
+            self._sample()
+
+    def start(self) -> CpuMeter:
+        """Take the baseline and start sampling."""
+        self._sample()
+        self._base = dict(self._last)
+        self._driver = _own_cpu()
+        if self.pid is not None:
+            self._thread = threading.Thread(target=self._run, name="cpu-meter", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> dict[str, float] | None:
+        """Stop sampling; ``python_driver``, ``jvm`` and ``python_workers`` seconds (user +
+        system) since :meth:`start`, or None where not measurable."""
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self.pid is None or self.pid not in self._base:
+            return None
+        self._sample()
+        spent = {pid: cpu - self._base.get(pid, 0.0) for pid, cpu in self._last.items()}
+        return {
+            "python_driver": _own_cpu() - self._driver,
+            "jvm": spent.pop(self.pid, 0.0),
+            "python_workers": sum(spent.values()),
+        }
+
+
+def _own_cpu() -> float:
+    import resource
+
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    return me.ru_utime + me.ru_stime
