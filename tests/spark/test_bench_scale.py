@@ -4,11 +4,11 @@ again; the JVM's and its children's CPU is read from /proc."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,6 @@ import pytest
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc (Linux)")
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "scale.py"
 
 # a process named "java" that forks a copy of itself (no exec, as a JVM thread's clone
 # before it execs) and starts a real command (sleep), then spins to spend CPU
@@ -34,16 +33,10 @@ time.sleep(30)
 """
 
 
-def _bench() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_scale", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_issue_25_a_jvm_clone_before_exec_is_not_counted_twice(tmp_path: Path) -> None:
-    bench = _bench()
+def test_issue_25_a_jvm_clone_before_exec_is_not_counted_twice(
+    tmp_path: Path, bench_script: Callable[[str], Any]
+) -> None:
+    bench = bench_script("scale")
     java = tmp_path / "java"
     java.symlink_to(sys.executable)
     proc = subprocess.Popen(
