@@ -1359,8 +1359,7 @@ def _texts_memo(dataset: Dataset) -> PreparedTexts:
     (:class:`usergroups.profiling.clean.PreparedTexts`)."""
     from usergroups.profiling.clean import PreparedTexts
 
-    texts = dataset.texts
-    return PreparedTexts(texts["user_id"].tolist(), texts["text"].tolist())
+    return PreparedTexts.of(dataset.texts)
 
 
 def _needs_validation(cfg: DiscoveryConfig) -> bool:

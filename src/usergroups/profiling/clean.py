@@ -35,7 +35,7 @@ import itertools
 import logging
 import re
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -441,6 +441,11 @@ class PreparedTexts:
         self._raw = list(texts)
         self._prepared: list[str | None] = [None] * len(self._raw)
         self._keep = np.zeros(len(self._raw), dtype=np.int8)  # 0 not yet, 1 keep, 2 duplicate
+
+    @classmethod
+    def of(cls, texts: Any) -> PreparedTexts:
+        """From a table of texts with ``user_id`` and ``text`` columns (``Dataset.texts``)."""
+        return cls(texts["user_id"].tolist(), texts["text"].tolist())
 
     def __len__(self) -> int:
         return len(self._raw)

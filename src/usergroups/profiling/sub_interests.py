@@ -113,9 +113,7 @@ def build_sub_interests(
     n_fine = len(stab)
     parents = parent_segments(seg, sub, n_fine)
     rows: list[dict[str, object]] = []
-    texts = dataset.texts
-    if texts_memo is None and len(texts):
-        texts_memo = PreparedTexts(texts["user_id"].tolist(), texts["text"].tolist())
+    memo = texts_memo if texts_memo is not None else PreparedTexts.of(dataset.texts)
     for s in sorted(set(parents[parents >= 0].tolist())):
         children = np.flatnonzero(parents == s)
         local = np.full(len(seg), -1, dtype=np.int64)
@@ -133,7 +131,7 @@ def build_sub_interests(
             n_categories=0,
             n_attribute_values=0,
             item_names=item_names,
-            texts_memo=texts_memo,
+            texts_memo=memo,
         )
         segment_size = max(int((seg == s).sum()), 1)
         for child, profile in zip(children, profiles, strict=True):

@@ -57,7 +57,7 @@ def test_profiles_with_a_shared_memo_equal_profiles_without() -> None:
     ds = planted.dataset
     labels = planted.labels_for(ds.user_ids.ids)
     texts = ds.texts
-    memo = PreparedTexts(texts["user_id"].tolist(), texts["text"].tolist())
+    memo = PreparedTexts.of(texts)
 
     assert derive_item_names(texts, texts_memo=memo) == derive_item_names(texts)
     shared = build_profiles(ds, labels, n_keywords=5, texts_memo=memo)
