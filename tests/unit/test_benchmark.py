@@ -281,6 +281,15 @@ def test_issue_24_docs_show_intervals_and_the_personal_choices(result: dict[str,
     chosen = result["alignment"]["choices"]["personal_model"]["value"]
     assert chosen in ("ease", "itemknn")
     assert "On the fit's validation carve the same share is" in text
+    # "÷ Pop" carries its paired interval, warm and cold
+    sections = [(result, "Hybrid")] + ([(result["cold"], "UserGroups")] if "cold" in result else [])
+    for section, name in sections:
+        ratio = section["intervals"][name]["NDCG@10 ÷ Pop"]
+        assert f"{ratio['value']:.2f}× ({ratio['low']:.2f}–{ratio['high']:.2f})" in text
+    # where we lose says which ratios to Pop are real (paired interval excludes 1)
+    ratio = result["intervals"]["Hybrid"]["NDCG@10 ÷ Pop"]
+    verdict = "real" if ratio["low"] > 1 or ratio["high"] < 1 else "noise"
+    assert f"({ratio['low']:.2f}–{ratio['high']:.2f}) {verdict}" in text
     # results written before intervals existed render bare values
     old = {k: v for k, v in result.items() if k != "intervals"}
     assert f"{result['methods']['Pop']['NDCG@10']:.4f} |" in render_markdown([old])

@@ -488,21 +488,31 @@ def _warm_methods(
 def intervals_of(
     per_user: Mapping[str, npt.ArrayLike], random_state: int = 0
 ) -> dict[str, dict[str, Any]]:
-    """95 % bootstrap intervals of each method's NDCG@10 over the test users.
+    """95 % bootstrap intervals of each method's NDCG@10 over the test users, and of its
+    ratio to Pop's.
 
     ``per_user`` maps a method to its NDCG@10 per test user; every method is resampled
     with the same seed (:func:`~usergroups.evaluation.metrics.bootstrap_interval`, 1,000
-    resamples), so methods measured on the same users get comparable intervals.
+    resamples), so methods measured on the same users get comparable intervals. With a
+    ``"Pop"`` entry, every other method also gets ``NDCG@10 ÷ Pop`` with a *paired*
+    interval (:func:`~usergroups.evaluation.lift.ratio_interval`: the same resampled users
+    in both means), the interval that says whether a gap to popularity is real.
 
     Returns
     -------
     dict
-        Method → ``{"NDCG@10": {"mean", "low", "high", "se", "n"}}``.
+        Method → ``{"NDCG@10": {"mean", "low", "high", "se", "n"}}``, plus
+        ``"NDCG@10 ÷ Pop": {"value", "low", "high", ...}`` beside Pop.
     """
-    return {
-        name: {"NDCG@10": bootstrap_interval(values, random_state=random_state).to_dict()}
-        for name, values in per_user.items()
-    }
+    from usergroups.evaluation.lift import ratio_interval
+
+    pop = per_user.get("Pop")
+    out: dict[str, dict[str, Any]] = {}
+    for name, values in per_user.items():
+        out[name] = {"NDCG@10": bootstrap_interval(values, random_state=random_state).to_dict()}
+        if pop is not None and name != "Pop":
+            out[name]["NDCG@10 ÷ Pop"] = ratio_interval(values, pop, random_state=random_state)
+    return out
 
 
 def _recommender_scorer(recommender: Any, split: Split) -> ScoreFn:
@@ -572,10 +582,15 @@ def _run_cold(
     fitted = _fit(model, split.train_dataset(), clock)
     n_groups = max(fitted.n_groups_, 1)
     methods: dict[str, dict[str, float]] = {}
+    per_user: dict[str, npt.NDArray[np.float64]] = {}
+
+    def measure(name: str, score: ScoreFn) -> None:
+        values: dict[str, npt.NDArray[np.float64]] = {}
+        methods[name] = _pick(evaluate_scores(score, split, per_user=values), COLD_METRICS)
+        per_user[name] = values["NDCG@10"]
 
     t = time.perf_counter()
-    pop = PopularityRecommender().fit(split.train)
-    methods["Pop"] = _pick(evaluate_recommender(pop, split), COLD_METRICS)
+    measure("Pop", _recommender_scorer(PopularityRecommender().fit(split.train), split))
     clock.add_method("cold Pop", time.perf_counter() - t)
 
     t = time.perf_counter()
@@ -588,7 +603,7 @@ def _run_cold(
     seed_labels[split.test_users] = kmeans.predict(query_vectors)
     # held-out users have empty training rows, so labelling them adds nothing to the counts
     seed_rec = GroupPopularityRecommender(seed_labels).fit(split.train)
-    methods["SeedRecipe"] = _pick(evaluate_recommender(seed_rec, split), COLD_METRICS)
+    measure("SeedRecipe", _recommender_scorer(seed_rec, split))
     clock.add_method("cold SeedRecipe", time.perf_counter() - t)
 
     t = time.perf_counter()
@@ -600,7 +615,7 @@ def _run_cold(
     def cold_scores(rows: IntVector) -> npt.ArrayLike:
         return split.align_item_scores(scores[rows], item_ids)
 
-    methods["UserGroups"] = _pick(evaluate_scores(cold_scores, split), COLD_METRICS)
+    measure("UserGroups", cold_scores)
     clock.add_method("cold UserGroups", time.perf_counter() - t)
     return {
         "n_users": split.n_test_users,
@@ -608,6 +623,7 @@ def _run_cold(
         "n_groups": fitted.n_groups_,
         "assignment": _new_user_rule(fitted),
         "methods": methods,
+        "intervals": intervals_of(per_user, random_state),
     }
 
 

@@ -310,3 +310,39 @@ def test_issue_24_every_warm_method_has_a_bootstrap_interval(result: dict[str, A
         iv = intervals[name]["NDCG@10"]
         assert iv["mean"] == pytest.approx(metrics["NDCG@10"])
         assert iv["low"] <= iv["mean"] <= iv["high"] and iv["n"] == result["n_test_users"]
+
+
+def test_every_method_warm_and_cold_has_an_interval_and_a_paired_ratio_to_pop(
+    result: dict[str, Any],
+) -> None:
+    for section, n_users in ((result, result["n_test_users"]), (result["cold"], None)):
+        intervals, methods = section["intervals"], section["methods"]
+        assert set(intervals) == set(methods)
+        pop = methods["Pop"]["NDCG@10"]
+        assert "NDCG@10 ÷ Pop" not in intervals["Pop"]
+        for name, metrics in methods.items():
+            iv = intervals[name]["NDCG@10"]
+            assert iv["mean"] == pytest.approx(metrics["NDCG@10"])
+            assert iv["low"] <= iv["mean"] <= iv["high"]
+            assert iv["n"] == (n_users or section["n_users"])
+            if name == "Pop":
+                continue
+            ratio = intervals[name]["NDCG@10 ÷ Pop"]
+            assert ratio["value"] == pytest.approx(metrics["NDCG@10"] / pop)
+            assert ratio["low"] <= ratio["value"] <= ratio["high"]
+
+
+def test_paired_ratio_interval_is_narrower_than_unpaired_on_shared_difficulty() -> None:
+    from usergroups.evaluation.protocols import intervals_of
+
+    rng = np.random.default_rng(0)
+    easy = rng.random(400) < 0.2  # users any method finds: shared by both scorers
+    pop = easy * 0.5 + (rng.random(400) < 0.02) * 0.3
+    ours = easy * 0.6 + (rng.random(400) < 0.02) * 0.3
+    out = intervals_of({"Pop": pop, "Ours": ours}, random_state=0)
+    ratio = out["Ours"]["NDCG@10 ÷ Pop"]
+    assert ratio["value"] == pytest.approx(ours.mean() / pop.mean())
+    # the shared easy users cancel: the paired interval lies above 1, where the two
+    # unpaired NDCG intervals overlap
+    assert ratio["low"] > 1.0
+    assert out["Ours"]["NDCG@10"]["low"] < out["Pop"]["NDCG@10"]["high"]
