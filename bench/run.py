@@ -244,11 +244,11 @@ def write_docs(out: Path, docs: Path) -> None:
     )
     # sections rendered by the benchmark scripts beside this one, from their JSONs:
     # embed.py (issue 8), ablation.py and finetune.py (issue 15), demo.py and truncation.py
-    # (issue 16)
+    # (issue 16), versions.py (issue 23: two source trees on the same users)
     import importlib
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    for script in ("demo", "truncation", "embed", "ablation", "finetune"):
+    for script in ("demo", "truncation", "embed", "ablation", "finetune", "versions"):
         path = out / f"{script}.json"
         if path.exists():
             render = importlib.import_module(script).render_markdown
