@@ -54,6 +54,7 @@ def worker(name: str, data_dir: str | None, out: Path) -> None:
     scores of its test users (``<protocol>.npy``) with their user and item ids."""
     from usergroups import DiscoveryConfig, GroupDiscovery
     from usergroups.datasets import load_dataset
+    from usergroups.errors import DataError
     from usergroups.evaluation import protocols
     from usergroups.evaluation.splits import cold_split, warm_split
 
@@ -62,7 +63,11 @@ def worker(name: str, data_dir: str | None, out: Path) -> None:
     for protocol in PROTOCOLS:
         if protocol == "cold" and len(dataset.texts) == 0:
             continue
-        split = warm_split(dataset) if protocol == "warm" else cold_split(dataset)
+        try:
+            split = warm_split(dataset) if protocol == "warm" else cold_split(dataset)
+        except DataError as exc:  # e.g. too few users with two texts for the cold split
+            meta[f"{protocol}_skipped"] = str(exc)
+            continue
         fitted = GroupDiscovery(DiscoveryConfig()).fit(split.train_dataset())
         rows = np.arange(split.n_test_users)
         if protocol == "warm":
@@ -124,6 +129,9 @@ def _measure_in(
     for protocol in PROTOCOLS:
         metas = {label: json.loads((work / label / "meta.json").read_text()) for label in trees}
         if not all(protocol in m for m in metas.values()):
+            reasons = {m.get(f"{protocol}_skipped") for m in metas.values()} - {None}
+            if reasons:
+                result[f"{protocol}_skipped"] = "; ".join(sorted(reasons))
             continue
         split = warm_split(dataset) if protocol == "warm" else cold_split(dataset)
         users = [str(u) for u in dataset.user_ids.ids[split.test_users]]
