@@ -286,6 +286,10 @@ def test_issue_24_docs_show_intervals_and_the_personal_choices(result: dict[str,
     for section, name in sections:
         ratio = section["intervals"][name]["NDCG@10 ÷ Pop"]
         assert f"{ratio['value']:.2f}× ({ratio['low']:.2f}–{ratio['high']:.2f})" in text
+    # each group predictor's lift over the whole ranking, beside its NDCG@10 lift
+    whole = result["groups"]["lift"]["segments"]["full_ranking"]
+    assert "whole-ranking lift (95 %)" in text
+    assert f"| {whole['value']:.2f} ({whole['low']:.2f}–{whole['high']:.2f}) |" in text
     # where we lose says which ratios to Pop are real (paired interval excludes 1)
     ratio = result["intervals"]["Hybrid"]["NDCG@10 ÷ Pop"]
     verdict = "real" if ratio["low"] > 1 or ratio["high"] < 1 else "noise"

@@ -220,6 +220,12 @@ def test_issue_23_every_lift_comes_with_its_interval_and_overlap(result: dict[st
     assert lift["fine"]["top10_overlap"] > 0.8
     # and they predict: the interval lies above 1
     assert lift["segments"]["low"] > 1.0
+    # over the whole ranking too, where every test user counts: a narrower interval
+    for name in ("segments", "fine", "seed_recipe"):
+        whole, entry = lift[name]["full_ranking"], lift[name]
+        assert whole["low"] <= whole["value"] <= whole["high"], name
+        assert whole["high"] - whole["low"] < entry["high"] - entry["low"], name
+    assert lift["segments"]["full_ranking"]["low"] > 1.0
 
 
 def test_issue_12_k_sweep_lift_is_the_ndcg_beside_it_over_pop(result: dict[str, Any]) -> None:
