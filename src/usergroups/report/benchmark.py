@@ -99,13 +99,17 @@ def _choice_cell(summary: dict[str, Any], name: str, digits: int | None) -> str:
 def _with_interval(value: Any, interval: Mapping[str, Any] | None) -> str:
     """``0.0661 (0.058–0.074)``: a mean and its 95 % bootstrap interval over test users
     (:func:`usergroups.evaluation.protocols.intervals_of`); the bare value without one."""
-    text = _fmt(value)
+    return _fmt(value) + _bracket(interval, 3)
+
+
+def _bracket(interval: Mapping[str, Any] | None, digits: int) -> str:
+    """`` (low–high)`` of an interval; empty when it is missing or not finite."""
     if not interval or interval.get("low") is None or interval.get("high") is None:
-        return text
+        return ""
     low, high = float(interval["low"]), float(interval["high"])
     if not (math.isfinite(low) and math.isfinite(high)):
-        return text
-    return f"{text} ({low:.3f}–{high:.3f})"
+        return ""
+    return f" ({low:.{digits}f}–{high:.{digits}f})"
 
 
 def _interval(
@@ -454,13 +458,7 @@ def _ratio_cell(ratio: Any, interval: Mapping[str, Any] | None) -> str:
     users (:func:`usergroups.evaluation.protocols.intervals_of`); ``–`` when undefined."""
     if not (isinstance(ratio, float) and math.isfinite(ratio)):
         return "–"
-    text = f"{ratio:.2f}×"
-    if not interval or interval.get("low") is None or interval.get("high") is None:
-        return text
-    low, high = float(interval["low"]), float(interval["high"])
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return text
-    return f"{text} ({low:.2f}–{high:.2f})"
+    return f"{ratio:.2f}×" + _bracket(interval, 2)
 
 
 def _reference_check(result: Mapping[str, Any]) -> str | None:
@@ -683,7 +681,7 @@ def _whole_ranking_cell(entry: Any) -> str:
     """``0.79 (0.74–0.83)``; ``–`` for results written before it was measured."""
     if not isinstance(entry, Mapping) or entry.get("value") is None:
         return "–"
-    return f"{_fmt(entry['value'], 2)} ({_fmt(entry.get('low'), 2)}–{_fmt(entry.get('high'), 2)})"
+    return _fmt(entry["value"], 2) + _bracket(entry, 2)
 
 
 _OURS: tuple[tuple[str, str], ...] = (
