@@ -540,14 +540,19 @@ def reach(split: Split) -> dict[str, float]:
     rows = split.test_users
     if not len(rows):
         return {"in_training": 0.0, "cooccurs": 0.0}
-    popularity = np.asarray(train.sum(axis=0)).ravel()
-    held = sp.csr_matrix(test[rows])
-    has_train = np.asarray((held @ sp.diags((popularity > 0).astype(np.float32))).sum(axis=1))
     return {
-        "in_training": round(float((has_train.ravel() > 0).mean()), 4),
+        "in_training": round(float(_held_out_in_training(split).mean()), 4),
         # the selection's carve reports the same share for its validation users
         "cooccurs": round(cooccurrence_reach(train, _rows_only(test, rows)), 4),
     }
+
+
+def _held_out_in_training(split: Split) -> npt.NDArray[np.bool_]:
+    """Per test user (``split.test_users`` order): does their held-out item have a
+    training interaction (anyone's)? The ``in_training`` share of :func:`reach`."""
+    in_train = np.asarray(split.train.sum(axis=0)).ravel() > 0
+    held = sp.csr_matrix(split.test[split.test_users])
+    return np.asarray(held @ in_train.astype(np.float32)).ravel() > 0
 
 
 def _rows_only(x: sp.spmatrix, rows: IntVector) -> sp.csr_matrix:
@@ -785,9 +790,10 @@ def _lift_with_noise(
     """Each group-based predictor's lift over Pop with a 95 % bootstrap interval over the
     test users, and the top-10 overlap between two fits on different 80 % subsamples.
 
-    Each entry also has ``full_ranking``: the same ratio for NDCG over the whole ranking
-    (every test user counts), whose interval is far narrower where NDCG@10 rests on a few
-    hits (the Yelp sample: 17 of 707 test users).
+    Each entry also has ``full_ranking``: the same ratio for NDCG over the whole ranking,
+    on the test users whose held-out item has a training interaction (``n_users``; no
+    model can rank the others' item), whose interval is far narrower where NDCG@10 rests
+    on a few hits (the Yelp sample: 17 of 707 test users).
 
     ``segments``: the segments' popularity; ``fine``: the model's group part
     (``user_group_scores``: the fine groups, or the segments when validation turned them
@@ -806,6 +812,10 @@ def _lift_with_noise(
         return values
 
     pop = per_user["Pop"]
+    # over the whole ranking, only users whose held-out item has a training interaction:
+    # the others' item is unknown to every model (-inf, never ranked), while Pop places it
+    # in an arbitrary tie block of zeros, a deep rank that the whole ranking still credits
+    known = _held_out_in_training(split)
     pop_full = ndcg_of(_recommender_scorer(PopularityRecommender().fit(split.train), split))[full]
     own = np.asarray(fitted.labels_, dtype=np.int64)
     own_rows = split.dataset.user_ids.index(fitted.user_ids_.ids, what="user_id")
@@ -820,11 +830,16 @@ def _lift_with_noise(
     out: dict[str, Any] = {}
     for i, (name, scorer) in enumerate(predictors.items()):
         values = ndcg_of(scorer)
+        # leave-last-out: every warm test user has a held-out item, so the rows line up
+        assert len(values[full]) == len(known), "a warm test user without a held-out item"
         entry = ratio_interval(values["NDCG@10"], pop, random_state=random_state + i)
         # the whole ranking: every test user counts, not only the few whose item reaches a
         # top 10, so a lift that is noise at NDCG@10 shows its sign here
-        whole = ratio_interval(values[full], pop_full, random_state=random_state + i)
-        entry["full_ranking"] = {k: round(float(whole[k]), 4) for k in ("value", "low", "high")}
+        whole = ratio_interval(values[full][known], pop_full[known], random_state=random_state + i)
+        entry["full_ranking"] = {
+            **{k: round(float(whole[k]), 4) for k in ("value", "low", "high")},
+            "n_users": int(known.sum()),
+        }
         if name != "seed_recipe":
             tops = [
                 ranked_top(

@@ -705,8 +705,9 @@ def _pop_gaps(results: Sequence[Mapping[str, Any]], protocol: str, name: str) ->
         ):
             continue
         real = ratio["low"] > 1.0 or ratio["high"] < 1.0
-        cell = _ratio_cell(float(ratio["value"]), ratio)
-        parts.append(f"{r['dataset']} {cell} {'real' if real else 'noise'}")
+        same = ratio["low"] == ratio["high"] == 1.0  # popularity ranks, as validation chose
+        verdict = "the same ranking" if same else "real" if real else "noise"
+        parts.append(f"{r['dataset']} {_ratio_cell(float(ratio['value']), ratio)} {verdict}")
     return "; ".join(parts)
 
 
