@@ -46,6 +46,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "results" / "versions.json"
 PROTOCOLS = ("warm", "cold")
+MIN_TEST_USERS = 50
+"""Fewer test users than this and a protocol's figures are noise: skipped, as
+``evaluate_discovery``'s ``min_test_users`` does."""
 logger = logging.getLogger("bench.versions")
 
 
@@ -145,6 +148,9 @@ def _measure_in(
 
         pop_scores = PopularityRecommender().fit(split.train).score(split.test_users)
         pop = _per_user(pop_scores, split)
+        if len(pop) < MIN_TEST_USERS:
+            result[f"{protocol}_skipped"] = _too_few(len(pop))
+            continue
         ndcg = {
             label: _per_user(np.load(work / label / f"{protocol}.npy"), split) for label in trees
         }
@@ -185,9 +191,15 @@ def _rounded(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: round(float(entry[k]), 4) for k in ("value", "low", "high")}
 
 
+def _too_few(n: int) -> str:
+    return f"only {n} test users (< {MIN_TEST_USERS}): the figures would be noise"
+
+
 def _verdict(interval: dict[str, float]) -> str:
     if not all(np.isfinite([interval["low"], interval["high"]])):
         return "undefined"
+    if interval["low"] == interval["high"] == 1.0:
+        return "identical"
     return "real" if interval["low"] > 1.0 or interval["high"] < 1.0 else "noise"
 
 
@@ -216,9 +228,17 @@ def render_markdown(data: dict[str, Any]) -> str:
         r = entry["÷ Pop"]
         return f"{entry['NDCG@10']:.4f} ({r['value']:.2f}×, {r['low']:.2f}–{r['high']:.2f})"
 
+    skipped = []
     for r in data["results"]:
         for protocol in PROTOCOLS:
             section = r.get(protocol)
+            if section and section["n_test_users"] < MIN_TEST_USERS:
+                section = None  # a result written before the rule: shown as skipped
+                skipped.append(
+                    f"{r['dataset']} {protocol}: {_too_few(r[protocol]['n_test_users'])}"
+                )
+            elif r.get(f"{protocol}_skipped"):
+                skipped.append(f"{r['dataset']} {protocol}: {r[f'{protocol}_skipped']}")
             if not section:
                 continue
             change = section[f"{last} ÷ {first}"]
@@ -226,8 +246,10 @@ def render_markdown(data: dict[str, Any]) -> str:
                 f"| {r['dataset']} | {protocol} | {section['n_test_users']:,} | "
                 f"{section['Pop']:.4f} | {cell(section['trees'][first])} | "
                 f"{cell(section['trees'][last])} | {change['value']:.3f} "
-                f"({change['low']:.3f}–{change['high']:.3f}) | {change['verdict']} |"
+                f"({change['low']:.3f}–{change['high']:.3f}) | {_verdict(change)} |"
             )
+    if skipped:
+        lines += ["", "Not compared: " + "; ".join(skipped) + "."]
     return "\n".join(lines)
 
 
