@@ -711,6 +711,59 @@ def _pop_gaps(results: Sequence[Mapping[str, Any]], protocol: str, name: str) ->
     return "; ".join(parts)
 
 
+def _lose_sentences(
+    results: Sequence[Mapping[str, Any]], protocol: str, ours_name: str
+) -> list[str]:
+    """:func:`where_we_lose`'s sentences for one (protocol, our method): one per rival,
+    then the paired ratios to Pop."""
+    sentences: list[str] = []
+    tables = []
+    for r in results:
+        if r.get("skipped"):
+            continue
+        section = r.get("cold") if protocol == "cold" else r
+        methods = (section or {}).get("methods") or {}
+        if ours_name in methods:
+            tables.append((str(r["dataset"]), methods))
+    if not tables:
+        return sentences
+    rivals = [
+        m
+        for m in METHOD_ORDER
+        if m not in ("UserGroups", "Hybrid") and any(m in t for _, t in tables)
+    ]
+    for rival in rivals:
+        pairs = [
+            (ds, t[ours_name]["NDCG@10"], t[rival]["NDCG@10"]) for ds, t in tables if rival in t
+        ]
+        lost = [(ds, ours, theirs) for ds, ours, theirs in pairs if ours < theirs]
+        detail = "; ".join(
+            f"{ds} {ours:.4f} vs {theirs:.4f} ({_ratio(ours, theirs)})" for ds, ours, theirs in lost
+        )
+        if not lost:
+            sentences.append(
+                f"{protocol.capitalize()}: {ours_name} is at or above {rival} on every "
+                f"dataset measured ({len(pairs)})."
+            )
+        elif len(lost) == len(pairs):
+            sentences.append(
+                f"{protocol.capitalize()}: {ours_name} is below {rival} on every dataset "
+                f"({len(pairs)}) in NDCG@10: {detail}."
+            )
+        else:
+            sentences.append(
+                f"{protocol.capitalize()}: {ours_name} is below {rival} on {len(lost)} of "
+                f"{len(pairs)} datasets in NDCG@10: {detail}."
+            )
+    gaps = _pop_gaps(results, protocol, ours_name)
+    if gaps:
+        sentences.append(
+            f"{protocol.capitalize()}: {ours_name} ÷ Pop with its paired 95 % interval "
+            f"(real: the interval excludes 1): {gaps}."
+        )
+    return sentences
+
+
 def where_we_lose(results: Sequence[Mapping[str, Any]]) -> list[str]:
     """Sentences, computed from the numbers, naming every comparison UserGroups loses.
 
@@ -726,51 +779,7 @@ def where_we_lose(results: Sequence[Mapping[str, Any]]) -> list[str]:
     """
     sentences: list[str] = []
     for protocol, ours_name in _OURS:
-        tables = []
-        for r in results:
-            if r.get("skipped"):
-                continue
-            section = r.get("cold") if protocol == "cold" else r
-            methods = (section or {}).get("methods") or {}
-            if ours_name in methods:
-                tables.append((str(r["dataset"]), methods))
-        if not tables:
-            continue
-        rivals = [
-            m
-            for m in METHOD_ORDER
-            if m not in ("UserGroups", "Hybrid") and any(m in t for _, t in tables)
-        ]
-        for rival in rivals:
-            pairs = [
-                (ds, t[ours_name]["NDCG@10"], t[rival]["NDCG@10"]) for ds, t in tables if rival in t
-            ]
-            lost = [(ds, ours, theirs) for ds, ours, theirs in pairs if ours < theirs]
-            detail = "; ".join(
-                f"{ds} {ours:.4f} vs {theirs:.4f} ({_ratio(ours, theirs)})"
-                for ds, ours, theirs in lost
-            )
-            if not lost:
-                sentences.append(
-                    f"{protocol.capitalize()}: {ours_name} is at or above {rival} on every "
-                    f"dataset measured ({len(pairs)})."
-                )
-            elif len(lost) == len(pairs):
-                sentences.append(
-                    f"{protocol.capitalize()}: {ours_name} is below {rival} on every dataset "
-                    f"({len(pairs)}) in NDCG@10: {detail}."
-                )
-            else:
-                sentences.append(
-                    f"{protocol.capitalize()}: {ours_name} is below {rival} on {len(lost)} of "
-                    f"{len(pairs)} datasets in NDCG@10: {detail}."
-                )
-        gaps = _pop_gaps(results, protocol, ours_name)
-        if gaps:
-            sentences.append(
-                f"{protocol.capitalize()}: {ours_name} ÷ Pop with its paired 95 % interval "
-                f"(real: the interval excludes 1): {gaps}."
-            )
+        sentences += _lose_sentences(results, protocol, ours_name)
     weak = [
         (str(r["dataset"]), r["groups"]["group_lift"])
         for r in results
