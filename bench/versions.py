@@ -196,11 +196,10 @@ def _too_few(n: int) -> str:
 
 
 def _verdict(interval: dict[str, float]) -> str:
-    if not all(np.isfinite([interval["low"], interval["high"]])):
-        return "undefined"
-    if interval["low"] == interval["high"] == 1.0:
-        return "identical"
-    return "real" if interval["low"] > 1.0 or interval["high"] < 1.0 else "noise"
+    """real / noise / identical / undefined (:func:`usergroups.evaluation.lift.ratio_verdict`)."""
+    from usergroups.evaluation.lift import ratio_verdict
+
+    return ratio_verdict(interval)
 
 
 def render_markdown(data: dict[str, Any]) -> str:

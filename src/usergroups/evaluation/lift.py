@@ -19,6 +19,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -83,6 +84,18 @@ def ratio_interval(
     tail = (1.0 - level) / 2 * 100
     low, high = np.nanpercentile(ratios, [tail, 100 - tail])
     return {**out, "value": float(a.mean() / b.mean()), "low": float(low), "high": float(high)}
+
+
+def ratio_verdict(interval: Mapping[str, Any]) -> str:
+    """What a ratio's 95 % interval (:func:`ratio_interval`) says about the gap:
+    ``"real"`` when it excludes 1, ``"noise"`` when it holds 1, ``"identical"`` when both
+    ends are exactly 1 (the same ranking), ``"undefined"`` when an end is not finite."""
+    low, high = float(interval["low"]), float(interval["high"])
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "undefined"
+    if low == high == 1.0:
+        return "identical"
+    return "real" if low > 1.0 or high < 1.0 else "noise"
 
 
 def top_overlap(a: npt.ArrayLike, b: npt.ArrayLike) -> float:

@@ -39,6 +39,7 @@ from usergroups.config import DiscoveryConfig
 from usergroups.data import Dataset
 from usergroups.embedding.language import resolve_auto_model
 from usergroups.errors import ConfigError
+from usergroups.evaluation.lift import ratio_verdict
 from usergroups.evaluation.protocols import (
     COLD_METRICS,
     DEFAULT_BASELINES,
@@ -704,9 +705,9 @@ def _pop_gaps(results: Sequence[Mapping[str, Any]], protocol: str, name: str) ->
             for k in ("value", "low", "high")
         ):
             continue
-        real = ratio["low"] > 1.0 or ratio["high"] < 1.0
-        same = ratio["low"] == ratio["high"] == 1.0  # popularity ranks, as validation chose
-        verdict = "the same ranking" if same else "real" if real else "noise"
+        verdict = ratio_verdict(ratio)
+        if verdict == "identical":  # popularity ranks, as validation chose
+            verdict = "the same ranking"
         parts.append(f"{r['dataset']} {_ratio_cell(float(ratio['value']), ratio)} {verdict}")
     return "; ".join(parts)
 
